@@ -1,0 +1,113 @@
+"""The hyperparameter and dataset specs: pure pydantic, shared by the trainer, the API and the CLI.
+
+This module must never import TensorFlow or NumPy (an import-linter contract checks it): the API
+validates submitted jobs with these models without loading the trainer.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MODEL_NAMES = ("alexnet-cifar", "alexnet-seed")
+DATA_SOURCES = ("cifar10", "cifar10-python", "image-folder", "synthetic")
+
+ModelName = Literal["alexnet-cifar", "alexnet-seed"]
+DataSource = Literal["cifar10", "cifar10-python", "image-folder", "synthetic"]
+OptimizerName = Literal["adam", "adamw", "sgd"]
+ScheduleName = Literal["constant", "cosine", "one-cycle"]
+Toggle = Literal["auto", "on", "off"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Augmentation(_Strict):
+    """On-the-fly training augmentation (never applied to validation or evaluation data)."""
+
+    horizontal_flip: bool = Field(True, description="Mirror images left-right at random.")
+    crop_padding: int = Field(
+        4, ge=0, le=16, description="Pad by this many pixels (reflect) and crop back at random; 0 off."
+    )
+    translate: float = Field(
+        0.0, ge=0.0, le=0.5, description="Random translation as a fraction of the image size; 0 off."
+    )
+
+
+class TrainSpec(_Strict):
+    """Every hyperparameter of one training run; each field is bounded."""
+
+    model: ModelName = Field("alexnet-cifar", description="Architecture, looked up by name.")
+    width: float = Field(
+        1.0, ge=0.125, le=4.0, description="Channel width multiplier (alexnet-cifar only)."
+    )
+    epochs: int = Field(10, ge=1, le=500, description="Number of passes over the training data.")
+    batch_size: int = Field(128, ge=1, le=8192, description="Images per training step.")
+    optimizer: OptimizerName = Field("adam", description="adam, adamw or sgd.")
+    learning_rate: float = Field(
+        1e-3, gt=0.0, le=10.0, description="Peak learning rate (after warmup)."
+    )
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum (sgd only).")
+    nesterov: bool = Field(True, description="Nesterov momentum (sgd only).")
+    schedule: ScheduleName = Field("one-cycle", description="Learning-rate schedule.")
+    warmup_epochs: float = Field(
+        0.0, ge=0.0, le=100.0, description="Linear warmup length in epochs (constant and cosine)."
+    )
+    weight_decay: float = Field(
+        0.0, ge=0.0, le=1.0, description="Decoupled weight decay applied by the optimizer."
+    )
+    l1: float = Field(0.0, ge=0.0, le=1.0, description="L1 kernel regularisation factor.")
+    l2: float = Field(0.0, ge=0.0, le=1.0, description="L2 kernel regularisation factor.")
+    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout rate in the dense head.")
+    batch_norm: bool = Field(True, description="BatchNormalization after each convolution.")
+    augmentation: Augmentation = Field(default_factory=Augmentation)
+    label_smoothing: float = Field(0.0, ge=0.0, le=0.5, description="Label smoothing factor.")
+    validation_split: float = Field(
+        0.1, ge=0.0, le=0.5, description="Stratified share of the training data held out."
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed for shuffling, splits and init.")
+    early_stopping_patience: int | None = Field(
+        None, ge=1, le=500, description="Stop after this many epochs without val_loss improving."
+    )
+    mixed_precision: Toggle = Field(
+        "auto", description="float16/bfloat16 compute: auto uses it on GPUs that support it."
+    )
+    jit_compile: Toggle = Field("auto", description="XLA compilation: auto picks what is fastest.")
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> TrainSpec:
+        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
+            raise ValueError("warmup_epochs must be smaller than epochs")
+        if self.early_stopping_patience is not None and self.validation_split == 0:
+            raise ValueError("early_stopping_patience needs validation_split > 0")
+        return self
+
+
+class DatasetSpec(_Strict):
+    """Where the images come from; labels follow the sorted class names."""
+
+    source: DataSource = Field(description="cifar10, cifar10-python, image-folder or synthetic.")
+    path: str | None = Field(
+        None,
+        max_length=4096,
+        description="Folder or .tar.gz (image-folder) or cifar-10-batches-py folder.",
+    )
+    split: Literal["train", "test"] = Field("train", description="Which split to read.")
+    limit: int | None = Field(
+        None, ge=1, le=10_000_000, description="Use only the first N examples (after shuffling)."
+    )
+    num_examples: int = Field(
+        2000, ge=10, le=200_000, description="How many images the synthetic source generates."
+    )
+    num_classes: int = Field(10, ge=2, le=100, description="Classes of the synthetic source.")
+
+    @model_validator(mode="after")
+    def _check_path(self) -> DatasetSpec:
+        needs_path = self.source in ("cifar10-python", "image-folder")
+        if needs_path and not self.path:
+            raise ValueError(f"path is required for source {self.source!r}")
+        if not needs_path and self.path:
+            raise ValueError(f"source {self.source!r} takes no path")
+        return self
