@@ -1,0 +1,1 @@
+"""Shared service layer: settings, database, ORM models, job state machine, object store."""

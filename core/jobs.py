@@ -1,0 +1,181 @@
+"""Creating and reading jobs, metrics and models (the API's side of the database)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from core.jobstore import record_transition
+from core.models import Artifact, Job, Metric, Model, utcnow
+from core.pagination import decode_cursor, encode_cursor
+from core.states import JobStatus
+
+
+def create_job(
+    session: Session,
+    *,
+    job_type: str,
+    queue: str,
+    dataset: dict[str, Any],
+    spec: dict[str, Any] | None = None,
+    model_id: str | None = None,
+    name: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> Job:
+    """Insert a queued job and its first transition; the caller commits, then enqueues."""
+    job = Job(
+        type=job_type,
+        status=JobStatus.QUEUED.value,
+        queue=queue,
+        dataset=dataset,
+        spec=spec,
+        model_id=model_id,
+        name=name,
+        tags=tags or {},
+        attempt=1,
+        created_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    record_transition(session, job, JobStatus.QUEUED, from_status=None, reason="submitted")
+    return job
+
+
+def get_job(session: Session, job_id: str) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def list_jobs(
+    session: Session,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    status: str | None = None,
+    job_type: str | None = None,
+) -> tuple[list[Job], str | None]:
+    stmt = select(Job)
+    if status:
+        stmt = stmt.where(Job.status == status)
+    if job_type:
+        stmt = stmt.where(Job.type == job_type)
+    return newest_first_page(session, stmt, Job, limit=limit, cursor=cursor)
+
+
+def newest_first_page(
+    session: Session,
+    stmt: Select[Any],
+    entity: type[Job] | type[Model],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Any], str | None]:
+    """One page of `stmt` ordered newest first by (created_at, id), with the next cursor."""
+    if cursor:
+        at, row_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(entity.created_at < at, and_(entity.created_at == at, entity.id < row_id))
+        )
+    order = (entity.created_at.desc(), entity.id.desc())
+    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1].created_at, rows[-1].id)
+
+
+def upsert_metrics(
+    session: Session, job_id: str, kind: str, step: int, values: dict[str, float]
+) -> None:
+    """One row per metric at (job, kind, step): a retried write overwrites, never duplicates."""
+    rows = [
+        {
+            "job_id": job_id,
+            "kind": kind,
+            "step": step,
+            "name": name,
+            "value": float(value),
+            "at": utcnow(),
+        }
+        for name, value in values.items()
+        if value is not None
+    ]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Metric).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["job_id", "kind", "step", "name"],
+        set_={"value": stmt.excluded.value, "at": stmt.excluded.at},
+    )
+    session.execute(stmt)
+
+
+def delete_metrics_after(session: Session, job_id: str, kind: str, step: int) -> None:
+    """Forget metrics past `step` (a resumed attempt rewrites them)."""
+    session.execute(
+        delete(Metric).where(Metric.job_id == job_id, Metric.kind == kind, Metric.step > step)
+    )
+
+
+def metric_rows(
+    session: Session,
+    job_id: str,
+    *,
+    kind: str,
+    after: int = -1,
+    limit: int = 1000,
+    every: int = 1,
+) -> tuple[list[tuple[int, dict[str, float]]], int | None]:
+    """Metric rows grouped by step, ascending, after step `after`; keeps every `every`-th step."""
+    steps = list(
+        session.scalars(
+            select(Metric.step)
+            .where(Metric.job_id == job_id, Metric.kind == kind, Metric.step > after)
+            .group_by(Metric.step)
+            .order_by(Metric.step)
+            .limit(limit * every + 1)
+        )
+    )
+    more = len(steps) > limit * every
+    steps = steps[: limit * every]
+    kept = steps[every - 1 :: every] if every > 1 else steps
+    next_after = steps[-1] if more and steps else None
+    if not kept:
+        return [], next_after
+    values: dict[int, dict[str, float]] = {step: {} for step in kept}
+    for metric in session.scalars(
+        select(Metric).where(Metric.job_id == job_id, Metric.kind == kind, Metric.step.in_(kept))
+    ):
+        values[metric.step][metric.name] = metric.value
+    return [(step, values[step]) for step in kept], next_after
+
+
+def count_metric_rows(session: Session, job_id: str, kind: str) -> int:
+    return (
+        session.scalar(
+            select(func.count(func.distinct(Metric.step))).where(
+                Metric.job_id == job_id, Metric.kind == kind
+            )
+        )
+        or 0
+    )
+
+
+def get_model(session: Session, model_id: str) -> Model | None:
+    return session.get(Model, model_id)
+
+
+def list_models(
+    session: Session, *, limit: int, cursor: str | None = None
+) -> tuple[list[Model], str | None]:
+    return newest_first_page(session, select(Model), Model, limit=limit, cursor=cursor)
+
+
+def model_artifact(session: Session, model_id: str, fmt: str) -> Artifact | None:
+    return session.scalar(
+        select(Artifact).where(Artifact.model_id == model_id, Artifact.kind == f"model-{fmt}")
+    )

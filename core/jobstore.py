@@ -1,0 +1,89 @@
+"""The job state machine on the database: every change is one conditional UPDATE plus a
+recorded transition, so two processes can never both win the same change, and final states
+never change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core.models import Job, JobTransition, utcnow
+from core.states import ALLOWED_FROM, JobStatus
+
+
+def record_transition(
+    session: Session,
+    job: Job,
+    status: JobStatus,
+    *,
+    from_status: str | None,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    session.add(
+        JobTransition(
+            job_id=job.id,
+            from_status=from_status,
+            status=status.value,
+            at=at or utcnow(),
+            attempt=job.attempt,
+            reason=reason,
+            details=details,
+        )
+    )
+
+
+def transition(
+    session: Session,
+    job_id: str,
+    to: JobStatus,
+    *,
+    expected: Iterable[JobStatus] | None = None,
+    attempt: int | None = None,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+) -> bool:
+    """Move a job to `to` if it is in one of `expected` (default: every status allowed to
+    enter `to`) and, when given, still on `attempt`. Returns whether this call made the change.
+    The caller commits."""
+    allowed = ALLOWED_FROM[to]
+    sources = allowed if expected is None else allowed & frozenset(expected)
+    now = utcnow()
+    current = session.execute(select(Job.status, Job.attempt).where(Job.id == job_id)).one_or_none()
+    if current is None:
+        return False
+    from_status = current.status
+    if from_status not in {s.value for s in sources}:
+        return False
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, Job.status == from_status)
+        .values(status=to.value, **(values or {}))
+        .execution_options(synchronize_session=False)
+    )
+    if attempt is not None:
+        stmt = stmt.where(Job.attempt == attempt)
+    if to in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+        stmt = stmt.values(finished_at=now)
+    if session.execute(stmt).rowcount != 1:
+        return False
+    session.add(
+        JobTransition(
+            job_id=job_id,
+            from_status=from_status,
+            status=to.value,
+            at=now,
+            attempt=(values or {}).get(
+                "attempt", attempt if attempt is not None else current.attempt
+            ),
+            reason=reason,
+            details=details,
+        )
+    )
+    return True

@@ -1,0 +1,61 @@
+"""Run and check Alembic migrations from code (`tass migrate`, app start-up, tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+import migrations
+from core.db import make_engine
+from core.settings import get_settings
+
+MIGRATIONS_DIR = Path(migrations.__file__).parent
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is not at the latest migration."""
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str | None = None) -> None:
+    """Upgrade the database to the latest revision (creating the SQLite folder if needed)."""
+    settings = get_settings()
+    url = database_url or settings.resolved_database_url
+    if url.startswith("sqlite") and database_url is None:
+        settings.ensure_data_dir()
+    command.upgrade(alembic_config(url), "head")
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+def check_schema_current(engine: Engine) -> None:
+    """Raise SchemaOutOfDate unless the database is at the head revision."""
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    head = head_revision()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"database schema is at {current or 'nothing'}, the code needs {head}: "
+            "run `tass migrate` (or `alembic upgrade head`) first"
+        )
+
+
+def upgrade_engine_url(engine: Engine) -> None:
+    """Upgrade the database behind an existing engine."""
+    upgrade(engine.url.render_as_string(hide_password=False))
+
+
+__all__ = ["SchemaOutOfDate", "check_schema_current", "make_engine", "upgrade"]

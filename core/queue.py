@@ -1,0 +1,40 @@
+"""Queue and task names shared by the API (which enqueues by name) and the worker."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from core.settings import Settings
+
+TRAIN_TASK = "tass.train"
+EVALUATE_TASK = "tass.evaluate"
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    """Broker settings both sides must agree on (JSON only; the DB holds results)."""
+    return {
+        "broker_url": settings.resolved_broker_url,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_routes": {
+            TRAIN_TASK: {"queue": settings.train_queue},
+            EVALUATE_TASK: {"queue": settings.evaluate_queue},
+        },
+        "broker_connection_retry_on_startup": True,
+        # Redis redelivers an unacknowledged message after this long: it must exceed the
+        # longest job, or a healthy long job would be delivered twice.
+        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout_seconds},
+    }
+
+
+def make_producer(settings: Settings) -> Celery:
+    """A Celery client used only to send tasks by name."""
+    app = Celery("tass-producer")
+    app.conf.update(celery_config(settings))
+    return app
+
+
+def queue_for(task_name: str, settings: Settings) -> str:
+    return settings.train_queue if task_name == TRAIN_TASK else settings.evaluate_queue

@@ -1,0 +1,71 @@
+"""Service configuration from the environment (prefix TASS_), shared by the API, worker and CLI."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tass"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Unset URLs fall back to the embedded default under data_dir."""
+
+    model_config = SettingsConfigDict(env_prefix="TASS_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = None
+    broker_url: str | None = None
+    artifact_url: str | None = None
+    data_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+
+    train_queue: str = "train"
+    evaluate_queue: str = "evaluate"
+    progress_every_steps: int = Field(20, ge=1)
+    max_page_size: int = Field(200, ge=1)
+    sse_poll_seconds: float = Field(0.5, gt=0)
+    presign_downloads: bool = False
+    heartbeat_seconds: float = Field(5.0, gt=0)
+    visibility_timeout_seconds: int = Field(7 * 24 * 3600, ge=60)
+
+    @field_validator("data_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'tass.db'}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
+
+    @property
+    def resolved_artifact_url(self) -> str:
+        return self.artifact_url or (self.data_dir / "artifacts").resolve().as_uri()
+
+    @property
+    def resolved_data_roots(self) -> list[Path]:
+        """Folders that server-side dataset paths must lie under (data_dir/datasets if unset)."""
+        roots = self.data_roots or [self.data_dir / "datasets"]
+        return [Path(root).expanduser().resolve() for root in roots]
+
+    def ensure_data_dir(self) -> None:
+        """Create the embedded data folder (only called by processes that start up)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
