@@ -12,8 +12,14 @@ EVALUATE_TASK = "tass.evaluate"
 
 def celery_config(settings: Settings) -> dict[str, object]:
     """Broker settings both sides must agree on (JSON only; the DB holds results)."""
+    broker_url = settings.resolved_broker_url
+    transport_options: dict[str, object] = {}
+    if broker_url.startswith(("redis", "rediss")):
+        # Redis redelivers an unacknowledged message after this long: it must exceed the
+        # longest job, or a healthy long job would be delivered twice.
+        transport_options["visibility_timeout"] = settings.visibility_timeout_seconds
     return {
-        "broker_url": settings.resolved_broker_url,
+        "broker_url": broker_url,
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_ignore_result": True,
@@ -23,9 +29,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
             EVALUATE_TASK: {"queue": settings.evaluate_queue},
         },
         "broker_connection_retry_on_startup": True,
-        # Redis redelivers an unacknowledged message after this long: it must exceed the
-        # longest job, or a healthy long job would be delivered twice.
-        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout_seconds},
+        "broker_transport_options": transport_options,
     }
 
 

@@ -1,0 +1,52 @@
+"""The FastAPI application factory: `uvicorn api.app:create_app --factory`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routers import health, job_metrics, jobs, models
+from core.db import make_engine, make_session_factory
+from core.migrate import check_schema_current
+from core.objectstore import ObjectStore
+from core.queue import make_producer
+from core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the engine, store and producer are created in the lifespan, not here."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_data_dir()
+        engine = make_engine(settings.resolved_database_url)
+        check_schema_current(engine)  # refuses to start on an out-of-date schema
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.session_factory = make_session_factory(engine)
+        app.state.store = ObjectStore(settings.resolved_artifact_url)
+        app.state.producer = make_producer(settings)
+        log.info("tass API ready (database %s)", engine.url.render_as_string(hide_password=True))
+        try:
+            yield
+        finally:
+            app.state.producer.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="tass",
+        summary="Training as a service: Keras training and evaluation jobs over HTTP.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (health.router, jobs.router, job_metrics.router, models.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,28 @@
+"""Parsing a single HTTP byte range (RFC 9110 section 14)."""
+
+from __future__ import annotations
+
+
+class RangeNotSatisfiable(ValueError):
+    """The range lies outside the representation."""
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """Return (start, end_exclusive) for a single `bytes=` range, or None to send everything
+    (absent, multi-range or malformed headers are ignored, as the RFC allows)."""
+    if not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[len("bytes=") :].strip().partition("-")
+    try:
+        if first == "":
+            suffix = int(last)
+            if suffix <= 0:
+                raise RangeNotSatisfiable(header)
+            return max(size - suffix, 0), size
+        start = int(first)
+        end = int(last) + 1 if last else size
+    except ValueError:
+        return None
+    if start >= size or start < 0 or end <= start:
+        raise RangeNotSatisfiable(header)
+    return start, min(end, size)

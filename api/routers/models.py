@@ -1,0 +1,101 @@
+"""/v1/models: the model registry and verified, resumable model downloads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from api.deps import SessionDep, SettingsDep, StoreDep
+from api.presenters import model_out
+from api.ranges import RangeNotSatisfiable, parse_range
+from api.schemas import ModelOut, ModelPage
+from core import jobs as queries
+from core.models import Model
+from core.pagination import BadCursor
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+FILENAMES = {"keras": "{id}.keras", "savedmodel": "{id}-savedmodel.zip"}
+MEDIA_TYPES = {"keras": "application/zip", "savedmodel": "application/zip"}
+
+
+def require_model(session: SessionDep, model_id: str) -> Model:
+    model = queries.get_model(session, model_id)
+    if model is None:
+        raise HTTPException(404, detail=f"no model {model_id!r}")
+    return model
+
+
+@router.get("", response_model=ModelPage)
+def list_models(
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ModelPage:
+    try:
+        rows, next_cursor = queries.list_models(
+            session, limit=min(limit, settings.max_page_size), cursor=cursor
+        )
+    except BadCursor as exc:
+        raise HTTPException(422, detail=f"cursor: {exc}") from exc
+    return ModelPage(items=[model_out(m) for m in rows], next_cursor=next_cursor)
+
+
+@router.get("/{model_id}", response_model=ModelOut)
+def get_model(model_id: str, session: SessionDep) -> ModelOut:
+    return model_out(require_model(session, model_id))
+
+
+@router.get(
+    "/{model_id}/download",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}, 206: {}, 304: {}, 307: {}, 416: {}},
+)
+def download_model(
+    model_id: str,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    format: Literal["keras", "savedmodel"] = "keras",
+    range_header: Annotated[str | None, Header(alias="range")] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The model file, streamed with Content-Length, ETag, X-Checksum-Sha256 and Range support
+    (or a redirect to a short-lived presigned URL on S3 when enabled)."""
+    require_model(session, model_id)
+    artifact = queries.model_artifact(session, model_id, format)
+    if artifact is None:
+        raise HTTPException(404, detail=f"model {model_id} has no {format} file")
+    etag = f'"{artifact.sha256}"'
+    headers = {
+        "ETag": etag,
+        "X-Checksum-Sha256": artifact.sha256,
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'attachment; filename="{FILENAMES[format].format(id=model_id)}"',
+    }
+    if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    if settings.presign_downloads and store.signs_urls:
+        url = store.presigned_get(artifact.key)
+        assert url is not None
+        return RedirectResponse(url, status_code=307, headers=headers)
+    size = artifact.size
+    try:
+        byte_range = parse_range(range_header, size) if range_header else None
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    start, end = byte_range or (0, size)
+    headers["Content-Length"] = str(end - start)
+    status = 200
+    if byte_range:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    return StreamingResponse(
+        store.iter_range(artifact.key, start, end if byte_range else None),
+        status_code=status,
+        headers=headers,
+        media_type=MEDIA_TYPES[format],
+    )

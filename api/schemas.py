@@ -1,0 +1,116 @@
+"""Request and response models. Input models accept only client-owned fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainer.spec import DatasetSpec, TrainSpec
+
+Tags = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=256)]],
+    Field(max_length=32, description="Free-form labels, at most 32."),
+]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainJobCreate(_Input):
+    type: Literal["train"]
+    spec: TrainSpec = Field(default_factory=TrainSpec)
+    dataset: DatasetSpec
+    name: str | None = Field(None, max_length=200)
+    tags: Tags = Field(default_factory=dict)
+
+
+class EvaluateJobCreate(_Input):
+    type: Literal["evaluate"]
+    model_id: str = Field(min_length=1, max_length=64)
+    dataset: DatasetSpec
+    name: str | None = Field(None, max_length=200)
+    tags: Tags = Field(default_factory=dict)
+
+
+JobCreate = Annotated[TrainJobCreate | EvaluateJobCreate, Field(discriminator="type")]
+
+
+class TransitionOut(BaseModel):
+    status: str
+    at: datetime
+    attempt: int
+    reason: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class ProgressOut(BaseModel):
+    epoch: int | None = None
+    epochs: int | None = None
+    step: int | None = None
+    steps_per_epoch: int | None = None
+    images_per_sec: float | None = None
+    eta_seconds: float | None = None
+
+
+class JobOut(BaseModel):
+    id: str
+    type: str
+    name: str | None
+    status: str
+    attempt: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    spec: dict[str, Any] | None
+    dataset: dict[str, Any]
+    tags: dict[str, Any]
+    model_id: str | None
+    progress: ProgressOut | None
+    metrics: dict[str, float]
+    result: dict[str, Any] | None
+    error: str | None
+    transitions: list[TransitionOut]
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class MetricRow(BaseModel):
+    kind: Literal["epoch", "step"]
+    step: int
+    values: dict[str, float]
+
+
+class MetricPage(BaseModel):
+    items: list[MetricRow]
+    next_cursor: str | None
+
+
+class ArtifactOut(BaseModel):
+    format: str
+    size: int
+    sha256: str
+
+
+class ModelOut(BaseModel):
+    id: str
+    job_id: str
+    name: str | None
+    created_at: datetime
+    metrics: dict[str, Any]
+    class_names: list[str] | None
+    artifacts: list[ArtifactOut]
+
+
+class ModelPage(BaseModel):
+    items: list[ModelOut]
+    next_cursor: str | None
+
+
+class Problem(BaseModel):
+    detail: str
