@@ -175,6 +175,12 @@ def list_models(
     return newest_first_page(session, select(Model), Model, limit=limit, cursor=cursor)
 
 
+def replace_artifacts(session: Session, artifacts: list[Artifact]) -> None:
+    """Record stored objects; an upload retried by a later attempt replaces the old row."""
+    session.execute(delete(Artifact).where(Artifact.key.in_([a.key for a in artifacts])))
+    session.add_all(artifacts)
+
+
 def model_artifact(session: Session, model_id: str, fmt: str) -> Artifact | None:
     return session.scalar(
         select(Artifact).where(Artifact.model_id == model_id, Artifact.kind == f"model-{fmt}")

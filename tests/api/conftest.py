@@ -1,0 +1,108 @@
+"""API tests: the real app over a migrated database, on SQLite and on PostgreSQL, with each
+test's writes rolled back; tasks go to an in-memory broker the test can read."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.app import create_app
+from core.db import make_engine, make_session_factory
+from core.migrate import upgrade
+from core.settings import Settings
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def migrated_url(request: pytest.FixtureRequest, tmp_path_factory) -> str:
+    """A database migrated once per run: a SQLite template file, or the run's PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'template.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def engine(migrated_url: str, tmp_path: Path) -> Iterator[Engine]:
+    """SQLite: a fresh copy of the migrated template per test. PostgreSQL: the shared one."""
+    if migrated_url.startswith("sqlite"):
+        copy = tmp_path / "api.db"
+        shutil.copy(migrated_url.removeprefix("sqlite:///"), copy)
+        migrated_url = f"sqlite:///{copy}"
+    engine = make_engine(migrated_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    root = tmp_path / "datasets"
+    (root / "images" / "train" / "cat").mkdir(parents=True)
+    return root
+
+
+@pytest.fixture
+def settings(engine: Engine, tmp_path: Path, data_root: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=engine.url.render_as_string(hide_password=False),
+        broker_url="memory://",
+        artifact_url=(tmp_path / "artifacts").as_uri(),
+        data_roots=[data_root],
+        sse_poll_seconds=0.05,
+    )
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Sessions for the test and the app. On PostgreSQL they run inside one outer transaction
+    that is rolled back after the test (commits become savepoints)."""
+    if engine.dialect.name == "sqlite":
+        yield make_session_factory(engine)
+        return
+    connection = engine.connect()
+    outer = connection.begin()
+    yield sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    outer.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def client(settings: Settings, db: sessionmaker[Session]) -> Iterator[TestClient]:
+    app = create_app(settings)
+    with TestClient(app) as test_client:
+        app.state.session_factory = db
+        yield test_client
+
+
+@pytest.fixture
+def drain_tasks(client: TestClient) -> Callable[[], list[tuple[str, list[object]]]]:
+    """Returns (task name, args) of every message waiting in the broker, consuming them."""
+
+    def drain() -> list[tuple[str, list[object]]]:
+        producer = client.app.state.producer
+        found = []
+        with producer.connection_for_read() as conn:
+            for route in producer.conf.task_routes.values():
+                queue = conn.SimpleQueue(route["queue"])
+                while True:
+                    try:
+                        message = queue.get(block=False)
+                    except queue.Empty:
+                        break
+                    found.append((message.headers["task"], message.payload[0]))
+                    message.ack()
+                queue.close()
+        return found
+
+    drain()  # start from an empty broker
+    return drain

@@ -1,0 +1,91 @@
+"""The model registry and downloads: digest headers, ranges, conditional requests."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from core.models import Artifact, Job, Model
+from core.objectstore import ObjectStore
+
+PAYLOAD = bytes(range(256)) * 40
+
+
+@pytest.fixture
+def stored_model(client, db, settings) -> str:
+    store = ObjectStore(settings.resolved_artifact_url)
+    obj = store.put_bytes("models/m1/model.keras", PAYLOAD)
+    with db() as session:
+        job = Job(type="train", status="succeeded", queue="train", dataset={"source": "synthetic"})
+        session.add(job)
+        session.flush()
+        model = Model(job_id=job.id, name="m", metrics={"val_accuracy": 0.9}, class_names=["a"])
+        session.add(model)
+        session.flush()
+        session.add(
+            Artifact(
+                job_id=job.id,
+                model_id=model.id,
+                kind="model-keras",
+                key=obj.key,
+                size=obj.size,
+                sha256=obj.sha256,
+            )
+        )
+        session.commit()
+        return model.id
+
+
+def test_models_are_listed_with_their_files(client, stored_model):
+    items = client.get("/v1/models").json()["items"]
+    assert [m["id"] for m in items] == [stored_model]
+    assert items[0]["artifacts"] == [
+        {"format": "keras", "size": len(PAYLOAD), "sha256": hashlib.sha256(PAYLOAD).hexdigest()}
+    ]
+    assert client.get(f"/v1/models/{stored_model}").json()["metrics"] == {"val_accuracy": 0.9}
+    assert client.get("/v1/models/nope").status_code == 404
+
+
+def test_download_streams_the_file_with_length_digest_and_etag(client, stored_model):
+    response = client.get(f"/v1/models/{stored_model}/download")
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+
+    assert response.status_code == 200
+    assert response.content == PAYLOAD
+    assert response.headers["content-length"] == str(len(PAYLOAD))
+    assert response.headers["x-checksum-sha256"] == digest
+    assert response.headers["etag"] == f'"{digest}"'
+    assert f"{stored_model}.keras" in response.headers["content-disposition"]
+    cached = client.get(
+        f"/v1/models/{stored_model}/download", headers={"If-None-Match": f'"{digest}"'}
+    )
+    assert cached.status_code == 304 and cached.content == b""
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [
+        ("bytes=0-99", 0, 100),
+        ("bytes=5000-", 5000, len(PAYLOAD)),
+        ("bytes=-10", len(PAYLOAD) - 10, len(PAYLOAD)),
+    ],
+)
+def test_download_honours_ranges(client, stored_model, header, start, end):
+    response = client.get(f"/v1/models/{stored_model}/download", headers={"Range": header})
+    assert response.status_code == 206
+    assert response.content == PAYLOAD[start:end]
+    assert response.headers["content-range"] == f"bytes {start}-{end - 1}/{len(PAYLOAD)}"
+
+
+def test_unsatisfiable_range_is_416(client, stored_model):
+    response = client.get(
+        f"/v1/models/{stored_model}/download", headers={"Range": f"bytes={len(PAYLOAD) + 5}-"}
+    )
+    assert response.status_code == 416
+    assert response.headers["content-range"] == f"bytes */{len(PAYLOAD)}"
+
+
+def test_missing_format_and_bad_format(client, stored_model):
+    assert client.get(f"/v1/models/{stored_model}/download?format=savedmodel").status_code == 404
+    assert client.get(f"/v1/models/{stored_model}/download?format=onnx").status_code == 422

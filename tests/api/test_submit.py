@@ -1,0 +1,160 @@
+"""Submitting jobs: what is accepted, what is refused, and that nothing half-written remains."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from core.models import Job, JobTransition
+from core.queue import TRAIN_TASK
+
+SYNTHETIC = {"source": "synthetic", "num_examples": 100}
+
+
+def count_jobs(db) -> int:
+    with db() as session:
+        return session.scalar(select(func.count()).select_from(Job))
+
+
+def test_train_job_is_stored_queued_and_enqueued_after_commit(client, db, drain_tasks):
+    body = {
+        "type": "train",
+        "spec": {"epochs": 2, "batch_size": 32},
+        "dataset": SYNTHETIC,
+        "name": "first",
+        "tags": {"team": "vision"},
+    }
+    response = client.post("/v1/jobs", json=body)
+
+    assert response.status_code == 202
+    job = response.json()
+    assert response.headers["location"] == f"/v1/jobs/{job['id']}"
+    assert job["status"] == "queued" and job["attempt"] == 1
+    assert job["spec"]["epochs"] == 2 and job["spec"]["model"] == "alexnet-cifar"
+    assert job["tags"] == {"team": "vision"}
+    assert [t["status"] for t in job["transitions"]] == ["queued"]
+    assert drain_tasks() == [(TRAIN_TASK, [job["id"]])]
+    assert client.get(f"/v1/jobs/{job['id']}").json()["name"] == "first"
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": 100000}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": -0.1}, "learning_rate"),
+        ({"model": "resnet-9000"}, "model"),
+        ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"dropout": 1.5}, "dropout"),
+        ({"epochs": "ten"}, "epochs"),
+        ({"surprise": 1}, "surprise"),
+        ({"validation_split": 0.9}, "validation_split"),
+        ({"augmentation": {"crop_padding": 99}}, "crop_padding"),
+    ],
+)
+def test_bad_hyperparameters_are_422_naming_the_field(client, db, drain_tasks, spec, field):
+    before = count_jobs(db)
+    response = client.post("/v1/jobs", json={"type": "train", "spec": spec, "dataset": SYNTHETIC})
+
+    assert response.status_code == 422
+    assert field in str(response.json()["detail"])
+    assert count_jobs(db) == before
+    assert drain_tasks() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"type": "train", "dataset": {"source": "imagenet"}}, "source"),
+        ({"type": "train"}, "dataset"),
+        ({"type": "fly", "dataset": SYNTHETIC}, "type"),
+        ({"type": "train", "dataset": SYNTHETIC, "status": "succeeded"}, "status"),
+        ({"type": "train", "dataset": SYNTHETIC, "attempt": 5}, "attempt"),
+        ({"type": "train", "dataset": {"source": "image-folder"}}, "path"),
+        ({"type": "evaluate", "dataset": SYNTHETIC}, "model_id"),
+    ],
+)
+def test_bad_bodies_are_422_naming_the_field(client, db, body, field):
+    before = count_jobs(db)
+    response = client.post("/v1/jobs", json=body)
+
+    assert response.status_code == 422
+    assert field in str(response.json()["detail"])
+    assert count_jobs(db) == before
+
+
+def test_malformed_json_is_422(client):
+    response = client.post(
+        "/v1/jobs", content=b'{"type": "train",', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert "JSON" in str(response.json()["detail"])
+
+
+def test_evaluating_a_model_that_does_not_exist_is_422(client, db):
+    before = count_jobs(db)
+    response = client.post(
+        "/v1/jobs", json={"type": "evaluate", "model_id": "nope", "dataset": SYNTHETIC}
+    )
+    assert response.status_code == 422
+    assert "model_id" in str(response.json()["detail"])
+    assert count_jobs(db) == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc",
+        "../../etc/passwd",
+        "images/../../../etc",
+        "file:///etc/passwd",
+        "http://169.254.169.254/latest/meta-data",
+        "missing-folder",
+    ],
+)
+def test_dataset_paths_outside_the_data_roots_are_refused(client, db, path):
+    before = count_jobs(db)
+    response = client.post(
+        "/v1/jobs", json={"type": "train", "dataset": {"source": "image-folder", "path": path}}
+    )
+    assert response.status_code == 422
+    assert "dataset.path" in str(response.json()["detail"])
+    assert count_jobs(db) == before
+
+
+def test_dataset_path_inside_a_root_is_resolved_and_accepted(client, data_root, drain_tasks):
+    response = client.post(
+        "/v1/jobs", json={"type": "train", "dataset": {"source": "image-folder", "path": "images"}}
+    )
+    assert response.status_code == 202
+    assert response.json()["dataset"]["path"] == str((data_root / "images").resolve())
+
+
+def test_symlink_escaping_the_root_is_refused(client, data_root, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (data_root / "sneaky").symlink_to(outside)
+    response = client.post(
+        "/v1/jobs", json={"type": "train", "dataset": {"source": "image-folder", "path": "sneaky"}}
+    )
+    assert response.status_code == 422
+
+
+def test_broker_outage_at_submit_is_503_and_the_job_is_marked_failed(client, db, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(client.app.state.producer, "send_task", refuse)
+    response = client.post("/v1/jobs", json={"type": "train", "dataset": SYNTHETIC})
+
+    assert response.status_code == 503
+    with db() as session:
+        job = session.scalars(select(Job).order_by(Job.created_at.desc())).first()
+        assert job.status == "failed"
+        reasons = session.scalars(
+            select(JobTransition.reason).where(JobTransition.job_id == job.id)
+        ).all()
+        assert "broker unavailable at submit" in reasons

@@ -1,0 +1,37 @@
+"""The Celery application: `celery -A worker.app worker` (or `tass worker`)."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from core.queue import celery_config
+from core.settings import get_settings
+
+
+def create_celery() -> Celery:
+    settings = get_settings()
+    app = Celery("tass", include=["worker.tasks"])
+    app.conf.update(celery_config(settings))
+    app.conf.update(
+        task_queues=[Queue(settings.train_queue), Queue(settings.evaluate_queue)],
+        task_default_queue=settings.train_queue,
+        # Ack only when the task returns, and requeue the message if the child process dies,
+        # so a lost worker never loses the job (the DB claim stops double training).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # One job per process at a time, and a fresh process per job: TensorFlow's memory is
+        # returned to the system when the child exits, and CUDA is never initialised in the
+        # parent before fork (the trainer is imported inside the task).
+        worker_prefetch_multiplier=1,
+        worker_max_tasks_per_child=1,
+        worker_concurrency=1,
+        task_track_started=False,
+        worker_send_task_events=False,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+    )
+    return app
+
+
+celery_app = create_celery()

@@ -1,0 +1,56 @@
+"""Per-process resources (engine, store), created lazily in each worker child after fork."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from functools import cached_property
+
+from celery.signals import worker_process_init
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db import make_engine, make_session_factory
+from core.objectstore import ObjectStore
+from core.settings import Settings, get_settings
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.resolved_database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return ObjectStore(self.settings.resolved_artifact_url)
+
+    @property
+    def worker_id(self) -> str:
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+_context: WorkerContext | None = None
+
+
+def get_context() -> WorkerContext:
+    global _context
+    if _context is None:
+        _context = WorkerContext(get_settings())
+    return _context
+
+
+@worker_process_init.connect
+def _fresh_context_after_fork(**_: object) -> None:
+    """Never reuse a pooled connection inherited from the parent."""
+    global _context
+    if _context is not None and "engine" in _context.__dict__:
+        _context.engine.dispose(close=False)
+    _context = None

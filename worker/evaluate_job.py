@@ -1,0 +1,63 @@
+"""An evaluation job: load a stored model (digest-checked), evaluate it, store the metrics."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from core.jobs import model_artifact
+from core.states import JobStatus
+from worker.claim import claim, end_stopped, fail, finish
+from worker.context import WorkerContext
+from worker.lease import Lease
+from worker.train_job import load_job_dataset
+
+log = logging.getLogger(__name__)
+
+
+class ModelFileError(RuntimeError):
+    """The stored model is missing or does not match its recorded digest."""
+
+
+def fetch_model_file(ctx: WorkerContext, model_id: str, dest: Path) -> Path:
+    with ctx.sessions() as session:
+        artifact = model_artifact(session, model_id, "keras")
+    if artifact is None:
+        raise ModelFileError(f"model {model_id} has no stored .keras file")
+    digest = ctx.store.download(artifact.key, dest)
+    if digest != artifact.sha256:
+        raise ModelFileError(f"model {model_id}: sha256 mismatch, refusing to load it")
+    return dest
+
+
+def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
+    job = claim(ctx, job_id)
+    if job is None:
+        log.info("job %s is not queued any more; skipping this delivery", job_id)
+        return
+    workdir = Path(tempfile.mkdtemp(prefix=f"tass-{job_id}-"))
+    try:
+        with Lease(ctx, job.id, job.attempt) as lease:
+            from trainer.data import load_dataset
+            from trainer.evaluate import evaluate
+            from trainer.saving import load_model
+
+            assert job.model_id is not None
+            model = load_model(fetch_model_file(ctx, job.model_id, workdir / "model.keras"))
+            data = load_dataset(load_job_dataset(ctx, job.dataset))
+            result = evaluate(model, data).to_dict()
+            if lease.lost.is_set():
+                end_stopped(ctx, job)
+                return
+            values = {
+                "result": result,
+                "latest_metrics": {"loss": result["loss"], "accuracy": result["accuracy"]},
+            }
+            if not finish(ctx, job, JobStatus.SUCCEEDED, reason="evaluated", values=values):
+                end_stopped(ctx, job)
+    except Exception as exc:
+        fail(ctx, job, exc)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,66 @@
+"""A running job's lease: a heartbeat thread that renews it and notices when it is lost."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.models import Job, utcnow
+from core.states import JobStatus
+from worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+
+class Lease:
+    """Held while (job, attempt) is `running`; `lost` is set once a renewal changes no row
+    (the job was cancelled, timed out or handed to another attempt)."""
+
+    def __init__(self, ctx: WorkerContext, job_id: str, attempt: int) -> None:
+        self.ctx, self.job_id, self.attempt = ctx, job_id, attempt
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def renew(self, **values: Any) -> bool:
+        """Heartbeat (and write `values`) only while this attempt still runs the job."""
+        with self.ctx.sessions.begin() as session:
+            held = self.renew_in(session, **values)
+        return held
+
+    def renew_in(self, session: Any, **values: Any) -> bool:
+        """The conditional UPDATE inside the caller's transaction."""
+        result = session.execute(
+            update(Job)
+            .where(
+                Job.id == self.job_id,
+                Job.attempt == self.attempt,
+                Job.status == JobStatus.RUNNING.value,
+            )
+            .values(last_heartbeat_at=utcnow(), **values)
+        )
+        if result.rowcount != 1:
+            self.lost.set()
+            return False
+        return True
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.ctx.settings.heartbeat_seconds):
+            try:
+                if not self.renew():
+                    log.info("job %s attempt %s lost its lease", self.job_id, self.attempt)
+                    return
+            except SQLAlchemyError as exc:  # a DB blip: keep training, try again next beat
+                log.warning("heartbeat for job %s failed: %s", self.job_id, exc)

@@ -1,0 +1,104 @@
+"""The trainer hook: writes progress, per-step and per-epoch metrics, uploads checkpoints,
+and tells the trainer to stop as soon as the job's lease is lost (cancel, timeout, requeue)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from core.jobs import replace_artifacts, upsert_metrics
+from core.models import Artifact
+from worker.context import WorkerContext
+from worker.lease import Lease
+
+log = logging.getLogger(__name__)
+
+PROGRESS_FIELDS = ("epoch", "epochs", "step", "steps_per_epoch", "images_per_sec", "eta_seconds")
+
+
+def checkpoint_key(job_id: str, epoch: int, name: str) -> str:
+    return f"jobs/{job_id}/checkpoints/epoch-{epoch:04d}/{name}"
+
+
+class JobReporter:
+    """Called by the trainer every batch: cheap unless a write is due."""
+
+    def __init__(self, ctx: WorkerContext, lease: Lease, *, every_steps: int) -> None:
+        self.ctx, self.lease, self.every_steps = ctx, lease, every_steps
+        self.job_id = lease.job_id
+        self._last_write = 0.0
+
+    def __call__(self, progress: Any) -> bool:
+        if self.lease.lost.is_set():
+            return False
+        if progress.kind == "epoch":
+            return self._epoch_end(progress)
+        due = progress.global_step % self.every_steps == 0
+        if due or time.monotonic() - self._last_write > 5:
+            return self._write(
+                progress, kind="step", step=progress.global_step, values=_floats(progress.metrics)
+            )
+        return True
+
+    def _epoch_end(self, progress: Any) -> bool:
+        artifacts = []
+        if progress.checkpoint_path:
+            artifacts = self._upload_checkpoint(Path(progress.checkpoint_path), progress.epoch)
+        values = {k: v for k, v in _floats(progress.metrics).items() if k != "epoch"}
+        return self._write(
+            progress,
+            kind="epoch",
+            step=progress.epoch,
+            values=values,
+            latest=values,
+            artifacts=artifacts,
+        )
+
+    def _write(
+        self,
+        progress: Any,
+        *,
+        kind: str,
+        step: int,
+        values: dict[str, float],
+        latest: dict[str, float] | None = None,
+        artifacts: list[Artifact] | None = None,
+    ) -> bool:
+        snapshot = {name: getattr(progress, name) for name in PROGRESS_FIELDS}
+        snapshot["global_step"] = progress.global_step
+        extra: dict[str, Any] = {"progress": snapshot}
+        if latest is not None:
+            extra["latest_metrics"] = latest
+        with self.ctx.sessions.begin() as session:
+            if not self.lease.renew_in(session, **extra):
+                return False  # nothing was written: the job is no longer ours
+            upsert_metrics(session, self.job_id, kind, step, values)
+            if artifacts:
+                replace_artifacts(session, artifacts)
+        self._last_write = time.monotonic()
+        return True
+
+    def _upload_checkpoint(self, folder: Path, epoch: int) -> list[Artifact]:
+        stored = []
+        for file in sorted(folder.iterdir()):
+            obj = self.ctx.store.put_file(checkpoint_key(self.job_id, epoch, file.name), file)
+            if file.suffix == ".keras":
+                stored.append(
+                    Artifact(
+                        job_id=self.job_id,
+                        kind="checkpoint",
+                        key=obj.key,
+                        size=obj.size,
+                        sha256=obj.sha256,
+                        epoch=epoch,
+                    )
+                )
+        return stored
+
+
+def _floats(metrics: dict[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None
+    }

@@ -1,0 +1,19 @@
+"""Celery tasks, registered by name; each one only hands the job id to its runner."""
+
+from __future__ import annotations
+
+from core.queue import EVALUATE_TASK, TRAIN_TASK
+from worker.app import celery_app
+from worker.context import get_context
+from worker.evaluate_job import run_evaluate_job
+from worker.train_job import run_train_job
+
+
+@celery_app.task(name=TRAIN_TASK)
+def train(job_id: str) -> None:
+    run_train_job(get_context(), job_id)
+
+
+@celery_app.task(name=EVALUATE_TASK)
+def evaluate(job_id: str) -> None:
+    run_evaluate_job(get_context(), job_id)
