@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.auth import RateLimiter
+from api.body_limit import BodySizeLimit
 from api.errors import install_error_handlers
 from api.routers import health, job_metrics, jobs, models
 from core.db import make_engine, make_session_factory
@@ -33,6 +35,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = make_session_factory(engine)
         app.state.store = ObjectStore(settings.resolved_artifact_url)
         app.state.producer = make_producer(settings)
+        app.state.rate_limiter = RateLimiter(
+            settings.rate_limit, settings.resolved_rate_limit_storage_url
+        )
         log.info("tass API ready (database %s)", engine.url.render_as_string(hide_password=True))
         try:
             yield
@@ -47,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for router in (health.router, jobs.router, job_metrics.router, models.router):
         app.include_router(router)
     return app

@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session
 from core.jobstore import record_transition
 from core.models import Artifact, Job, Metric, Model, utcnow
 from core.pagination import decode_cursor, encode_cursor
-from core.states import JobStatus
+from core.states import ACTIVE_STATUSES, JobStatus
 
 
 def create_job(
     session: Session,
     *,
     job_type: str,
+    tenant: str,
     queue: str,
     dataset: dict[str, Any],
     spec: dict[str, Any] | None = None,
@@ -28,6 +29,7 @@ def create_job(
     """Insert a queued job and its first transition; the caller commits, then enqueues."""
     job = Job(
         type=job_type,
+        tenant=tenant,
         status=JobStatus.QUEUED.value,
         queue=queue,
         dataset=dataset,
@@ -44,8 +46,25 @@ def create_job(
     return job
 
 
-def get_job(session: Session, job_id: str) -> Job | None:
-    return session.get(Job, job_id)
+def get_job(session: Session, job_id: str, scope: str | None = None) -> Job | None:
+    """The job, or None if it does not exist or belongs to a tenant other than `scope`."""
+    job = session.get(Job, job_id)
+    if job is None or (scope is not None and job.tenant != scope):
+        return None
+    return job
+
+
+def count_active_jobs(session: Session, tenant: str) -> int:
+    """Queued, running and cancelling jobs of a tenant (what its quota counts)."""
+    active = [s.value for s in ACTIVE_STATUSES]
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.tenant == tenant, Job.status.in_(active))
+        )
+        or 0
+    )
 
 
 def list_jobs(
@@ -55,8 +74,11 @@ def list_jobs(
     cursor: str | None = None,
     status: str | None = None,
     job_type: str | None = None,
+    scope: str | None = None,
 ) -> tuple[list[Job], str | None]:
     stmt = select(Job)
+    if scope is not None:
+        stmt = stmt.where(Job.tenant == scope)
     if status:
         stmt = stmt.where(Job.status == status)
     if job_type:
@@ -165,14 +187,19 @@ def count_metric_rows(session: Session, job_id: str, kind: str) -> int:
     )
 
 
-def get_model(session: Session, model_id: str) -> Model | None:
-    return session.get(Model, model_id)
+def get_model(session: Session, model_id: str, scope: str | None = None) -> Model | None:
+    """The model, or None if it does not exist or belongs to a tenant other than `scope`."""
+    model = session.get(Model, model_id)
+    if model is None or (scope is not None and model.tenant != scope):
+        return None
+    return model
 
 
 def list_models(
-    session: Session, *, limit: int, cursor: str | None = None
+    session: Session, *, limit: int, cursor: str | None = None, scope: str | None = None
 ) -> tuple[list[Model], str | None]:
-    return newest_first_page(session, select(Model), Model, limit=limit, cursor=cursor)
+    stmt = select(Model) if scope is None else select(Model).where(Model.tenant == scope)
+    return newest_first_page(session, stmt, Model, limit=limit, cursor=cursor)
 
 
 def replace_artifacts(session: Session, artifacts: list[Artifact]) -> None:

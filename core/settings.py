@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     sse_poll_seconds: float = Field(0.5, gt=0)
     presign_downloads: bool = False
     heartbeat_seconds: float = Field(5.0, gt=0)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    rate_limit: str = "600/minute"
+    rate_limit_storage_url: str | None = None
+    max_active_jobs_per_tenant: int = Field(20, ge=1)
     visibility_timeout_seconds: int = Field(7 * 24 * 3600, ge=60)
 
     @field_validator("data_roots", mode="before")
@@ -54,6 +58,14 @@ class Settings(BaseSettings):
     @property
     def resolved_artifact_url(self) -> str:
         return self.artifact_url or (self.data_dir / "artifacts").resolve().as_uri()
+
+    @property
+    def resolved_rate_limit_storage_url(self) -> str:
+        """Shared Redis counters when the broker is Redis, else per-process memory."""
+        if self.rate_limit_storage_url:
+            return self.rate_limit_storage_url
+        broker = self.resolved_broker_url
+        return broker if broker.startswith(("redis://", "rediss://")) else "memory://"
 
     @property
     def resolved_data_roots(self) -> list[Path]:

@@ -82,7 +82,13 @@ def _publish(
     savedmodel_zip: Path,
 ) -> None:
     """Upload both model files, then create the model and succeed in one transaction."""
-    model = Model(job_id=job.id, name=job.name, metrics=metrics, class_names=list(class_names))
+    model = Model(
+        job_id=job.id,
+        tenant=job.tenant,
+        name=job.name,
+        metrics=metrics,
+        class_names=list(class_names),
+    )
     uploads = {
         "model-keras": ctx.store.put_file(f"models/{job.id}/model.keras", keras_file),
         "model-savedmodel": ctx.store.put_file(f"models/{job.id}/savedmodel.zip", savedmodel_zip),

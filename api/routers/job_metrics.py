@@ -7,11 +7,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import PrincipalDep
 from api.deps import SessionDep, SettingsDep
 from api.routers.jobs import require_job
 from api.schemas import MetricPage, MetricRow
@@ -26,13 +27,14 @@ router = APIRouter(prefix="/v1/jobs", tags=["metrics"])
 def job_metrics(
     job_id: str,
     session: SessionDep,
+    principal: PrincipalDep,
     kind: Literal["epoch", "step"] = "epoch",
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     cursor: Annotated[int | None, Query(ge=0, description="Return steps after this one.")] = None,
     every: Annotated[int, Query(ge=1, le=10000, description="Keep every N-th row.")] = 1,
 ) -> MetricPage:
     """Per-epoch (step = epoch number) or per-step metric history, ascending."""
-    require_job(session, job_id)
+    require_job(session, job_id, principal)
     rows, next_after = job_queries.metric_rows(
         session, job_id, kind=kind, after=-1 if cursor is None else cursor, limit=limit, every=every
     )
@@ -52,16 +54,18 @@ def _snapshot(factory: sessionmaker[Session], job_id: str, after_epoch: int) -> 
 
 
 @router.get("/{job_id}/events")
-async def job_events(job_id: str, request: Request, settings: SettingsDep) -> EventSourceResponse:
+def job_events(
+    job_id: str,
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> EventSourceResponse:
     """Server-sent events `status`, `progress` and `metrics` until the job is final."""
     factory: sessionmaker[Session] = request.app.state.session_factory
 
-    def exists() -> bool:
-        with factory() as session:
-            return session.get(Job, job_id) is not None
-
-    if not await run_in_threadpool(exists):
-        raise HTTPException(404, detail=f"no job {job_id!r}")
+    require_job(session, job_id, principal)
+    session.close()  # the stream polls with short sessions of its own
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         last_status, last_progress, last_epoch = None, None, -1

@@ -6,12 +6,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
+from sqlalchemy.orm import Session
 
+from api.auth import PrincipalDep
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.presenters import model_out
 from api.ranges import RangeNotSatisfiable, parse_range
 from api.schemas import ModelOut, ModelPage
 from core import jobs as queries
+from core.apikeys import Principal
 from core.models import Model
 from core.pagination import BadCursor
 
@@ -21,8 +24,9 @@ FILENAMES = {"keras": "{id}.keras", "savedmodel": "{id}-savedmodel.zip"}
 MEDIA_TYPES = {"keras": "application/zip", "savedmodel": "application/zip"}
 
 
-def require_model(session: SessionDep, model_id: str) -> Model:
-    model = queries.get_model(session, model_id)
+def require_model(session: Session, model_id: str, principal: Principal) -> Model:
+    """The caller's model; another tenant's is reported as missing (404)."""
+    model = queries.get_model(session, model_id, principal.scope)
     if model is None:
         raise HTTPException(404, detail=f"no model {model_id!r}")
     return model
@@ -32,12 +36,16 @@ def require_model(session: SessionDep, model_id: str) -> Model:
 def list_models(
     session: SessionDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ModelPage:
     try:
         rows, next_cursor = queries.list_models(
-            session, limit=min(limit, settings.max_page_size), cursor=cursor
+            session,
+            limit=min(limit, settings.max_page_size),
+            cursor=cursor,
+            scope=principal.scope,
         )
     except BadCursor as exc:
         raise HTTPException(422, detail=f"cursor: {exc}") from exc
@@ -45,8 +53,8 @@ def list_models(
 
 
 @router.get("/{model_id}", response_model=ModelOut)
-def get_model(model_id: str, session: SessionDep) -> ModelOut:
-    return model_out(require_model(session, model_id))
+def get_model(model_id: str, session: SessionDep, principal: PrincipalDep) -> ModelOut:
+    return model_out(require_model(session, model_id, principal))
 
 
 @router.get(
@@ -59,13 +67,14 @@ def download_model(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     format: Literal["keras", "savedmodel"] = "keras",
     range_header: Annotated[str | None, Header(alias="range")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The model file, streamed with Content-Length, ETag, X-Checksum-Sha256 and Range support
     (or a redirect to a short-lived presigned URL on S3 when enabled)."""
-    require_model(session, model_id)
+    require_model(session, model_id, principal)
     artifact = queries.model_artifact(session, model_id, format)
     if artifact is None:
         raise HTTPException(404, detail=f"model {model_id} has no {format} file")

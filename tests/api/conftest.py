@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from core.apikeys import create_key, revoke_key
 from core.db import make_engine, make_session_factory
 from core.migrate import upgrade
 from core.settings import Settings
@@ -77,11 +79,46 @@ def db(engine: Engine) -> Iterator[sessionmaker[Session]]:
 
 
 @pytest.fixture
-def client(settings: Settings, db: sessionmaker[Session]) -> Iterator[TestClient]:
-    app = create_app(settings)
-    with TestClient(app) as test_client:
-        app.state.session_factory = db
-        yield test_client
+def keys(db: sessionmaker[Session]) -> dict[str, str]:
+    """Plaintext keys: tenant `acme`, tenant `globex`, an admin, and a revoked `acme` key."""
+    made = {}
+    with db() as session:
+        for label, tenant, admin in [
+            ("acme", "acme", False),
+            ("globex", "globex", False),
+            ("admin", "ops", True),
+            ("revoked", "acme", False),
+        ]:
+            _, plaintext = create_key(session, tenant, admin=admin)
+            made[label] = plaintext
+        revoke_key(session, made["revoked"].split("_")[1])
+        session.commit()
+    return made
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def app(settings: Settings, db: sessionmaker[Session]) -> Iterator[FastAPI]:
+    """The app after start-up, its sessions bound to the test's database."""
+    application = create_app(settings)
+    with TestClient(application):
+        application.state.session_factory = db
+        yield application
+
+
+@pytest.fixture
+def anonymous(app: FastAPI) -> TestClient:
+    """A client that sends no key."""
+    return TestClient(app)
+
+
+@pytest.fixture
+def client(app: FastAPI, keys: dict[str, str]) -> TestClient:
+    """A client speaking as tenant `acme`."""
+    return TestClient(app, headers=bearer(keys["acme"]))
 
 
 @pytest.fixture

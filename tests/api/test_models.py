@@ -17,10 +17,18 @@ def stored_model(client, db, settings) -> str:
     store = ObjectStore(settings.resolved_artifact_url)
     obj = store.put_bytes("models/m1/model.keras", PAYLOAD)
     with db() as session:
-        job = Job(type="train", status="succeeded", queue="train", dataset={"source": "synthetic"})
+        job = Job(
+            type="train",
+            tenant="acme",
+            status="succeeded",
+            queue="train",
+            dataset={"source": "synthetic"},
+        )
         session.add(job)
         session.flush()
-        model = Model(job_id=job.id, name="m", metrics={"val_accuracy": 0.9}, class_names=["a"])
+        model = Model(
+            job_id=job.id, tenant="acme", name="m", metrics={"val_accuracy": 0.9}, class_names=["a"]
+        )
         session.add(model)
         session.flush()
         session.add(
