@@ -75,6 +75,13 @@ class TrainSpec(_Strict):
         "auto", description="float16/bfloat16 compute: auto uses it on GPUs that support it."
     )
     jit_compile: Toggle = Field("auto", description="XLA compilation: auto picks what is fastest.")
+    max_runtime_seconds: int | None = Field(
+        None,
+        ge=10,
+        le=30 * 24 * 3600,
+        description="Service deadline: past it the job fails with reason timeout "
+        "(unset: the server default). The trainer itself ignores it.",
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> TrainSpec:
