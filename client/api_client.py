@@ -1,0 +1,199 @@
+"""`TassClient`: one method per API endpoint, JSON dicts in and out, errors as `TassError`s."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from client.errors import ApiError, ServerUnreachable, TassError
+from client.sse import ServerSentEvent, iter_sse
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+URL_ENV = "TASS_URL"
+API_KEY_ENV = "TASS_API_KEY"
+
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+Json = dict[str, Any]
+
+
+def normalize_url(url: str) -> str:
+    """`host:port` becomes `http://host:port`; a trailing slash is dropped."""
+    url = url.strip()
+    if "://" not in url:
+        url = f"http://{url}"
+    return url.rstrip("/")
+
+
+def _segment(value: str) -> str:
+    """A path segment, escaped so an id can never change the path."""
+    return quote(value, safe="")
+
+
+def _params(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in params.items() if value is not None}
+
+
+class TassClient:
+    """A synchronous client for the tass API.
+
+    `base_url` defaults to $TASS_URL, then http://127.0.0.1:8000; `api_key` to $TASS_API_KEY
+    (sent as `Authorization: Bearer ...` when set). `transport` lets tests plug in an
+    `httpx.MockTransport`. Use as a context manager, or call `close()`.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = normalize_url(base_url or os.environ.get(URL_ENV) or DEFAULT_URL)
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        headers = {"Accept": "application/json", "User-Agent": "tass-client"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self._timeout = timeout
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TassClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> httpx.Response:
+        """Send one request; raise `ServerUnreachable` or `ApiError` instead of returning errors."""
+        try:
+            response = self._http.request(method, path, params=_params(params or {}), json=json)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.base_url, exc) from exc
+        if response.is_error:
+            raise ApiError.from_response(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Json:
+        response = self.request(method, path, **kwargs)
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise TassError(
+                f"{method} {path}: expected JSON from the server, got {response.text[:200]!r}"
+            ) from exc
+        if not isinstance(payload, dict):
+            raise TassError(f"{method} {path}: expected a JSON object, got {payload!r:.200}")
+        return payload
+
+    @contextmanager
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        follow_redirects: bool = False,
+        read_timeout: float | None = None,
+    ) -> Iterator[httpx.Response]:
+        """A streamed response whose status is already checked (errors raise as in `request`).
+
+        `read_timeout=None` waits forever between chunks (event streams go quiet for long).
+        Errors while reading the body are the caller's to handle (`httpx.HTTPError`).
+        """
+        timeout = httpx.Timeout(self._timeout, read=read_timeout)
+        try:
+            with self._http.stream(
+                method,
+                path,
+                params=_params(params or {}),
+                headers=headers,
+                follow_redirects=follow_redirects,
+                timeout=timeout,
+            ) as response:
+                if response.is_error:
+                    raise ApiError.from_response(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.base_url, exc) from exc
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    def health(self) -> Json:
+        """GET /healthz."""
+        return self._json("GET", "/healthz")
+
+    def submit_job(self, body: Mapping[str, Any]) -> Json:
+        """POST /v1/jobs with a `{"type": "train" | "evaluate", ...}` body; returns the Job."""
+        return self._json("POST", "/v1/jobs", json=dict(body))
+
+    def list_jobs(
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Json:
+        """One page `{"items": [Job...], "next_cursor": ...}`, newest first."""
+        params = {"status": status, "type": type, "limit": limit, "cursor": cursor}
+        return self._json("GET", "/v1/jobs", params=params)
+
+    def get_job(self, job_id: str) -> Json:
+        return self._json("GET", f"/v1/jobs/{_segment(job_id)}")
+
+    def cancel_job(self, job_id: str) -> Json:
+        """Request cancellation; the API answers 409 (an ApiError) for a job already final."""
+        return self._json("POST", f"/v1/jobs/{_segment(job_id)}/cancel")
+
+    def job_metrics(
+        self,
+        job_id: str,
+        *,
+        kind: str = "epoch",
+        limit: int | None = None,
+        cursor: str | None = None,
+        every: int | None = None,
+    ) -> Json:
+        """One page of metric rows `{"kind", "step", "values"}`, ascending."""
+        params = {"kind": kind, "limit": limit, "cursor": cursor, "every": every}
+        return self._json("GET", f"/v1/jobs/{_segment(job_id)}/metrics", params=params)
+
+    def iter_events(self, job_id: str) -> Iterator[ServerSentEvent]:
+        """The job's server-sent events (`status`, `progress`, `metrics`) until the server ends
+        the stream; a connection dropped mid-stream raises `ServerUnreachable`."""
+        path = f"/v1/jobs/{_segment(job_id)}/events"
+        with self.stream("GET", path, headers={"Accept": "text/event-stream"}) as response:
+            try:
+                yield from iter_sse(response.iter_lines())
+            except httpx.TransportError as exc:
+                raise ServerUnreachable(self.base_url, exc) from exc
+
+    def list_models(self, *, limit: int | None = None, cursor: str | None = None) -> Json:
+        return self._json("GET", "/v1/models", params={"limit": limit, "cursor": cursor})
+
+    def get_model(self, model_id: str) -> Json:
+        return self._json("GET", f"/v1/models/{_segment(model_id)}")
+
+    def download_path(self, model_id: str) -> str:
+        return f"/v1/models/{_segment(model_id)}/download"

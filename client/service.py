@@ -1,0 +1,119 @@
+"""The service commands' work: migrations, and the API and worker command lines and processes.
+
+`core` is imported lazily, inside `migrate` only: the user commands never load the server code.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Sequence
+
+import httpx
+
+from client.errors import TassError, UsageError
+from client.supervisor import Child, Outcome, Supervisor
+
+_GPUS = re.compile(r"^\d+(,\d+)*$")
+
+
+def migrate(database_url: str | None = None) -> None:
+    """Upgrade the database to the latest schema (`core.migrate.upgrade`)."""
+    try:
+        from core.migrate import upgrade
+    except ImportError as exc:
+        raise TassError(f"the server code is not installed here ({exc})") from exc
+    try:
+        upgrade(database_url)
+    except Exception as exc:
+        raise TassError(f"the migration failed: {type(exc).__name__}: {exc}") from exc
+
+
+def api_command(host: str, port: int) -> list[str]:
+    """The uvicorn command line serving the API."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.app:create_app",
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+
+
+def worker_command(queues: str | None = None, concurrency: int = 1) -> list[str]:
+    """The Celery worker command line; without `queues` the Celery app's defaults apply."""
+    argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--loglevel", "INFO"]
+    if queues:
+        names = [name.strip() for name in queues.split(",") if name.strip()]
+        if not names:
+            raise UsageError(f"--queues {queues!r}: expected Q1,Q2")
+        argv += ["-Q", ",".join(names)]
+    return [*argv, "-c", str(concurrency), "--pool", "prefork"]
+
+
+def gpu_env(gpus: str | None) -> dict[str, str]:
+    """CUDA_VISIBLE_DEVICES for `--gpus 0,1` (`--gpus none` hides every GPU); {} when not given."""
+    if gpus is None:
+        return {}
+    value = gpus.replace(" ", "")
+    if value.lower() in ("", "none"):
+        return {"CUDA_VISIBLE_DEVICES": ""}
+    if not _GPUS.match(value):
+        raise UsageError(f"--gpus {gpus!r}: expected GPU indices like 0,1 (or none)")
+    return {"CUDA_VISIBLE_DEVICES": value}
+
+
+def connect_url(host: str, port: int) -> str:
+    """The URL to reach a server bound to `host` (a wildcard address means this machine)."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def answers(url: str) -> bool:
+    """True when GET `url` answers 2xx."""
+    try:
+        return httpx.get(url, timeout=2.0).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def run_services(
+    children: Sequence[Child],
+    health_url: str,
+    *,
+    on_ready: Callable[[], None],
+    report: Callable[[str], None],
+    ready_timeout: float = 120.0,
+    stop_timeout: float = 20.0,
+    is_healthy: Callable[[str], bool] = answers,
+) -> int:
+    """Run `children` together until a stop signal (exit 0) or until one of them exits (the
+    others are stopped; exit 1). `on_ready` runs once `health_url` answers; if it does not within
+    `ready_timeout` seconds everything is stopped (exit 1). `report` receives status messages."""
+    with Supervisor(children, stop_timeout=stop_timeout) as supervisor:
+        outcome = supervisor.wait(lambda: is_healthy(health_url), timeout=ready_timeout)
+        if outcome is Outcome.READY:
+            on_ready()
+            outcome = supervisor.wait()
+        if outcome is Outcome.STOP_REQUESTED:
+            report("stopping (press Ctrl-C again to kill at once)")
+            supervisor.stop()
+            return 0
+        if outcome is Outcome.TIMED_OUT:
+            report(f"{health_url} did not answer within {ready_timeout:g}s; stopping")
+            supervisor.stop()
+            return 1
+        name, code = supervisor.exited() or ("?", 1)
+        others = [child.name for child in children if child.name != name]
+        report(f"the {name} exited with status {code}; stopping the {', '.join(others) or '-'}")
+        supervisor.stop()
+        return 1
