@@ -26,7 +26,12 @@ def job_out(job: Job) -> JobOut:
         error=job.error,
         transitions=[
             TransitionOut(
-                status=t.status, at=t.at, attempt=t.attempt, reason=t.reason, details=t.details
+                status=t.status,
+                at=t.at,
+                attempt=t.attempt,
+                reason=t.reason,
+                resumed_from_epoch=(t.details or {}).get("resumed_from_epoch"),
+                details=t.details,
             )
             for t in job.transitions
         ],

@@ -43,6 +43,9 @@ class TransitionOut(BaseModel):
     at: datetime
     attempt: int
     reason: str | None = None
+    resumed_from_epoch: int | None = Field(
+        None, description="On a `running` transition: the checkpoint epoch this attempt resumed."
+    )
     details: dict[str, Any] | None = None
 
 

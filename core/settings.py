@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     sse_poll_seconds: float = Field(0.5, gt=0)
     presign_downloads: bool = False
     heartbeat_seconds: float = Field(5.0, gt=0)
+    heartbeat_timeout_seconds: float = Field(60.0, gt=0)
+    max_attempts: int = Field(3, ge=1, le=100)
+    reaper_interval_seconds: float | None = Field(None, gt=0)
+    default_max_runtime_seconds: int = Field(24 * 3600, ge=10)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     rate_limit: str = "600/minute"
     rate_limit_storage_url: str | None = None
@@ -58,6 +62,10 @@ class Settings(BaseSettings):
     @property
     def resolved_artifact_url(self) -> str:
         return self.artifact_url or (self.data_dir / "artifacts").resolve().as_uri()
+
+    @property
+    def resolved_reaper_interval(self) -> float:
+        return self.reaper_interval_seconds or max(self.heartbeat_timeout_seconds / 4, 0.5)
 
     @property
     def resolved_rate_limit_storage_url(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.jobstore import transition
 from core.models import Job, utcnow
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 4000
 
 
-def claim(ctx: WorkerContext, job_id: str) -> Job | None:
+def claim(ctx: WorkerContext, job_id: str, resumed_from_epoch: int | None = None) -> Job | None:
     """queued -> running with one conditional UPDATE; None if someone else has it or it is
     no longer queued (cancelled, already running under a live lease, or finished)."""
     now = utcnow()
@@ -27,8 +27,16 @@ def claim(ctx: WorkerContext, job_id: str) -> Job | None:
             JobStatus.RUNNING,
             expected={JobStatus.QUEUED},
             reason="claimed",
-            details={"worker": ctx.worker_id},
-            values={"worker_id": ctx.worker_id, "started_at": now, "last_heartbeat_at": now},
+            details={
+                "worker": ctx.worker_id,
+                **({"resumed_from_epoch": resumed_from_epoch} if resumed_from_epoch else {}),
+            },
+            values={
+                "worker_id": ctx.worker_id,
+                # the deadline counts from the first start, across attempts
+                "started_at": func.coalesce(Job.started_at, now),
+                "last_heartbeat_at": now,
+            },
         )
         if not won:
             return None

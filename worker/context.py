@@ -32,18 +32,23 @@ class WorkerContext:
     def store(self) -> ObjectStore:
         return ObjectStore(self.settings.resolved_artifact_url)
 
+    node: str = ""
+
     @property
     def worker_id(self) -> str:
-        return f"{socket.gethostname()}:{os.getpid()}"
+        """`<celery node name>/<pid>`: the node prefix lets warm shutdown find its jobs."""
+        return f"{self.node or socket.gethostname()}/{os.getpid()}"
 
 
 _context: WorkerContext | None = None
 
 
-def get_context() -> WorkerContext:
+def get_context(node: str | None = None) -> WorkerContext:
     global _context
     if _context is None:
         _context = WorkerContext(get_settings())
+    if node:
+        _context.node = node
     return _context
 
 

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from core.jobs import model_artifact
+from core.reaper import job_deadline
 from core.states import JobStatus
 from worker.claim import claim, end_stopped, fail, finish
 from worker.context import WorkerContext
@@ -39,9 +40,10 @@ def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
         return
     workdir = Path(tempfile.mkdtemp(prefix=f"tass-{job_id}-"))
     try:
-        with Lease(ctx, job.id, job.attempt) as lease:
-            from trainer.data import load_dataset
+        with Lease(ctx, job.id, job.attempt, job_deadline(job, ctx.settings)) as lease:
             from trainer.evaluate import evaluate
+
+            from trainer.data import load_dataset
             from trainer.saving import load_model
 
             assert job.model_id is not None

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.jobstore import transition
 from core.models import Job, utcnow
+from core.reaper import TIMEOUT_REASON
 from core.states import JobStatus
 from worker.context import WorkerContext
 
@@ -20,8 +23,10 @@ class Lease:
     """Held while (job, attempt) is `running`; `lost` is set once a renewal changes no row
     (the job was cancelled, timed out or handed to another attempt)."""
 
-    def __init__(self, ctx: WorkerContext, job_id: str, attempt: int) -> None:
-        self.ctx, self.job_id, self.attempt = ctx, job_id, attempt
+    def __init__(
+        self, ctx: WorkerContext, job_id: str, attempt: int, deadline: datetime | None = None
+    ) -> None:
+        self.ctx, self.job_id, self.attempt, self.deadline = ctx, job_id, attempt, deadline
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
@@ -56,9 +61,26 @@ class Lease:
             return False
         return True
 
+    def expire(self) -> None:
+        """Past the job's max runtime: fail it with reason `timeout`, which ends the lease."""
+        with self.ctx.sessions.begin() as session:
+            transition(
+                session,
+                self.job_id,
+                JobStatus.FAILED,
+                attempt=self.attempt,
+                reason=TIMEOUT_REASON,
+                values={"error": "timeout: max_runtime_seconds exceeded"},
+            )
+        self.lost.set()
+
     def _beat(self) -> None:
         while not self._stop.wait(self.ctx.settings.heartbeat_seconds):
             try:
+                if self.deadline is not None and utcnow() > self.deadline:
+                    log.warning("job %s passed its deadline; stopping it", self.job_id)
+                    self.expire()
+                    return
                 if not self.renew():
                     log.info("job %s attempt %s lost its lease", self.job_id, self.attempt)
                     return

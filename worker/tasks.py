@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from celery import Task
+
 from core.queue import EVALUATE_TASK, TRAIN_TASK
 from worker.app import celery_app
 from worker.context import get_context
@@ -9,11 +11,11 @@ from worker.evaluate_job import run_evaluate_job
 from worker.train_job import run_train_job
 
 
-@celery_app.task(name=TRAIN_TASK)
-def train(job_id: str) -> None:
-    run_train_job(get_context(), job_id)
+@celery_app.task(name=TRAIN_TASK, bind=True)
+def train(self: Task, job_id: str) -> None:
+    run_train_job(get_context(self.request.hostname), job_id)
 
 
-@celery_app.task(name=EVALUATE_TASK)
-def evaluate(job_id: str) -> None:
-    run_evaluate_job(get_context(), job_id)
+@celery_app.task(name=EVALUATE_TASK, bind=True)
+def evaluate(self: Task, job_id: str) -> None:
+    run_evaluate_job(get_context(self.request.hostname), job_id)

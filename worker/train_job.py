@@ -12,12 +12,13 @@ from sqlalchemy import select
 from core.datapaths import resolve_dataset_path
 from core.jobs import replace_artifacts
 from core.models import Artifact, Job, Model
+from core.reaper import job_deadline
 from core.states import JobStatus
 from trainer.spec import DatasetSpec, TrainSpec
 from worker.claim import claim, end_stopped, fail, finish
 from worker.context import WorkerContext
 from worker.lease import Lease
-from worker.reporter import JobReporter
+from worker.reporter import JobReporter, checkpoint_key
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +32,49 @@ def load_job_dataset(ctx: WorkerContext, raw: dict) -> DatasetSpec:  # type: ign
     return spec
 
 
+def latest_stored_checkpoint(ctx: WorkerContext, job_id: str) -> Artifact | None:
+    with ctx.sessions() as session:
+        return session.scalar(
+            select(Artifact)
+            .where(Artifact.job_id == job_id, Artifact.kind == "checkpoint")
+            .order_by(Artifact.epoch.desc())
+            .limit(1)
+        )
+
+
+def fetch_checkpoint(ctx: WorkerContext, artifact: Artifact, dest: Path) -> Path:
+    """Download an epoch checkpoint (model file digest-checked, plus its state.json)."""
+    assert artifact.epoch is not None
+    if ctx.store.download(artifact.key, dest / "model.keras") != artifact.sha256:
+        raise RuntimeError(f"checkpoint {artifact.key}: sha256 mismatch")
+    state_key = checkpoint_key(artifact.job_id, artifact.epoch, "state.json")
+    ctx.store.download(state_key, dest / "state.json")
+    return dest
+
+
 def run_train_job(ctx: WorkerContext, job_id: str) -> None:
-    job = claim(ctx, job_id)
+    checkpoint = latest_stored_checkpoint(ctx, job_id)
+    job = claim(ctx, job_id, resumed_from_epoch=checkpoint.epoch if checkpoint else None)
     if job is None:
         log.info("job %s is not queued any more; skipping this delivery", job_id)
         return
     log.info("job %s (attempt %s) claimed by %s", job_id, job.attempt, ctx.worker_id)
     workdir = Path(tempfile.mkdtemp(prefix=f"tass-{job_id}-"))
+    deadline = job_deadline(job, ctx.settings)
     try:
-        with Lease(ctx, job.id, job.attempt) as lease:
-            _train(ctx, job, lease, workdir)
+        with Lease(ctx, job.id, job.attempt, deadline) as lease:
+            resume = None
+            if checkpoint is not None:
+                resume = fetch_checkpoint(ctx, checkpoint, workdir / "resume")
+                log.info("job %s resumes after epoch %s", job_id, checkpoint.epoch)
+            _train(ctx, job, lease, workdir, resume)
     except Exception as exc:
         fail(ctx, job, exc)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path) -> None:
+def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Path | None) -> None:
     from trainer.data import load_dataset
     from trainer.saving import export_savedmodel, save_model
     from trainer.train import train
@@ -61,6 +88,7 @@ def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path) -> None:
         hook=reporter,
         progress_every=1,
         checkpoint_dir=workdir / "checkpoints",
+        resume_from=resume,
         log=log.info,
     )
     if result.stopped or lease.lost.is_set():

@@ -1,0 +1,125 @@
+"""Finding jobs whose worker is gone or whose deadline has passed, and deciding their fate:
+requeue as the next attempt (up to max_attempts), or fail with a clear reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.jobstore import transition
+from core.models import Job, utcnow
+from core.settings import Settings
+from core.states import JobStatus
+
+TIMEOUT_REASON = "timeout"
+
+
+@dataclass(frozen=True)
+class Requeued:
+    job_id: str
+    job_type: str
+    queue: str
+    attempt: int
+
+
+def max_runtime(job: Job, settings: Settings) -> float:
+    limit = (job.spec or {}).get("max_runtime_seconds")
+    return float(limit or settings.default_max_runtime_seconds)
+
+
+def job_deadline(job: Job, settings: Settings) -> datetime | None:
+    """When the job must be over: its first start plus its max runtime."""
+    if job.started_at is None:
+        return None
+    return job.started_at + timedelta(seconds=max_runtime(job, settings))
+
+
+def deadline_passed(job: Job, settings: Settings, now: datetime) -> bool:
+    deadline = job_deadline(job, settings)
+    return deadline is not None and now > deadline
+
+
+def reap(factory: sessionmaker[Session], settings: Settings) -> list[Requeued]:
+    """One sweep. Returns the jobs put back in the queue; the caller enqueues them (the DB
+    change is already committed, so a crash here loses nothing: the next sweep sees them)."""
+    now = utcnow()
+    stale_before = now - timedelta(seconds=settings.heartbeat_timeout_seconds)
+    requeued: list[Requeued] = []
+    with factory() as session:
+        stmt = select(Job).where(
+            Job.status.in_([JobStatus.RUNNING.value, JobStatus.CANCELLING.value])
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        for job in session.scalars(stmt):
+            if deadline_passed(job, settings, now):
+                transition(
+                    session,
+                    job.id,
+                    JobStatus.FAILED,
+                    attempt=job.attempt,
+                    reason=TIMEOUT_REASON,
+                    values={"error": f"timeout: ran longer than {max_runtime(job, settings):.0f}s"},
+                )
+                continue
+            heartbeat = job.last_heartbeat_at or job.started_at
+            if heartbeat is None or heartbeat >= stale_before:
+                continue
+            if job.status == JobStatus.CANCELLING.value:
+                transition(
+                    session,
+                    job.id,
+                    JobStatus.CANCELLED,
+                    attempt=job.attempt,
+                    reason="worker lost while cancelling",
+                )
+            elif job.attempt < settings.max_attempts:
+                if transition(
+                    session,
+                    job.id,
+                    JobStatus.QUEUED,
+                    attempt=job.attempt,
+                    reason="worker lost (no heartbeat)",
+                    values={"attempt": job.attempt + 1, "worker_id": None},
+                ):
+                    requeued.append(Requeued(job.id, job.type, job.queue, job.attempt + 1))
+            else:
+                transition(
+                    session,
+                    job.id,
+                    JobStatus.FAILED,
+                    attempt=job.attempt,
+                    reason="worker lost on every attempt",
+                    values={"error": f"worker lost on all {job.attempt} attempts; not retried"},
+                )
+        session.commit()
+    return requeued
+
+
+def requeue_held_by(
+    factory: sessionmaker[Session], settings: Settings, worker_prefix: str, reason: str
+) -> list[Requeued]:
+    """Put the running jobs of one worker node back in the queue (warm shutdown)."""
+    requeued: list[Requeued] = []
+    with factory() as session:
+        jobs = session.scalars(
+            select(Job).where(
+                Job.status == JobStatus.RUNNING.value,
+                func.coalesce(Job.worker_id, "").startswith(worker_prefix, autoescape=True),
+            )
+        ).all()
+        for job in jobs:
+            if transition(
+                session,
+                job.id,
+                JobStatus.QUEUED,
+                attempt=job.attempt,
+                reason=reason,
+                values={"attempt": job.attempt + 1, "worker_id": None},
+            ):
+                requeued.append(Requeued(job.id, job.type, job.queue, job.attempt + 1))
+        session.commit()
+    return requeued
