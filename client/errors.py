@@ -60,6 +60,8 @@ class ApiError(TassError):
             )
         else:
             text = f"the server answered {head}"
+        if status_code == 401:
+            text += "\nSet TASS_API_KEY to your API key."
         super().__init__(text)
 
     @classmethod

@@ -226,6 +226,15 @@ def test_api_key_is_sent_as_bearer_token(api, run, monkeypatch):
     assert api.requests[1].headers["authorization"] == "Bearer s3cret"
 
 
+def test_a_missing_key_says_how_to_send_one(api, run):
+    api.route("GET", "/v1/jobs", httpx.Response(401, json={"detail": "missing API key"}))
+
+    result = run("list")
+
+    assert result.exit_code == 1
+    assert "missing API key" in result.stderr and "TASS_API_KEY" in result.stderr
+
+
 def test_progress_bar_shows_epoch_step_metrics_speed_and_eta():
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=160)
