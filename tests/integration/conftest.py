@@ -1,0 +1,102 @@
+"""Real everything: uvicorn + a Celery worker process + Redis + PostgreSQL + an S3 server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+import redis
+from moto.server import ThreadedMotoServer
+
+from core.apikeys import create_key
+from core.db import make_engine, make_session_factory
+from core.migrate import upgrade
+from tests.support.processes import Service, start_api, start_worker
+
+REDIS_URL = "redis://127.0.0.1:6379/7"
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> Iterator[dict[str, str]]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "integration",
+        "AWS_SECRET_ACCESS_KEY": "integration-secret",
+        "AWS_REGION": "us-east-1",
+    }
+    boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="integration",
+        aws_secret_access_key="integration-secret",
+    ).create_bucket(Bucket="tass")
+    yield env
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def service_env(pg_url: str, s3_env: dict[str, str], tmp_path_factory) -> dict[str, str]:
+    upgrade(pg_url)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    data_dir = tmp_path_factory.mktemp("tass-data")
+    return {
+        **s3_env,
+        "TASS_DATA_DIR": str(data_dir),
+        "TASS_DATABASE_URL": pg_url,
+        "TASS_BROKER_URL": REDIS_URL,
+        "TASS_ARTIFACT_URL": "s3://tass/artifacts",
+        "TASS_DATA_ROOTS": str(data_dir),
+        "TASS_HEARTBEAT_SECONDS": "1",
+        "TASS_PRESIGN_DOWNLOADS": "true",
+        "TASS_SSE_POLL_SECONDS": "0.2",
+    }
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def api(service_env: dict[str, str], log_dir: Path) -> Iterator[tuple[Service, str]]:
+    service, url = start_api(service_env, log_dir)
+    yield service, url
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(service_env: dict[str, str], log_dir: Path) -> Iterator[Service]:
+    service = start_worker(service_env, log_dir)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def api_key(service_env: dict[str, str]) -> str:
+    """A key for tenant `integration`, made the way `tass keys create` makes one."""
+    engine = make_engine(service_env["TASS_DATABASE_URL"])
+    with make_session_factory(engine).begin() as session:
+        _, plaintext = create_key(session, "integration")
+    engine.dispose()
+    return plaintext
+
+
+@pytest.fixture
+def http(api: tuple[Service, str], api_key: str) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=api[1], timeout=30, headers=headers) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def http_module(api: tuple[Service, str], api_key: str) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=api[1], timeout=30, headers=headers) as client:
+        yield client
