@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.jobstore import record_transition
-from core.models import Artifact, Job, Metric, Model, utcnow
+from core.models import Artifact, IdempotencyKey, Job, Metric, Model, utcnow
 from core.pagination import decode_cursor, encode_cursor
 from core.states import ACTIVE_STATUSES, JobStatus
 
@@ -52,6 +52,10 @@ def get_job(session: Session, job_id: str, scope: str | None = None) -> Job | No
     if job is None or (scope is not None and job.tenant != scope):
         return None
     return job
+
+
+def find_idempotency_key(session: Session, tenant: str, key: str) -> IdempotencyKey | None:
+    return session.get(IdempotencyKey, (tenant, key))
 
 
 def count_active_jobs(session: Session, tenant: str) -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Response, status
 from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.auth import PrincipalDep
@@ -17,7 +20,7 @@ from core import jobs as job_queries
 from core.apikeys import Principal
 from core.datapaths import DatasetPathError, resolve_dataset_path
 from core.jobstore import transition
-from core.models import Job
+from core.models import IdempotencyKey, Job
 from core.pagination import BadCursor
 from core.queue import EVALUATE_TASK, TRAIN_TASK
 from core.settings import Settings
@@ -45,6 +48,62 @@ def _checked_dataset(dataset: DatasetSpec, settings: Settings) -> dict[str, obje
     return data
 
 
+def _check_quota(session: Session, settings: Settings, tenant: str) -> None:
+    active = job_queries.count_active_jobs(session, tenant)
+    if active >= settings.max_active_jobs_per_tenant:
+        raise HTTPException(
+            429,
+            detail=f"tenant {tenant!r} already has {active} queued or running jobs "
+            f"(limit {settings.max_active_jobs_per_tenant})",
+            headers={"Retry-After": "30"},
+        )
+
+
+def _insert_job(
+    session: Session,
+    body: TrainJobCreate | EvaluateJobCreate,
+    dataset: dict[str, object],
+    settings: Settings,
+    principal: Principal,
+) -> tuple[Job, str]:
+    """Insert the job row; returns it with the task name that runs it."""
+    common = {"tenant": principal.tenant, "dataset": dataset, "name": body.name, "tags": body.tags}
+    if isinstance(body, TrainJobCreate):
+        job = job_queries.create_job(
+            session,
+            job_type=JobType.TRAIN.value,
+            queue=settings.train_queue,
+            spec=body.spec.model_dump(mode="json"),
+            **common,
+        )
+        return job, TRAIN_TASK
+    if job_queries.get_model(session, body.model_id, principal.scope) is None:
+        raise field_error(["model_id"], f"model_id: no model {body.model_id!r}")
+    job = job_queries.create_job(
+        session,
+        job_type=JobType.EVALUATE.value,
+        queue=settings.evaluate_queue,
+        model_id=body.model_id,
+        **common,
+    )
+    return job, EVALUATE_TASK
+
+
+def _replay(
+    session: Session, record: IdempotencyKey, body_sha256: str, response: Response
+) -> JobOut:
+    """A repeated submission with the same key: the same job, or 409 for another body."""
+    if record.body_sha256 != body_sha256:
+        raise HTTPException(
+            409, detail="Idempotency-Key was already used with a different request body"
+        )
+    job = session.get(Job, record.job_id)
+    assert job is not None
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    response.headers["Idempotent-Replayed"] = "true"
+    return job_out(job)
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
 def submit_job(
     body: Annotated[JobCreate, Body()],
@@ -53,47 +112,43 @@ def submit_job(
     settings: SettingsDep,
     producer: ProducerDep,
     principal: PrincipalDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Repeating a POST with the same key returns the same job.",
+        ),
+    ] = None,
 ) -> JobOut:
     """Validate, store the job, commit, and only then enqueue it by task name."""
     dataset = _checked_dataset(body.dataset, settings)
-    active = job_queries.count_active_jobs(session, principal.tenant)
-    if active >= settings.max_active_jobs_per_tenant:
-        raise HTTPException(
-            429,
-            detail=f"tenant {principal.tenant!r} already has {active} queued or running jobs "
-            f"(limit {settings.max_active_jobs_per_tenant})",
-            headers={"Retry-After": "30"},
+    body_sha256 = hashlib.sha256(
+        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()
+    if idempotency_key:
+        record = job_queries.find_idempotency_key(session, principal.tenant, idempotency_key)
+        if record is not None:
+            return _replay(session, record, body_sha256, response)
+    _check_quota(session, settings, principal.tenant)
+    job, task = _insert_job(session, body, dataset, settings, principal)
+    if idempotency_key:
+        session.add(
+            IdempotencyKey(
+                tenant=principal.tenant, key=idempotency_key, body_sha256=body_sha256, job_id=job.id
+            )
         )
-    if isinstance(body, TrainJobCreate):
-        task, queue = TRAIN_TASK, settings.train_queue
-        job = job_queries.create_job(
-            session,
-            job_type=JobType.TRAIN.value,
-            tenant=principal.tenant,
-            queue=queue,
-            dataset=dataset,
-            spec=body.spec.model_dump(mode="json"),
-            name=body.name,
-            tags=body.tags,
-        )
-    else:
-        assert isinstance(body, EvaluateJobCreate)
-        if job_queries.get_model(session, body.model_id, principal.scope) is None:
-            raise field_error(["model_id"], f"model_id: no model {body.model_id!r}")
-        task, queue = EVALUATE_TASK, settings.evaluate_queue
-        job = job_queries.create_job(
-            session,
-            job_type=JobType.EVALUATE.value,
-            tenant=principal.tenant,
-            queue=queue,
-            dataset=dataset,
-            model_id=body.model_id,
-            name=body.name,
-            tags=body.tags,
-        )
+        try:
+            session.commit()
+        except IntegrityError:  # a concurrent request with the same key won the insert
+            session.rollback()
+            record = job_queries.find_idempotency_key(session, principal.tenant, idempotency_key)
+            assert record is not None
+            return _replay(session, record, body_sha256, response)
     session.commit()
     try:
-        producer.send_task(task, args=[job.id], queue=queue, task_id=f"{job.id}-1")
+        producer.send_task(task, args=[job.id], queue=job.queue, task_id=f"{job.id}-1")
     except (BrokerError, OSError) as exc:
         log.error("could not enqueue job %s: %s", job.id, exc)
         transition(session, job.id, JobStatus.FAILED, reason="broker unavailable at submit")

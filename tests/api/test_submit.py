@@ -158,3 +158,27 @@ def test_broker_outage_at_submit_is_503_and_the_job_is_marked_failed(client, db,
             select(JobTransition.reason).where(JobTransition.job_id == job.id)
         ).all()
         assert "broker unavailable at submit" in reasons
+
+
+def test_idempotency_key_returns_the_same_job_and_refuses_another_body(
+    client, anonymous, keys, db, drain_tasks
+):
+    body = {"type": "train", "dataset": SYNTHETIC}
+    headers = {"Idempotency-Key": "nightly-2026-11-28"}
+    first = client.post("/v1/jobs", json=body, headers=headers)
+    again = client.post("/v1/jobs", json=body, headers=headers)
+
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(drain_tasks()) == 1, "the replay enqueues nothing"
+
+    other = client.post("/v1/jobs", json={**body, "name": "different"}, headers=headers)
+    assert other.status_code == 409
+    assert "Idempotency-Key" in other.json()["detail"]
+
+    globex = anonymous.post(
+        "/v1/jobs", json=body, headers={**headers, "Authorization": f"Bearer {keys['globex']}"}
+    )
+    assert globex.status_code == 202
+    assert globex.json()["id"] != first.json()["id"], "keys are scoped to the tenant"
