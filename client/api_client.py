@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
+from client.credentials import key_for
 from client.errors import ApiError, ServerUnreachable, TassError
 from client.sse import ServerSentEvent, iter_sse
 
@@ -42,9 +43,10 @@ def _params(params: Mapping[str, Any]) -> dict[str, Any]:
 class TassClient:
     """A synchronous client for the tass API.
 
-    `base_url` defaults to $TASS_URL, then http://127.0.0.1:8000; `api_key` to $TASS_API_KEY
-    (sent as `Authorization: Bearer ...` when set). `transport` lets tests plug in an
-    `httpx.MockTransport`. Use as a context manager, or call `close()`.
+    `base_url` defaults to $TASS_URL, then http://127.0.0.1:8000; `api_key` to $TASS_API_KEY,
+    then the key stored for that URL by `tass up` (sent as `Authorization: Bearer ...`).
+    `transport` lets tests plug in an `httpx.MockTransport`. Use as a context manager, or
+    call `close()`.
     """
 
     def __init__(
@@ -57,6 +59,8 @@ class TassClient:
     ) -> None:
         self.base_url = normalize_url(base_url or os.environ.get(URL_ENV) or DEFAULT_URL)
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if key is None:
+            key = key_for(self.base_url)
         headers = {"Accept": "application/json", "User-Agent": "tass-client"}
         if key:
             headers["Authorization"] = f"Bearer {key}"

@@ -23,8 +23,10 @@ from rich.text import Text
 
 from client import render, service, specs, watch
 from client.api_client import DEFAULT_URL, URL_ENV, Json, TassClient
+from client.credentials import credentials_path
 from client.download import download_model
 from client.errors import TassError
+from client.keys_cli import ensure_admin_key, keys_app
 from client.supervisor import Child, run_child
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,6 +40,7 @@ app = typer.Typer(
 )
 submit_app = typer.Typer(help="Submit a training or evaluation job.", no_args_is_help=True)
 app.add_typer(submit_app, name="submit")
+app.add_typer(keys_app, name="keys", rich_help_panel="Service (run the server side)")
 
 SERVICE = "Service (run the server side)"
 
@@ -624,6 +627,7 @@ def up(
         os.environ["TASS_DATA_DIR"] = str(data_dir.expanduser().resolve())
     service.migrate()
     base = service.connect_url(host, port)
+    new_key = ensure_admin_key(base)
     children = [
         Child("api", service.api_command(host, port)),
         Child("worker", service.worker_command()),
@@ -633,6 +637,9 @@ def up(
         err.print(f"tass is up at {base}  (API docs: {base}/docs)", style="bold green")
         if base != DEFAULT_URL:
             err.print(f"use it with: export {URL_ENV}={base}", style="dim")
+        if new_key:
+            err.print(f"admin API key (shown once, saved to {credentials_path()}):")
+            err.print(new_key, style="bold", soft_wrap=True)
         err.print("press Ctrl-C to stop", style="dim")
 
     code = service.run_services(

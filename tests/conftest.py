@@ -22,3 +22,10 @@ def pg_url() -> Iterator[str]:
     yield f"{base}/{name}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _private_credentials(tmp_path_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real user's ~/.config/tass/credentials.json."""
+    path = tmp_path_factory.mktemp("config") / "credentials.json"
+    monkeypatch.setenv("TASS_CREDENTIALS_FILE", str(path))

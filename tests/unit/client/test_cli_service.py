@@ -287,6 +287,7 @@ def test_up_sets_the_data_dir_migrates_then_runs_api_and_worker(
         return 0
 
     monkeypatch.setattr(service, "run_services", fake_run_services)
+    monkeypatch.setattr(cli, "ensure_admin_key", lambda url: steps.append(url) or "tass_new_key")
     args = ["up", "--host", "0.0.0.0", "--port", "8100", "--data-dir", str(tmp_path / "d")]
 
     result = CliRunner().invoke(cli.app, args)
@@ -294,6 +295,7 @@ def test_up_sets_the_data_dir_migrates_then_runs_api_and_worker(
     assert result.exit_code == 0, result.output
     assert steps == [
         str(tmp_path / "d"),
+        "http://127.0.0.1:8100",
         (
             ["api", "worker"],
             ["--host", "0.0.0.0", "--port", "8100"],
@@ -302,3 +304,4 @@ def test_up_sets_the_data_dir_migrates_then_runs_api_and_worker(
     ]
     assert "tass is up at http://127.0.0.1:8100" in result.stderr
     assert "http://127.0.0.1:8100/docs" in result.stderr
+    assert "tass_new_key" in result.stderr, "the first start prints its admin key once"
