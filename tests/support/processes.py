@@ -21,6 +21,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def service_env(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment without any TASS_ setting, plus `extra`: children see
+    exactly the configuration the test chose."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TASS_")}
+    return {**base, **extra}
+
+
 class Service:
     """A child process whose output goes to a log file the test can show on failure."""
 
