@@ -20,6 +20,8 @@ def job_out(job: Job) -> JobOut:
         dataset=job.dataset,
         tags=job.tags or {},
         model_id=job.model_id,
+        worker=job.worker_id,
+        last_heartbeat_at=job.last_heartbeat_at,
         progress=ProgressOut(**job.progress) if job.progress else None,
         metrics=job.latest_metrics or {},
         result=job.result,

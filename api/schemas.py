@@ -71,6 +71,8 @@ class JobOut(BaseModel):
     dataset: dict[str, Any]
     tags: dict[str, Any]
     model_id: str | None
+    worker: str | None = Field(None, description="`<worker node>/<pid>` running the job.")
+    last_heartbeat_at: datetime | None = None
     progress: ProgressOut | None
     metrics: dict[str, float]
     result: dict[str, Any] | None

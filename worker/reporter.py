@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
 from core.jobs import replace_artifacts, upsert_metrics
 from core.models import Artifact
 from worker.context import WorkerContext
@@ -37,9 +40,16 @@ class JobReporter:
             return self._epoch_end(progress)
         due = progress.global_step % self.every_steps == 0
         if due or time.monotonic() - self._last_write > 5:
-            return self._write(
-                progress, kind="step", step=progress.global_step, values=_floats(progress.metrics)
-            )
+            self._last_write = time.monotonic()  # at most one try per 5 s while the DB is down
+            try:
+                return self._write(
+                    progress,
+                    kind="step",
+                    step=progress.global_step,
+                    values=_floats(progress.metrics),
+                )
+            except OperationalError as exc:  # a DB blip costs one progress row, not the job
+                log.warning("progress write for job %s failed: %s", self.job_id, exc)
         return True
 
     def _epoch_end(self, progress: Any) -> bool:
@@ -47,7 +57,15 @@ class JobReporter:
         if progress.checkpoint_path:
             artifacts = self._upload_checkpoint(Path(progress.checkpoint_path), progress.epoch)
         values = {k: v for k, v in _floats(progress.metrics).items() if k != "epoch"}
-        return self._write(
+        # an epoch's metrics and checkpoint must land: retry through a database outage
+        retrying = Retrying(
+            retry=retry_if_exception_type(OperationalError),
+            wait=wait_exponential(multiplier=0.5, max=10),
+            stop=stop_after_delay(self.ctx.settings.heartbeat_timeout_seconds * 5),
+            reraise=True,
+        )
+        return retrying(
+            self._write,
             progress,
             kind="epoch",
             step=progress.epoch,
@@ -77,7 +95,6 @@ class JobReporter:
             upsert_metrics(session, self.job_id, kind, step, values)
             if artifacts:
                 replace_artifacts(session, artifacts)
-        self._last_write = time.monotonic()
         return True
 
     def _upload_checkpoint(self, folder: Path, epoch: int) -> list[Artifact]:
