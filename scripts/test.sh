@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs everything and runs the checks and the whole test suite.
+# Needs PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`) and Redis on 127.0.0.1:6379;
+# .ci/run starts them when they are down. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh cpu,dev
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/lint-imports
+.venv/bin/python -m pytest "$@"
