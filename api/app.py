@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api.auth import RateLimiter
 from api.body_limit import BodySizeLimit
 from api.errors import install_error_handlers
-from api.routers import health, job_metrics, jobs, models
+from api.routers import health, job_metrics, jobs, models, workers
 from core.db import make_engine, make_session_factory
 from core.migrate import check_schema_current
 from core.objectstore import ObjectStore
@@ -53,6 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (health.router, jobs.router, job_metrics.router, models.router):
+    for router in (health.router, jobs.router, job_metrics.router, models.router, workers.router):
         app.include_router(router)
     return app

@@ -13,6 +13,7 @@ from api.deps import SessionDep
 from core.apikeys import Principal, authenticate
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `tass keys create`.")
+SESSION_COOKIE = "tass_session"  # the dashboard's HttpOnly, SameSite=Strict login cookie
 
 
 def unauthorized(message: str) -> HTTPException:
@@ -24,10 +25,12 @@ def current_principal(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """Every /v1 endpoint: a valid, unrevoked key, within its request rate."""
-    if credentials is None:
+    """Every /v1 endpoint: a valid, unrevoked key (bearer header, or the dashboard's session
+    cookie), within its request rate."""
+    presented = credentials.credentials if credentials else request.cookies.get(SESSION_COOKIE)
+    if not presented:
         raise unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    principal = authenticate(session, credentials.credentials)
+    principal = authenticate(session, presented)
     if principal is None:
         raise unauthorized("invalid or revoked API key")
     limiter = request.app.state.rate_limiter

@@ -102,6 +102,15 @@ class ArtifactOut(BaseModel):
     sha256: str
 
 
+class ArtifactRecord(BaseModel):
+    kind: str
+    epoch: int | None
+    size: int
+    sha256: str
+    created_at: datetime
+    model_id: str | None
+
+
 class ModelOut(BaseModel):
     id: str
     job_id: str
@@ -119,3 +128,25 @@ class ModelPage(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class WorkerOut(BaseModel):
+    name: str
+    host: str
+    queues: list[str]
+    device: str
+    gpus: list[str]
+    started_at: datetime
+    last_seen_at: datetime
+    alive: bool
+    current_jobs: list[str]
+
+
+class QueueOut(BaseModel):
+    name: str
+    queued: int
+
+
+class WorkersOut(BaseModel):
+    workers: list[WorkerOut]
+    queues: list[QueueOut]

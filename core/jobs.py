@@ -58,6 +58,14 @@ def find_idempotency_key(session: Session, tenant: str, key: str) -> Idempotency
     return session.get(IdempotencyKey, (tenant, key))
 
 
+def list_job_ids_of_tenant(session: Session, tenant: str, job_ids: list[str]) -> set[str]:
+    """Which of `job_ids` belong to `tenant`."""
+    if not job_ids:
+        return set()
+    rows = session.scalars(select(Job.id).where(Job.id.in_(job_ids), Job.tenant == tenant))
+    return set(rows)
+
+
 def count_active_jobs(session: Session, tenant: str) -> int:
     """Queued, running and cancelling jobs of a tenant (what its quota counts)."""
     active = [s.value for s in ACTIVE_STATUSES]
@@ -79,8 +87,11 @@ def list_jobs(
     status: str | None = None,
     job_type: str | None = None,
     scope: str | None = None,
+    tag: tuple[str, str] | None = None,
 ) -> tuple[list[Job], str | None]:
     stmt = select(Job)
+    if tag is not None:
+        stmt = stmt.where(Job.tags[tag[0]].as_string() == tag[1])
     if scope is not None:
         stmt = stmt.where(Job.tenant == scope)
     if status:
@@ -210,6 +221,12 @@ def replace_artifacts(session: Session, artifacts: list[Artifact]) -> None:
     """Record stored objects; an upload retried by a later attempt replaces the old row."""
     session.execute(delete(Artifact).where(Artifact.key.in_([a.key for a in artifacts])))
     session.add_all(artifacts)
+
+
+def job_artifacts(session: Session, job_id: str) -> list[Artifact]:
+    return list(
+        session.scalars(select(Artifact).where(Artifact.job_id == job_id).order_by(Artifact.id))
+    )
 
 
 def model_artifact(session: Session, model_id: str, fmt: str) -> Artifact | None:

@@ -11,7 +11,7 @@ from core.settings import get_settings
 
 def create_celery() -> Celery:
     settings = get_settings()
-    app = Celery("tass", include=["worker.tasks", "worker.reaper"])
+    app = Celery("tass", include=["worker.tasks", "worker.housekeeping"])
     app.conf.update(celery_config(settings))
     app.conf.update(
         task_queues=[Queue(settings.train_queue), Queue(settings.evaluate_queue)],

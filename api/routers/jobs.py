@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 from api.auth import PrincipalDep
 from api.deps import ProducerDep, SessionDep, SettingsDep
 from api.presenters import job_out
-from api.schemas import EvaluateJobCreate, JobCreate, JobOut, JobPage, TrainJobCreate
+from api.schemas import (
+    ArtifactRecord,
+    EvaluateJobCreate,
+    JobCreate,
+    JobOut,
+    JobPage,
+    TrainJobCreate,
+)
 from core import jobs as job_queries
 from core.apikeys import Principal
 from core.datapaths import DatasetPathError, resolve_dataset_path
@@ -168,10 +175,15 @@ def list_jobs(
     principal: PrincipalDep,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     type_: Annotated[Literal["train", "evaluate"] | None, Query(alias="type")] = None,
+    tag: Annotated[
+        str | None,
+        Query(max_length=330, pattern=r"^[^=]{1,64}=.{0,256}$", description="key=value"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JobPage:
     """Jobs newest first, optionally filtered; follow `next_cursor` for the next page."""
+    tag_filter = tuple(tag.split("=", 1)) if tag else None
     try:
         rows, next_cursor = job_queries.list_jobs(
             session,
@@ -180,6 +192,7 @@ def list_jobs(
             status=status_.value if status_ else None,
             job_type=type_,
             scope=principal.scope,
+            tag=tag_filter,  # type: ignore[arg-type]
         )
     except BadCursor as exc:
         raise HTTPException(422, detail=f"cursor: {exc}") from exc
@@ -214,3 +227,22 @@ def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> Job
     session.commit()
     session.refresh(job)
     return job_out(job)
+
+
+@router.get("/{job_id}/artifacts", response_model=list[ArtifactRecord])
+def job_artifacts(
+    job_id: str, session: SessionDep, principal: PrincipalDep
+) -> list[ArtifactRecord]:
+    """Checkpoints and model files the job stored, with size and sha256."""
+    require_job(session, job_id, principal)
+    return [
+        ArtifactRecord(
+            kind=a.kind,
+            epoch=a.epoch,
+            size=a.size,
+            sha256=a.sha256,
+            created_at=a.created_at,
+            model_id=a.model_id,
+        )
+        for a in job_queries.job_artifacts(session, job_id)
+    ]

@@ -1,0 +1,198 @@
+"""Dashboard pages, login and logout.
+
+The pages are shells: the browser fills them from the /v1 JSON API with the session cookie.
+The cookie holds the API key itself (HttpOnly, SameSite=Strict), set only after the key was
+checked here; every page without a valid cookie redirects to the login form."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.apikeys import Principal, authenticate
+
+COOKIE_NAME = "tass_session"
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")  # autoescapes .html
+
+# No inline script or style: everything comes from /dashboard/static; fetch/EventSource
+# only to this origin.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def _static_version() -> str:
+    """A digest of the static files: their URLs change when they do (no stale JS after a
+    deploy)."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC_DIR.glob("*")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+STATIC_VERSION = _static_version()
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+
+def _base(request: Request) -> str:
+    return request.scope.get("root_path", "").rstrip("/") + "/dashboard"
+
+
+def _principal(request: Request) -> Principal | None:
+    key = request.cookies.get(COOKIE_NAME)
+    if not key:
+        return None
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with factory() as session:
+        return authenticate(session, key)
+
+
+def _safe_next(value: str | None) -> str | None:
+    """Only a path inside the dashboard: never another site (no open redirect)."""
+    if not value or not value.startswith("/dashboard") or "\\" in value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or value.startswith("//"):
+        return None
+    return value
+
+
+def _same_origin(request: Request) -> bool:
+    """A form POST from another site is refused (login CSRF); browsers send Origin on POST."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host")
+
+
+def _page(
+    request: Request,
+    template: str,
+    principal: Principal | None,
+    status_code: int = 200,
+    **context: object,
+) -> HTMLResponse:
+    response = TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "base": _base(request),
+            "root": request.scope.get("root_path", "").rstrip("/"),
+            "v": STATIC_VERSION,
+            "principal": principal,
+            **context,
+        },
+        status_code=status_code,
+        headers=SECURITY_HEADERS,
+    )
+    return response
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    url = f"{_base(request)}/login?next={quote(target, safe='')}"
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> Response:
+    return _page(request, "login.html", None, next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    api_key: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str | None, Form(max_length=2000)] = None,
+) -> Response:
+    target = _safe_next(next)
+    if not _same_origin(request):
+        return _page(
+            request, "login.html", None, 403, next=target, error="Cross-site login refused."
+        )
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with factory() as session:
+        principal = authenticate(session, api_key.strip())
+    if principal is None:
+        return _page(
+            request, "login.html", None, 401, next=target, error="Invalid or revoked API key."
+        )
+    response = RedirectResponse(target or _base(request), status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        api_key.strip(),
+        httponly=True,
+        samesite="strict",
+        path="/",
+        secure=request.url.scheme == "https",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    response = RedirectResponse(f"{_base(request)}/login", status_code=303)
+    if _same_origin(request):
+        response.delete_cookie(
+            COOKIE_NAME,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+def jobs_page(request: Request) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    return _page(request, "jobs.html", principal, page="jobs", title="Jobs")
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: str) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    return _page(request, "job.html", principal, page="job", title="Job", job_id=job_id)
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(request: Request, ids: Annotated[str, Query(max_length=1000)] = "") -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    job_ids = [part.strip() for part in ids.split(",") if part.strip()]
+    return _page(
+        request, "compare.html", principal, page="compare", title="Compare", job_ids=job_ids
+    )
+
+
+@router.get("/workers", response_class=HTMLResponse)
+def workers_page(request: Request) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    return _page(request, "workers.html", principal, page="workers", title="Workers")

@@ -1,0 +1,87 @@
+"""Housekeeping in the worker's main process (never in a job child): report this node to the
+worker registry, reap stale jobs (requeue or fail), and on SIGTERM hand this node's running
+jobs back to the queue so another worker resumes them from their last checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutting_down
+
+from core.db import make_engine, make_session_factory
+from core.queue import EVALUATE_TASK, TRAIN_TASK
+from core.reaper import Requeued, reap, requeue_held_by
+from core.settings import get_settings
+from core.workers import WorkerInfo, report_alive, report_stopped
+from worker.devices import visible_gpus
+
+log = logging.getLogger(__name__)
+_stop = threading.Event()
+
+
+def enqueue(app: Celery, jobs: list[Requeued]) -> None:
+    for job in jobs:
+        task = TRAIN_TASK if job.job_type == "train" else EVALUATE_TASK
+        app.send_task(
+            task, args=[job.job_id], queue=job.queue, task_id=f"{job.job_id}-{job.attempt}"
+        )
+        log.warning("job %s requeued as attempt %s", job.job_id, job.attempt)
+
+
+def housekeeping_loop(app: Celery, info: WorkerInfo) -> None:
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    factory = make_session_factory(engine)
+    interval = min(settings.resolved_reaper_interval, settings.heartbeat_seconds)
+    while True:
+        try:
+            with factory.begin() as session:
+                report_alive(session, info)
+            enqueue(app, reap(factory, settings))
+        except Exception:
+            log.exception("housekeeping sweep failed; retrying")
+        if _stop.wait(interval):
+            break
+    engine.dispose()
+
+
+@worker_ready.connect
+def _start_housekeeping(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
+    gpus = visible_gpus()
+    info = WorkerInfo(
+        name=sender.hostname,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        queues=sorted(q.name for q in sender.task_consumer.queues),
+        device="gpu" if gpus else "cpu",
+        gpus=gpus,
+    )
+    threading.Thread(
+        target=housekeeping_loop, args=(sender.app, info), name="tass-housekeeping", daemon=True
+    ).start()
+
+
+@worker_shutting_down.connect
+def _on_shutdown(sender: str, how: str = "", **_: object) -> None:
+    """SIGTERM (warm): hand this node's running jobs back; their children see the lease
+    change within one heartbeat and stop training within one batch."""
+    _stop.set()
+    from worker.app import celery_app
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        factory = make_session_factory(engine)
+        if how == "Warm":
+            jobs = requeue_held_by(factory, settings, f"{sender}/", reason="worker shutting down")
+            enqueue(celery_app, jobs)
+        with factory.begin() as session:
+            report_stopped(session, sender)
+    except Exception:
+        log.exception("could not hand back running jobs at shutdown")
+    finally:
+        engine.dispose()
