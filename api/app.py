@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
+from api import prometheus
 from api.auth import RateLimiter
 from api.body_limit import BodySizeLimit
 from api.errors import install_error_handlers
+from api.prometheus import DatabaseCollector, HttpMetrics
 from api.routers import health, job_metrics, jobs, models, workers
 from core.db import make_engine, make_session_factory
 from core.migrate import check_schema_current
@@ -52,7 +55,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(
+        DatabaseCollector(lambda: app.state.session_factory, settings.heartbeat_timeout_seconds)
+    )
+    app.state.metrics_registry = registry
+    app.add_middleware(HttpMetrics, registry=registry)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (health.router, jobs.router, job_metrics.router, models.router, workers.router):
-        app.include_router(router)
+    for module in (health, jobs, job_metrics, models, workers, prometheus):
+        app.include_router(module.router)
     return app

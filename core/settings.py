@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     rate_limit: str = "600/minute"
     rate_limit_storage_url: str | None = None
     max_active_jobs_per_tenant: int = Field(20, ge=1)
+    metrics_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"]
+    )
     visibility_timeout_seconds: int = Field(7 * 24 * 3600, ge=60)
 
     @field_validator("data_roots", mode="before")
@@ -49,6 +52,13 @@ class Settings(BaseSettings):
     def _split_roots(cls, value: object) -> object:
         if isinstance(value, str):
             return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    @field_validator("metrics_allow_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @property

@@ -1,0 +1,221 @@
+"""Prometheus exposition at /metrics: HTTP traffic counted in this process, and job, queue,
+worker and training figures read from the database at scrape time (so they are right however
+many API and worker processes there are)."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.apikeys import authenticate
+from core.models import Job, JobTransition, Worker, utcnow
+from core.states import FINAL_STATUSES, JobStatus
+
+DURATION_BUCKETS = (10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400)
+QUEUE_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
+
+router = APIRouter(tags=["observability"])
+
+
+class HttpMetrics:
+    """Pure ASGI middleware counting requests and timing them by route template."""
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.requests = Counter(
+            "tass_http_requests",
+            "HTTP requests served.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "tass_http_request_duration_seconds",
+            "HTTP request latency.",
+            ["method", "route"],
+            registry=registry,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        start = time.perf_counter()
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            self.requests.labels(method, route, str(status)).inc()
+            self.latency.labels(method, route).observe(time.perf_counter() - start)
+
+
+class DatabaseCollector(Collector):
+    """Job, queue, worker and training figures, queried once per scrape."""
+
+    def __init__(self, factory: Callable[[], sessionmaker[Session]], worker_timeout: float) -> None:
+        self.factory, self.worker_timeout = factory, worker_timeout
+
+    def collect(self) -> Iterator[object]:
+        with self.factory()() as session:
+            yield from self._jobs(session)
+            yield from self._durations(session)
+            yield from self._training(session)
+            yield from self._reaper_and_workers(session)
+
+    def _jobs(self, session: Session) -> Iterable[object]:
+        counts = session.execute(
+            select(Job.type, Job.status, Job.queue, func.count()).group_by(
+                Job.type, Job.status, Job.queue
+            )
+        ).all()
+        submitted = CounterMetricFamily("tass_jobs_submitted", "Jobs submitted.", labels=["type"])
+        finished = CounterMetricFamily(
+            "tass_jobs_finished", "Jobs that reached a final status.", labels=["type", "status"]
+        )
+        current = GaugeMetricFamily(
+            "tass_jobs", "Jobs by current status.", labels=["type", "status"]
+        )
+        depth = GaugeMetricFamily("tass_queue_depth", "Queued jobs per queue.", labels=["queue"])
+        by_type, by_status, by_queue = Tally(), Tally(), Tally()
+        for job_type, status, queue, count in counts:
+            by_type[job_type] += count
+            by_status[(job_type, status)] += count
+            if status == JobStatus.QUEUED.value:
+                by_queue[queue] += count
+        for job_type in ("train", "evaluate"):
+            submitted.add_metric([job_type], by_type[job_type])
+            for status in JobStatus:
+                current.add_metric([job_type, status.value], by_status[(job_type, status.value)])
+                if status in FINAL_STATUSES:
+                    finished.add_metric(
+                        [job_type, status.value], by_status[(job_type, status.value)]
+                    )
+        for queue, count in sorted(by_queue.items()):
+            depth.add_metric([queue], count)
+        return [submitted, finished, current, depth]
+
+    def _durations(self, session: Session) -> Iterable[object]:
+        rows = session.execute(
+            select(Job.type, Job.created_at, Job.started_at, Job.finished_at)
+        ).all()
+        run = HistogramMetricFamily(
+            "tass_job_duration_seconds", "Time from first start to final status.", labels=["type"]
+        )
+        wait = HistogramMetricFamily(
+            "tass_job_queue_seconds", "Time from submission to first start.", labels=["type"]
+        )
+        for job_type in ("train", "evaluate"):
+            mine = [r for r in rows if r.type == job_type]
+            durations = [
+                (r.finished_at - r.started_at).total_seconds()
+                for r in mine
+                if r.started_at and r.finished_at
+            ]
+            queued = [(r.started_at - r.created_at).total_seconds() for r in mine if r.started_at]
+            run.add_metric([job_type], *_buckets(durations, DURATION_BUCKETS))
+            wait.add_metric([job_type], *_buckets(queued, QUEUE_BUCKETS))
+        return [run, wait]
+
+    def _training(self, session: Session) -> Iterable[object]:
+        speed = GaugeMetricFamily(
+            "tass_training_images_per_second",
+            "Training throughput of each running job.",
+            labels=["job_id"],
+        )
+        epoch = GaugeMetricFamily(
+            "tass_training_epoch", "Current epoch of each running job.", labels=["job_id"]
+        )
+        for job_id, progress in session.execute(
+            select(Job.id, Job.progress).where(Job.status == JobStatus.RUNNING.value)
+        ):
+            progress = progress or {}
+            speed.add_metric([job_id], float(progress.get("images_per_sec") or 0.0))
+            epoch.add_metric([job_id], float(progress.get("epoch") or 0))
+        return [speed, epoch]
+
+    def _reaper_and_workers(self, session: Session) -> Iterable[object]:
+        requeues = (
+            session.scalar(
+                select(func.count())
+                .select_from(JobTransition)
+                .where(
+                    JobTransition.status == JobStatus.QUEUED.value,
+                    JobTransition.from_status == JobStatus.RUNNING.value,
+                )
+            )
+            or 0
+        )
+        alive_since = utcnow().timestamp() - self.worker_timeout
+        seen = session.execute(select(Worker.last_seen_at, Worker.stopped_at)).all()
+        alive = sum(
+            1 for last, stopped in seen if stopped is None and last.timestamp() >= alive_since
+        )
+        return [
+            CounterMetricFamily(
+                "tass_reaper_requeues",
+                "Jobs put back in the queue after their worker was lost or shut down.",
+                value=requeues,
+            ),
+            GaugeMetricFamily("tass_workers_alive", "Workers that reported recently.", value=alive),
+        ]
+
+
+def _buckets(values: list[float], bounds: tuple[float, ...]) -> tuple[list, float]:
+    cumulative = [(str(b), sum(1 for v in values if v <= b)) for b in bounds]
+    cumulative.append(("+Inf", len(values)))
+    return cumulative, float(sum(values))
+
+
+def _allowed_network(request: Request) -> bool:
+    host = request.client.host if request.client else None
+    if host is None:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    networks = request.app.state.settings.metrics_allow_networks
+    return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Open to the configured networks (default: this host); elsewhere an admin key."""
+    if not _allowed_network(request):
+        header = request.headers.get("authorization", "")
+        key = header.removeprefix("Bearer ").strip()
+        with request.app.state.session_factory() as session:
+            principal = authenticate(session, key) if key else None
+        if principal is None or not principal.is_admin:
+            raise HTTPException(
+                401 if principal is None else 403,
+                detail="/metrics needs an admin API key from this network",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    return Response(
+        generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
+    )
