@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import PrincipalDep
 from api.deps import ProducerDep, SessionDep, SettingsDep
+from api.errors import invalid
 from api.presenters import job_out
 from api.schemas import (
     ArtifactRecord,
@@ -38,11 +39,9 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 log = logging.getLogger(__name__)
 
 
-def field_error(loc: list[str | int], message: str, code: int = 422) -> HTTPException:
-    """An error in FastAPI's validation shape, naming the offending field."""
-    return HTTPException(
-        code, detail=[{"loc": ["body", *loc], "msg": message, "type": "value_error"}]
-    )
+def field_error(loc: list[str | int], message: str) -> HTTPException:
+    """A 422 naming a field of the request body."""
+    return invalid(["body", *loc], message)
 
 
 def _checked_dataset(dataset: DatasetSpec, settings: Settings) -> dict[str, object]:
@@ -195,7 +194,7 @@ def list_jobs(
             tag=tag_filter,  # type: ignore[arg-type]
         )
     except BadCursor as exc:
-        raise HTTPException(422, detail=f"cursor: {exc}") from exc
+        raise invalid(["query", "cursor"], f"cursor: {exc}") from exc
     return JobPage(items=[job_out(job) for job in rows], next_cursor=next_cursor)
 
 

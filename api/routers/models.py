@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import PrincipalDep
 from api.deps import SessionDep, SettingsDep, StoreDep
+from api.errors import invalid
 from api.presenters import model_out
 from api.ranges import RangeNotSatisfiable, parse_range
 from api.schemas import ModelOut, ModelPage
@@ -48,7 +49,7 @@ def list_models(
             scope=principal.scope,
         )
     except BadCursor as exc:
-        raise HTTPException(422, detail=f"cursor: {exc}") from exc
+        raise invalid(["query", "cursor"], f"cursor: {exc}") from exc
     return ModelPage(items=[model_out(m) for m in rows], next_cursor=next_cursor)
 
 
