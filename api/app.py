@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from api import prometheus
+from api import dashboard, prometheus
 from api.auth import RateLimiter
 from api.body_limit import BodySizeLimit
 from api.errors import install_error_handlers
@@ -64,4 +64,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (health, jobs, job_metrics, models, workers, prometheus):
         app.include_router(module.router)
+    dashboard.install(app)
     return app
