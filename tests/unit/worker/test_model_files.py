@@ -1,0 +1,75 @@
+"""Workers load only models the service produced: digest-checked first, then Keras safe_mode."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from core.migrate import upgrade
+from core.models import Artifact, Job, Model
+from core.settings import Settings
+from trainer.errors import ModelFileError
+from trainer.saving import load_model
+from worker.context import WorkerContext
+from worker.evaluate_job import ModelFileError as StoredModelError
+from worker.evaluate_job import fetch_model_file
+
+
+def lambda_model(path) -> None:
+    inputs = keras.Input((32, 32, 3))
+    hidden = keras.layers.Lambda(lambda t: t * 2.0)(inputs)
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(hidden))
+    keras.Model(inputs, outputs).save(path)
+
+
+def test_a_crafted_model_with_a_lambda_layer_is_refused(tmp_path):
+    path = tmp_path / "evil.keras"
+    lambda_model(path)
+    with pytest.raises(ModelFileError, match="evil.keras"):
+        load_model(path)
+
+
+@pytest.fixture
+def ctx(tmp_path) -> WorkerContext:
+    settings = Settings(data_dir=tmp_path, broker_url="memory://")
+    upgrade(settings.resolved_database_url)
+    return WorkerContext(settings)
+
+
+def store_model(ctx: WorkerContext, payload: bytes) -> str:
+    obj = ctx.store.put_bytes("models/m/model.keras", payload)
+    with ctx.sessions.begin() as session:
+        job = Job(type="train", tenant="t", status="succeeded", queue="train", dataset={})
+        session.add(job)
+        session.flush()
+        model = Model(job_id=job.id, tenant="t", metrics={})
+        session.add(model)
+        session.flush()
+        session.add(
+            Artifact(
+                job_id=job.id,
+                model_id=model.id,
+                kind="model-keras",
+                key=obj.key,
+                size=obj.size,
+                sha256=obj.sha256,
+            )
+        )
+        return model.id
+
+
+def test_a_model_file_changed_in_the_store_is_refused_before_loading(ctx, tmp_path):
+    model_id = store_model(ctx, b"the real weights")
+    ctx.store.put_bytes("models/m/model.keras", b"tampered bytes")
+    with pytest.raises(StoredModelError, match="sha256 mismatch"):
+        fetch_model_file(ctx, model_id, tmp_path / "download.keras")
+
+
+def test_an_intact_model_file_is_fetched(ctx, tmp_path):
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "ok.keras")
+    model_id = store_model(ctx, (tmp_path / "ok.keras").read_bytes())
+    fetched = fetch_model_file(ctx, model_id, tmp_path / "fetched.keras")
+    prediction = load_model(fetched).predict(np.zeros((1, 4), np.float32), verbose=0)
+    assert prediction.shape == (1, 2)
