@@ -12,9 +12,10 @@ FIFTY_MIB = 800 * len(CHUNK)
 
 
 def rss_bytes(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
 
 

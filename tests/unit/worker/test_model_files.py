@@ -26,7 +26,7 @@ def lambda_model(path) -> None:
 def test_a_crafted_model_with_a_lambda_layer_is_refused(tmp_path):
     path = tmp_path / "evil.keras"
     lambda_model(path)
-    with pytest.raises(ModelFileError, match="evil.keras"):
+    with pytest.raises(ModelFileError, match=r"evil\.keras"):
         load_model(path)
 
 
