@@ -10,3 +10,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[${extras}]"
+
+# The dashboard's browser test (dev extra) drives Debian's chromium; Playwright downloads none.
+if [[ ",${extras}," == *",dev,"* ]] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium; } ||
+    echo "warning: could not install chromium; the dashboard browser test will be skipped" >&2
+fi

@@ -1,0 +1,402 @@
+"""The dashboard in a real browser: Playwright driving Debian's chromium against uvicorn.
+
+Data is seeded straight into a migrated SQLite database (no worker, no TensorFlow); the
+browser logs in through the form and reads everything through the /v1 API with the cookie."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.db import make_engine, make_session_factory
+from core.migrate import upgrade
+from core.objectstore import ObjectStore
+from tests.e2e.dashboard_data import (
+    CLASS_NAMES,
+    EPOCHS,
+    HOSTILE_NAME,
+    MODEL_BYTES,
+    WORKER,
+    Seeded,
+    advance_running_job,
+    finish_running_job,
+    seed,
+)
+from tests.support.processes import start_api
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = os.environ.get("TASS_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 10_000
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"no chromium at {CHROMIUM} (scripts/setup.sh installs it)", allow_module_level=True
+    )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Iterator[dict]:
+    """uvicorn over a seeded SQLite database; the test keeps a session factory to it."""
+    root = tmp_path_factory.mktemp("dashboard")
+    db_url = f"sqlite:///{root / 'tass.db'}"
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    artifacts = (root / "artifacts").as_uri()
+    data = seed(factory, ObjectStore(artifacts))
+    env = {
+        "TASS_DATA_DIR": str(root),
+        "TASS_DATABASE_URL": db_url,
+        "TASS_BROKER_URL": f"sqla+sqlite:///{root / 'broker.db'}",
+        "TASS_ARTIFACT_URL": artifacts,
+        "TASS_SSE_POLL_SECONDS": "0.2",
+    }
+    service, url = start_api(env, root)
+    try:
+        yield {"url": url, "data": data, "factory": factory, "service": service}
+    finally:
+        service.stop()
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> Iterator[object]:
+    with playwright_api.sync_playwright() as pw:
+        # Playwright gives each launch a fresh, temporary user-data dir; nothing is downloaded.
+        instance = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=30_000
+        )
+        yield instance
+        instance.close()
+
+
+def _new_context(browser, site):
+    context = browser.new_context(
+        base_url=site["url"], viewport={"width": 1440, "height": 900}, locale="en-GB"
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
+
+
+@pytest.fixture(scope="module")
+def logged_in(browser, site) -> Iterator[object]:
+    """A browser context logged in through the form (its cookie serves every later page)."""
+    context = _new_context(browser, site)
+    page = context.new_page()
+    page.goto("/dashboard/login")
+    page.get_by_label("API key").fill(site["data"].key)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/dashboard$"))
+    page.close()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(logged_in, site, tmp_path) -> Iterator[object]:
+    """A fresh tab; fails the test on any JS error, CSP violation or failed request."""
+    tab = logged_in.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    tab.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+        ),
+    )
+    tab.on(
+        "response",
+        lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None,
+    )
+    yield tab
+    tab.screenshot(path=str(tmp_path / "last.png"), full_page=True)
+    tab.close()
+    assert not problems, "\n".join(problems) + "\n" + site["service"].log_tail()
+
+
+def shot(page, tmp_path: Path, name: str) -> None:
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+
+
+def api(site) -> httpx.Client:
+    return httpx.Client(
+        base_url=site["url"],
+        headers={"Authorization": f"Bearer {site['data'].key}"},
+        timeout=10,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_login_refuses_a_wrong_key_then_sets_an_httponly_cookie(browser, site):
+    context = _new_context(browser, site)
+    try:
+        page = context.new_page()
+        data: Seeded = site["data"]
+        page.goto(f"/dashboard/jobs/{data.baseline}")
+        expect(page).to_have_url(re.compile(r"/dashboard/login\?next="))
+
+        page.get_by_label("API key").fill("tass_000000000000_" + "x" * 43)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("alert")).to_contain_text("Invalid or revoked API key")
+        assert data.key not in page.content()
+
+        page.get_by_label("API key").fill(data.key)
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(re.compile(rf"/dashboard/jobs/{data.baseline}$"))
+        expect(page.locator("#job-title")).to_contain_text("baseline-alexnet")
+        assert data.key not in page.content()
+
+        (cookie,) = [c for c in context.cookies() if c["name"] == "tass_session"]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+        assert page.evaluate("document.cookie") == ""
+
+        page.get_by_role("button", name="Log out").click()
+        expect(page).to_have_url(re.compile(r"/dashboard/login$"))
+        assert not [c for c in context.cookies() if c["name"] == "tass_session"]
+        page.goto("/dashboard/workers")
+        expect(page).to_have_url(re.compile(r"/dashboard/login\?next="))
+    finally:
+        context.close()
+
+
+def test_jobs_table_lists_filters_and_escapes(page, site, tmp_path):
+    data: Seeded = site["data"]
+    page.goto("/dashboard")
+    rows = page.locator("#jobs-body tr")
+    expect(rows).to_have_count(6)
+    baseline = page.locator(f'tr[data-job-id="{data.baseline}"]')
+    expect(baseline.get_by_role("link", name="baseline-alexnet")).to_be_visible()
+    expect(baseline.locator(".status")).to_have_text("succeeded")
+    expect(baseline.locator(".epoch-label")).to_have_text(f"{EPOCHS} / {EPOCHS}")
+    expect(baseline.locator("[data-best-for]")).to_have_text(re.compile(r"^\d+\.\d%$"))
+    running = page.locator(f'tr[data-job-id="{data.running}"]')
+    expect(running.locator(".epoch-label")).to_have_text(f"2 / {EPOCHS}")
+    expect(running.locator("td").nth(9)).to_have_text(re.compile(r"\d+m"))  # ETA
+
+    # the HTML job name and tags are shown as text, never parsed
+    hostile = page.locator(f'tr[data-job-id="{data.hostile}"]')
+    expect(hostile.get_by_role("link", name=HOSTILE_NAME)).to_be_visible()
+    expect(hostile.locator(".tags li")).to_have_text("<script>=</td><b>x</b>")
+    assert hostile.locator("img, b, script").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    shot(page, tmp_path, "jobs")
+
+    page.get_by_label("Status", exact=True).select_option("queued")
+    page.get_by_role("button", name="Apply").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-job-id", data.queued)
+    expect(page).to_have_url(re.compile(r"status=queued"))
+
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_label("Tag", exact=True).fill("sweep=b")
+    page.get_by_label("Tag", exact=True).press("Enter")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-job-id", data.wider)
+
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_label("Type", exact=True).select_option("evaluate")
+    page.get_by_role("button", name="Apply").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("[data-best-for]")).to_have_text(re.compile(r"\(eval\)"))
+
+
+def test_workers_page_shows_workers_and_queues(page, site, tmp_path):
+    data: Seeded = site["data"]
+    page.goto("/dashboard/workers")
+    worker = page.locator(f'#workers-table tr[data-worker="{WORKER}"]')
+    expect(worker).to_contain_text("node7")
+    expect(worker.locator(".device")).to_have_text("GPU")
+    expect(worker).to_contain_text("NVIDIA H100")
+    expect(worker.locator(".status")).to_have_text("alive")
+    expect(worker).to_contain_text("evaluate, train")
+    current = worker.get_by_role("link")
+    expect(current).to_have_attribute("href", f"/dashboard/jobs/{data.running}")
+    expect(page.locator('#queues-table tr[data-queue="train"] td')).to_have_text("1")
+    expect(page.locator('#queues-table tr[data-queue="evaluate"] td')).to_have_text("0")
+    shot(page, tmp_path, "workers")
+
+
+def test_training_job_shows_curves_hyperparameters_and_files(page, site, tmp_path):
+    data: Seeded = site["data"]
+    page.goto(f"/dashboard/jobs/{data.baseline}")
+    expect(page.locator("#job-status")).to_have_text("succeeded")
+    for chart, names in {
+        "#chart-loss": ["train loss", "validation loss"],
+        "#chart-accuracy": ["train accuracy", "validation accuracy"],
+    }.items():
+        for name in names:
+            series = page.locator(f'{chart} g.series[data-series="{name}"]')
+            expect(series.locator("polyline")).to_have_attribute("data-points", str(EPOCHS))
+            expect(series.locator("circle")).to_have_count(EPOCHS)
+            points = series.locator("polyline").get_attribute("points")
+            assert len(points.split()) == EPOCHS
+    steps = page.locator("#chart-steps g.series polyline")
+    expect(steps).to_have_attribute("data-points", str(data.step_rows))
+
+    hp = page.locator("#hp-table")
+    expect(hp.locator("tr", has=page.locator("th", has_text="learning_rate"))).to_contain_text(
+        "0.003"
+    )
+    expect(
+        hp.locator("tr", has=page.locator("th", has_text="augmentation.crop_padding"))
+    ).to_be_visible()
+
+    artifacts = page.locator("#artifacts-table tbody tr")
+    expect(artifacts).to_have_count(4)
+    keras = page.locator('#artifacts-table tr[data-kind="model-keras"]')
+    expect(keras).to_contain_text(data.model_sha256)
+    link = keras.get_by_role("link", name="Download keras")
+    href = link.get_attribute("href")
+    assert href == f"/v1/models/{data.model_id}/download?format=keras"
+    download = page.request.get(href)  # the browser's cookie authorises the download
+    assert download.status == 200 and download.body() == MODEL_BYTES
+    expect(page.locator("#timeline li")).to_have_count(3)
+    expect(page.locator("#cancel")).to_be_hidden()
+    expect(page.locator("#error-section")).to_be_hidden()
+    shot(page, tmp_path, "job")
+
+
+def test_failed_job_shows_its_error(page, site):
+    page.goto(f"/dashboard/jobs/{site['data'].failed}")
+    expect(page.locator("#error-text")).to_have_text(re.compile(r"^ResourceExhaustedError: OOM"))
+    expect(page.locator("#job-title")).to_contain_text(HOSTILE_NAME)
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_running_job_curves_follow_the_event_stream(page, site):
+    data: Seeded = site["data"]
+    page.goto(f"/dashboard/jobs/{data.running}")
+    val_acc = page.locator('#chart-accuracy g.series[data-series="validation accuracy"] circle')
+    expect(val_acc).to_have_count(2)
+    expect(page.locator("#live-state")).to_have_text("● live")
+    advance_running_job(site["factory"], data.running, 3)
+    expect(val_acc).to_have_count(3)
+    finish_running_job(site["factory"], data.running)
+    expect(page.locator("#job-status")).to_have_text("succeeded")
+    expect(page.locator("#timeline li").last).to_contain_text("succeeded")
+
+
+def test_evaluation_shows_the_confusion_matrix_heatmap(page, site, tmp_path):
+    page.goto(f"/dashboard/jobs/{site['data'].evaluation}")
+    cells = page.locator("#cm-table td.cm-cell")
+    expect(cells).to_have_count(100)
+    headers = page.locator("#cm-table thead th.cm-col")
+    assert headers.all_inner_texts() == CLASS_NAMES
+    assert page.locator("#cm-table tbody th").all_inner_texts() == CLASS_NAMES
+    assert cells.nth(0).inner_text() == "80"
+    colours = {c.evaluate("e => getComputedStyle(e).backgroundColor") for c in cells.all()[:12]}
+    assert len(colours) > 1, "cells are shaded by their count"
+    expect(page.locator("#per-class-table tbody tr")).to_have_count(10)
+    expect(page.locator("#eval-head")).to_contain_text("Accuracy")
+    expect(page.locator("#curves-section")).to_be_hidden()
+    expect(page.locator("#summary")).to_contain_text("trained by baseline-alexnet")
+    shot(page, tmp_path, "evaluation")
+
+
+def test_cancel_a_queued_job_from_its_page(page, site):
+    data: Seeded = site["data"]
+    page.goto(f"/dashboard/jobs/{data.queued}")
+    expect(page.locator("#job-status")).to_have_text("queued")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel job").click()
+    expect(page.locator("#job-status")).to_have_text("cancelled")
+    expect(page.get_by_role("button", name="Cancel job")).to_be_hidden()
+    with api(site) as client:
+        assert client.get(f"/v1/jobs/{data.queued}").json()["status"] == "cancelled"
+
+
+def test_compare_two_training_jobs(page, site, tmp_path):
+    data: Seeded = site["data"]
+    page.goto("/dashboard")
+    compare = page.get_by_role("button", name="Compare")
+    expect(compare).to_be_disabled()
+    page.get_by_label("Select baseline-alexnet for comparison").check()
+    page.get_by_label("Select wider-alexnet for comparison").check()
+    expect(compare).to_be_enabled()
+    compare.click()
+    expect(page).to_have_url(re.compile(r"/dashboard/compare\?ids="))
+    assert set(page.url.split("ids=")[1].replace("%2C", ",").split(",")) == {
+        data.baseline,
+        data.wider,
+    }
+    lines = page.locator("#cmp-val-accuracy polyline")
+    expect(lines).to_have_count(2)
+    for i in range(2):
+        expect(lines.nth(i)).to_have_attribute("data-points", str(EPOCHS))
+    expect(page.locator("#cmp-val-loss polyline")).to_have_count(2)
+    diff = page.locator("#cmp-diff tbody tr")
+    assert sorted(diff.evaluate_all("rows => rows.map(r => r.dataset.param)")) == [
+        "learning_rate",
+        "width",
+    ]
+    shot(page, tmp_path, "compare")
+
+
+def test_pages_work_from_the_keyboard(page, site):
+    page.goto("/dashboard")
+    expect(page.locator("#jobs-body tr")).to_have_count(6)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('pick')"):
+            break
+    else:
+        pytest.fail("no job checkbox reachable with Tab")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "focused controls show a focus ring"
+
+
+def test_server_side_guards(site):
+    """Without a browser: redirects, no open redirect, cross-site login refused, headers."""
+    key = site["data"].key
+    with httpx.Client(base_url=site["url"], timeout=10) as client:
+        response = client.get("/dashboard/compare?ids=a,b")
+        assert response.status_code == 303
+        assert (
+            response.headers["location"]
+            == "/dashboard/login?next=%2Fdashboard%2Fcompare%3Fids%3Da%2Cb"
+        )
+
+        for target in ("//evil.example/x", "https://evil.example", "/v1/jobs", "/dashboard\\x"):
+            response = client.post("/dashboard/login", data={"api_key": key, "next": target})
+            assert response.status_code == 303 and response.headers["location"] == "/dashboard"
+        client.cookies.clear()
+
+        response = client.post(
+            "/dashboard/login",
+            data={"api_key": key},
+            headers={"Origin": "http://evil.example"},
+        )
+        assert response.status_code == 403 and "tass_session" not in response.headers.get(
+            "set-cookie", ""
+        )
+
+        client.cookies.set("tass_session", key)
+        page = client.get("/dashboard")
+        assert page.status_code == 200
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["cache-control"] == "no-store"
+        assert key not in page.text
+        script = client.get("/dashboard/static/common.js")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
