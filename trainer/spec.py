@@ -29,10 +29,16 @@ class Augmentation(_Strict):
 
     horizontal_flip: bool = Field(True, description="Mirror images left-right at random.")
     crop_padding: int = Field(
-        4, ge=0, le=16, description="Pad by this many pixels (reflect) and crop back at random; 0 off."
+        2,
+        ge=0,
+        le=16,
+        description="Pad by this many pixels (reflect) and crop back at random; 0 off.",
     )
     translate: float = Field(
-        0.0, ge=0.0, le=0.5, description="Random translation as a fraction of the image size; 0 off."
+        0.0,
+        ge=0.0,
+        le=0.5,
+        description="Random translation as a fraction of the image size; 0 off.",
     )
 
 
@@ -44,10 +50,10 @@ class TrainSpec(_Strict):
         1.0, ge=0.125, le=4.0, description="Channel width multiplier (alexnet-cifar only)."
     )
     epochs: int = Field(10, ge=1, le=500, description="Number of passes over the training data.")
-    batch_size: int = Field(128, ge=1, le=8192, description="Images per training step.")
-    optimizer: OptimizerName = Field("adam", description="adam, adamw or sgd.")
+    batch_size: int = Field(256, ge=1, le=8192, description="Images per training step.")
+    optimizer: OptimizerName = Field("sgd", description="adam, adamw or sgd.")
     learning_rate: float = Field(
-        1e-3, gt=0.0, le=10.0, description="Peak learning rate (after warmup)."
+        0.2, gt=0.0, le=10.0, description="Peak learning rate (after warmup)."
     )
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum (sgd only).")
     nesterov: bool = Field(True, description="Nesterov momentum (sgd only).")
@@ -56,14 +62,14 @@ class TrainSpec(_Strict):
         0.0, ge=0.0, le=100.0, description="Linear warmup length in epochs (constant and cosine)."
     )
     weight_decay: float = Field(
-        0.0, ge=0.0, le=1.0, description="Decoupled weight decay applied by the optimizer."
+        2.5e-3, ge=0.0, le=1.0, description="Decoupled weight decay applied by the optimizer."
     )
     l1: float = Field(0.0, ge=0.0, le=1.0, description="L1 kernel regularisation factor.")
     l2: float = Field(0.0, ge=0.0, le=1.0, description="L2 kernel regularisation factor.")
-    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout rate in the dense head.")
+    dropout: float = Field(0.25, ge=0.0, lt=1.0, description="Dropout rate in the dense head.")
     batch_norm: bool = Field(True, description="BatchNormalization after each convolution.")
     augmentation: Augmentation = Field(default_factory=Augmentation)
-    label_smoothing: float = Field(0.0, ge=0.0, le=0.5, description="Label smoothing factor.")
+    label_smoothing: float = Field(0.1, ge=0.0, le=0.5, description="Label smoothing factor.")
     validation_split: float = Field(
         0.1, ge=0.0, le=0.5, description="Stratified share of the training data held out."
     )

@@ -1,0 +1,80 @@
+"""evaluate() metrics, and models that round-trip through .keras files and SavedModel export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from trainer_testdata import tiny_spec
+
+from trainer.data import Dataset
+from trainer.data.synthetic import synthetic_dataset
+from trainer.errors import ModelFileError
+from trainer.evaluate import evaluate
+from trainer.saving import export_savedmodel, load_model, save_model
+from trainer.train import train
+
+
+@pytest.fixture(scope="module")
+def trained(easy_data: Dataset):  # type: ignore[no-untyped-def]
+    return train(tiny_spec(epochs=2, label_smoothing=0.1), easy_data)
+
+
+@pytest.fixture(scope="module")
+def test_data() -> Dataset:
+    data = synthetic_dataset(130, 10, "test")
+    return data.subset(np.flatnonzero(data.y != 9))  # uneven class counts, one class absent
+
+
+def test_confusion_matrix_rows_sum_to_class_counts(trained, test_data: Dataset) -> None:  # type: ignore[no-untyped-def]
+    result = evaluate(trained.model, test_data, batch_size=32)
+    matrix = np.array(result.confusion_matrix)
+    assert matrix.shape == (10, 10)
+    assert matrix.sum(axis=1).tolist() == np.bincount(test_data.y, minlength=10).tolist()
+    assert result.num_examples == len(test_data) == matrix.sum()
+    assert result.accuracy == pytest.approx(np.trace(matrix) / matrix.sum())
+    assert result.per_class_accuracy[9] == 0.0  # no examples: reported as 0, not NaN
+    assert result.per_class_accuracy[0] == pytest.approx(matrix[0, 0] / matrix[0].sum())
+    assert result.accuracy > 0.5 and 0 < result.loss < 2.3
+    assert json.loads(json.dumps(result.to_dict()))["class_names"] == test_data.class_names
+    assert "confusion matrix" in result.format()
+
+
+def test_evaluate_refuses_a_class_count_mismatch(trained) -> None:  # type: ignore[no-untyped-def]
+    three = synthetic_dataset(30, 3)
+    with pytest.raises(ValueError, match="10 classes"):
+        evaluate(trained.model, three)
+
+
+def test_save_then_load_gives_identical_predictions(
+    trained, test_data: Dataset, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    path = save_model(trained.model, tmp_path / "sub" / "model.keras")
+    loaded = load_model(path)  # safe mode, with the custom loss and schedule of training
+    x = test_data.x[:40].astype(np.float32) / 255.0
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), trained.model.predict(x, verbose=0))
+    assert int(loaded.optimizer.iterations) == int(trained.model.optimizer.iterations)
+
+
+def test_savedmodel_export_serves_the_same_predictions(
+    trained, test_data: Dataset, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import tensorflow as tf
+
+    directory = export_savedmodel(trained.model, tmp_path / "export")
+    served = tf.saved_model.load(str(directory))
+    x = test_data.x[:8].astype(np.float32) / 255.0
+    np.testing.assert_allclose(
+        served.serve(tf.constant(x)).numpy(), trained.model.predict(x, verbose=0), atol=1e-5
+    )
+
+
+def test_load_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match=r"missing\.keras"):
+        load_model(tmp_path / "missing.keras")
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ModelFileError, match=r"bad\.keras"):
+        load_model(bad)

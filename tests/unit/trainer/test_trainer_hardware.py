@@ -1,0 +1,24 @@
+"""configure(): precision and XLA follow the spec's toggles and reset between runs."""
+
+from __future__ import annotations
+
+import keras
+
+from trainer.hardware import configure
+from trainer.spec import TrainSpec
+
+
+def test_cpu_auto_is_float32_and_toggles_are_forced_then_reset() -> None:
+    try:
+        auto = configure(TrainSpec())
+        assert auto.device == "cpu" and auto.num_gpus == 0 and auto.strategy is None
+        assert auto.precision_policy == "float32" and not auto.jit_compile
+        forced = configure(TrainSpec(mixed_precision="on", jit_compile="on"))
+        assert forced.precision_policy == "mixed_bfloat16" and forced.jit_compile
+        assert keras.mixed_precision.dtype_policy().name == "mixed_bfloat16"
+        again = configure(TrainSpec(mixed_precision="off", jit_compile="off"))
+        assert keras.mixed_precision.dtype_policy().name == "float32"
+        assert again.precision_policy == "float32" and not again.jit_compile
+        assert "CPU" in again.describe()
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")

@@ -1,0 +1,38 @@
+"""Invalid hyperparameters fail with an error that names the field."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from trainer.spec import DatasetSpec, TrainSpec
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("batch_size", 0),
+        ("learning_rate", 0.0),
+        ("epochs", 501),
+        ("dropout", 1.0),
+        ("width", 8.0),
+        ("model", "resnet"),
+        ("optimizer", "lamb"),
+        ("validation_split", 0.9),
+    ],
+)
+def test_out_of_range_values_name_the_field(field: str, value: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        TrainSpec.model_validate({field: value})
+    assert [e["loc"][0] for e in info.value.errors()] == [field]
+
+
+def test_unknown_fields_and_inconsistent_values_are_rejected() -> None:
+    with pytest.raises(ValidationError, match="batchsize"):
+        TrainSpec.model_validate({"batchsize": 32})
+    with pytest.raises(ValidationError, match="warmup_epochs"):
+        TrainSpec(epochs=2, warmup_epochs=2)
+    with pytest.raises(ValidationError, match="crop_padding"):
+        TrainSpec.model_validate({"augmentation": {"crop_padding": 99}})
+    with pytest.raises(ValidationError, match="path is required"):
+        DatasetSpec(source="image-folder")

@@ -1,0 +1,146 @@
+"""train(): learns, reports progress, checkpoints, resumes, and stops when the hook says so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from trainer_testdata import tiny_spec
+
+from trainer.checkpoint import latest_checkpoint
+from trainer.data import Dataset
+from trainer.errors import CheckpointError
+from trainer.progress import Progress
+from trainer.train import train
+
+HISTORY_KEYS = {
+    "epoch",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "learning_rate",
+    "epoch_seconds",
+    "images_per_sec",
+}
+
+
+@pytest.fixture(scope="module")
+def checkpointed_run(easy_data: Dataset, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One 3-epoch run on easy synthetic data with checkpoints and a recording hook."""
+    ckpt = tmp_path_factory.mktemp("ckpt")
+    events: list[Progress] = []
+    lines: list[str] = []
+    result = train(
+        tiny_spec(epochs=3),
+        easy_data,
+        hook=events.append,
+        progress_every=5,
+        checkpoint_dir=ckpt,
+        log=lines.append,
+    )
+    return result, events, lines, ckpt
+
+
+def test_short_run_on_easy_data_is_far_above_chance(checkpointed_run) -> None:  # type: ignore[no-untyped-def]
+    result, *_ = checkpointed_run
+    assert result.final_metrics["val_accuracy"] >= 0.6  # chance is 0.1
+    assert result.epochs_completed == 3 and not result.stopped
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    for row in result.history:
+        assert set(row) == HISTORY_KEYS
+        assert row["images_per_sec"] > 0 and row["epoch_seconds"] > 0
+    assert result.final_metrics == result.history[-1]
+    assert result.history[-1]["learning_rate"] < result.history[0]["learning_rate"]  # annealed
+
+
+def test_progress_events_and_log_lines(checkpointed_run) -> None:  # type: ignore[no-untyped-def]
+    result, events, lines, ckpt = checkpointed_run
+    steps = 17  # ceil(540 training images / 32)
+    step_events = [e for e in events if e.kind == "step"]
+    epoch_events = [e for e in events if e.kind == "epoch"]
+    assert [e.epoch for e in epoch_events] == [1, 2, 3]
+    assert all(e.step == e.steps_per_epoch == steps for e in epoch_events)
+    assert [e.global_step for e in epoch_events] == [steps, 2 * steps, 3 * steps]
+    assert [(e.epoch, e.step) for e in step_events[:3]] == [(1, 5), (1, 10), (1, 15)]
+    assert all({"loss", "accuracy"} <= set(e.metrics) for e in step_events)
+    assert all(e.images_per_sec > 0 and e.eta_seconds is not None for e in events)
+    assert epoch_events[-1].eta_seconds == pytest.approx(0.0)
+    assert epoch_events[0].metrics["val_accuracy"] == result.history[0]["val_accuracy"]
+    assert epoch_events[1].checkpoint_path == str(ckpt / "epoch-0002")
+    assert len(lines) == 4 and "epoch 3/3" in lines[-1] and "val_accuracy" in lines[-1]
+    assert "eta" in lines[1]
+
+
+def test_checkpoint_after_every_epoch(checkpointed_run) -> None:  # type: ignore[no-untyped-def]
+    result, _, _, ckpt = checkpointed_run
+    assert sorted(p.name for p in ckpt.iterdir()) == ["epoch-0001", "epoch-0002", "epoch-0003"]
+    assert latest_checkpoint(ckpt) == ckpt / "epoch-0003"
+    state = json.loads((ckpt / "epoch-0002" / "state.json").read_text())
+    assert state["epoch"] == 2 and len(state["history"]) == 2
+    assert state["spec"]["epochs"] == 3 and state["class_names"] == result.class_names
+    assert (ckpt / "epoch-0002" / "model.keras").stat().st_size > 0
+
+
+def test_resume_from_epoch_one_continues_to_the_end(checkpointed_run, easy_data: Dataset) -> None:  # type: ignore[no-untyped-def]
+    result, _, _, ckpt = checkpointed_run
+    events: list[Progress] = []
+    resumed = train(
+        tiny_spec(epochs=3), easy_data, hook=events.append, resume_from=ckpt / "epoch-0001"
+    )
+    assert [e.epoch for e in events if e.kind == "epoch"] == [2, 3]
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3]
+    assert resumed.history[0] == result.history[0]  # the earlier epoch comes from state.json
+    # The optimizer state (and so the LR schedule) continued rather than restarting.
+    assert resumed.history[1]["learning_rate"] == pytest.approx(result.history[1]["learning_rate"])
+    assert abs(resumed.final_metrics["val_accuracy"] - result.final_metrics["val_accuracy"]) <= 0.15
+
+
+def test_resume_checks_the_classes_and_the_path(checkpointed_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, _, _, ckpt = checkpointed_run
+    other = Dataset(np.zeros((20, 32, 32, 3), np.uint8), np.arange(20) % 2, ["x", "y"])
+    with pytest.raises(CheckpointError, match="classes"):
+        train(tiny_spec(epochs=3), other, resume_from=ckpt / "epoch-0001")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        train(tiny_spec(), other, resume_from=tmp_path)
+
+
+def test_hook_returning_false_stops_within_one_batch(easy_data: Dataset) -> None:
+    seen: list[tuple[str, int, int]] = []
+
+    def hook(progress: Progress) -> bool:
+        seen.append((progress.kind, progress.epoch, progress.step))
+        return progress.step < 3
+
+    result = train(
+        tiny_spec(epochs=5, validation_split=0.0), easy_data, hook=hook, progress_every=1
+    )
+    assert result.stopped
+    assert seen == [("step", 1, 1), ("step", 1, 2), ("step", 1, 3)]  # nothing ran after the stop
+    assert result.epochs_completed == 0 and result.history == []
+    assert result.model is not None
+    assert int(result.model.optimizer.iterations) == 3
+
+
+def test_hook_stop_at_epoch_end_keeps_the_finished_epoch(
+    easy_data: Dataset, tmp_path: Path
+) -> None:
+    result = train(
+        tiny_spec(epochs=4, validation_split=0.0),
+        easy_data,
+        checkpoint_dir=tmp_path,
+        hook=lambda p: p.kind != "epoch",
+    )
+    assert result.stopped and result.epochs_completed == 1
+    assert result.history[0]["val_accuracy"] is None and result.history[0]["val_loss"] is None
+    assert latest_checkpoint(tmp_path) == tmp_path / "epoch-0001"
+
+
+def test_hook_exceptions_propagate(easy_data: Dataset) -> None:
+    def hook(progress: Progress) -> None:
+        raise RuntimeError("job deleted")
+
+    with pytest.raises(RuntimeError, match="job deleted"):
+        train(tiny_spec(epochs=1), easy_data, hook=hook, progress_every=2)

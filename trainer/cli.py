@@ -1,0 +1,192 @@
+"""Command line: `python -m trainer train ...` and `python -m trainer evaluate ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import ValidationError
+
+from trainer.spec import Augmentation, DatasetSpec, TrainSpec
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed without a traceback, exit code 2."""
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_spec_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainSpec (and Augmentation) field; values are validated by the spec."""
+    group = parser.add_argument_group("hyperparameters (TrainSpec fields; default: the spec's)")
+    for model, prefix in ((TrainSpec, ""), (Augmentation, "augmentation.")):
+        for name, info in model.model_fields.items():
+            if name == "augmentation":
+                continue
+            dest = f"spec:{prefix}{name}"
+            help_text = (
+                f"{info.description} (default {info.get_default(call_default_factory=True)})"
+            )
+            if info.annotation is bool:
+                group.add_argument(
+                    _flag(name),
+                    dest=dest,
+                    action=argparse.BooleanOptionalAction,
+                    default=None,
+                    help=help_text,
+                )
+            else:
+                choices = get_args(info.annotation) if "Literal" in str(info.annotation) else None
+                metavar = "{" + ",".join(choices) + "}" if choices else None
+                group.add_argument(
+                    _flag(name), dest=dest, default=None, metavar=metavar, help=help_text
+                )
+
+
+def parse_data(text: str, split: str, limit: int | None) -> DatasetSpec:
+    """`cifar10`, `synthetic[:N]`, `cifar10-python:PATH` or `image-folder:PATH`."""
+    source, _, rest = text.partition(":")
+    fields: dict[str, Any] = {"source": source, "split": split, "limit": limit}
+    if source == "synthetic" and rest:
+        fields["num_examples"] = rest
+    elif rest:
+        fields["path"] = rest
+    return DatasetSpec.model_validate(fields)
+
+
+def build_spec(args: argparse.Namespace) -> TrainSpec:
+    """--spec file (JSON) overlaid with the explicit flags."""
+    values: dict[str, Any] = {}
+    if args.spec:
+        try:
+            values = json.loads(Path(args.spec).read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--spec {args.spec}: cannot read JSON ({exc})") from exc
+        if not isinstance(values, dict):
+            raise UsageError(f"--spec {args.spec}: expected a JSON object of TrainSpec fields")
+    augmentation = dict(values.get("augmentation") or {})
+    for key, value in vars(args).items():
+        if not key.startswith("spec:") or value is None:
+            continue
+        name = key.removeprefix("spec:")
+        if name.startswith("augmentation."):
+            augmentation[name.removeprefix("augmentation.")] = value
+        else:
+            values[name] = value
+    if augmentation:
+        values["augmentation"] = augmentation
+    return TrainSpec.model_validate(values)
+
+
+def _format_validation(exc: ValidationError, what: str) -> str:
+    lines = [f"error: invalid {what}:"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(spec)"
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {field}: {message} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    spec = build_spec(args)
+    data_spec = parse_data(args.data, "train", args.limit)
+    from trainer.data import load_dataset
+    from trainer.saving import save_model
+    from trainer.train import train
+
+    data = load_dataset(data_spec, seed=spec.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = train(
+        spec,
+        data,
+        checkpoint_dir=out / "checkpoints",
+        resume_from=args.resume,
+        log=lambda line: print(line, flush=True),
+    )
+    model_path = save_model(result.model, out / "model.keras")
+    (out / "history.json").write_text(json.dumps(result.history, indent=2))
+    summary = {
+        "spec": spec.model_dump(mode="json"),
+        "data": data_spec.model_dump(mode="json"),
+        "class_names": result.class_names,
+        "epochs_completed": result.epochs_completed,
+        "stopped": result.stopped,
+        "final_metrics": result.final_metrics,
+    }
+    (out / "run.json").write_text(json.dumps(summary, indent=2))
+    print(f"saved {model_path} and {out / 'history.json'}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    data_spec = parse_data(args.data, args.split, args.limit)
+    from trainer.data import load_dataset
+    from trainer.evaluate import evaluate
+    from trainer.saving import load_model
+
+    model = load_model(args.model_file, compile=False)
+    result = evaluate(model, load_dataset(data_spec), batch_size=args.batch_size)
+    print(json.dumps(result.to_dict()) if args.json else result.format())
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    data_help = (
+        "cifar10, synthetic[:N], cifar10-python:PATH or image-folder:PATH (folder or .tar.gz)"
+    )
+
+    train_p = sub.add_parser("train", help="train a model and save it with its history")
+    train_p.add_argument("--data", required=True, help=data_help)
+    train_p.add_argument(
+        "--limit", type=int, default=None, help="use the first N images (shuffled)"
+    )
+    train_p.add_argument("--out", required=True, help="output folder")
+    train_p.add_argument("--resume", default=None, help="checkpoint epoch folder (or checkpoints/)")
+    train_p.add_argument("--spec", default=None, help="JSON file of TrainSpec fields")
+    _add_spec_flags(train_p)
+    train_p.set_defaults(run=cmd_train)
+
+    eval_p = sub.add_parser("evaluate", help="evaluate a saved model")
+    eval_p.add_argument("--model-file", required=True, help="a .keras file")
+    eval_p.add_argument("--data", required=True, help=data_help)
+    eval_p.add_argument("--split", choices=["train", "test"], default="test")
+    eval_p.add_argument("--limit", type=int, default=None)
+    eval_p.add_argument("--batch-size", type=int, default=256)
+    eval_p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    eval_p.set_defaults(run=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = make_parser().parse_args(argv)
+    from trainer.errors import TrainerError
+
+    try:
+        return args.run(args)
+    except ValidationError as exc:
+        what = "dataset" if exc.title == "DatasetSpec" else "spec"
+        print(_format_validation(exc, what), file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TrainerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,67 @@
+"""The in-memory dataset type and the seeded operations on it (limit, stratified split)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainer.errors import DataError
+
+IMAGE_SHAPE = (32, 32, 3)
+
+
+@dataclass
+class Dataset:
+    """Images as uint8 (N, 32, 32, 3), labels as int (N,), label i named class_names[i]."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+
+    def __post_init__(self) -> None:
+        if self.x.dtype != np.uint8 or self.x.ndim != 4 or self.x.shape[1:] != IMAGE_SHAPE:
+            raise DataError(
+                f"images must be uint8 (N, 32, 32, 3), got {self.x.dtype} {self.x.shape}"
+            )
+        if self.y.shape != (len(self.x),):
+            raise DataError(f"labels must have shape ({len(self.x)},), got {self.y.shape}")
+        if len(self.y) and (self.y.min() < 0 or self.y.max() >= len(self.class_names)):
+            raise DataError(f"labels must lie in [0, {len(self.class_names)})")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def subset(self, indices: np.ndarray) -> Dataset:
+        """The examples at `indices`, in that order."""
+        return Dataset(self.x[indices], self.y[indices], list(self.class_names))
+
+    def limit(self, n: int, seed: int = 0) -> Dataset:
+        """The first `n` examples after a seeded shuffle (all of them, shuffled, if fewer)."""
+        order = np.random.default_rng(seed).permutation(len(self))
+        return self.subset(order[:n])
+
+
+def stratified_split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """Hold out `fraction` of each class (after a seeded shuffle): returns (train, validation)."""
+    rng = np.random.default_rng(seed)
+    train_idx: list[np.ndarray] = []
+    val_idx: list[np.ndarray] = []
+    for label in range(data.num_classes):
+        members = np.flatnonzero(data.y == label)
+        rng.shuffle(members)
+        n_val = min(round(len(members) * fraction), max(len(members) - 1, 0))
+        val_idx.append(members[:n_val])
+        train_idx.append(members[n_val:])
+    train, val = np.concatenate(train_idx), np.concatenate(val_idx)
+    if len(val) == 0:
+        raise DataError(
+            f"validation_split={fraction} leaves no validation examples out of {len(data)}; "
+            "use more data, a larger split or validation_split=0"
+        )
+    # Interleave the classes again so neither part is sorted by label.
+    return data.subset(rng.permutation(train)), data.subset(rng.permutation(val))

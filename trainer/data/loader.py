@@ -1,0 +1,27 @@
+"""`load_dataset`: one entry point for every data source named in a DatasetSpec."""
+
+from __future__ import annotations
+
+from trainer.data.cifar import CIFAR10_CLASSES, load_cifar10_python, load_keras_cifar10
+from trainer.data.dataset import Dataset
+from trainer.data.synthetic import synthetic_dataset
+from trainer.spec import DatasetSpec
+
+__all__ = ["CIFAR10_CLASSES", "load_dataset"]
+
+
+def load_dataset(spec: DatasetSpec, *, seed: int = 0) -> Dataset:
+    """Load the split that `spec` names; `spec.limit` keeps the first N after a seeded shuffle."""
+    if spec.source == "cifar10":
+        data = load_keras_cifar10(spec.split)
+    elif spec.source == "cifar10-python":
+        data = load_cifar10_python(str(spec.path), spec.split)
+    elif spec.source == "image-folder":
+        from trainer.data.image_folder import load_image_folder  # imports TensorFlow
+
+        data = load_image_folder(str(spec.path), spec.split)
+    else:
+        data = synthetic_dataset(spec.num_examples, spec.num_classes, spec.split, seed)
+    if spec.limit is not None:
+        data = data.limit(spec.limit, seed)
+    return data

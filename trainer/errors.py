@@ -1,0 +1,19 @@
+"""Errors the trainer raises for bad input; each message names the problem and the path."""
+
+from __future__ import annotations
+
+
+class TrainerError(Exception):
+    """Base class of the trainer's user-facing errors."""
+
+
+class DataError(TrainerError, ValueError):
+    """A dataset is missing, unreadable, corrupt or in an unexpected layout."""
+
+
+class CheckpointError(TrainerError, ValueError):
+    """A checkpoint directory is missing, incomplete or does not fit the run."""
+
+
+class ModelFileError(TrainerError, ValueError):
+    """A saved model file is missing or cannot be loaded."""

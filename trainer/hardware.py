@@ -1,0 +1,90 @@
+"""Device set-up for one run: GPU memory growth, mixed precision, XLA, multi-GPU strategy."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import keras
+import tensorflow as tf
+
+from trainer.spec import TrainSpec
+
+# Measured on the 2-core CPU (docs/benchmarks.md): XLA does not pay off for these models there,
+# so `auto` enables it only on GPUs.
+CPU_AUTO_JIT = False
+
+
+@dataclass
+class HardwareInfo:
+    """What `configure` chose for this run."""
+
+    device: str  # "cpu" or "gpu"
+    num_gpus: int
+    gpu_names: list[str] = field(default_factory=list)
+    compute_capability: tuple[int, int] | None = None
+    precision_policy: str = "float32"
+    jit_compile: bool = False
+    strategy: tf.distribute.Strategy | None = None
+
+    def scope(self) -> contextlib.AbstractContextManager:
+        """The distribution scope models and optimizers must be created in."""
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def describe(self) -> str:
+        where = f"{self.num_gpus} GPU(s) {', '.join(self.gpu_names)}" if self.num_gpus else "CPU"
+        return (
+            f"{where}; precision {self.precision_policy}; XLA {'on' if self.jit_compile else 'off'}"
+        )
+
+
+_STRATEGY: tf.distribute.Strategy | None = None
+
+
+def _gpus() -> list[tf.config.PhysicalDevice]:
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        # Only possible before the GPU is initialised; later calls keep the earlier setting.
+        with contextlib.suppress(RuntimeError, ValueError):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    return gpus
+
+
+def _capability(gpu: tf.config.PhysicalDevice) -> tuple[tuple[int, int] | None, str]:
+    details = tf.config.experimental.get_device_details(gpu)
+    return details.get("compute_capability"), details.get("device_name", gpu.name)
+
+
+def _policy(setting: str, capability: tuple[int, int] | None, on_gpu: bool) -> str:
+    if setting == "off" or (setting == "auto" and (not on_gpu or capability is None)):
+        return "float32"
+    if on_gpu and capability is not None and capability < (7, 0):
+        return "float32" if setting == "auto" else "mixed_float16"
+    if on_gpu and capability is not None and capability < (8, 0):
+        return "mixed_float16"
+    return "mixed_bfloat16"  # Ampere and newer, and CPUs when forced on
+
+
+def configure(spec: TrainSpec) -> HardwareInfo:
+    """Apply the spec's hardware settings to this process; safe to call before every run."""
+    global _STRATEGY
+    gpus = _gpus()
+    capabilities = [_capability(g) for g in gpus]
+    capability = min((c for c, _ in capabilities if c), default=None)
+    policy = _policy(spec.mixed_precision, capability, bool(gpus))
+    keras.mixed_precision.set_dtype_policy(policy)
+    jit = spec.jit_compile == "on" or (spec.jit_compile == "auto" and (bool(gpus) or CPU_AUTO_JIT))
+    strategy = None
+    if len(gpus) > 1:
+        if _STRATEGY is None:
+            _STRATEGY = tf.distribute.MirroredStrategy()
+        strategy = _STRATEGY
+    return HardwareInfo(
+        device="gpu" if gpus else "cpu",
+        num_gpus=len(gpus),
+        gpu_names=[name for _, name in capabilities],
+        compute_capability=capability,
+        precision_policy=policy,
+        jit_compile=jit,
+        strategy=strategy,
+    )

@@ -1,0 +1,195 @@
+"""The model zoo: AlexNet variants for 32x32 images, looked up by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+from keras import layers
+
+from trainer.spec import TrainSpec
+
+INPUT_SHAPE = (32, 32, 3)
+
+# alexnet-cifar channel widths at width=1.0, sized for the 30-minute 2-core CPU budget; width=4
+# gives AlexNet-like widths (96-192-384-384-384, dense 768) for GPUs.
+CIFAR_WIDTHS = (24, 48, 96, 96, 96)
+CIFAR_HIDDEN = 192
+# Faster-moving BatchNorm statistics than Keras' 0.99: short runs evaluate well too.
+BN_MOMENTUM = 0.9
+
+
+def _regularizer(l1: float, l2: float) -> keras.regularizers.Regularizer | None:
+    return keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
+
+
+def _conv(
+    filters: int,
+    kernel: int,
+    *,
+    strides: int = 1,
+    batch_norm: bool,
+    reg: keras.regularizers.Regularizer | None,
+    name: str,
+) -> list[layers.Layer]:
+    """Conv2D + ReLU, or Conv2D (no bias) + BatchNorm + ReLU."""
+    if not batch_norm:
+        return [
+            layers.Conv2D(
+                filters,
+                kernel,
+                strides=strides,
+                padding="same",
+                activation="relu",
+                kernel_regularizer=reg,
+                name=name,
+            )
+        ]
+    return [
+        layers.Conv2D(
+            filters,
+            kernel,
+            strides=strides,
+            padding="same",
+            use_bias=False,
+            kernel_regularizer=reg,
+            name=name,
+        ),
+        layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn"),
+        layers.ReLU(name=f"{name}_relu"),
+    ]
+
+
+def textbook_alexnet_layers(num_classes: int = 10) -> list[layers.Layer]:
+    """The classic Keras AlexNet layer list, unchanged: its last pool cannot build on 32x32."""
+    return [
+        layers.Conv2D(96, 11, strides=4, padding="same", activation="relu"),
+        layers.MaxPooling2D(3, strides=2),
+        layers.Conv2D(256, 5, padding="same", activation="relu"),
+        layers.MaxPooling2D(3, strides=2),
+        layers.Conv2D(384, 3, padding="same", activation="relu"),
+        layers.Conv2D(384, 3, padding="same", activation="relu"),
+        layers.Conv2D(256, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(3, strides=2),
+        layers.Flatten(),
+        layers.Dense(4096, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(4096, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(num_classes, activation="softmax"),
+    ]
+
+
+def alexnet_seed(
+    num_classes: int = 10,
+    *,
+    batch_norm: bool = False,
+    dropout: float = 0.5,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    input_shape: tuple[int, int, int] = INPUT_SHAPE,
+) -> keras.Model:
+    """The textbook layer list with one change: the pools use padding='same'.
+
+    On 32x32 input conv1 (stride 4) leaves 8x8; the unpadded 3x3/2 pools shrink that to 3x3 and
+    then 1x1, and the last pool has nothing left to pool, so the model cannot be built. Padded
+    pools give 8 -> 4 -> 2 -> 1 and the model builds (21.6M parameters at 10 classes).
+    `batch_norm` adds BatchNormalization after each convolution; the output layer is float32.
+    """
+    reg = _regularizer(l1, l2)
+    stack: list[layers.Layer] = [keras.Input(input_shape)]  # type: ignore[list-item]
+    for i, (filters, kernel, strides, pool) in enumerate(
+        [
+            (96, 11, 4, True),
+            (256, 5, 1, True),
+            (384, 3, 1, False),
+            (384, 3, 1, False),
+            (256, 3, 1, True),
+        ]
+    ):
+        stack += _conv(
+            filters, kernel, strides=strides, batch_norm=batch_norm, reg=reg, name=f"conv{i + 1}"
+        )
+        if pool:
+            stack.append(layers.MaxPooling2D(3, strides=2, padding="same"))  # the one change
+    stack += [
+        layers.Flatten(),
+        layers.Dense(4096, activation="relu", kernel_regularizer=reg),
+        layers.Dropout(dropout),
+        layers.Dense(4096, activation="relu", kernel_regularizer=reg),
+        layers.Dropout(dropout),
+        layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions"),
+    ]
+    return keras.Sequential(stack, name="alexnet_seed")
+
+
+def alexnet_cifar(
+    num_classes: int = 10,
+    *,
+    width: float = 1.0,
+    batch_norm: bool = True,
+    dropout: float = 0.5,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    input_shape: tuple[int, int, int] = INPUT_SHAPE,
+) -> keras.Model:
+    """AlexNet adapted to 32x32: five 3x3 convs, three 2x2 pools (32 -> 16 -> 8 -> 4), one
+    hidden dense layer.
+
+    Small kernels and stride 1 replace the 11x11/4 stem that throws away most of a 32x32
+    image; BatchNorm lets it train quickly at high learning rates; global max pooling keeps the
+    head small. The output layer computes in float32, so mixed precision is safe.
+    """
+    reg = _regularizer(l1, l2)
+    c1, c2, c3, c4, c5 = (max(8, round(c * width)) for c in CIFAR_WIDTHS)
+    hidden = max(16, round(CIFAR_HIDDEN * width))
+    stack: list[layers.Layer] = [keras.Input(input_shape)]  # type: ignore[list-item]
+    stack += _conv(c1, 3, batch_norm=batch_norm, reg=reg, name="conv1")
+    stack.append(layers.MaxPooling2D(2, name="pool1"))
+    stack += _conv(c2, 3, batch_norm=batch_norm, reg=reg, name="conv2")
+    stack.append(layers.MaxPooling2D(2, name="pool2"))
+    stack += _conv(c3, 3, batch_norm=batch_norm, reg=reg, name="conv3")
+    stack += _conv(c4, 3, batch_norm=batch_norm, reg=reg, name="conv4")
+    stack += _conv(c5, 3, batch_norm=batch_norm, reg=reg, name="conv5")
+    stack.append(layers.MaxPooling2D(2, name="pool3"))
+    stack.append(layers.GlobalMaxPooling2D(name="global_pool"))
+    stack.append(layers.Dropout(dropout, name="dropout1"))
+    if batch_norm:
+        stack += [
+            layers.Dense(hidden, use_bias=False, kernel_regularizer=reg, name="fc1"),
+            layers.BatchNormalization(momentum=BN_MOMENTUM, name="fc1_bn"),
+            layers.ReLU(name="fc1_relu"),
+        ]
+    else:
+        stack.append(layers.Dense(hidden, activation="relu", kernel_regularizer=reg, name="fc1"))
+    stack += [
+        layers.Dropout(dropout, name="dropout2"),
+        layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions"),
+    ]
+    return keras.Sequential(stack, name="alexnet_cifar")
+
+
+ModelBuilder = Callable[..., keras.Model]
+MODELS: dict[str, ModelBuilder] = {"alexnet-seed": alexnet_seed, "alexnet-cifar": alexnet_cifar}
+
+
+def build_model(
+    spec: TrainSpec, num_classes: int = 10, input_shape: tuple[int, int, int] = INPUT_SHAPE
+) -> keras.Model:
+    """Build (uncompiled) the model that `spec.model` names, with the spec's options."""
+    try:
+        builder = MODELS[spec.model]
+    except KeyError:
+        raise ValueError(
+            f"model: unknown model {spec.model!r}; choose from {sorted(MODELS)}"
+        ) from None
+    options = {
+        "batch_norm": spec.batch_norm,
+        "dropout": spec.dropout,
+        "l1": spec.l1,
+        "l2": spec.l2,
+        "input_shape": input_shape,
+    }
+    if spec.model == "alexnet-cifar":
+        options["width"] = spec.width
+    return builder(num_classes, **options)

@@ -1,0 +1,197 @@
+"""`train`: one training run from a TrainSpec and an in-memory Dataset."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from trainer.callbacks import Cancelled, Hook, TrainingMonitor
+from trainer.checkpoint import MODEL_FILE, read_state, resolve_checkpoint
+from trainer.data import Dataset, stratified_split
+from trainer.errors import CheckpointError
+from trainer.hardware import HardwareInfo, configure
+from trainer.models import build_model
+from trainer.pipeline import eval_dataset, steps_per_epoch, train_dataset
+from trainer.saving import load_model
+from trainer.schedules import make_optimizer
+from trainer.spec import TrainSpec
+
+EVAL_BATCH_SIZE = 512
+
+
+@dataclass
+class TrainResult:
+    """The trained model and what happened while training it."""
+
+    model: keras.Model
+    history: list[dict[str, Any]]
+    stopped: bool
+    class_names: list[str]
+    final_metrics: dict[str, Any] = field(default_factory=dict)
+    epochs_completed: int = 0
+    hardware: HardwareInfo | None = None
+
+
+def compile_model(
+    model: keras.Model, spec: TrainSpec, steps: int, hardware: HardwareInfo
+) -> keras.Model:
+    """Attach optimizer, schedule, loss (with label smoothing) and accuracy to `model`."""
+    if spec.label_smoothing:
+        # Label smoothing needs one-hot targets; the wrapper keeps integer labels everywhere else.
+        loss: Any = SmoothedSparseCrossentropy(spec.label_smoothing)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+    model.compile(
+        optimizer=make_optimizer(spec, steps),
+        loss=loss,
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=hardware.jit_compile,
+    )
+    return model
+
+
+@keras.saving.register_keras_serializable(package="tass")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy on integer labels with label smoothing."""
+
+    def __init__(
+        self, label_smoothing: float = 0.1, name: str = "smoothed_crossentropy", **kwargs: Any
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):  # type: ignore[no-untyped-def]
+        classes = keras.ops.shape(y_pred)[-1]
+        one_hot = keras.ops.one_hot(
+            keras.ops.cast(keras.ops.reshape(y_true, [-1]), "int32"), classes
+        )
+        return keras.losses.categorical_crossentropy(
+            one_hot, y_pred, label_smoothing=self.label_smoothing
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def _split(data: Dataset, spec: TrainSpec) -> tuple[Dataset, Dataset | None]:
+    if spec.validation_split == 0:
+        return data, None
+    return stratified_split(data, spec.validation_split, spec.seed)
+
+
+def _resume(
+    path: str | os.PathLike, spec: TrainSpec, data: Dataset, hardware: HardwareInfo
+) -> tuple[keras.Model, int, list[dict[str, Any]]]:
+    checkpoint = resolve_checkpoint(path)
+    state = read_state(checkpoint)
+    if state.get("class_names") and list(state["class_names"]) != list(data.class_names):
+        raise CheckpointError(
+            f"{checkpoint}: trained on classes {state['class_names']}, "
+            f"but the data has {data.class_names}"
+        )
+    with hardware.scope():
+        model = load_model(checkpoint / MODEL_FILE)
+    return model, int(state["epoch"]), list(state.get("history", []))
+
+
+def train(
+    spec: TrainSpec,
+    data: Dataset,
+    *,
+    hook: Hook | None = None,
+    progress_every: int = 20,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume_from: str | os.PathLike | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train `spec.model` on `data` (minus the stratified validation split).
+
+    `hook(progress)` runs every `progress_every` steps and after each epoch (after its
+    checkpoint); returning False stops training after the current batch. `checkpoint_dir` gets
+    an `epoch-NNNN/` per epoch; `resume_from` continues from one of them (or the latest in a
+    checkpoint folder) at the next epoch.
+    """
+    hardware = configure(spec)
+    keras.utils.set_random_seed(spec.seed)
+    train_data, val_data = _split(data, spec)
+    steps = steps_per_epoch(len(train_data), spec.batch_size)
+    history: list[dict[str, Any]] = []
+    first_epoch = 0
+    if resume_from is not None:
+        model, first_epoch, history = _resume(resume_from, spec, data, hardware)
+    else:
+        with hardware.scope():
+            model = compile_model(build_model(spec, data.num_classes), spec, steps, hardware)
+    if log is not None:
+        log(
+            f"training {spec.model} on {len(train_data)} images "
+            f"({len(val_data) if val_data else 0} validation), {hardware.describe()}"
+        )
+
+    def state(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "history": rows,
+            "spec": spec.model_dump(mode="json"),
+            "class_names": list(data.class_names),
+        }
+
+    monitor = TrainingMonitor(
+        epochs=spec.epochs,
+        first_epoch=first_epoch,
+        steps_per_epoch=steps,
+        num_examples=len(train_data),
+        batch_size=spec.batch_size,
+        history=history,
+        hook=hook,
+        progress_every=progress_every,
+        checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
+        state=state,
+        log=log,
+    )
+    callbacks: list[keras.callbacks.Callback] = [monitor]
+    if spec.early_stopping_patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=spec.early_stopping_patience,
+                restore_best_weights=False,
+            )
+        )
+    stopped = False
+    if first_epoch < spec.epochs:
+        aug = spec.augmentation
+        use_aug = aug.horizontal_flip or aug.crop_padding > 0 or aug.translate > 0
+        try:
+            model.fit(
+                train_dataset(
+                    train_data,
+                    spec.batch_size,
+                    aug if use_aug else None,
+                    seed=spec.seed,
+                    first_epoch=first_epoch,
+                    epochs=spec.epochs,
+                ),
+                epochs=spec.epochs,
+                initial_epoch=first_epoch,
+                steps_per_epoch=steps,
+                validation_data=eval_dataset(val_data, EVAL_BATCH_SIZE) if val_data else None,
+                callbacks=callbacks,
+                shuffle=False,  # the pipeline shuffles, seeded per epoch
+                verbose=0,
+            )
+        except Cancelled:
+            stopped = True
+    return TrainResult(
+        model=model,
+        history=history,
+        stopped=stopped,
+        class_names=list(data.class_names),
+        final_metrics=dict(history[-1]) if history else {},
+        epochs_completed=history[-1]["epoch"] if history else 0,
+        hardware=hardware,
+    )
