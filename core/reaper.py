@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.jobstore import transition
-from core.models import Job, utcnow
+from core.models import Job, JobTransition, utcnow
 from core.settings import Settings
 from core.states import JobStatus
 
@@ -123,3 +123,21 @@ def requeue_held_by(
                 requeued.append(Requeued(job.id, job.type, job.queue, job.attempt + 1))
         session.commit()
     return requeued
+
+
+def waiting_since(factory: sessionmaker[Session], queue: str, before: datetime) -> list[Requeued]:
+    """Queued jobs of `queue` that entered `queued` before `before` (oldest first)."""
+    with factory() as session:
+        entered = (
+            select(JobTransition.job_id, func.max(JobTransition.at).label("at"))
+            .where(JobTransition.status == JobStatus.QUEUED.value)
+            .group_by(JobTransition.job_id)
+            .subquery()
+        )
+        rows = session.execute(
+            select(Job.id, Job.type, Job.queue, Job.attempt)
+            .join(entered, entered.c.job_id == Job.id)
+            .where(Job.status == JobStatus.QUEUED.value, Job.queue == queue, entered.c.at < before)
+            .order_by(entered.c.at)
+        ).all()
+    return [Requeued(row.id, row.type, row.queue, row.attempt) for row in rows]

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=100)
     reaper_interval_seconds: float | None = Field(None, gt=0)
     default_max_runtime_seconds: int = Field(24 * 3600, ge=10)
+    redispatch_after_seconds: float = Field(120.0, gt=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     rate_limit: str = "600/minute"
     rate_limit_storage_url: str | None = None

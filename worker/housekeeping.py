@@ -8,13 +8,16 @@ import logging
 import os
 import socket
 import threading
+from datetime import timedelta
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
+from kombu.exceptions import ChannelError
 
 from core.db import make_engine, make_session_factory
+from core.models import utcnow
 from core.queue import EVALUATE_TASK, TRAIN_TASK
-from core.reaper import Requeued, reap, requeue_held_by
+from core.reaper import Requeued, reap, requeue_held_by, waiting_since
 from core.settings import get_settings
 from core.workers import WorkerInfo, report_alive, report_stopped
 from worker.devices import visible_gpus
@@ -32,6 +35,29 @@ def enqueue(app: Celery, jobs: list[Requeued]) -> None:
         log.warning("job %s requeued as attempt %s", job.job_id, job.attempt)
 
 
+def broker_queue_length(channel, queue: str) -> int:  # type: ignore[no-untyped-def]
+    """Messages waiting in the broker; a queue the broker does not know holds none."""
+    try:
+        return channel.queue_declare(queue=queue, passive=True).message_count
+    except ChannelError:
+        return 0
+
+
+def redispatch_lost(app: Celery, factory, settings) -> None:  # type: ignore[no-untyped-def]
+    """A queue that is empty in the broker while the database still holds jobs queued for a
+    while means the messages were lost (say, Redis restarted without persistence): send them
+    again. A duplicate is harmless, the claim lets only one delivery run the job."""
+    before = utcnow() - timedelta(seconds=settings.redispatch_after_seconds)
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        for queue in (settings.train_queue, settings.evaluate_queue):
+            if broker_queue_length(channel, queue) == 0:
+                lost = waiting_since(factory, queue, before)
+                if lost:
+                    log.warning("re-sending %d queued jobs missing from queue %s", len(lost), queue)
+                    enqueue(app, lost)
+
+
 def housekeeping_loop(app: Celery, info: WorkerInfo) -> None:
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
@@ -42,6 +68,7 @@ def housekeeping_loop(app: Celery, info: WorkerInfo) -> None:
             with factory.begin() as session:
                 report_alive(session, info)
             enqueue(app, reap(factory, settings))
+            redispatch_lost(app, factory, settings)
         except Exception:
             log.exception("housekeeping sweep failed; retrying")
         if _stop.wait(interval):

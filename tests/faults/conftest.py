@@ -48,6 +48,7 @@ def fault_env(pg_url: str, tmp_path_factory) -> dict[str, str]:
         "TASS_MAX_ATTEMPTS": "3",
         "TASS_SSE_POLL_SECONDS": "0.2",
         "TASS_PROGRESS_EVERY_STEPS": "5",
+        "TASS_REDISPATCH_AFTER_SECONDS": "2",
     }
 
 

@@ -150,6 +150,17 @@ def test_redis_restart_mid_job(http, api, workers):
     assert finished["status"] == "succeeded", finished["error"]
 
 
+def test_queued_jobs_whose_messages_redis_lost_are_sent_again(http, api, workers):
+    """Kills: Redis (restarted empty) while a job waits in the queue and no worker runs, so its
+    message is gone. Asserts: a worker that starts later still runs the job."""
+    job_id = submit(http, epochs=1)
+    restart_redis()
+    worker = workers()
+    done = wait_until(http, job_id, lambda j: j["status"] in FINAL, 180, worker, what="final")
+    assert done["status"] == "succeeded", done["error"]
+    assert "re-sending 1 queued jobs missing from queue train" in worker.log_tail(200000)
+
+
 def test_postgres_restart_gives_503_then_recovers_with_nothing_half_written(http, api):
     """Kills: PostgreSQL (fast shutdown, then start). Asserts: the API answers 503, not 500,
     while it is down, a submission then leaves nothing behind, and it answers 200 again."""
