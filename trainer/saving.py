@@ -7,8 +7,12 @@ from pathlib import Path
 
 import keras
 
-import trainer.schedules  # noqa: F401  (registers the LR schedules that compiled models reference)
+import trainer.losses
+import trainer.schedules
 from trainer.errors import ModelFileError
+
+# Compiled models reference these; importing them registers them for deserialisation.
+REGISTERED = (trainer.losses.SmoothedSparseCrossentropy, trainer.schedules.OneCycle)
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> Path:

@@ -15,6 +15,7 @@ from trainer.checkpoint import MODEL_FILE, read_state, resolve_checkpoint
 from trainer.data import Dataset, stratified_split
 from trainer.errors import CheckpointError
 from trainer.hardware import HardwareInfo, configure
+from trainer.losses import SmoothedSparseCrossentropy
 from trainer.models import build_model
 from trainer.pipeline import eval_dataset, steps_per_epoch, train_dataset
 from trainer.saving import load_model
@@ -53,29 +54,6 @@ def compile_model(
         jit_compile=hardware.jit_compile,
     )
     return model
-
-
-@keras.saving.register_keras_serializable(package="tass")
-class SmoothedSparseCrossentropy(keras.losses.Loss):
-    """Cross-entropy on integer labels with label smoothing."""
-
-    def __init__(
-        self, label_smoothing: float = 0.1, name: str = "smoothed_crossentropy", **kwargs: Any
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self.label_smoothing = float(label_smoothing)
-
-    def call(self, y_true, y_pred):  # type: ignore[no-untyped-def]
-        classes = keras.ops.shape(y_pred)[-1]
-        one_hot = keras.ops.one_hot(
-            keras.ops.cast(keras.ops.reshape(y_true, [-1]), "int32"), classes
-        )
-        return keras.losses.categorical_crossentropy(
-            one_hot, y_pred, label_smoothing=self.label_smoothing
-        )
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 def _split(data: Dataset, spec: TrainSpec) -> tuple[Dataset, Dataset | None]:

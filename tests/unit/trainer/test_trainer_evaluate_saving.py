@@ -78,3 +78,26 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     bad.write_bytes(b"not a zip")
     with pytest.raises(ModelFileError, match=r"bad\.keras"):
         load_model(bad)
+
+
+def test_a_fresh_process_loads_a_training_saved_model(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Only trainer.saving imported: the custom loss and LR schedule must still deserialise."""
+    import subprocess
+    import sys
+
+    path = save_model(trained.model, tmp_path / "model.keras")
+    code = (
+        "import sys; from trainer.saving import load_model; "
+        "m = load_model(sys.argv[1]); print(int(m.optimizer.iterations), m.loss.label_smoothing)"
+    )
+    repo = Path(__file__).resolve().parents[3]
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(repo), "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(int(trained.model.optimizer.iterations)), "0.1"]

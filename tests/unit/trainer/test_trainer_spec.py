@@ -36,3 +36,19 @@ def test_unknown_fields_and_inconsistent_values_are_rejected() -> None:
         TrainSpec.model_validate({"augmentation": {"crop_padding": 99}})
     with pytest.raises(ValidationError, match="path is required"):
         DatasetSpec(source="image-folder")
+
+
+def test_importing_the_spec_does_not_load_tensorflow() -> None:
+    """The API validates jobs with trainer.spec and must not pay for TensorFlow."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, trainer, trainer.spec; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))"
+    )
+    repo = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,122 @@
+"""Training throughput (images/s) of the trainer against the textbook Keras recipe.
+
+    python benchmarks/throughput.py --images 5120 --rounds 3 --out /tmp/throughput.json
+
+Every configuration trains on the same real CIFAR-10 images in this one process; each round
+runs all of them in turn (so load from other processes hits them alike) and the median of the
+rounds is reported. Each measurement is one timed epoch after a warm-up epoch (tracing excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+from common import DEFAULT_ARCHIVE, load_real, machine, write_json
+
+# alexnet-seed with the textbook hyperparameters, so only the input pipeline differs.
+SEED_AS_TEXTBOOK: dict[str, Any] = {
+    "model": "alexnet-seed",
+    "batch_size": 32,
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "schedule": "constant",
+    "weight_decay": 0.0,
+    "dropout": 0.5,
+    "batch_norm": False,
+    "label_smoothing": 0.0,
+    "augmentation": {"horizontal_flip": False, "crop_padding": 0},
+}
+CONFIGS: dict[str, dict[str, Any] | None] = {
+    "textbook: alexnet-seed, batch 32, model.fit on float NumPy": None,
+    "trainer: alexnet-seed, batch 32, no augmentation": SEED_AS_TEXTBOOK,
+    "trainer: alexnet-seed, batch 32, default augmentation": {
+        **SEED_AS_TEXTBOOK,
+        "augmentation": {},
+    },
+    "trainer: alexnet-seed, default batch 256 + augmentation": {
+        **SEED_AS_TEXTBOOK,
+        "batch_size": 256,
+        "augmentation": {},
+    },
+    "trainer: alexnet-cifar default spec": {},
+    "trainer: alexnet-cifar default spec, XLA on": {"jit_compile": "on"},
+}
+
+
+def textbook_images_per_sec(x, y) -> float:  # type: ignore[no-untyped-def]
+    """The issue's recipe: images / 255, adam, fit(batch_size=32) on NumPy; second epoch timed."""
+    import keras
+    from textbook import WallClock, textbook_model
+
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_dtype_policy("float32")
+    model = textbook_model(10)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    clock = WallClock(None, time.perf_counter())
+    model.fit(x.astype("float32") / 255.0, y, epochs=2, batch_size=32, callbacks=[clock], verbose=0)
+    return len(x) / clock.rows[-1]["epoch_seconds"]
+
+
+def trainer_images_per_sec(data, overrides: dict[str, Any]) -> float:  # type: ignore[no-untyped-def]
+    from trainer.spec import TrainSpec
+    from trainer.train import train
+
+    spec = TrainSpec.model_validate({**overrides, "epochs": 2, "validation_split": 0.0})
+    result = train(spec, data)
+    return result.history[-1]["images_per_sec"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archive", default=DEFAULT_ARCHIVE)
+    parser.add_argument("--images", type=int, default=5120)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default=None, help="comma-separated config numbers (1-based)")
+    parser.add_argument(
+        "--threads", default=None, help="INTRA,INTER TensorFlow thread pools (default: TF's)"
+    )
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    if args.threads:
+        intra, inter = (int(v) for v in args.threads.split(","))
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    data = load_real(args.archive, args.images)
+    names = list(CONFIGS)
+    if args.only:
+        names = [names[int(i) - 1] for i in args.only.split(",")]
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(args.rounds):
+        for name in names:
+            overrides = CONFIGS[name]
+            if overrides is None:
+                ips = textbook_images_per_sec(data.x, data.y)
+            else:
+                ips = trainer_images_per_sec(data, overrides)
+            samples[name].append(ips)
+            print(f"round {round_ + 1}: {name}: {ips:.0f} img/s", flush=True)
+    baseline_name = names[0] if CONFIGS[names[0]] is None else None
+    baseline = statistics.median(samples[baseline_name]) if baseline_name else None
+    rows = []
+    for name in names:
+        median = statistics.median(samples[name])
+        ratio = median / baseline if baseline else None
+        rows.append(
+            {"config": name, "images_per_sec": median, "samples": samples[name], "ratio": ratio}
+        )
+        ratio_text = f"  ratio {ratio:.2f}" if ratio else ""
+        print(f"{name}: median {median:.0f} img/s{ratio_text}", flush=True)
+    write_json(
+        args.out,
+        {"machine": machine(), "images": len(data), "threads": args.threads, "rows": rows},
+    )
+
+
+if __name__ == "__main__":
+    main()
