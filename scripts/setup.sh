@@ -16,5 +16,5 @@ if [[ ",${extras}," == *",dev,"* ]] && [ ! -x /usr/bin/chromium ] && command -v 
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium; } ||
-    echo "warning: could not install chromium; the dashboard browser test will be skipped" >&2
+    echo "warning: could not install chromium; the dashboard browser test will fail" >&2
 fi

@@ -43,12 +43,11 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 10_000
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+import playwright.sync_api as playwright_api  # noqa: E402 - the dev extra installs it
+
 expect = playwright_api.expect
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"no chromium at {CHROMIUM} (scripts/setup.sh installs it)", allow_module_level=True
-    )
+# no skip: scripts/setup.sh installs chromium, and a missing browser must fail the run
+assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run scripts/setup.sh cpu,dev"
 
 
 @pytest.fixture(scope="module")
