@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from core.queue import celery_config
 from core.settings import get_settings
@@ -14,7 +14,12 @@ def create_celery() -> Celery:
     app = Celery("tass", include=["worker.tasks", "worker.housekeeping"])
     app.conf.update(celery_config(settings))
     app.conf.update(
-        task_queues=[Queue(settings.train_queue), Queue(settings.evaluate_queue)],
+        # explicit exchanges: a bare Queue(name) would bind to the default queue's exchange
+        # and key, and every message would be delivered to both queues
+        task_queues=[
+            Queue(name, Exchange(name, type="direct"), routing_key=name)
+            for name in (settings.train_queue, settings.evaluate_queue)
+        ],
         task_default_queue=settings.train_queue,
         # Ack only when the task returns, and requeue the message if the child process dies,
         # so a lost worker never loses the job (the DB claim stops double training).

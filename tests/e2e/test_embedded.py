@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,10 @@ def tass(embedded: dict, *args: str, timeout: float = 300) -> subprocess.Complet
 
 
 def test_first_start_prints_an_admin_key_and_stores_it_privately(embedded):
-    log = embedded["service"].log_tail(20000)
+    deadline = time.monotonic() + 30
+    while "press Ctrl-C to stop" not in (log := embedded["service"].log_tail(50000)):
+        assert time.monotonic() < deadline, log
+        time.sleep(0.2)
     stored = json.loads((embedded["root"] / "credentials.json").read_text())["keys"]
     key = stored[embedded["url"]]
     assert key.startswith("tass_") and key in log
