@@ -6,9 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from core.models import Artifact, Job, Model
 from core.objectstore import ObjectStore
 from tests.api.conftest import bearer
+from tests.support.seed import seed_trained_model
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}
 
@@ -17,26 +17,9 @@ SYNTHETIC = {"source": "synthetic", "num_examples": 100}
 def acme_resources(client, db, settings) -> dict[str, str]:
     """A job and a downloadable model owned by tenant `acme`."""
     job_id = client.post("/v1/jobs", json={"type": "train", "dataset": SYNTHETIC}).json()["id"]
-    obj = ObjectStore(settings.resolved_artifact_url).put_bytes("models/x/model.keras", b"weights")
+    store = ObjectStore(settings.resolved_artifact_url)
     with db() as session:
-        done = Job(
-            type="train", tenant="acme", status="succeeded", queue="train", dataset=SYNTHETIC
-        )
-        session.add(done)
-        session.flush()
-        model = Model(job_id=done.id, tenant="acme", metrics={})
-        session.add(model)
-        session.flush()
-        session.add(
-            Artifact(
-                job_id=done.id,
-                model_id=model.id,
-                kind="model-keras",
-                key=obj.key,
-                size=obj.size,
-                sha256=obj.sha256,
-            )
-        )
+        model = seed_trained_model(session, store, b"weights", tenant="acme")
         session.commit()
         return {"job": job_id, "model": model.id}
 

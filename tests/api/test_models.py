@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from core.models import Artifact, Job, Model
 from core.objectstore import ObjectStore
+from tests.support.seed import seed_trained_model
 
 PAYLOAD = bytes(range(256)) * 40
 
@@ -15,31 +15,15 @@ PAYLOAD = bytes(range(256)) * 40
 @pytest.fixture
 def stored_model(client, db, settings) -> str:
     store = ObjectStore(settings.resolved_artifact_url)
-    obj = store.put_bytes("models/m1/model.keras", PAYLOAD)
     with db() as session:
-        job = Job(
-            type="train",
+        model = seed_trained_model(
+            session,
+            store,
+            PAYLOAD,
             tenant="acme",
-            status="succeeded",
-            queue="train",
-            dataset={"source": "synthetic"},
-        )
-        session.add(job)
-        session.flush()
-        model = Model(
-            job_id=job.id, tenant="acme", name="m", metrics={"val_accuracy": 0.9}, class_names=["a"]
-        )
-        session.add(model)
-        session.flush()
-        session.add(
-            Artifact(
-                job_id=job.id,
-                model_id=model.id,
-                kind="model-keras",
-                key=obj.key,
-                size=obj.size,
-                sha256=obj.sha256,
-            )
+            name="m",
+            metrics={"val_accuracy": 0.9},
+            class_names=["a"],
         )
         session.commit()
         return model.id

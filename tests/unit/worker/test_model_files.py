@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from core.migrate import upgrade
-from core.models import Artifact, Job, Model
 from core.settings import Settings
+from tests.support.seed import seed_trained_model
 from trainer.errors import ModelFileError
 from trainer.saving import load_model
 from worker.context import WorkerContext
@@ -38,23 +38,9 @@ def ctx(tmp_path) -> WorkerContext:
 
 
 def store_model(ctx: WorkerContext, payload: bytes) -> str:
-    obj = ctx.store.put_bytes("models/m/model.keras", payload)
     with ctx.sessions.begin() as session:
-        job = Job(type="train", tenant="t", status="succeeded", queue="train", dataset={})
-        session.add(job)
-        session.flush()
-        model = Model(job_id=job.id, tenant="t", metrics={})
-        session.add(model)
-        session.flush()
-        session.add(
-            Artifact(
-                job_id=job.id,
-                model_id=model.id,
-                kind="model-keras",
-                key=obj.key,
-                size=obj.size,
-                sha256=obj.sha256,
-            )
+        model = seed_trained_model(
+            session, ctx.store, payload, tenant="t", key="models/m/model.keras"
         )
         return model.id
 

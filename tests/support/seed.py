@@ -1,0 +1,49 @@
+"""Seeding the database the way a finished training job leaves it (for tests that need a
+stored, downloadable model without running TensorFlow)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.models import Artifact, Job, Model
+from core.objectstore import ObjectStore
+
+
+def seed_trained_model(
+    session: Session,
+    store: ObjectStore,
+    payload: bytes,
+    *,
+    tenant: str,
+    key: str = "models/seeded/model.keras",
+    **model_fields: Any,
+) -> Model:
+    """A succeeded training job, its registry entry and its stored .keras file (flushed, not
+    committed: the caller owns the transaction)."""
+    obj = store.put_bytes(key, payload)
+    job = Job(
+        type="train",
+        tenant=tenant,
+        status="succeeded",
+        queue="train",
+        dataset={"source": "synthetic"},
+    )
+    session.add(job)
+    session.flush()
+    model = Model(job_id=job.id, tenant=tenant, **{"metrics": {}, **model_fields})
+    session.add(model)
+    session.flush()
+    session.add(
+        Artifact(
+            job_id=job.id,
+            model_id=model.id,
+            kind="model-keras",
+            key=obj.key,
+            size=obj.size,
+            sha256=obj.sha256,
+        )
+    )
+    session.flush()
+    return model
