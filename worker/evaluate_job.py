@@ -41,9 +41,8 @@ def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
     workdir = Path(tempfile.mkdtemp(prefix=f"tass-{job_id}-"))
     try:
         with Lease(ctx, job.id, job.attempt, job_deadline(job, ctx.settings)) as lease:
-            from trainer.evaluate import evaluate
-
             from trainer.data import load_dataset
+            from trainer.evaluate import evaluate
             from trainer.saving import load_model
 
             assert job.model_id is not None
