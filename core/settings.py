@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     metrics_allow_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"]
     )
-    visibility_timeout_seconds: int = Field(7 * 24 * 3600, ge=60)
+    # above the longest deadline a spec may ask for (30 days), so Redis never redelivers the
+    # message of a healthy running job; lost workers are handled by the reaper instead
+    visibility_timeout_seconds: int = Field(31 * 24 * 3600, ge=60)
 
     @field_validator("data_roots", mode="before")
     @classmethod

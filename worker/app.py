@@ -28,6 +28,8 @@ def create_celery() -> Celery:
         # One job per process at a time, and a fresh process per job: TensorFlow's memory is
         # returned to the system when the child exits, and CUDA is never initialised in the
         # parent before fork (the trainer is imported inside the task).
+        # (prefork hands a task only to an idle child: Celery's "fair" scheduling, the default
+        # since 5.x, so a long job never holds a short one behind it in a busy child)
         worker_prefetch_multiplier=1,
         worker_max_tasks_per_child=1,
         worker_concurrency=1,
