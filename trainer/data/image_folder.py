@@ -14,6 +14,10 @@ from trainer.errors import DataError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
 SPLITS = ("train", "test")
+# Archive limits against decompression bombs: a 32x32 image is a few KB, CIFAR-10 is ~60 MB.
+MAX_ARCHIVE_BYTES = 8 * 1024**3  # uncompressed, all members together
+MAX_ARCHIVE_MEMBERS = 5_000_000
+MAX_IMAGE_BYTES = 4 * 1024**2
 
 
 def _is_archive(path: Path) -> bool:
@@ -113,11 +117,30 @@ def load_image_folder(path: str, split: str) -> Dataset:
     return Dataset(_decode_all(raws, wheres), np.asarray(labels, np.int64), class_names)
 
 
+def _bounded_members(root: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    """The archive's files, read header by header, refusing archives past the limits before
+    their content is decompressed."""
+    members, total = [], 0
+    for count, member in enumerate(tar, start=1):
+        total += member.size
+        if total > MAX_ARCHIVE_BYTES or count > MAX_ARCHIVE_MEMBERS:
+            raise DataError(
+                f"{root}: archive too large (over {MAX_ARCHIVE_BYTES} bytes uncompressed or "
+                f"{MAX_ARCHIVE_MEMBERS} members); refusing it"
+            )
+        if not member.isfile():
+            continue
+        if member.size > MAX_IMAGE_BYTES and Path(member.name).suffix.lower() in IMAGE_EXTENSIONS:
+            raise DataError(f"{root}: member {member.name!r} is too large for a 32x32 image")
+        members.append(member)
+    return members
+
+
 def _load_archive(root: Path, split: str) -> Dataset:
     """Read members straight from the archive (nothing is extracted to disk)."""
     try:
         with tarfile.open(root, "r:*") as tar:
-            members = [m for m in tar.getmembers() if m.isfile()]
+            members = _bounded_members(root, tar)
             paths = [_safe_member_path(root, m.name) for m in members]
             keep = [i for i, p in enumerate(paths) if p.suffix.lower() in IMAGE_EXTENSIONS]
             chosen, class_names = _layout(root, [paths[i] for i in keep], split)
