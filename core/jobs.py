@@ -42,7 +42,15 @@ def create_job(
     )
     session.add(job)
     session.flush()
-    record_transition(session, job, JobStatus.QUEUED, from_status=None, reason="submitted")
+    record_transition(
+        session,
+        job.id,
+        JobStatus.QUEUED,
+        from_status=None,
+        attempt=job.attempt,
+        reason="submitted",
+        at=job.created_at,
+    )
     return job
 
 

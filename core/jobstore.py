@@ -12,26 +12,28 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.models import Job, JobTransition, utcnow
-from core.states import ALLOWED_FROM, JobStatus
+from core.states import ALLOWED_FROM, FINAL_STATUSES, JobStatus
 
 
 def record_transition(
     session: Session,
-    job: Job,
+    job_id: str,
     status: JobStatus,
     *,
     from_status: str | None,
+    attempt: int,
     reason: str | None = None,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> None:
+    """Append one row to the job's history (rows are never updated)."""
     session.add(
         JobTransition(
-            job_id=job.id,
+            job_id=job_id,
             from_status=from_status,
             status=status.value,
             at=at or utcnow(),
-            attempt=job.attempt,
+            attempt=attempt,
             reason=reason,
             details=details,
         )
@@ -69,21 +71,18 @@ def transition(
     )
     if attempt is not None:
         stmt = stmt.where(Job.attempt == attempt)
-    if to in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+    if to in FINAL_STATUSES:
         stmt = stmt.values(finished_at=now)
     if session.execute(stmt).rowcount != 1:
         return False
-    session.add(
-        JobTransition(
-            job_id=job_id,
-            from_status=from_status,
-            status=to.value,
-            at=now,
-            attempt=(values or {}).get(
-                "attempt", attempt if attempt is not None else current.attempt
-            ),
-            reason=reason,
-            details=details,
-        )
+    record_transition(
+        session,
+        job_id,
+        to,
+        from_status=from_status,
+        attempt=(values or {}).get("attempt", current.attempt),
+        reason=reason,
+        details=details,
+        at=now,
     )
     return True
