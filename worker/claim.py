@@ -55,27 +55,18 @@ def finish(
     session: Any = None,
 ) -> bool:
     """Move this attempt of the job to a final status (no-op if it already left it)."""
-    expected = {JobStatus.RUNNING, JobStatus.CANCELLING}
-    if session is not None:
-        return transition(
-            session,
-            job.id,
-            status,
-            expected=expected,
-            attempt=job.attempt,
-            reason=reason,
-            values=values,
-        )
-    with ctx.sessions.begin() as own:
-        return transition(
-            own,
-            job.id,
-            status,
-            expected=expected,
-            attempt=job.attempt,
-            reason=reason,
-            values=values,
-        )
+    if session is None:
+        with ctx.sessions.begin() as own:
+            return finish(ctx, job, status, reason=reason, values=values, session=own)
+    return transition(
+        session,
+        job.id,
+        status,
+        expected={JobStatus.RUNNING, JobStatus.CANCELLING},
+        attempt=job.attempt,
+        reason=reason,
+        values=values,
+    )
 
 
 def fail(ctx: WorkerContext, job: Job, exc: BaseException) -> None:
