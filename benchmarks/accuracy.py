@@ -26,6 +26,9 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None, help="use N images (smoke tests)")
+    parser.add_argument(
+        "--validate-every", type=int, default=None, help="textbook: validate every N steps"
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
 
@@ -56,6 +59,7 @@ def main() -> None:
             val.y,
             epochs=args.epochs or 10,
             max_seconds=args.minutes * 60,
+            validate_every=args.validate_every,
         )
     else:
         from trainer.train import train

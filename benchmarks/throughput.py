@@ -32,6 +32,10 @@ SEED_AS_TEXTBOOK: dict[str, Any] = {
 CONFIGS: dict[str, dict[str, Any] | None] = {
     "textbook: alexnet-seed, batch 32, model.fit on float NumPy": None,
     "trainer: alexnet-seed, batch 32, no augmentation": SEED_AS_TEXTBOOK,
+    "trainer: alexnet-seed, batch 32, no augmentation, XLA on": {
+        **SEED_AS_TEXTBOOK,
+        "jit_compile": "on",
+    },
     "trainer: alexnet-seed, batch 32, default augmentation": {
         **SEED_AS_TEXTBOOK,
         "augmentation": {},

@@ -10,9 +10,10 @@ import tensorflow as tf
 
 from trainer.spec import TrainSpec
 
-# Measured on the 2-core CPU (docs/benchmarks.md): XLA does not pay off for these models there,
-# so `auto` enables it only on GPUs.
-CPU_AUTO_JIT = False
+# `jit_compile="auto"` on CPUs, per model, as measured on the 2-core CPU (docs/benchmarks.md):
+# XLA speeds up alexnet-cifar's small convolutions but halves alexnet-seed's throughput (its
+# cost is in the 4096-wide dense layers). GPUs always use XLA under `auto`.
+CPU_AUTO_JIT = {"alexnet-cifar": True, "alexnet-seed": False}
 
 
 @dataclass
@@ -73,7 +74,8 @@ def configure(spec: TrainSpec) -> HardwareInfo:
     capability = min((c for c, _ in capabilities if c), default=None)
     policy = _policy(spec.mixed_precision, capability, bool(gpus))
     keras.mixed_precision.set_dtype_policy(policy)
-    jit = spec.jit_compile == "on" or (spec.jit_compile == "auto" and (bool(gpus) or CPU_AUTO_JIT))
+    auto_jit = bool(gpus) or CPU_AUTO_JIT.get(spec.model, False)
+    jit = spec.jit_compile == "on" or (spec.jit_compile == "auto" and auto_jit)
     strategy = None
     if len(gpus) > 1:
         if _STRATEGY is None:

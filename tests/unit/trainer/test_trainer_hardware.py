@@ -12,7 +12,10 @@ def test_cpu_auto_is_float32_and_toggles_are_forced_then_reset() -> None:
     try:
         auto = configure(TrainSpec())
         assert auto.device == "cpu" and auto.num_gpus == 0 and auto.strategy is None
-        assert auto.precision_policy == "float32" and not auto.jit_compile
+        assert auto.precision_policy == "float32"
+        # XLA where it measured faster on CPU: alexnet-cifar yes, alexnet-seed no.
+        assert auto.jit_compile
+        assert not configure(TrainSpec(model="alexnet-seed")).jit_compile
         forced = configure(TrainSpec(mixed_precision="on", jit_compile="on"))
         assert forced.precision_policy == "mixed_bfloat16" and forced.jit_compile
         assert keras.mixed_precision.dtype_policy().name == "mixed_bfloat16"
