@@ -390,6 +390,19 @@ def submit_evaluate(
 # -- jobs ---------------------------------------------------------------------------------------
 
 
+def _print_page(page: Json, as_json: bool, table: Callable[[list[Json]], Any], empty: str) -> None:
+    """One page of a listing: JSON as is, else a table (or `empty`) and the next-page hint."""
+    if as_json:
+        _print_json(page)
+        return
+    items = page.get("items") or []
+    if items:
+        _stdout().print(table(items))
+    else:
+        _stderr().print(empty)
+    _more(page.get("next_cursor"))
+
+
 @app.command("list")
 @handle_errors
 def list_jobs(
@@ -407,15 +420,7 @@ def list_jobs(
     """List jobs, newest first."""
     with _client(ctx, url) as client:
         page = client.list_jobs(status=status, type=job_type, limit=limit, cursor=cursor)
-    if as_json:
-        _print_json(page)
-        return
-    items = page.get("items") or []
-    if items:
-        _stdout().print(render.jobs_table(items))
-    else:
-        _stderr().print("no jobs")
-    _more(page.get("next_cursor"))
+    _print_page(page, as_json, render.jobs_table, "no jobs")
 
 
 @app.command("status")
@@ -510,15 +515,7 @@ def models(
     """List trained models."""
     with _client(ctx, url) as client:
         page = client.list_models(limit=limit, cursor=cursor)
-    if as_json:
-        _print_json(page)
-        return
-    items = page.get("items") or []
-    if items:
-        _stdout().print(render.models_table(items))
-    else:
-        _stderr().print("no models")
-    _more(page.get("next_cursor"))
+    _print_page(page, as_json, render.models_table, "no models")
 
 
 @app.command("download")

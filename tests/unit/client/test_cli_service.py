@@ -102,7 +102,17 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_timeout(tmp_path: Path):
 def test_run_services_waits_for_health_then_stops_when_a_child_dies():
     port = free_port()
     api = Child("api", [PY, "-c", HEALTH_SERVER, str(port)])
-    worker = Child("worker", [PY, "-c", "import sys, time; time.sleep(1.0); sys.exit(4)"])
+    # the worker dies only once the api answers, however slowly a loaded machine starts it
+    dies_after_ready = (
+        "import sys, time, urllib.request\n"
+        "while True:\n"
+        "    try:\n"
+        f"        urllib.request.urlopen('http://127.0.0.1:{port}/healthz', timeout=1); break\n"
+        "    except OSError:\n"
+        "        time.sleep(0.05)\n"
+        "time.sleep(0.5); sys.exit(4)\n"
+    )
+    worker = Child("worker", [PY, "-c", dies_after_ready])
     messages: list[str] = []
     ready: list[bool] = []
 
