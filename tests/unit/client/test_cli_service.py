@@ -110,7 +110,7 @@ def test_run_services_waits_for_health_then_stops_when_a_child_dies():
         f"        urllib.request.urlopen('http://127.0.0.1:{port}/healthz', timeout=1); break\n"
         "    except OSError:\n"
         "        time.sleep(0.05)\n"
-        "time.sleep(0.5); sys.exit(4)\n"
+        "time.sleep(2); sys.exit(4)\n"
     )
     worker = Child("worker", [PY, "-c", dies_after_ready])
     messages: list[str] = []
