@@ -14,10 +14,9 @@ import httpx
 import pytest
 import redis
 
-from core.apikeys import create_key
-from core.db import make_engine, make_session_factory
 from core.migrate import upgrade
 from tests.support.processes import Service, start_api, start_worker
+from tests.support.seed import new_api_key
 
 REDIS_URL = "redis://127.0.0.1:6379/8"
 FINAL = {"succeeded", "failed", "cancelled"}
@@ -66,10 +65,7 @@ def api(fault_env: dict[str, str], logs: Path) -> Iterator[tuple[Service, str]]:
 
 @pytest.fixture(scope="module")
 def http(api: tuple[Service, str], fault_env: dict[str, str]) -> Iterator[httpx.Client]:
-    engine = make_engine(fault_env["TASS_DATABASE_URL"])
-    with make_session_factory(engine).begin() as session:
-        _, key = create_key(session, "faults")
-    engine.dispose()
+    key = new_api_key(fault_env["TASS_DATABASE_URL"], "faults")
     with httpx.Client(
         base_url=api[1], timeout=30, headers={"Authorization": f"Bearer {key}"}
     ) as client:

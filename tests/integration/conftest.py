@@ -11,10 +11,9 @@ import pytest
 import redis
 from moto.server import ThreadedMotoServer
 
-from core.apikeys import create_key
-from core.db import make_engine, make_session_factory
 from core.migrate import upgrade
 from tests.support.processes import Service, start_api, start_worker
+from tests.support.seed import new_api_key
 
 REDIS_URL = "redis://127.0.0.1:6379/7"
 
@@ -81,11 +80,7 @@ def worker(service_env: dict[str, str], log_dir: Path) -> Iterator[Service]:
 @pytest.fixture(scope="session")
 def api_key(service_env: dict[str, str]) -> str:
     """A key for tenant `integration`, made the way `tass keys create` makes one."""
-    engine = make_engine(service_env["TASS_DATABASE_URL"])
-    with make_session_factory(engine).begin() as session:
-        _, plaintext = create_key(session, "integration")
-    engine.dispose()
-    return plaintext
+    return new_api_key(service_env["TASS_DATABASE_URL"], "integration")
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.apikeys import create_key
+from core.db import make_engine, make_session_factory
 from core.models import Artifact, Job, Model
 from core.objectstore import ObjectStore
 
@@ -47,3 +49,14 @@ def seed_trained_model(
     )
     session.flush()
     return model
+
+
+def new_api_key(database_url: str, tenant: str) -> str:
+    """A key for `tenant` in the database at `database_url`, made as `tass keys create` does."""
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            _, plaintext = create_key(session, tenant)
+    finally:
+        engine.dispose()
+    return plaintext
