@@ -36,6 +36,20 @@ def load_model(path: str | os.PathLike, *, compile: bool = True) -> keras.Model:
         raise ModelFileError(f"{path}: cannot load model ({exc})") from exc
 
 
+def load_weights(model: keras.Model, path: str | os.PathLike) -> None:
+    """Fill `model` (and its built optimizer) with the variables saved in .keras file `path`.
+
+    The architecture must match: a checkpoint of another model is refused, not half-loaded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        model.load_weights(path)
+    except (ValueError, OSError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path}: cannot load weights ({exc})") from exc
+
+
 def export_savedmodel(model: keras.Model, directory: str | os.PathLike) -> Path:
     """Export an inference-only TF SavedModel (signature `serve`: float32 [0,1] images -> probs)."""
     directory = Path(directory)

@@ -18,7 +18,8 @@ from trainer.hardware import HardwareInfo, configure
 from trainer.losses import SmoothedSparseCrossentropy
 from trainer.models import build_model
 from trainer.pipeline import eval_dataset, steps_per_epoch, train_dataset
-from trainer.saving import load_model
+from trainer.randomness import align_layer_randomness
+from trainer.saving import load_weights
 from trainer.schedules import make_optimizer
 from trainer.spec import TrainSpec
 
@@ -63,8 +64,14 @@ def _split(data: Dataset, spec: TrainSpec) -> tuple[Dataset, Dataset | None]:
 
 
 def _resume(
-    path: str | os.PathLike, spec: TrainSpec, data: Dataset, hardware: HardwareInfo
+    path: str | os.PathLike, spec: TrainSpec, data: Dataset, steps: int, hardware: HardwareInfo
 ) -> tuple[keras.Model, int, list[dict[str, Any]]]:
+    """The model (weights and optimizer state) as checkpointed, the epoch and the history.
+
+    The model and optimizer are rebuilt from the spec and only their variables come from the
+    file: a deserialised optimizer would lose settings the .keras format does not save (which
+    variables weight decay skips), and the resumed run would drift from the uninterrupted one.
+    """
     checkpoint = resolve_checkpoint(path)
     state = read_state(checkpoint)
     if state.get("class_names") and list(state["class_names"]) != list(data.class_names):
@@ -73,7 +80,9 @@ def _resume(
             f"but the data has {data.class_names}"
         )
     with hardware.scope():
-        model = load_model(checkpoint / MODEL_FILE)
+        model = compile_model(build_model(spec, data.num_classes), spec, steps, hardware)
+        model.optimizer.build(model.trainable_variables)
+        load_weights(model, checkpoint / MODEL_FILE)
     return model, int(state["epoch"]), list(state.get("history", []))
 
 
@@ -101,10 +110,12 @@ def train(
     history: list[dict[str, Any]] = []
     first_epoch = 0
     if resume_from is not None:
-        model, first_epoch, history = _resume(resume_from, spec, data, hardware)
+        model, first_epoch, history = _resume(resume_from, spec, data, steps, hardware)
     else:
         with hardware.scope():
             model = compile_model(build_model(spec, data.num_classes), spec, steps, hardware)
+    # Dropout masks follow (seed, step): a resumed run draws what the uninterrupted one drew.
+    align_layer_randomness(model, spec.seed, int(model.optimizer.iterations))
     if log is not None:
         log(
             f"training {spec.model} on {len(train_data)} images "

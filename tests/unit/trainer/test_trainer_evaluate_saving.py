@@ -19,7 +19,7 @@ from trainer.train import train
 
 @pytest.fixture(scope="module")
 def trained(easy_data: Dataset):  # type: ignore[no-untyped-def]
-    return train(tiny_spec(epochs=2, label_smoothing=0.1), easy_data)
+    return train(tiny_spec(epochs=3, label_smoothing=0.1), easy_data)
 
 
 @pytest.fixture(scope="module")
