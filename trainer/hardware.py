@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 import keras
 import tensorflow as tf
 
+# The public API can only switch op determinism on; a worker runs many jobs in one process, so
+# each run sets it both ways through the function `enable_op_determinism` itself wraps.
+from tensorflow.python.framework import config as tf_config
+
 from trainer.spec import TrainSpec
 
 # `jit_compile="auto"` on CPUs, per model, as measured on the 2-core CPU (docs/benchmarks.md):
@@ -26,6 +30,7 @@ class HardwareInfo:
     compute_capability: tuple[int, int] | None = None
     precision_policy: str = "float32"
     jit_compile: bool = False
+    deterministic: bool = False
     strategy: tf.distribute.Strategy | None = None
 
     def scope(self) -> contextlib.AbstractContextManager:
@@ -36,6 +41,7 @@ class HardwareInfo:
         where = f"{self.num_gpus} GPU(s) {', '.join(self.gpu_names)}" if self.num_gpus else "CPU"
         return (
             f"{where}; precision {self.precision_policy}; XLA {'on' if self.jit_compile else 'off'}"
+            + ("; deterministic kernels" if self.deterministic else "")
         )
 
 
@@ -76,6 +82,10 @@ def configure(spec: TrainSpec) -> HardwareInfo:
     keras.mixed_precision.set_dtype_policy(policy)
     auto_jit = bool(gpus) or CPU_AUTO_JIT.get(spec.model, False)
     jit = spec.jit_compile == "on" or (spec.jit_compile == "auto" and auto_jit)
+    if spec.deterministic:
+        tf_config.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()
     strategy = None
     if len(gpus) > 1:
         if _STRATEGY is None:
@@ -88,5 +98,6 @@ def configure(spec: TrainSpec) -> HardwareInfo:
         compute_capability=capability,
         precision_policy=policy,
         jit_compile=jit,
+        deterministic=spec.deterministic,
         strategy=strategy,
     )

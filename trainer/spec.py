@@ -81,6 +81,11 @@ class TrainSpec(_Strict):
         "auto", description="float16/bfloat16 compute: auto uses it on GPUs that support it."
     )
     jit_compile: Toggle = Field("auto", description="XLA compilation: auto picks what is fastest.")
+    deterministic: bool = Field(
+        False,
+        description="Deterministic kernels: GPU runs (and resumes) repeat bitwise, a little "
+        "slower. CPU runs repeat bitwise either way.",
+    )
     max_runtime_seconds: int | None = Field(
         None,
         ge=10,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+from tensorflow.python.framework import config as tf_config
 
 from trainer.hardware import configure
 from trainer.spec import TrainSpec
@@ -25,3 +26,15 @@ def test_cpu_auto_is_float32_and_toggles_are_forced_then_reset() -> None:
         assert "CPU" in again.describe()
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
+
+
+def test_deterministic_kernels_follow_each_runs_spec() -> None:
+    """A worker runs many jobs in one process: one job's choice must not stick to the next."""
+    try:
+        on = configure(TrainSpec(deterministic=True))
+        assert on.deterministic and tf_config.is_op_determinism_enabled()
+        assert "deterministic" in on.describe()
+        off = configure(TrainSpec())
+        assert not off.deterministic and not tf_config.is_op_determinism_enabled()
+    finally:
+        tf_config.disable_op_determinism()
