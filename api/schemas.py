@@ -55,6 +55,9 @@ class ProgressOut(BaseModel):
     step: int | None = None
     steps_per_epoch: int | None = None
     images_per_sec: float | None = None
+    gflops_per_sec: float | None = Field(
+        None, description="Achieved training compute: images/s x training FLOPs per image."
+    )
     eta_seconds: float | None = None
 
 

@@ -2,6 +2,10 @@
 
     python benchmarks/throughput.py --images 5120 --rounds 3 --out /tmp/throughput.json
 
+Each row also gives the achieved training GFLOP/s (images/s x the model's training FLOPs per
+image, `trainer.flops`) and that as a fraction of the machine's float32 matmul peak, measured in
+the same run before and between the rounds (NumPy sgemm and TensorFlow matmul, 2048x2048).
+
 Every configuration trains on the same real CIFAR-10 images in this one process; each round
 runs all of them in turn (so load from other processes hits them alike) and the median of the
 rounds is reported. Each measurement is one timed epoch after a warm-up epoch (tracing excluded).
@@ -50,6 +54,38 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
 }
 
 
+def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> dict[str, float]:
+    """The machine's float32 matmul rate (GFLOP/s), NumPy and TensorFlow, best of `repeats`."""
+    import numpy as np
+    import tensorflow as tf
+
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    flops = 2 * size**3
+    rates = {}
+    for name, matmul in (
+        ("numpy_sgemm", lambda: a @ a),
+        ("tensorflow_matmul", lambda: tf.linalg.matmul(a, a).numpy()),
+    ):
+        matmul()  # warm-up
+        best = min(_timed(matmul) for _ in range(repeats))
+        rates[name] = flops / best / 1e9
+    return rates
+
+
+def _timed(function) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def textbook_flops_per_image() -> int:
+    from textbook import textbook_model
+
+    from trainer.flops import training_flops_per_image
+
+    return training_flops_per_image(textbook_model(10))
+
+
 def textbook_images_per_sec(x, y) -> float:  # type: ignore[no-untyped-def]
     """The issue's recipe: images / 255, adam, fit(batch_size=32) on NumPy; second epoch timed."""
     import keras
@@ -64,13 +100,14 @@ def textbook_images_per_sec(x, y) -> float:  # type: ignore[no-untyped-def]
     return len(x) / clock.rows[-1]["epoch_seconds"]
 
 
-def trainer_images_per_sec(data, overrides: dict[str, Any]) -> float:  # type: ignore[no-untyped-def]
+def trainer_images_per_sec(data, overrides: dict[str, Any]) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Images/s of the timed epoch, and the model's training FLOPs per image."""
     from trainer.spec import TrainSpec
     from trainer.train import train
 
     spec = TrainSpec.model_validate({**overrides, "epochs": 2, "validation_split": 0.0})
     result = train(spec, data)
-    return result.history[-1]["images_per_sec"]
+    return result.history[-1]["images_per_sec"], result.training_flops_per_image
 
 
 def main() -> None:
@@ -96,29 +133,55 @@ def main() -> None:
     if args.only:
         names = [names[int(i) - 1] for i in args.only.split(",")]
     samples: dict[str, list[float]] = {name: [] for name in names}
+    flops: dict[str, int] = {}
+    peaks = [matmul_peak_gflops()]
     for round_ in range(args.rounds):
         for name in names:
             overrides = CONFIGS[name]
             if overrides is None:
                 ips = textbook_images_per_sec(data.x, data.y)
+                flops[name] = textbook_flops_per_image()
             else:
-                ips = trainer_images_per_sec(data, overrides)
+                ips, flops[name] = trainer_images_per_sec(data, overrides)
             samples[name].append(ips)
             print(f"round {round_ + 1}: {name}: {ips:.0f} img/s", flush=True)
+        peaks.append(matmul_peak_gflops())  # between rounds, under the same load
+    peak = {key: statistics.median(p[key] for p in peaks) for key in peaks[0]}
+    print(f"matmul peak (median of {len(peaks)}): {peak}", flush=True)
     baseline_name = names[0] if CONFIGS[names[0]] is None else None
     baseline = statistics.median(samples[baseline_name]) if baseline_name else None
     rows = []
     for name in names:
         median = statistics.median(samples[name])
         ratio = median / baseline if baseline else None
+        gflops = median * flops[name] / 1e9
+        efficiency = gflops / max(peak.values())
         rows.append(
-            {"config": name, "images_per_sec": median, "samples": samples[name], "ratio": ratio}
+            {
+                "config": name,
+                "images_per_sec": median,
+                "samples": samples[name],
+                "ratio": ratio,
+                "training_mflops_per_image": flops[name] / 1e6,
+                "gflops_per_sec": gflops,
+                "efficiency_vs_matmul_peak": efficiency,
+            }
         )
         ratio_text = f"  ratio {ratio:.2f}" if ratio else ""
-        print(f"{name}: median {median:.0f} img/s{ratio_text}", flush=True)
+        print(
+            f"{name}: median {median:.0f} img/s{ratio_text}  {gflops:.1f} GFLOP/s "
+            f"({efficiency:.0%} of matmul peak)",
+            flush=True,
+        )
     write_json(
         args.out,
-        {"machine": machine(), "images": len(data), "threads": args.threads, "rows": rows},
+        {
+            "machine": machine(),
+            "images": len(data),
+            "threads": args.threads,
+            "matmul_peak_gflops": peak,
+            "rows": rows,
+        },
     )
 
 

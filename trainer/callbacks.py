@@ -51,6 +51,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         steps_per_epoch: int,
         num_examples: int,
         batch_size: int,
+        flops_per_image: int = 0,
         history: list[dict[str, Any]],
         hook: Hook | None,
         progress_every: int,
@@ -64,6 +65,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.steps_per_epoch = steps_per_epoch
         self.num_examples = num_examples
         self.batch_size = batch_size
+        self.flops_per_image = flops_per_image
         self.history = history
         self.hook = hook
         self.progress_every = max(1, progress_every)
@@ -93,6 +95,9 @@ class TrainingMonitor(keras.callbacks.Callback):
     def _done_steps(self) -> int:
         return (self.epoch - 1 - self.first_epoch) * self.steps_per_epoch + self.step
 
+    def _gflops(self, images_per_sec: float) -> float:
+        return images_per_sec * self.flops_per_image / 1e9
+
     def _call_hook(self, progress: Progress) -> None:
         if self.hook is not None and self.hook(progress) is False:
             raise Cancelled
@@ -103,6 +108,7 @@ class TrainingMonitor(keras.callbacks.Callback):
             return
         elapsed = time.perf_counter() - self.epoch_start
         images = min(self.step * self.batch_size, self.num_examples)
+        speed = images / elapsed if elapsed > 0 else 0.0
         metrics = {k: float(v) for k, v in (logs or {}).items()}
         self._call_hook(
             Progress(
@@ -113,7 +119,8 @@ class TrainingMonitor(keras.callbacks.Callback):
                 steps_per_epoch=self.steps_per_epoch,
                 global_step=(self.epoch - 1) * self.steps_per_epoch + self.step,
                 metrics=metrics,
-                images_per_sec=images / elapsed if elapsed > 0 else 0.0,
+                images_per_sec=speed,
+                gflops_per_sec=self._gflops(speed),
                 eta_seconds=self._eta(self._done_steps()),
             )
         )
@@ -147,6 +154,7 @@ class TrainingMonitor(keras.callbacks.Callback):
                 global_step=self.epoch * self.steps_per_epoch,
                 metrics={k: v for k, v in row.items() if isinstance(v, float)},
                 images_per_sec=row["images_per_sec"],
+                gflops_per_sec=self._gflops(row["images_per_sec"]),
                 eta_seconds=eta,
                 checkpoint_path=str(checkpoint) if checkpoint is not None else None,
             )

@@ -18,5 +18,6 @@ class Progress:
     global_step: int
     metrics: dict[str, float] = field(default_factory=dict)
     images_per_sec: float = 0.0
+    gflops_per_sec: float = 0.0  # images_per_sec x training FLOPs per image (trainer.flops)
     eta_seconds: float | None = None
     checkpoint_path: str | None = None

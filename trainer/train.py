@@ -14,6 +14,7 @@ from trainer.callbacks import Cancelled, Hook, TrainingMonitor
 from trainer.checkpoint import MODEL_FILE, read_state, resolve_checkpoint
 from trainer.data import Dataset, stratified_split
 from trainer.errors import CheckpointError
+from trainer.flops import training_flops_per_image
 from trainer.hardware import HardwareInfo, configure
 from trainer.losses import SmoothedSparseCrossentropy
 from trainer.models import build_model
@@ -37,6 +38,7 @@ class TrainResult:
     final_metrics: dict[str, Any] = field(default_factory=dict)
     epochs_completed: int = 0
     hardware: HardwareInfo | None = None
+    training_flops_per_image: int = 0
 
 
 def compile_model(
@@ -116,10 +118,12 @@ def train(
             model = compile_model(build_model(spec, data.num_classes), spec, steps, hardware)
     # Dropout masks follow (seed, step): a resumed run draws what the uninterrupted one drew.
     align_layer_randomness(model, spec.seed, int(model.optimizer.iterations))
+    flops = training_flops_per_image(model)
     if log is not None:
         log(
             f"training {spec.model} on {len(train_data)} images "
-            f"({len(val_data) if val_data else 0} validation), {hardware.describe()}"
+            f"({len(val_data) if val_data else 0} validation), "
+            f"{flops / 1e6:.1f} MFLOP per image per step, {hardware.describe()}"
         )
 
     def state(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -135,6 +139,7 @@ def train(
         steps_per_epoch=steps,
         num_examples=len(train_data),
         batch_size=spec.batch_size,
+        flops_per_image=flops,
         history=history,
         hook=hook,
         progress_every=progress_every,
@@ -183,4 +188,5 @@ def train(
         final_metrics=dict(history[-1]) if history else {},
         epochs_completed=history[-1]["epoch"] if history else 0,
         hardware=hardware,
+        training_flops_per_image=flops,
     )

@@ -18,7 +18,15 @@ from worker.lease import Lease
 
 log = logging.getLogger(__name__)
 
-PROGRESS_FIELDS = ("epoch", "epochs", "step", "steps_per_epoch", "images_per_sec", "eta_seconds")
+PROGRESS_FIELDS = (
+    "epoch",
+    "epochs",
+    "step",
+    "steps_per_epoch",
+    "images_per_sec",
+    "gflops_per_sec",
+    "eta_seconds",
+)
 
 
 def checkpoint_key(job_id: str, epoch: int, name: str) -> str:

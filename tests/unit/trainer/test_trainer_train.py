@@ -67,6 +67,9 @@ def test_progress_events_and_log_lines(checkpointed_run) -> None:  # type: ignor
     assert [(e.epoch, e.step) for e in step_events[:3]] == [(1, 5), (1, 10), (1, 15)]
     assert all({"loss", "accuracy"} <= set(e.metrics) for e in step_events)
     assert all(e.images_per_sec > 0 and e.eta_seconds is not None for e in events)
+    flops = result.training_flops_per_image
+    assert flops > 0
+    assert all(e.gflops_per_sec == pytest.approx(e.images_per_sec * flops / 1e9) for e in events)
     assert epoch_events[-1].eta_seconds == pytest.approx(0.0)
     assert epoch_events[0].metrics["val_accuracy"] == result.history[0]["val_accuracy"]
     assert epoch_events[1].checkpoint_path == str(ckpt / "epoch-0002")
