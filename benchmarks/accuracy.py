@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None, help="use N images (smoke tests)")
+    parser.add_argument("--profile", default=None, help="start from trainer.spec.PROFILES[...]")
     parser.add_argument(
         "--validate-every", type=int, default=None, help="textbook: validate every N steps"
     )
@@ -33,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from trainer.data import stratified_split
-    from trainer.spec import TrainSpec
+    from trainer.spec import TrainSpec, profile_fields
 
     data = load_real(args.archive, args.limit)
     overrides = {
@@ -45,7 +46,7 @@ def main() -> None:
         }.items()
         if v is not None
     }
-    spec = TrainSpec(**overrides)
+    spec = TrainSpec.model_validate(profile_fields(args.profile, overrides))
     result: dict[str, Any] = {"recipe": args.recipe, "machine": machine(), "minutes": args.minutes}
     start = time.perf_counter()
     if args.recipe == "textbook":

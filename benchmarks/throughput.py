@@ -51,21 +51,41 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     },
     "trainer: alexnet-cifar default spec": {},
     "trainer: alexnet-cifar default spec, XLA on": {"jit_compile": "on"},
+    "trainer: gpu profile (alexnet-cifar width 4, batch 512)": {"profile": "gpu"},
 }
 
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> dict[str, float]:
-    """The machine's float32 matmul rate (GFLOP/s), NumPy and TensorFlow, best of `repeats`."""
+    """The machine's matmul rate (GFLOP/s), best of `repeats`: float32 on the CPU (NumPy sgemm
+    and TensorFlow) and, where there is a GPU, bfloat16 on it (8192x8192)."""
     import numpy as np
     import tensorflow as tf
 
     a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    flops = 2 * size**3
+    candidates = {
+        "numpy_sgemm": (2 * size**3, lambda: a @ a),
+    }
+
+    def cpu_matmul() -> None:
+        with tf.device("/CPU:0"):
+            tf.linalg.matmul(a, a).numpy()
+
+    candidates["tensorflow_cpu_matmul"] = (2 * size**3, cpu_matmul)
+    if tf.config.list_physical_devices("GPU"):
+        big = 8192
+        with tf.device("/GPU:0"):
+            gpu_a = tf.cast(tf.random.uniform((big, big)), tf.bfloat16)
+
+        def gpu_matmul() -> None:
+            with tf.device("/GPU:0"):
+                out = gpu_a
+                for _ in range(10):
+                    out = tf.linalg.matmul(gpu_a, out)
+                out[0, 0].numpy()  # waits for the device
+
+        candidates["tensorflow_gpu_bf16_matmul"] = (10 * 2 * big**3, gpu_matmul)
     rates = {}
-    for name, matmul in (
-        ("numpy_sgemm", lambda: a @ a),
-        ("tensorflow_matmul", lambda: tf.linalg.matmul(a, a).numpy()),
-    ):
+    for name, (flops, matmul) in candidates.items():
         matmul()  # warm-up
         best = min(_timed(matmul) for _ in range(repeats))
         rates[name] = flops / best / 1e9
@@ -102,10 +122,12 @@ def textbook_images_per_sec(x, y) -> float:  # type: ignore[no-untyped-def]
 
 def trainer_images_per_sec(data, overrides: dict[str, Any]) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     """Images/s of the timed epoch, and the model's training FLOPs per image."""
-    from trainer.spec import TrainSpec
+    from trainer.spec import TrainSpec, profile_fields
     from trainer.train import train
 
-    spec = TrainSpec.model_validate({**overrides, "epochs": 2, "validation_split": 0.0})
+    fields = {k: v for k, v in overrides.items() if k != "profile"}
+    fields.update({"epochs": 2, "validation_split": 0.0})
+    spec = TrainSpec.model_validate(profile_fields(overrides.get("profile"), fields))
     result = train(spec, data)
     return result.history[-1]["images_per_sec"], result.training_flops_per_image
 

@@ -12,7 +12,7 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from trainer.spec import Augmentation, DatasetSpec, TrainSpec
+from trainer.spec import PROFILES, Augmentation, DatasetSpec, TrainSpec, profile_fields
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -85,7 +85,7 @@ def build_spec(args: argparse.Namespace) -> TrainSpec:
             values[name] = value
     if augmentation:
         values["augmentation"] = augmentation
-    return TrainSpec.model_validate(values)
+    return TrainSpec.model_validate(profile_fields(args.profile, values))
 
 
 def _format_validation(exc: ValidationError, what: str) -> str:
@@ -101,6 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = build_spec(args)
     data_spec = parse_data(args.data, "train", args.limit)
     from trainer.data import load_dataset
+    from trainer.hardware import environment
     from trainer.saving import save_model
     from trainer.train import train
 
@@ -123,6 +124,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "epochs_completed": result.epochs_completed,
         "stopped": result.stopped,
         "final_metrics": result.final_metrics,
+        "training_flops_per_image": result.training_flops_per_image,
+        "environment": environment(result.hardware),
     }
     (out / "run.json").write_text(json.dumps(summary, indent=2))
     print(f"saved {model_path} and {out / 'history.json'}")
@@ -156,6 +159,12 @@ def make_parser() -> argparse.ArgumentParser:
     train_p.add_argument("--out", required=True, help="output folder")
     train_p.add_argument("--resume", default=None, help="checkpoint epoch folder (or checkpoints/)")
     train_p.add_argument("--spec", default=None, help="JSON file of TrainSpec fields")
+    train_p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help="start from a named spec (gpu: wide, large batch, unmeasured); flags override it",
+    )
     _add_spec_flags(train_p)
     train_p.set_defaults(run=cmd_train)
 

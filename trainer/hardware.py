@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 # The public API can only switch op determinism on; a worker runs many jobs in one process, so
@@ -101,3 +105,36 @@ def configure(spec: TrainSpec) -> HardwareInfo:
         deterministic=spec.deterministic,
         strategy=strategy,
     )
+
+
+CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "fma")
+
+
+def _cpu_model_and_flags() -> tuple[str, list[str]]:
+    model, flags = platform.processor() or platform.machine(), []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = [f for f in CPU_FLAGS_OF_INTEREST if f in value.split()]
+                break
+    return model, flags
+
+
+def environment(hardware: HardwareInfo | None = None) -> dict[str, object]:
+    """What a run's numbers depend on beyond its spec: versions, CPU/GPU model and flags."""
+    cpu_model, cpu_flags = _cpu_model_and_flags()
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "cpu": cpu_model,
+        "cpu_count": os.cpu_count(),
+        "cpu_flags": cpu_flags,
+        "gpus": hardware.gpu_names if hardware else [],
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+        "hardware": hardware.describe() if hardware else None,
+    }

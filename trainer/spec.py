@@ -103,6 +103,25 @@ class TrainSpec(_Strict):
         return self
 
 
+# Named starting points for a spec; explicit fields override them. `cpu` is the TrainSpec
+# defaults, measured on 2 cores (docs/benchmarks.md). `gpu` is sized for one H100/H200-class GPU
+# (AlexNet's channel widths, bfloat16 and XLA under `auto`, a batch that fills the card) and has
+# not been measured yet: benchmarks/gpu.sh measures it on the first GPU machine available.
+PROFILES: dict[str, dict[str, object]] = {
+    "cpu": {},
+    "gpu": {"width": 4.0, "batch_size": 512, "epochs": 30, "learning_rate": 0.4},
+}
+
+
+def profile_fields(profile: str | None, fields: dict[str, object]) -> dict[str, object]:
+    """The fields of `profile` overlaid with `fields` (ValueError naming an unknown profile)."""
+    if profile is None:
+        return dict(fields)
+    if profile not in PROFILES:
+        raise ValueError(f"profile: unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+    return {**PROFILES[profile], **fields}
+
+
 class DatasetSpec(_Strict):
     """Where the images come from; labels follow the sorted class names."""
 

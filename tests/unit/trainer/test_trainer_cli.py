@@ -54,6 +54,11 @@ def test_train_then_evaluate_on_synthetic_data(tmp_path: Path) -> None:
     run = json.loads((out / "run.json").read_text())
     assert run["spec"]["width"] == 0.5 and run["spec"]["batch_size"] == 32
     assert run["spec"]["augmentation"]["horizontal_flip"] is False
+    # What the numbers depend on beyond the spec travels with them.
+    import tensorflow as tf
+
+    assert run["environment"]["tensorflow"] == tf.__version__ and run["environment"]["cpu"]
+    assert run["training_flops_per_image"] > 0
     assert (out / "model.keras").is_file() and (out / "checkpoints" / "epoch-0002").is_dir()
 
     evaluated = run_cli(

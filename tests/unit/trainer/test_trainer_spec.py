@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from trainer.spec import DatasetSpec, TrainSpec
+from trainer.spec import PROFILES, DatasetSpec, TrainSpec, profile_fields
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,13 @@ def test_importing_the_spec_does_not_load_tensorflow() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_profiles_are_starting_points_that_explicit_fields_override() -> None:
+    gpu = TrainSpec.model_validate(profile_fields("gpu", {"epochs": 3}))
+    assert gpu.epochs == 3  # the explicit field wins
+    assert gpu.width == PROFILES["gpu"]["width"] and gpu.batch_size == PROFILES["gpu"]["batch_size"]
+    assert TrainSpec.model_validate(profile_fields("cpu", {})) == TrainSpec()
+    assert profile_fields(None, {"seed": 4}) == {"seed": 4}
+    with pytest.raises(ValueError, match="profile: unknown profile 'tpu'"):
+        profile_fields("tpu", {})
