@@ -86,6 +86,9 @@ def configure(spec: TrainSpec) -> HardwareInfo:
     keras.mixed_precision.set_dtype_policy(policy)
     auto_jit = bool(gpus) or CPU_AUTO_JIT.get(spec.model, False)
     jit = spec.jit_compile == "on" or (spec.jit_compile == "auto" and auto_jit)
+    # Keras runs without XLA whenever op determinism is on (not every XLA op has a
+    # deterministic kernel); say so rather than report XLA that is not used.
+    jit = jit and not spec.deterministic
     if spec.deterministic:
         tf_config.enable_op_determinism()
     else:

@@ -83,8 +83,8 @@ class TrainSpec(_Strict):
     jit_compile: Toggle = Field("auto", description="XLA compilation: auto picks what is fastest.")
     deterministic: bool = Field(
         False,
-        description="Deterministic kernels: GPU runs (and resumes) repeat bitwise, a little "
-        "slower. CPU runs repeat bitwise either way.",
+        description="Deterministic kernels: GPU runs (and resumes) repeat bitwise; turns XLA "
+        "off. CPU runs repeat bitwise either way.",
     )
     max_runtime_seconds: int | None = Field(
         None,

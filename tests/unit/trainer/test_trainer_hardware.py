@@ -33,6 +33,7 @@ def test_deterministic_kernels_follow_each_runs_spec() -> None:
     try:
         on = configure(TrainSpec(deterministic=True))
         assert on.deterministic and tf_config.is_op_determinism_enabled()
+        assert not on.jit_compile  # Keras does not combine XLA with op determinism
         assert "deterministic" in on.describe()
         off = configure(TrainSpec())
         assert not off.deterministic and not tf_config.is_op_determinism_enabled()
