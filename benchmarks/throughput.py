@@ -49,7 +49,7 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
         "batch_size": 256,
         "augmentation": {},
     },
-    "trainer: alexnet-cifar default spec": {},
+    "trainer: alexnet-cifar default spec, XLA off": {"jit_compile": "off"},
     "trainer: alexnet-cifar default spec, XLA on": {"jit_compile": "on"},
     "trainer: gpu profile (alexnet-cifar width 4, batch 512)": {"profile": "gpu"},
 }

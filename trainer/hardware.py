@@ -18,10 +18,12 @@ from tensorflow.python.framework import config as tf_config
 
 from trainer.spec import TrainSpec
 
-# `jit_compile="auto"` on CPUs, per model, as measured on the 2-core CPU (docs/benchmarks.md):
-# XLA speeds up alexnet-cifar's small convolutions but halves alexnet-seed's throughput (its
-# cost is in the 4096-wide dense layers). GPUs always use XLA under `auto`.
-CPU_AUTO_JIT = {"alexnet-cifar": True, "alexnet-seed": False}
+# `jit_compile="auto"` on CPUs, per (model, CPU vendor), as measured on 2-core machines
+# (docs/benchmarks.md, "XLA and threads on CPU"): XLA made alexnet-cifar 1.6x faster on an AMD
+# Zen 3 but 0.66x as fast on an Intel Xeon with AVX-512, where oneDNN's own kernels win;
+# alexnet-seed (its cost is in the 4096-wide dense layers) was slower with XLA on both.
+# Anything unmeasured runs without XLA. GPUs always use XLA under `auto`.
+CPU_AUTO_JIT = {("alexnet-cifar", "AuthenticAMD"): True}
 
 
 @dataclass
@@ -84,7 +86,7 @@ def configure(spec: TrainSpec) -> HardwareInfo:
     capability = min((c for c, _ in capabilities if c), default=None)
     policy = _policy(spec.mixed_precision, capability, bool(gpus))
     keras.mixed_precision.set_dtype_policy(policy)
-    auto_jit = bool(gpus) or CPU_AUTO_JIT.get(spec.model, False)
+    auto_jit = bool(gpus) or CPU_AUTO_JIT.get((spec.model, cpu_vendor()), False)
     jit = spec.jit_compile == "on" or (spec.jit_compile == "auto" and auto_jit)
     # Keras runs without XLA whenever op determinism is on (not every XLA op has a
     # deterministic kernel); say so rather than report XLA that is not used.
@@ -113,17 +115,25 @@ def configure(spec: TrainSpec) -> HardwareInfo:
 CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "fma")
 
 
-def _cpu_model_and_flags() -> tuple[str, list[str]]:
-    model, flags = platform.processor() or platform.machine(), []
+def _cpuinfo(key: str) -> str | None:
+    """The first `key: value` of /proc/cpuinfo, or None where there is none."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = [f for f in CPU_FLAGS_OF_INTEREST if f in value.split()]
-                break
-    return model, flags
+            name, _, value = line.partition(":")
+            if name.strip() == key:
+                return value.strip()
+    return None
+
+
+def cpu_vendor() -> str:
+    """`GenuineIntel`, `AuthenticAMD`, ... or `unknown`."""
+    return _cpuinfo("vendor_id") or "unknown"
+
+
+def _cpu_model_and_flags() -> tuple[str, list[str]]:
+    model = _cpuinfo("model name") or platform.processor() or platform.machine()
+    flags = (_cpuinfo("flags") or "").split()
+    return model, [flag for flag in CPU_FLAGS_OF_INTEREST if flag in flags]
 
 
 def environment(hardware: HardwareInfo | None = None) -> dict[str, object]:
@@ -135,6 +145,7 @@ def environment(hardware: HardwareInfo | None = None) -> dict[str, object]:
         "keras": keras.__version__,
         "numpy": np.__version__,
         "cpu": cpu_model,
+        "cpu_vendor": cpu_vendor(),
         "cpu_count": os.cpu_count(),
         "cpu_flags": cpu_flags,
         "gpus": hardware.gpu_names if hardware else [],
