@@ -225,9 +225,9 @@ def list_models(
     return newest_first_page(session, stmt, Model, limit=limit, cursor=cursor)
 
 
-def replace_artifacts(session: Session, artifacts: list[Artifact]) -> None:
-    """Record stored objects; an upload retried by a later attempt replaces the old row."""
-    session.execute(delete(Artifact).where(Artifact.key.in_([a.key for a in artifacts])))
+def record_artifacts(session: Session, artifacts: list[Artifact]) -> None:
+    """Record stored objects. Keys are write-once and carry the attempt, so a row is never
+    replaced: a key recorded twice is a bug and fails on the unique constraint."""
     session.add_all(artifacts)
 
 
@@ -239,5 +239,8 @@ def job_artifacts(session: Session, job_id: str) -> list[Artifact]:
 
 def model_artifact(session: Session, model_id: str, fmt: str) -> Artifact | None:
     return session.scalar(
-        select(Artifact).where(Artifact.model_id == model_id, Artifact.kind == f"model-{fmt}")
+        select(Artifact)
+        .where(Artifact.model_id == model_id, Artifact.kind == f"model-{fmt}")
+        .order_by(Artifact.id.desc())
+        .limit(1)
     )

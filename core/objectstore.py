@@ -7,15 +7,19 @@ import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
 import obstore
-from obstore.exceptions import NotFoundError
+from obstore.exceptions import AlreadyExistsError, NotFoundError, PreconditionError
 from obstore.store import LocalStore, S3Store
 
 CHUNK = 1024 * 1024
+
+
+class ObjectExistsError(RuntimeError):
+    """A key already holds an object: stored objects are written once, never replaced."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,13 @@ class StoredObject:
     key: str
     size: int
     sha256: str
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    size: int
+    last_modified: datetime
 
 
 class ObjectStore:
@@ -52,17 +63,19 @@ class ObjectStore:
             raise ValueError(f"artifact URL must be file:// or s3://, got {url!r}")
 
     def put_file(self, key: str, path: Path) -> StoredObject:
-        """Upload a file (atomically) and return its size and sha256."""
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(CHUNK), b""):
-                digest.update(chunk)
-        with open(path, "rb") as handle:
-            obstore.put(self._store, key, handle)
-        return StoredObject(key=key, size=path.stat().st_size, sha256=digest.hexdigest())
+        """Upload a file once and return its size and sha256. The write is atomic (no reader
+        ever sees part of it) and conditional: a key that already exists is refused
+        (ObjectExistsError), so published bytes can never be replaced."""
+        data = path.read_bytes()  # a conditional put is a single request: the whole file
+        return self.put_bytes(key, data)
 
     def put_bytes(self, key: str, data: bytes) -> StoredObject:
-        obstore.put(self._store, key, data)
+        """Store `data` at a new key (write-once, see put_file)."""
+        try:
+            obstore.put(self._store, key, data, mode="create")
+        except (AlreadyExistsError, PreconditionError) as exc:
+            message = f"object {key!r} already exists; stored objects are never overwritten"
+            raise ObjectExistsError(message) from exc
         return StoredObject(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
     def download(self, key: str, path: Path) -> str:
@@ -93,6 +106,12 @@ class ObjectStore:
 
     def delete(self, key: str) -> None:
         obstore.delete(self._store, key)
+
+    def list(self, prefix: str | None = None) -> Iterator[ListedObject]:
+        """Every stored object below `prefix` (the whole store by default)."""
+        for batch in obstore.list(self._store, prefix=prefix):
+            for meta in batch:
+                yield ListedObject(meta["path"], meta["size"], meta["last_modified"])
 
     def presigned_get(self, key: str, expires: timedelta = timedelta(minutes=5)) -> str | None:
         """A short-lived GET URL (S3 only)."""

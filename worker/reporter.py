@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from core.jobs import replace_artifacts, upsert_metrics
+from core.jobs import record_artifacts, upsert_metrics
 from core.models import Artifact
 from worker.context import WorkerContext
 from worker.lease import Lease
@@ -29,8 +29,13 @@ PROGRESS_FIELDS = (
 )
 
 
-def checkpoint_key(job_id: str, epoch: int, name: str) -> str:
-    return f"jobs/{job_id}/checkpoints/epoch-{epoch:04d}/{name}"
+def checkpoint_key(job_id: str, attempt: int, epoch: int, name: str) -> str:
+    """Every attempt writes below its own prefix: a stale attempt can never touch the bytes
+    that a later one recorded."""
+    return f"jobs/{job_id}/attempt-{attempt}/checkpoints/epoch-{epoch:04d}/{name}"
+
+
+CHECKPOINT_KINDS = {".keras": "checkpoint", ".json": "checkpoint-state"}
 
 
 class JobReporter:
@@ -102,24 +107,26 @@ class JobReporter:
                 return False  # nothing was written: the job is no longer ours
             upsert_metrics(session, self.job_id, kind, step, values)
             if artifacts:
-                replace_artifacts(session, artifacts)
+                record_artifacts(session, artifacts)
         return True
 
     def _upload_checkpoint(self, folder: Path, epoch: int) -> list[Artifact]:
+        """Upload every file of the epoch's checkpoint; the rows are written afterwards, in the
+        lease-fenced transaction, so no recorded checkpoint is ever incomplete."""
         stored = []
         for file in sorted(folder.iterdir()):
-            obj = self.ctx.store.put_file(checkpoint_key(self.job_id, epoch, file.name), file)
-            if file.suffix == ".keras":
-                stored.append(
-                    Artifact(
-                        job_id=self.job_id,
-                        kind="checkpoint",
-                        key=obj.key,
-                        size=obj.size,
-                        sha256=obj.sha256,
-                        epoch=epoch,
-                    )
+            key = checkpoint_key(self.job_id, self.lease.attempt, epoch, file.name)
+            obj = self.ctx.store.put_file(key, file)
+            stored.append(
+                Artifact(
+                    job_id=self.job_id,
+                    kind=CHECKPOINT_KINDS.get(file.suffix, "checkpoint-file"),
+                    key=obj.key,
+                    size=obj.size,
+                    sha256=obj.sha256,
+                    epoch=epoch,
                 )
+            )
         return stored
 
 

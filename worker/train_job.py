@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core.datapaths import resolve_dataset_path
-from core.jobs import replace_artifacts
+from core.jobs import delete_metrics_after, record_artifacts
 from core.models import Artifact, Job, Model
 from core.reaper import job_deadline
 from core.states import JobStatus
@@ -18,7 +18,7 @@ from trainer.spec import DatasetSpec, TrainSpec
 from worker.claim import claim, end_stopped, fail, finish
 from worker.context import WorkerContext
 from worker.lease import Lease
-from worker.reporter import JobReporter, checkpoint_key
+from worker.reporter import JobReporter
 
 log = logging.getLogger(__name__)
 
@@ -32,29 +32,54 @@ def load_job_dataset(ctx: WorkerContext, raw: dict) -> DatasetSpec:  # type: ign
     return spec
 
 
-def latest_stored_checkpoint(ctx: WorkerContext, job_id: str) -> Artifact | None:
+def latest_stored_checkpoint(ctx: WorkerContext, job_id: str) -> list[Artifact]:
+    """The recorded files of the job's newest checkpoint (empty when there is none)."""
     with ctx.sessions() as session:
-        return session.scalar(
+        newest = session.scalar(
             select(Artifact)
             .where(Artifact.job_id == job_id, Artifact.kind == "checkpoint")
-            .order_by(Artifact.epoch.desc())
+            .order_by(Artifact.epoch.desc(), Artifact.id.desc())
             .limit(1)
+        )
+        if newest is None:
+            return []
+        folder = newest.key.rsplit("/", 1)[0] + "/"
+        return list(
+            session.scalars(
+                select(Artifact).where(
+                    Artifact.job_id == job_id,
+                    Artifact.epoch == newest.epoch,
+                    Artifact.key.startswith(folder, autoescape=True),
+                )
+            )
         )
 
 
-def fetch_checkpoint(ctx: WorkerContext, artifact: Artifact, dest: Path) -> Path:
-    """Download an epoch checkpoint (model file digest-checked, plus its state.json)."""
-    assert artifact.epoch is not None
-    if ctx.store.download(artifact.key, dest / "model.keras") != artifact.sha256:
-        raise RuntimeError(f"checkpoint {artifact.key}: sha256 mismatch")
-    state_key = checkpoint_key(artifact.job_id, artifact.epoch, "state.json")
-    ctx.store.download(state_key, dest / "state.json")
+def fetch_checkpoint(ctx: WorkerContext, files: list[Artifact], dest: Path) -> Path:
+    """Download every recorded file of a checkpoint, each checked against its digest."""
+    for artifact in files:
+        name = artifact.key.rsplit("/", 1)[1]
+        if ctx.store.download(artifact.key, dest / name) != artifact.sha256:
+            raise RuntimeError(f"checkpoint {artifact.key}: sha256 mismatch")
     return dest
+
+
+def forget_lost_progress(ctx: WorkerContext, job: Job, epoch: int) -> None:
+    """Metrics that an earlier attempt wrote after its last checkpoint describe training that
+    this attempt redoes: drop them so that only one history remains."""
+    steps_per_epoch = (job.progress or {}).get("steps_per_epoch")
+    with ctx.sessions.begin() as session:
+        delete_metrics_after(session, job.id, "epoch", epoch)
+        if epoch == 0:
+            delete_metrics_after(session, job.id, "step", -1)
+        elif steps_per_epoch:
+            delete_metrics_after(session, job.id, "step", epoch * int(steps_per_epoch))
 
 
 def run_train_job(ctx: WorkerContext, job_id: str) -> None:
     checkpoint = latest_stored_checkpoint(ctx, job_id)
-    job = claim(ctx, job_id, resumed_from_epoch=checkpoint.epoch if checkpoint else None)
+    resumed_from = checkpoint[0].epoch if checkpoint else None
+    job = claim(ctx, job_id, resumed_from_epoch=resumed_from)
     if job is None:
         log.info("job %s is not queued any more; skipping this delivery", job_id)
         return
@@ -63,10 +88,11 @@ def run_train_job(ctx: WorkerContext, job_id: str) -> None:
     deadline = job_deadline(job, ctx.settings)
     try:
         with Lease(ctx, job.id, job.attempt, deadline) as lease:
+            forget_lost_progress(ctx, job, resumed_from or 0)
             resume = None
-            if checkpoint is not None:
+            if checkpoint:
                 resume = fetch_checkpoint(ctx, checkpoint, workdir / "resume")
-                log.info("job %s resumes after epoch %s", job_id, checkpoint.epoch)
+                log.info("job %s resumes after epoch %s", job_id, resumed_from)
             _train(ctx, job, lease, workdir, resume)
     except Exception as exc:
         fail(ctx, job, exc)
@@ -101,6 +127,12 @@ def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Pa
     _publish(ctx, job, result.final_metrics, result.class_names, keras_file, zipped)
 
 
+def model_key(job: Job, name: str) -> str:
+    """Write-once and per attempt, like checkpoints: only the attempt that wins the final
+    transaction is ever recorded; the others' uploads are orphans for the collector."""
+    return f"models/{job.id}/attempt-{job.attempt}/{name}"
+
+
 def _publish(
     ctx: WorkerContext,
     job: Job,
@@ -118,8 +150,8 @@ def _publish(
         class_names=list(class_names),
     )
     uploads = {
-        "model-keras": ctx.store.put_file(f"models/{job.id}/model.keras", keras_file),
-        "model-savedmodel": ctx.store.put_file(f"models/{job.id}/savedmodel.zip", savedmodel_zip),
+        "model-keras": ctx.store.put_file(model_key(job, "model.keras"), keras_file),
+        "model-savedmodel": ctx.store.put_file(model_key(job, "savedmodel.zip"), savedmodel_zip),
     }
     with ctx.sessions() as session:
         existing = session.scalar(select(Model).where(Model.job_id == job.id))
@@ -139,7 +171,7 @@ def _publish(
             )
             for kind, obj in uploads.items()
         ]
-        replace_artifacts(session, artifacts)
+        record_artifacts(session, artifacts)
         done = finish(
             ctx,
             job,

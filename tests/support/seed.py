@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.apikeys import create_key
 from core.db import make_engine, make_session_factory
-from core.models import Artifact, Job, Model
+from core.models import Artifact, Job, Model, new_id
 from core.objectstore import ObjectStore
 
 
@@ -19,12 +19,12 @@ def seed_trained_model(
     payload: bytes,
     *,
     tenant: str,
-    key: str = "models/seeded/model.keras",
+    key: str | None = None,
     **model_fields: Any,
 ) -> Model:
     """A succeeded training job, its registry entry and its stored .keras file (flushed, not
     committed: the caller owns the transaction)."""
-    obj = store.put_bytes(key, payload)
+    obj = store.put_bytes(key or f"models/seeded-{new_id()}/attempt-1/model.keras", payload)
     job = Job(
         type="train",
         tenant=tenant,

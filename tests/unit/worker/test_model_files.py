@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlparse
+
 import keras
 import numpy as np
 import pytest
 
 from core.migrate import upgrade
+from core.objectstore import ObjectExistsError
 from core.settings import Settings
 from tests.support.seed import seed_trained_model
 from trainer.errors import ModelFileError
@@ -47,7 +51,8 @@ def store_model(ctx: WorkerContext, payload: bytes) -> str:
 
 def test_a_model_file_changed_in_the_store_is_refused_before_loading(ctx, tmp_path):
     model_id = store_model(ctx, b"the real weights")
-    ctx.store.put_bytes("models/m/model.keras", b"tampered bytes")
+    # the service never overwrites a key; this simulates bytes changed behind its back
+    (Path(urlparse(ctx.store.url).path) / "models/m/model.keras").write_bytes(b"tampered bytes")
     with pytest.raises(StoredModelError, match="sha256 mismatch"):
         fetch_model_file(ctx, model_id, tmp_path / "download.keras")
 
@@ -59,3 +64,13 @@ def test_an_intact_model_file_is_fetched(ctx, tmp_path):
     fetched = fetch_model_file(ctx, model_id, tmp_path / "fetched.keras")
     prediction = load_model(fetched).predict(np.zeros((1, 4), np.float32), verbose=0)
     assert prediction.shape == (1, 2)
+
+
+def test_a_stored_key_is_never_overwritten(ctx):
+    ctx.store.put_bytes("jobs/j/attempt-1/checkpoints/epoch-0001/model.keras", b"first")
+    with pytest.raises(ObjectExistsError, match="never overwritten"):
+        ctx.store.put_bytes("jobs/j/attempt-1/checkpoints/epoch-0001/model.keras", b"second")
+    with pytest.raises(ObjectExistsError):
+        ctx.store.put_file("jobs/j/attempt-1/checkpoints/epoch-0001/model.keras", Path(__file__))
+    got = b"".join(ctx.store.iter_range("jobs/j/attempt-1/checkpoints/epoch-0001/model.keras"))
+    assert got == b"first"
