@@ -102,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     data_spec = parse_data(args.data, "train", args.limit)
     from trainer.data import load_dataset
     from trainer.hardware import environment
-    from trainer.saving import save_model
+    from trainer.saving import export_model
     from trainer.train import train
 
     data = load_dataset(data_spec, seed=spec.seed)
@@ -115,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume_from=args.resume,
         log=lambda line: print(line, flush=True),
     )
-    model_path = save_model(result.model, out / "model.keras")
+    model_path = export_model(result.model, out / "model.keras", result.class_names)
     (out / "history.json").write_text(json.dumps(result.history, indent=2))
     summary = {
         "spec": spec.model_dump(mode="json"),
@@ -136,10 +136,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data_spec = parse_data(args.data, args.split, args.limit)
     from trainer.data import load_dataset
     from trainer.evaluate import evaluate
-    from trainer.saving import load_model
+    from trainer.saving import load_model, read_class_names
 
     model = load_model(args.model_file, compile=False)
-    result = evaluate(model, load_dataset(data_spec), batch_size=args.batch_size)
+    data = load_dataset(data_spec)
+    classes = read_class_names(args.model_file)
+    result = evaluate(model, data, batch_size=args.batch_size, class_names=classes)
     print(json.dumps(result.to_dict()) if args.json else result.format())
     return 0
 

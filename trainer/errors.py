@@ -17,3 +17,7 @@ class CheckpointError(TrainerError, ValueError):
 
 class ModelFileError(TrainerError, ValueError):
     """A saved model file is missing or cannot be loaded."""
+
+
+class EvaluationStopped(TrainerError):
+    """The caller's hook asked an evaluation to stop (cancel, deadline, lost lease)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -9,7 +11,24 @@ import keras
 import numpy as np
 
 from trainer.data import Dataset
+from trainer.errors import EvaluationStopped
 from trainer.pipeline import eval_dataset
+
+# called after every batch with (batches done, batches in all); False stops the evaluation
+EvalHook = Callable[[int, int], bool]
+
+
+class _BatchHook(keras.callbacks.Callback):
+    """Asks the hook after every predicted batch and stops `predict` when it says no."""
+
+    def __init__(self, hook: EvalHook, batches: int) -> None:
+        super().__init__()
+        self.hook, self.batches, self.stopped_after = hook, batches, None
+
+    def on_predict_batch_end(self, batch: int, logs: Any = None) -> None:
+        if not self.hook(batch + 1, self.batches):
+            self.stopped_after = batch + 1
+            self.model.stop_predicting = True
 
 
 @dataclass
@@ -42,18 +61,55 @@ class EvalResult:
         return "\n".join(lines)
 
 
-def evaluate(model: keras.Model, data: Dataset, batch_size: int = 256) -> EvalResult:
-    """Evaluate `model` (probabilities out) on `data`; loss is plain cross-entropy."""
-    num_classes = data.num_classes
-    outputs = int(model.output_shape[-1])
-    if outputs != num_classes:
+def check_classes(model: keras.Model, data: Dataset, class_names: list[str] | None) -> None:
+    """The data's classes must be the model's, in the model's output order."""
+    if class_names is not None and list(class_names) != list(data.class_names):
         raise ValueError(
-            f"the model predicts {outputs} classes but the data has {num_classes} "
+            f"the model was trained on classes {list(class_names)} (in this order) "
+            f"but the data has {list(data.class_names)}"
+        )
+    outputs = int(model.output_shape[-1])
+    if outputs != data.num_classes:
+        raise ValueError(
+            f"the model predicts {outputs} classes but the data has {data.num_classes} "
             f"({', '.join(data.class_names)})"
         )
+
+
+def predict_probabilities(
+    model: keras.Model, data: Dataset, batch_size: int, hook: EvalHook | None
+) -> np.ndarray:
+    """The model's outputs for every example; raises EvaluationStopped if `hook` says stop."""
+    callbacks = []
+    if hook is not None:
+        callbacks.append(_BatchHook(hook, math.ceil(len(data) / batch_size)))
+    probs = model.predict(eval_dataset(data, batch_size), verbose=0, callbacks=callbacks)
+    if callbacks and callbacks[0].stopped_after is not None:
+        done = callbacks[0].stopped_after
+        raise EvaluationStopped(
+            f"evaluation stopped after {done} of {callbacks[0].batches} batches"
+        )
+    return np.asarray(probs, np.float64)
+
+
+def evaluate(
+    model: keras.Model,
+    data: Dataset,
+    batch_size: int = 256,
+    *,
+    class_names: list[str] | None = None,
+    hook: EvalHook | None = None,
+) -> EvalResult:
+    """Evaluate `model` (probabilities out) on `data`; loss is plain cross-entropy.
+
+    `class_names`, the model's classes in output order, must equal the data's: a dataset
+    whose classes differ (or come in another order) would give silently wrong metrics.
+    `hook(done, total)` runs after every batch; returning False stops the evaluation."""
+    num_classes = data.num_classes
+    check_classes(model, data, class_names)
     if len(data) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
-    probs = np.asarray(model.predict(eval_dataset(data, batch_size), verbose=0), np.float64)
+    probs = predict_probabilities(model, data, batch_size, hook)
     labels = data.y.astype(np.int64)
     picked = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)
     predicted = probs.argmax(axis=1)

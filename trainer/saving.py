@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import zipfile
 from pathlib import Path
 
 import keras
@@ -13,6 +15,8 @@ from trainer.errors import ModelFileError
 
 # Compiled models reference these; importing them registers them for deserialisation.
 REGISTERED = (trainer.losses.SmoothedSparseCrossentropy, trainer.schedules.OneCycle)
+# an extra member of exported .keras files (Keras ignores it): what the outputs mean
+CLASS_NAMES_MEMBER = "tass_class_names.json"
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
@@ -23,6 +27,41 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return path
+
+
+def export_model(model: keras.Model, path: str | os.PathLike, class_names: list[str]) -> Path:
+    """Save the inference model that users download: architecture and weights only, built
+    from stock Keras layers, so `keras.models.load_model(path)` works in any Python with
+    Keras, without this package (no optimizer, loss or learning-rate schedule of ours is in
+    the file). The class names, in output order, travel inside the file."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: model files must end in .keras")
+    if int(model.output_shape[-1]) != len(class_names):
+        raise ValueError(
+            f"the model predicts {model.output_shape[-1]} classes, "
+            f"but {len(class_names)} class names were given"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    inference = keras.Model(model.inputs, model.outputs, name=model.name)  # shares the weights
+    inference.save(path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(CLASS_NAMES_MEMBER, json.dumps(list(class_names)))
+    return path
+
+
+def read_class_names(path: str | os.PathLike) -> list[str] | None:
+    """The class names stored in an exported model file (None when it has none)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if CLASS_NAMES_MEMBER not in archive.namelist():
+                return None
+            names = json.loads(archive.read(CLASS_NAMES_MEMBER))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: cannot read its class names ({exc})") from exc
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ModelFileError(f"{path}: its class names are not a list of strings")
+    return names
 
 
 def load_model(path: str | os.PathLike, *, compile: bool = True) -> keras.Model:

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from core.jobs import model_artifact
+from core.jobs import get_model, model_artifact
 from core.reaper import job_deadline
 from core.states import JobStatus
 from worker.claim import claim, end_stopped, fail, finish
@@ -20,6 +20,13 @@ log = logging.getLogger(__name__)
 
 class ModelFileError(RuntimeError):
     """The stored model is missing or does not match its recorded digest."""
+
+
+def registered_class_names(ctx: WorkerContext, model_id: str) -> list[str] | None:
+    """The model's classes in output order, as the registry recorded them at training."""
+    with ctx.sessions() as session:
+        model = get_model(session, model_id)
+        return list(model.class_names) if model is not None and model.class_names else None
 
 
 def fetch_model_file(ctx: WorkerContext, model_id: str, dest: Path) -> Path:
@@ -42,13 +49,23 @@ def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
     try:
         with Lease(ctx, job.id, job.attempt, job_deadline(job, ctx.settings)) as lease:
             from trainer.data import load_dataset
+            from trainer.errors import EvaluationStopped
             from trainer.evaluate import evaluate
-            from trainer.saving import load_model
+            from trainer.saving import load_model, read_class_names
 
             assert job.model_id is not None
-            model = load_model(fetch_model_file(ctx, job.model_id, workdir / "model.keras"))
+            model_file = fetch_model_file(ctx, job.model_id, workdir / "model.keras")
+            model = load_model(model_file, compile=False)
+            classes = registered_class_names(ctx, job.model_id) or read_class_names(model_file)
             data = load_dataset(load_job_dataset(ctx, job.dataset))
-            result = evaluate(model, data).to_dict()
+            try:  # the lease thread sets `lost` on cancel, deadline or takeover
+                result = evaluate(
+                    model, data, class_names=classes, hook=lambda *_: not lease.lost.is_set()
+                ).to_dict()
+            except EvaluationStopped as stopped:
+                log.info("job %s: %s", job_id, stopped)
+                end_stopped(ctx, job)
+                return
             if lease.lost.is_set():
                 end_stopped(ctx, job)
                 return

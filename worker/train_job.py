@@ -102,7 +102,7 @@ def run_train_job(ctx: WorkerContext, job_id: str) -> None:
 
 def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Path | None) -> None:
     from trainer.data import load_dataset
-    from trainer.saving import export_savedmodel, save_model
+    from trainer.saving import export_model, export_savedmodel
     from trainer.train import train
 
     spec = TrainSpec.model_validate(job.spec)
@@ -121,7 +121,7 @@ def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Pa
         end_stopped(ctx, job)
         return
     keras_file = workdir / "model.keras"
-    save_model(result.model, keras_file)
+    export_model(result.model, keras_file, result.class_names)
     export_savedmodel(result.model, workdir / "savedmodel")
     zipped = Path(shutil.make_archive(str(workdir / "savedmodel"), "zip", workdir / "savedmodel"))
     _publish(ctx, job, result.final_metrics, result.class_names, keras_file, zipped)

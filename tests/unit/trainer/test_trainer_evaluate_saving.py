@@ -11,9 +11,15 @@ from trainer_testdata import tiny_spec
 
 from trainer.data import Dataset
 from trainer.data.synthetic import synthetic_dataset
-from trainer.errors import ModelFileError
+from trainer.errors import EvaluationStopped, ModelFileError
 from trainer.evaluate import evaluate
-from trainer.saving import export_savedmodel, load_model, save_model
+from trainer.saving import (
+    export_model,
+    export_savedmodel,
+    load_model,
+    read_class_names,
+    save_model,
+)
 from trainer.train import train
 
 
@@ -48,6 +54,29 @@ def test_evaluate_refuses_a_class_count_mismatch(trained) -> None:  # type: igno
         evaluate(trained.model, three)
 
 
+def test_evaluate_refuses_classes_in_another_order_naming_both_lists(trained) -> None:  # type: ignore[no-untyped-def]
+    data = synthetic_dataset(30, 10)
+    shuffled = Dataset(data.x, data.y, list(reversed(data.class_names)))
+    with pytest.raises(ValueError) as refused:
+        evaluate(trained.model, shuffled, class_names=trained.class_names)
+    assert str(trained.class_names) in str(refused.value)
+    assert str(shuffled.class_names) in str(refused.value)
+    assert evaluate(trained.model, data, class_names=trained.class_names).num_examples == 30
+
+
+def test_an_evaluation_stops_within_one_batch_of_its_hook_saying_so(trained) -> None:  # type: ignore[no-untyped-def]
+    data = synthetic_dataset(100, 10)
+    calls: list[tuple[int, int]] = []
+
+    def hook(done: int, total: int) -> bool:
+        calls.append((done, total))
+        return done < 2
+
+    with pytest.raises(EvaluationStopped, match="after 2 of 10 batches"):
+        evaluate(trained.model, data, batch_size=10, hook=hook)
+    assert calls == [(1, 10), (2, 10)]
+
+
 def test_save_then_load_gives_identical_predictions(
     trained, test_data: Dataset, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -78,6 +107,35 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     bad.write_bytes(b"not a zip")
     with pytest.raises(ModelFileError, match=r"bad\.keras"):
         load_model(bad)
+
+
+def test_an_exported_model_loads_in_plain_keras_without_this_package(
+    trained, test_data: Dataset, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """What a user does with a downloaded model: a fresh Python, no `tass` on the path."""
+    import subprocess
+    import sys
+
+    path = export_model(trained.model, tmp_path / "model.keras", trained.class_names)
+    x = test_data.x[:8].astype(np.float32) / 255.0
+    np.save(tmp_path / "x.npy", x)
+    code = (
+        "import sys, numpy as np, keras; m = keras.models.load_model(sys.argv[1]); "
+        "np.save(sys.argv[3], m.predict(np.load(sys.argv[2]), verbose=0)); "
+        "assert not [n for n in sys.modules if n.split('.')[0] in ('trainer', 'tass', 'core')]"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(tmp_path / "x.npy"), str(tmp_path / "p.npy")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    expected = trained.model.predict(x, verbose=0)
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, rtol=1e-5, atol=1e-6)
+    assert read_class_names(path) == trained.class_names
 
 
 def test_a_fresh_process_loads_a_training_saved_model(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
