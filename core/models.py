@@ -63,12 +63,20 @@ class Job(Base):
     latest_metrics: Mapped[dict[str, Any] | None]
     result: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
+    sweep_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="CASCADE"), index=True
+    )
+    trial_number: Mapped[int | None] = mapped_column(Integer)
 
     transitions: Mapped[list[JobTransition]] = relationship(
         order_by="JobTransition.id", lazy="selectin", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (Index("ix_jobs_created_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_jobs_created_id", "created_at", "id"),
+        # one job per trial number: two deciders can never start the same trial twice
+        Index("uq_jobs_sweep_trial", "sweep_id", "trial_number", unique=True),
+    )
 
 
 class JobTransition(Base):
@@ -172,3 +180,21 @@ class Worker(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None]
+
+
+class Sweep(Base):
+    """A hyperparameter sweep: its trials are ordinary train jobs pointing back at it. The
+    sweep row holds the request and the outcome; everything learned lives in the jobs."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    config: Mapped[dict[str, Any]]
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    best: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
