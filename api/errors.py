@@ -1,10 +1,15 @@
-"""Exception handlers: infrastructure outages become 503, never 500."""
+"""Exception handlers: infrastructure outages become 503, never 500; a 422 can always be
+written, whatever the client sent."""
 
 from __future__ import annotations
 
 import logging
+import math
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -15,6 +20,27 @@ log = logging.getLogger(__name__)
 def invalid(loc: list[str | int], message: str) -> HTTPException:
     """A 422 in FastAPI's own validation shape, naming the offending field."""
     return HTTPException(422, detail=[{"loc": loc, "msg": message, "type": "value_error"}])
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with what strict JSON cannot carry made printable: non-finite floats become
+    their names ("nan", "inf") and strings that are not valid UTF-8 (lone surrogates) are
+    escaped, so echoing a client's input back in a 422 never fails."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 shape, written through `json_safe` (its own handler fails on NaN)."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -34,6 +60,7 @@ async def database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(PoolTimeout, database_unavailable)
     app.add_exception_handler(DBAPIError, database_error)

@@ -1,29 +1,53 @@
-"""Server-side dataset paths: they must resolve, after symlinks, inside the configured roots."""
+"""Server-side dataset paths: they must resolve, after symlinks, inside the configured roots.
+
+Error messages never name a server folder or say whether anything exists outside the roots:
+the caller hears about the path as they wrote it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+MAX_COMPONENT_BYTES = 255  # NAME_MAX on Linux and macOS file systems
 
 
 class DatasetPathError(ValueError):
     """A dataset path the service refuses to read."""
 
 
-def resolve_dataset_path(raw: str, roots: list[Path]) -> Path:
-    """Resolve `raw` (absolute, or relative to the first root) and check it lies in a root."""
+def _inside(path: Path, roots: list[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def _checked_components(raw: str) -> None:
     if "://" in raw or raw.startswith("file:"):
         raise DatasetPathError("must be a server-side path, not a URL")
     if "\x00" in raw:
         raise DatasetPathError("contains a NUL byte")
+    for part in raw.split("/"):
+        if len(os.fsencode(part)) > MAX_COMPONENT_BYTES:
+            raise DatasetPathError(
+                f"has a component longer than {MAX_COMPONENT_BYTES} bytes: {part[:32]}..."
+            )
+
+
+def resolve_dataset_path(raw: str, roots: list[Path]) -> Path:
+    """Resolve `raw` (absolute, or relative to the first root) and check it lies in a root."""
+    _checked_components(raw)
     candidate = Path(raw).expanduser()
     if not candidate.is_absolute():
         if not roots:
             raise DatasetPathError("relative paths need TASS_DATA_ROOTS")
         candidate = roots[0] / candidate
-    resolved = candidate.resolve()
-    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
-        allowed = ", ".join(str(root) for root in roots)
-        raise DatasetPathError(f"must lie inside the data roots ({allowed})")
-    if not resolved.exists():
-        raise DatasetPathError(f"does not exist: {resolved}")
+    outside = DatasetPathError("must lie inside the server's data roots (TASS_DATA_ROOTS)")
+    if not _inside(Path(os.path.normpath(candidate)), roots):
+        raise outside  # decided on the text alone: nothing outside the roots is looked at
+    try:
+        resolved = candidate.resolve(strict=True)
+    except FileNotFoundError:
+        raise DatasetPathError("does not exist under the data roots") from None
+    except (OSError, RuntimeError) as exc:  # symlink loops, over-long paths, permissions
+        raise DatasetPathError("cannot be read (a symlink loop or an unreadable path)") from exc
+    if not _inside(resolved, roots):
+        raise outside
     return resolved

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+import re
+from datetime import datetime, timezone
+
+ROW_ID = re.compile(r"[0-9a-zA-Z_-]{1,64}")  # the ids this service makes (uuid4 hex)
 
 
 class BadCursor(ValueError):
@@ -17,9 +20,17 @@ def encode_cursor(created_at: datetime, row_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor names; BadCursor for anything this service did not make,
+    including timestamps without a UTC offset or outside the representable range."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         stamp, row_id = base64.urlsafe_b64decode(padded).decode().split("|", 1)
-        return datetime.fromisoformat(stamp), row_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        at = datetime.fromisoformat(stamp)
+        if at.tzinfo is None:
+            raise BadCursor("cursor is not valid")
+        at = at.astimezone(timezone.utc)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadCursor("cursor is not valid") from exc
+    if not ROW_ID.fullmatch(row_id):
+        raise BadCursor("cursor is not valid")
+    return at, row_id

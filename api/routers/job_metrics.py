@@ -30,7 +30,10 @@ def job_metrics(
     principal: PrincipalDep,
     kind: Literal["epoch", "step"] = "epoch",
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    cursor: Annotated[int | None, Query(ge=0, description="Return steps after this one.")] = None,
+    cursor: Annotated[
+        int | None,
+        Query(ge=0, le=2**31 - 1, description="Return steps after this one."),  # int4 step
+    ] = None,
     every: Annotated[int, Query(ge=1, le=10000, description="Keep every N-th row.")] = 1,
 ) -> MetricPage:
     """Per-epoch (step = epoch number) or per-step metric history, ascending."""

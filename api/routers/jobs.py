@@ -24,6 +24,7 @@ from api.schemas import (
     JobPage,
     TrainJobCreate,
 )
+from api.strict_json import StrictJSONRoute
 from core import jobs as job_queries
 from core.apikeys import Principal
 from core.datapaths import DatasetPathError, resolve_dataset_path
@@ -35,7 +36,7 @@ from core.settings import Settings
 from core.states import FINAL_STATUSES, JobStatus, JobType
 from trainer.spec import DatasetSpec
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=StrictJSONRoute)
 log = logging.getLogger(__name__)
 
 
@@ -50,7 +51,7 @@ def _checked_dataset(dataset: DatasetSpec, settings: Settings) -> dict[str, obje
         try:
             data["path"] = str(resolve_dataset_path(dataset.path, settings.resolved_data_roots))
         except DatasetPathError as exc:
-            raise field_error(["dataset", "path"], f"dataset.path {exc}") from exc
+            raise field_error(["dataset", "path"], f"dataset.path {dataset.path!r} {exc}") from exc
     return data
 
 
