@@ -25,6 +25,8 @@ def create_job(
     model_id: str | None = None,
     name: str | None = None,
     tags: dict[str, str] | None = None,
+    sweep_id: str | None = None,
+    trial_number: int | None = None,
 ) -> Job:
     """Insert a queued job and its first transition; the caller commits, then enqueues."""
     job = Job(
@@ -39,6 +41,8 @@ def create_job(
         tags=tags or {},
         attempt=1,
         created_at=utcnow(),
+        sweep_id=sweep_id,
+        trial_number=trial_number,
     )
     session.add(job)
     session.flush()
@@ -96,8 +100,11 @@ def list_jobs(
     job_type: str | None = None,
     scope: str | None = None,
     tag: tuple[str, str] | None = None,
+    sweep_id: str | None = None,
 ) -> tuple[list[Job], str | None]:
     stmt = select(Job)
+    if sweep_id is not None:
+        stmt = stmt.where(Job.sweep_id == sweep_id)
     if tag is not None:
         stmt = stmt.where(Job.tags[tag[0]].as_string() == tag[1])
     if scope is not None:
