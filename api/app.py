@@ -12,9 +12,11 @@ from prometheus_client import CollectorRegistry
 from api import dashboard, prometheus
 from api.auth import RateLimiter
 from api.body_limit import BodySizeLimit
+from api.docs import closed_docs_router, docs_urls
 from api.errors import install_error_handlers
 from api.prometheus import DatabaseCollector, HttpMetrics
 from api.routers import health, job_metrics, jobs, models, workers
+from api.security_headers import SecurityHeaders
 from core.db import make_engine, make_session_factory
 from core.migrate import check_schema_current
 from core.objectstore import ObjectStore
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Training as a service: Keras training and evaluation jobs over HTTP.",
         version="0.1.0",
         lifespan=lifespan,
+        redirect_slashes=False,  # Starlette's slash redirect echoes the Host header
+        **docs_urls(settings.public_docs),
     )
     install_error_handlers(app)
     registry = CollectorRegistry(auto_describe=False)
@@ -62,7 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics_registry = registry
     app.add_middleware(HttpMetrics, registry=registry)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     for module in (health, jobs, job_metrics, models, workers, prometheus):
         app.include_router(module.router)
+    if not settings.public_docs:
+        app.include_router(closed_docs_router(app))
     dashboard.install(app)
     return app

@@ -14,15 +14,15 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         return None
     first, _, last = header[len("bytes=") :].strip().partition("-")
     try:
-        if first == "":
-            suffix = int(last)
-            if suffix <= 0:
-                raise RangeNotSatisfiable(header)
-            return max(size - suffix, 0), size
-        start = int(first)
-        end = int(last) + 1 if last else size
-    except ValueError:
+        suffix = int(last) if first == "" else None
+        start = int(first) if first else 0
+        end = int(last) + 1 if last and first else size
+    except ValueError:  # RangeNotSatisfiable is a ValueError too: raised only after this
         return None
+    if suffix is not None:
+        if suffix <= 0:  # `bytes=-0`: the last zero bytes, an empty (unsatisfiable) range
+            raise RangeNotSatisfiable(header)
+        return max(size - suffix, 0), size
     if start >= size or start < 0 or end <= start:
         raise RangeNotSatisfiable(header)
     return start, min(end, size)

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     rate_limit: str = "600/minute"
     rate_limit_storage_url: str | None = None
     max_active_jobs_per_tenant: int = Field(20, ge=1)
+    # hardening (README "Security"): failed authentications per client address, dashboard
+    # session lifetime, time a client gets to send complete request headers, public API docs
+    auth_failure_limit: str = "20/minute"
+    session_ttl_seconds: int = Field(8 * 3600, ge=60)
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    public_docs: bool = False
     metrics_allow_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"]
     )

@@ -163,6 +163,12 @@ def logout(request: Request) -> Response:
     return response
 
 
+@router.get("/")
+def trailing_slash(request: Request) -> Response:
+    """A path-only redirect: never built from the Host header."""
+    return RedirectResponse(_base(request), status_code=307)
+
+
 @router.get("", response_class=HTMLResponse)
 def jobs_page(request: Request) -> Response:
     principal = _principal(request)

@@ -81,3 +81,20 @@ def test_unsatisfiable_range_is_416(client, stored_model):
 def test_missing_format_and_bad_format(client, stored_model):
     assert client.get(f"/v1/models/{stored_model}/download?format=savedmodel").status_code == 404
     assert client.get(f"/v1/models/{stored_model}/download?format=onnx").status_code == 422
+
+
+@pytest.mark.parametrize("header", ["bytes=-0", "bytes=-00"])
+def test_an_empty_suffix_range_is_416(client, stored_model, header):
+    response = client.get(f"/v1/models/{stored_model}/download", headers={"Range": header})
+    assert response.status_code == 416
+    assert response.content == b""
+
+
+def test_downloads_revalidate_with_their_etag_and_stay_out_of_shared_caches(client, stored_model):
+    response = client.get(f"/v1/models/{stored_model}/download")
+    assert response.headers["cache-control"] == "private, no-cache"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    etag = response.headers["etag"]
+    cached = client.get(f"/v1/models/{stored_model}/download", headers={"If-None-Match": etag})
+    assert cached.status_code == 304
+    assert cached.headers["cache-control"] == "private, no-cache"

@@ -36,6 +36,7 @@ def fuzz_app(tmp_path_factory):
             data_roots=[root],
             rate_limit="100000/minute",
             sse_poll_seconds=0.01,
+            public_docs=True,  # schemathesis reads /openapi.json without a key
         )
     )
     with TestClient(app):

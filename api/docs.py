@@ -1,0 +1,41 @@
+"""/openapi.json, /docs and /redoc: open to anyone with TASS_PUBLIC_DOCS=true, otherwise behind
+an API key like every /v1 endpoint (a browser logged in to the dashboard reaches them with its
+session cookie)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from api.auth import PrincipalDep
+
+OPENAPI_URL = "/openapi.json"
+
+
+def closed_docs_router(app: FastAPI) -> APIRouter:
+    """The three documents as routes that need a principal."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get(OPENAPI_URL)
+    def openapi(principal: PrincipalDep) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    def swagger(request: Request, principal: PrincipalDep) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(openapi_url=root + OPENAPI_URL, title=f"{app.title} - docs")
+
+    @router.get("/redoc")
+    def redoc(request: Request, principal: PrincipalDep) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_redoc_html(openapi_url=root + OPENAPI_URL, title=f"{app.title} - ReDoc")
+
+    return router
+
+
+def docs_urls(public: bool) -> dict[str, str | None]:
+    """FastAPI's own (unauthenticated) document URLs, or none when they need a key."""
+    if public:
+        return {"openapi_url": OPENAPI_URL, "docs_url": "/docs", "redoc_url": "/redoc"}
+    return {"openapi_url": None, "docs_url": None, "redoc_url": None}
