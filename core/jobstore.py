@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.models import Job, JobTransition, utcnow
+from core.clock import database_now
+from core.models import Job, JobTransition
 from core.states import ALLOWED_FROM, FINAL_STATUSES, JobStatus
 
 
@@ -32,7 +33,7 @@ def record_transition(
             job_id=job_id,
             from_status=from_status,
             status=status.value,
-            at=at or utcnow(),
+            at=at or database_now(session),
             attempt=attempt,
             reason=reason,
             details=details,
@@ -56,7 +57,7 @@ def transition(
     The caller commits."""
     allowed = ALLOWED_FROM[to]
     sources = allowed if expected is None else allowed & frozenset(expected)
-    now = utcnow()
+    now = database_now(session)
     current = session.execute(select(Job.status, Job.attempt).where(Job.id == job_id)).one_or_none()
     if current is None:
         return False

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import database_now
 from core.jobstore import transition
-from core.models import Job, JobTransition, utcnow
+from core.models import Job, JobTransition
 from core.settings import Settings
 from core.states import JobStatus
 
@@ -45,10 +46,10 @@ def deadline_passed(job: Job, settings: Settings, now: datetime) -> bool:
 def reap(factory: sessionmaker[Session], settings: Settings) -> list[Requeued]:
     """One sweep. Returns the jobs put back in the queue; the caller enqueues them (the DB
     change is already committed, so a crash here loses nothing: the next sweep sees them)."""
-    now = utcnow()
-    stale_before = now - timedelta(seconds=settings.heartbeat_timeout_seconds)
     requeued: list[Requeued] = []
     with factory() as session:
+        now = database_now(session)  # heartbeats were written on the same clock
+        stale_before = now - timedelta(seconds=settings.heartbeat_timeout_seconds)
         stmt = select(Job).where(
             Job.status.in_([JobStatus.RUNNING.value, JobStatus.CANCELLING.value])
         )
@@ -125,9 +126,10 @@ def requeue_held_by(
     return requeued
 
 
-def waiting_since(factory: sessionmaker[Session], queue: str, before: datetime) -> list[Requeued]:
-    """Queued jobs of `queue` that entered `queued` before `before` (oldest first)."""
+def waiting_since(factory: sessionmaker[Session], queue: str, seconds: float) -> list[Requeued]:
+    """Queued jobs of `queue` that entered `queued` over `seconds` ago (oldest first)."""
     with factory() as session:
+        before = database_now(session) - timedelta(seconds=seconds)
         entered = (
             select(JobTransition.job_id, func.max(JobTransition.at).label("at"))
             .where(JobTransition.status == JobStatus.QUEUED.value)

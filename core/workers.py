@@ -9,7 +9,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.models import Job, Worker, utcnow
+from core.clock import database_now
+from core.models import Job, Worker
 from core.states import JobStatus
 
 
@@ -25,7 +26,7 @@ class WorkerInfo:
 
 def report_alive(session: Session, info: WorkerInfo) -> None:
     """Insert or refresh this node's row."""
-    now = utcnow()
+    now = database_now(session)
     values = {
         "name": info.name,
         "host": info.host,
@@ -42,12 +43,14 @@ def report_alive(session: Session, info: WorkerInfo) -> None:
 
 
 def report_stopped(session: Session, name: str) -> None:
-    session.execute(update(Worker).where(Worker.name == name).values(stopped_at=utcnow()))
+    session.execute(
+        update(Worker).where(Worker.name == name).values(stopped_at=database_now(session))
+    )
 
 
 def list_workers(session: Session, alive_within: float) -> list[tuple[Worker, bool, list[str]]]:
     """Workers seen in the last day: (row, alive?, ids of the jobs it runs)."""
-    now = utcnow()
+    now = database_now(session)
     rows = session.scalars(
         select(Worker).where(Worker.last_seen_at > now - timedelta(days=1)).order_by(Worker.name)
     ).all()

@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from core.clock import database_now
 from core.jobstore import transition
-from core.models import Job, utcnow
+from core.models import Job
 from core.states import JobStatus
 from worker.context import WorkerContext
 
@@ -19,8 +20,8 @@ MAX_ERROR_CHARS = 4000
 def claim(ctx: WorkerContext, job_id: str, resumed_from_epoch: int | None = None) -> Job | None:
     """queued -> running with one conditional UPDATE; None if someone else has it or it is
     no longer queued (cancelled, already running under a live lease, or finished)."""
-    now = utcnow()
     with ctx.sessions.begin() as session:
+        now = database_now(session)  # leases and deadlines run on the database's clock
         won = transition(
             session,
             job_id,

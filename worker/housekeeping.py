@@ -8,14 +8,12 @@ import logging
 import os
 import socket
 import threading
-from datetime import timedelta
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 from kombu.exceptions import ChannelError
 
 from core.db import make_engine, make_session_factory
-from core.models import utcnow
 from core.queue import EVALUATE_TASK, TRAIN_TASK
 from core.reaper import Requeued, reap, requeue_held_by, waiting_since
 from core.settings import get_settings
@@ -47,12 +45,11 @@ def redispatch_lost(app: Celery, factory, settings) -> None:  # type: ignore[no-
     """A queue that is empty in the broker while the database still holds jobs queued for a
     while means the messages were lost (say, Redis restarted without persistence): send them
     again. A duplicate is harmless, the claim lets only one delivery run the job."""
-    before = utcnow() - timedelta(seconds=settings.redispatch_after_seconds)
     with app.connection_for_read() as conn:
         channel = conn.default_channel
         for queue in (settings.train_queue, settings.evaluate_queue):
             if broker_queue_length(channel, queue) == 0:
-                lost = waiting_since(factory, queue, before)
+                lost = waiting_since(factory, queue, settings.redispatch_after_seconds)
                 if lost:
                     log.warning("re-sending %d queued jobs missing from queue %s", len(lost), queue)
                     enqueue(app, lost)

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.clock import database_now
 from core.jobstore import transition
-from core.models import Job, utcnow
+from core.models import Job
 from core.reaper import TIMEOUT_REASON
 from core.states import JobStatus
 from worker.context import WorkerContext
@@ -54,7 +55,7 @@ class Lease:
                 Job.attempt == self.attempt,
                 Job.status == JobStatus.RUNNING.value,
             )
-            .values(last_heartbeat_at=utcnow(), **values)
+            .values(last_heartbeat_at=database_now(session), **values)
         )
         if result.rowcount != 1:
             self.lost.set()
@@ -74,10 +75,17 @@ class Lease:
             )
         self.lost.set()
 
+    def past_deadline(self) -> bool:
+        """Whether the deadline has passed by the database's clock (never this host's)."""
+        if self.deadline is None:
+            return False
+        with self.ctx.sessions() as session:
+            return database_now(session) > self.deadline
+
     def _beat(self) -> None:
         while not self._stop.wait(self.ctx.settings.heartbeat_seconds):
             try:
-                if self.deadline is not None and utcnow() > self.deadline:
+                if self.past_deadline():
                     log.warning("job %s passed its deadline; stopping it", self.job_id)
                     self.expire()
                     return

@@ -9,18 +9,19 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import delete
 
-from core.jobs import job_artifacts
+from core.jobs import job_artifacts, metric_rows
 from core.jobstore import transition
 from core.migrate import upgrade
-from core.models import Job
+from core.models import Artifact, Job
 from core.settings import Settings
 from core.states import JobStatus
 from worker.claim import claim
 from worker.context import WorkerContext
 from worker.lease import Lease
 from worker.reporter import JobReporter
-from worker.train_job import fetch_checkpoint, latest_stored_checkpoint
+from worker.train_job import fetch_checkpoint, forget_lost_progress, latest_stored_checkpoint
 
 
 @pytest.fixture
@@ -114,3 +115,22 @@ def test_a_resume_fetches_every_file_of_the_newest_recorded_checkpoint(ctx, tmp_
     dest = fetch_checkpoint(ctx, files, tmp_path / "resume")
     assert (dest / "model.keras").read_bytes() == b"weights 2"
     assert (dest / "state.json").read_text() == '{"epoch": 2}'
+
+
+def test_a_resumed_attempt_forgets_the_metrics_written_after_its_checkpoint(ctx, tmp_path):
+    job_id = queued_job(ctx)
+    first = claim(ctx, job_id)
+    lost = JobReporter(ctx, Lease(ctx, job_id, first.attempt), every_steps=5)
+    assert lost(SimpleNamespace(**{**vars(epoch_end(tmp_path, 1, b"w")), "kind": "step"}))
+    assert lost(epoch_end(tmp_path, 1, b"epoch one"))
+    assert lost(SimpleNamespace(**{**vars(epoch_end(tmp_path, 2, b"x")), "kind": "step"}))
+    assert lost(SimpleNamespace(**{**vars(epoch_end(tmp_path, 3, b"y")), "kind": "epoch"}))
+    with ctx.sessions.begin() as session:  # epoch 3's checkpoint row never landed
+        session.execute(delete(Artifact).where(Artifact.epoch == 3))
+    requeue(ctx, job_id, first.attempt)
+
+    second = claim(ctx, job_id, resumed_from_epoch=1)
+    forget_lost_progress(ctx, second, 1)
+    with ctx.sessions() as session:
+        assert [s for s, _ in metric_rows(session, job_id, kind="epoch")[0]] == [1]
+        assert [s for s, _ in metric_rows(session, job_id, kind="step")[0]] == [10]
