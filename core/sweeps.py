@@ -92,7 +92,12 @@ def was_stopped_early(job: Job) -> bool:
 
 def trial_jobs(session: Session, sweep_id: str) -> list[Job]:
     return list(
-        session.scalars(select(Job).where(Job.sweep_id == sweep_id).order_by(Job.trial_number))
+        session.scalars(
+            select(Job)
+            .where(Job.sweep_id == sweep_id)
+            .order_by(Job.trial_number)
+            .execution_options(populate_existing=True)  # statuses change by conditional UPDATEs
+        )
     )
 
 

@@ -181,6 +181,9 @@ def list_jobs(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    sweep: Annotated[
+        str | None, Query(max_length=64, description="Only the trials of this sweep.")
+    ] = None,
 ) -> JobPage:
     """Jobs newest first, optionally filtered; follow `next_cursor` for the next page."""
     tag_filter = tuple(tag.split("=", 1)) if tag else None
@@ -193,6 +196,7 @@ def list_jobs(
             job_type=type_,
             scope=principal.scope,
             tag=tag_filter,  # type: ignore[arg-type]
+            sweep_id=sweep,
         )
     except BadCursor as exc:
         raise invalid(["query", "cursor"], f"cursor: {exc}") from exc

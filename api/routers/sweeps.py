@@ -1,0 +1,165 @@
+"""/v1/sweeps: hyperparameter sweeps whose trials are ordinary train jobs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, Query, Response, status
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.orm import Session
+
+from api.auth import PrincipalDep
+from api.deps import ProducerDep, SessionDep, SettingsDep
+from api.errors import invalid
+from api.sweep_schemas import BestOut, SweepCreate, SweepOut, SweepPage, TrialOut
+from api.sweep_validation import check_sweep, sweep_config
+from core import sweeps as sweep_store
+from core.apikeys import Principal
+from core.datapaths import DatasetPathError, resolve_dataset_path
+from core.jobs import count_active_jobs
+from core.models import Sweep
+from core.pagination import BadCursor
+from core.queue import TRAIN_TASK
+from core.settings import Settings
+from core.sweep_decisions import best_value
+from trainer.spec import DatasetSpec
+
+router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
+log = logging.getLogger(__name__)
+
+
+def sweep_out(session: Session, sweep: Sweep) -> SweepOut:
+    config = sweep.config
+    goal = config["objective"]["goal"]
+    trials = [
+        TrialOut(
+            number=t.number,
+            job_id=t.job_id,
+            params=t.params,
+            status=t.status,
+            stopped_early=t.stopped_early,
+            best_value=best_value([p.value for p in t.epochs], goal),
+            final_value=t.final_value,
+            epochs_run=len(t.epochs),
+            model_id=t.model_id,
+        )
+        for t in sweep_store.trial_records(session, sweep)
+    ]
+    return SweepOut(
+        id=sweep.id,
+        name=sweep.name,
+        status=sweep.status,
+        created_at=sweep.created_at,
+        finished_at=sweep.finished_at,
+        method=config["method"],
+        parameters=config["parameters"],
+        objective=config["objective"],
+        max_trials=config["max_trials"],
+        max_parallel=config["max_parallel"],
+        early_stopping=config.get("early_stopping"),
+        spec=config["spec"],
+        dataset=config["dataset"],
+        tags=sweep.tags or {},
+        trials=trials,
+        best=BestOut(**sweep.best) if sweep.best else None,
+        error=sweep.error,
+    )
+
+
+def checked_dataset(dataset: DatasetSpec, settings: Settings) -> dict[str, object]:
+    """The dataset as stored, its server-side path resolved inside the data roots."""
+    data = dataset.model_dump(mode="json")
+    if dataset.path is not None:
+        try:
+            data["path"] = str(resolve_dataset_path(dataset.path, settings.resolved_data_roots))
+        except DatasetPathError as exc:
+            raise invalid(["body", "dataset", "path"], f"dataset.path {exc}") from exc
+    return data
+
+
+def check_quota(session: Session, settings: Settings, tenant: str) -> None:
+    """Trials count as jobs: a tenant at its quota cannot start a sweep (429)."""
+    active = count_active_jobs(session, tenant)
+    if active >= settings.max_active_jobs_per_tenant:
+        raise HTTPException(
+            429,
+            detail=f"tenant {tenant!r} already has {active} queued or running jobs "
+            f"(limit {settings.max_active_jobs_per_tenant})",
+            headers={"Retry-After": "30"},
+        )
+
+
+def require_sweep(session: Session, sweep_id: str, principal: Principal) -> Sweep:
+    """The caller's sweep; another tenant's sweep is reported as missing (404)."""
+    sweep = sweep_store.get_sweep(session, sweep_id, principal.scope)
+    if sweep is None:
+        raise HTTPException(404, detail=f"no sweep {sweep_id!r}")
+    return sweep
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=SweepOut)
+def create_sweep(
+    body: Annotated[SweepCreate, Body()],
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    producer: ProducerDep,
+    principal: PrincipalDep,
+) -> SweepOut:
+    """Validate the search space, store the sweep with its first trials, commit, enqueue them.
+    Housekeeping starts the rest as slots free up and stops the trials the pruner stops."""
+    check_sweep(body)
+    dataset = checked_dataset(body.dataset, settings)
+    check_quota(session, settings, principal.tenant)
+    sweep = sweep_store.create_sweep(
+        session,
+        tenant=principal.tenant,
+        name=body.name,
+        config=sweep_config(body, dataset),
+        tags=body.tags,
+    )
+    started = sweep_store.advance_sweep(session, sweep.id, settings)
+    session.commit()
+    for trial in started:
+        try:
+            producer.send_task(
+                TRAIN_TASK, args=[trial.job_id], queue=trial.queue, task_id=f"{trial.job_id}-1"
+            )
+        except (BrokerError, OSError) as exc:  # queued in the database: re-sent by housekeeping
+            log.error("could not enqueue trial job %s: %s", trial.job_id, exc)
+    response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
+    return sweep_out(session, sweep)
+
+
+@router.get("", response_model=SweepPage)
+def list_sweeps(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> SweepPage:
+    """Sweeps newest first; follow `next_cursor` for the next page."""
+    try:
+        rows, next_cursor = sweep_store.list_sweeps(
+            session, limit=min(limit, settings.max_page_size), cursor=cursor, scope=principal.scope
+        )
+    except BadCursor as exc:
+        raise invalid(["query", "cursor"], f"cursor: {exc}") from exc
+    return SweepPage(items=[sweep_out(session, s) for s in rows], next_cursor=next_cursor)
+
+
+@router.get("/{sweep_id}", response_model=SweepOut)
+def get_sweep(sweep_id: str, session: SessionDep, principal: PrincipalDep) -> SweepOut:
+    return sweep_out(session, require_sweep(session, sweep_id, principal))
+
+
+@router.post("/{sweep_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=SweepOut)
+def cancel_sweep(sweep_id: str, session: SessionDep, principal: PrincipalDep) -> SweepOut:
+    """Cancel the sweep: its queued trials never start, its running ones stop within a batch."""
+    sweep = require_sweep(session, sweep_id, principal)
+    if not sweep_store.cancel_sweep(session, sweep):
+        raise HTTPException(409, detail=f"sweep {sweep_id} is already {sweep.status}")
+    session.commit()
+    return sweep_out(session, sweep)
