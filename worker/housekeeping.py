@@ -19,6 +19,7 @@ from core.reaper import Requeued, reap, requeue_held_by, waiting_since
 from core.settings import get_settings
 from core.workers import WorkerInfo, report_alive, report_stopped
 from worker.devices import visible_gpus
+from worker.sweep_step import run_sweep_step
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -68,6 +69,10 @@ def housekeeping_loop(app: Celery, info: WorkerInfo) -> None:
             redispatch_lost(app, factory, settings)
         except Exception:
             log.exception("housekeeping sweep failed; retrying")
+        try:
+            run_sweep_step(app, factory, settings)
+        except Exception:
+            log.exception("sweep decisions failed; retrying")
         if _stop.wait(interval):
             break
     engine.dispose()
