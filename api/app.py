@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from api import dashboard, prometheus
-from api.auth import RateLimiter
+from api.auth import AuthFailureThrottle, RateLimiter
 from api.body_limit import BodySizeLimit
 from api.docs import closed_docs_router, docs_urls
 from api.errors import install_error_handlers
@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.rate_limit, settings.resolved_rate_limit_storage_url
         )
         log.info("tass API ready (database %s)", engine.url.render_as_string(hide_password=True))
+        app.state.auth_throttle = AuthFailureThrottle(
+            settings.auth_failure_limit, settings.resolved_rate_limit_storage_url
+        )
         try:
             yield
         finally:

@@ -1,38 +1,118 @@
-"""Bearer API keys and the per-key request rate limit."""
+"""Bearer API keys, dashboard session cookies (with an Origin check), the per-key request
+rate limit and the per-address throttle on failed authentication."""
 
 from __future__ import annotations
 
 import math
 import time
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import SessionDep
 from core.apikeys import Principal, authenticate
+from core.dashboard_sessions import session_principal
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `tass keys create`.")
-SESSION_COOKIE = "tass_session"  # the dashboard's HttpOnly, SameSite=Strict login cookie
+SESSION_COOKIE = "tass_session"  # the dashboard's HttpOnly, SameSite=Strict session token
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="The dashboard's login session (POST /dashboard/login); never an API key.",
+)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+SessionCookieDep = Annotated[str | None, Depends(session_cookie)]
 
 
 def unauthorized(message: str) -> HTTPException:
     return HTTPException(401, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
+def is_same_origin(request: Request, *, allow_missing: bool) -> bool:
+    """Whether the browser says the request comes from this service's own origin (scheme
+    aside: a TLS proxy may hide it). Ports count: another port of the same host is another
+    origin, which SameSite cookies do not tell apart."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return allow_missing
+    host = request.headers.get("host", "")
+    return origin != "null" and urlsplit(origin).netloc.lower() == host.lower() != ""
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (the proxy's, unless uvicorn is told to trust forwarded headers)."""
+    return request.client.host if request.client else "unknown"
+
+
+class AuthFailureThrottle:
+    """Failed authentications per client address, a moving window from `limits`: past the
+    limit every attempt from that address is 429 (Retry-After) until the window moves on, so
+    guessing keys costs time whether the guesses are right or wrong."""
+
+    NAMESPACE = "auth-failures"
+
+    def __init__(self, rate: str, storage_url: str) -> None:
+        from limits import parse, storage, strategies
+
+        self.item = parse(rate)
+        self.strategy = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_url))
+
+    def refuse_if_blocked(self, address: str) -> None:
+        if self.strategy.test(self.item, self.NAMESPACE, address):
+            return
+        reset_at, _ = self.strategy.get_window_stats(self.item, self.NAMESPACE, address)
+        raise HTTPException(
+            429,
+            detail="too many failed authentications from this address; try again later",
+            headers={"Retry-After": str(max(1, math.ceil(reset_at - time.time())))},
+        )
+
+    def record_failure(self, address: str) -> None:
+        self.strategy.hit(self.item, self.NAMESPACE, address)
+
+
+def get_auth_throttle(request: Request) -> AuthFailureThrottle:
+    return request.app.state.auth_throttle
+
+
+AuthThrottleDep = Annotated[AuthFailureThrottle, Depends(get_auth_throttle)]
+
+
 def current_principal(
     request: Request,
     session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    credentials: BearerDep,
+    cookie_token: SessionCookieDep,
+    throttle: AuthThrottleDep,
 ) -> Principal:
-    """Every /v1 endpoint: a valid, unrevoked key (bearer header, or the dashboard's session
-    cookie), within its request rate."""
-    presented = credentials.credentials if credentials else request.cookies.get(SESSION_COOKIE)
-    if not presented:
+    """Every /v1 endpoint: a valid, unrevoked key (bearer header) or a live dashboard session
+    (cookie; unsafe methods only from this origin), within the key's request rate. An address
+    with too many recent failures is refused before any credential is looked at."""
+    if credentials is None and not cookie_token:
         raise unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    principal = authenticate(session, presented)
+    cookie_only = credentials is None
+    if (
+        cookie_only
+        and request.method not in SAFE_METHODS
+        and not is_same_origin(request, allow_missing=False)
+    ):
+        raise HTTPException(403, detail="cross-origin request refused (Origin check)")
+    address = client_address(request)
+    throttle.refuse_if_blocked(address)
+    if credentials is not None:
+        principal = authenticate(session, credentials.credentials)
+        failure = "invalid or revoked API key"
+    else:
+        assert cookie_token is not None
+        principal = session_principal(session, cookie_token)
+        failure = "the dashboard session expired or was ended: log in again"
     if principal is None:
-        raise unauthorized("invalid or revoked API key")
+        throttle.record_failure(address)
+        raise unauthorized(failure)
     limiter = request.app.state.rate_limiter
     if not limiter.hit(principal.key_id):
         retry = limiter.retry_after(principal.key_id)

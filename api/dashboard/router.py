@@ -1,8 +1,10 @@
 """Dashboard pages, login and logout.
 
 The pages are shells: the browser fills them from the /v1 JSON API with the session cookie.
-The cookie holds the API key itself (HttpOnly, SameSite=Strict), set only after the key was
-checked here; every page without a valid cookie redirects to the login form."""
+The cookie holds a server-side session token (core.dashboard_sessions: random, stored hashed,
+expiring, ended by logout or by revoking the key), never the API key; every page without a
+live session redirects to the login form. Unsafe requests made with the cookie must come from
+this origin (api.auth)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,15 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.auth import SESSION_COOKIE, client_address, is_same_origin
 from core.apikeys import Principal, authenticate
+from core.dashboard_sessions import end_session, session_principal, start_session
 
-COOKIE_NAME = "tass_session"
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")  # autoescapes .html
@@ -58,12 +61,12 @@ def _base(request: Request) -> str:
 
 
 def _principal(request: Request) -> Principal | None:
-    key = request.cookies.get(COOKIE_NAME)
-    if not key:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
         return None
     factory: sessionmaker[Session] = request.app.state.session_factory
     with factory() as session:
-        return authenticate(session, key)
+        return session_principal(session, token)
 
 
 def _safe_next(value: str | None) -> str | None:
@@ -74,14 +77,6 @@ def _safe_next(value: str | None) -> str | None:
     if parts.scheme or parts.netloc or value.startswith("//"):
         return None
     return value
-
-
-def _same_origin(request: Request) -> bool:
-    """A form POST from another site is refused (login CSRF); browsers send Origin on POST."""
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.headers.get("host")
 
 
 def _page(
@@ -125,21 +120,35 @@ def login(
     next: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
     target = _safe_next(next)
-    if not _same_origin(request):
+    if not is_same_origin(request, allow_missing=True):  # login CSRF
         return _page(
             request, "login.html", None, 403, next=target, error="Cross-site login refused."
         )
+    throttle = request.app.state.auth_throttle
+    address = client_address(request)
+    try:
+        throttle.refuse_if_blocked(address)
+    except HTTPException as exc:
+        error = "Too many failed logins from this address; try again later."
+        page = _page(request, "login.html", None, 429, next=target, error=error)
+        page.headers.update(exc.headers or {})
+        return page
     factory: sessionmaker[Session] = request.app.state.session_factory
-    with factory() as session:
+    with factory.begin() as session:
         principal = authenticate(session, api_key.strip())
+        if principal is not None:
+            settings = request.app.state.settings
+            token = start_session(session, principal.key_id, settings.session_ttl_seconds)
     if principal is None:
+        throttle.record_failure(address)
         return _page(
             request, "login.html", None, 401, next=target, error="Invalid or revoked API key."
         )
     response = RedirectResponse(target or _base(request), status_code=303)
     response.set_cookie(
-        COOKIE_NAME,
-        api_key.strip(),
+        SESSION_COOKIE,
+        token,
+        max_age=request.app.state.settings.session_ttl_seconds,
         httponly=True,
         samesite="strict",
         path="/",
@@ -152,9 +161,14 @@ def login(
 @router.post("/logout")
 def logout(request: Request) -> Response:
     response = RedirectResponse(f"{_base(request)}/login", status_code=303)
-    if _same_origin(request):
+    token = request.cookies.get(SESSION_COOKIE)
+    if is_same_origin(request, allow_missing=False):
+        if token:
+            factory: sessionmaker[Session] = request.app.state.session_factory
+            with factory.begin() as session:
+                end_session(session, token)
         response.delete_cookie(
-            COOKIE_NAME,
+            SESSION_COOKIE,
             path="/",
             httponly=True,
             samesite="strict",

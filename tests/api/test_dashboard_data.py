@@ -63,8 +63,11 @@ def test_workers_show_liveness_current_jobs_and_queue_lengths(client, db):
     assert {q["name"]: q["queued"] for q in body["queues"]}["train"] == 1, queued["id"]
 
 
-def test_session_cookie_is_accepted_like_a_bearer_key(anonymous, keys):
-    anonymous.cookies.set("tass_session", keys["acme"])
+def test_session_cookie_from_the_login_form_is_accepted_like_a_bearer_key(anonymous, keys):
+    login = anonymous.post(
+        "/dashboard/login", data={"api_key": keys["acme"]}, headers={"Origin": "http://testserver"}
+    )
+    assert login.status_code == 200  # followed the redirect to the jobs page
     assert anonymous.get("/v1/jobs").status_code == 200
-    anonymous.cookies.set("tass_session", keys["revoked"])
+    anonymous.cookies.set("tass_session", keys["acme"])  # the key itself is no session
     assert anonymous.get("/v1/jobs").status_code == 401

@@ -1,0 +1,162 @@
+"""Dashboard sessions are server-side tokens, not API keys; cookie-authenticated unsafe requests
+must come from this origin; failed authentication is throttled per client address."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from api.app import create_app
+from core.apikeys import revoke_key
+from core.models import DashboardSession, utcnow
+from tests.api.conftest import bearer
+
+SYNTHETIC = {"source": "synthetic", "num_examples": 100}
+SAME_ORIGIN = {"Origin": "http://testserver"}
+
+
+def log_in(client: TestClient, key: str) -> str:
+    response = client.post(
+        "/dashboard/login", data={"api_key": key}, headers=SAME_ORIGIN, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    return response.cookies["tass_session"]
+
+
+@pytest.fixture
+def browser(app) -> TestClient:
+    """A cookie-carrying client with no Authorization header (what the dashboard is)."""
+    return TestClient(app)
+
+
+@pytest.fixture
+def queued_job(client) -> str:
+    return client.post("/v1/jobs", json={"type": "train", "dataset": SYNTHETIC}).json()["id"]
+
+
+def test_the_cookie_is_a_random_session_token_stored_hashed(browser, keys, db, settings):
+    response = browser.post(
+        "/dashboard/login",
+        data={"api_key": keys["acme"]},
+        headers=SAME_ORIGIN,
+        follow_redirects=False,
+    )
+    token = response.cookies["tass_session"]
+    cookie = response.headers["set-cookie"].lower()
+    assert token != keys["acme"] and keys["acme"].split("_")[2] not in token
+    assert len(token) >= 43
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert f"max-age={settings.session_ttl_seconds}" in cookie
+    with db() as session:
+        (row,) = session.scalars(select(DashboardSession)).all()
+        assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+        assert token not in row.token_hash
+    assert browser.get("/v1/jobs").status_code == 200
+    assert browser.get("/dashboard").status_code == 200
+
+
+def test_a_raw_api_key_in_the_cookie_is_refused(anonymous, keys):
+    anonymous.cookies.set("tass_session", keys["acme"])
+    assert anonymous.get("/v1/jobs").status_code == 401
+    assert anonymous.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_logout_ends_the_session_on_the_server(browser, keys):
+    token = log_in(browser, keys["acme"])
+    response = browser.post("/dashboard/logout", headers=SAME_ORIGIN, follow_redirects=False)
+    assert response.status_code == 303
+    browser.cookies.set("tass_session", token)  # a copy the attacker kept
+    assert browser.get("/v1/jobs").status_code == 401
+
+
+def test_a_foreign_origin_cannot_log_you_out(browser, keys):
+    log_in(browser, keys["acme"])
+    browser.post("/dashboard/logout", headers={"Origin": "http://evil.example"})
+    assert browser.get("/v1/jobs").status_code == 200
+
+
+def test_an_expired_session_is_refused(browser, keys, db):
+    log_in(browser, keys["acme"])
+    with db() as session:
+        session.execute(update(DashboardSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+    assert browser.get("/v1/jobs").status_code == 401
+    assert browser.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_revoking_the_key_ends_its_sessions(browser, keys, db):
+    log_in(browser, keys["acme"])
+    with db() as session:
+        revoke_key(session, keys["acme"].split("_")[1])
+        session.commit()
+    assert browser.get("/v1/jobs").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://testserver:8081", "http://evil.example", "null", None],
+    ids=["another-port", "another-host", "null", "missing"],
+)
+def test_cookie_unsafe_requests_need_this_origin(browser, keys, client, queued_job, origin):
+    log_in(browser, keys["acme"])
+    headers = {"Content-Type": "text/plain"}  # what a cross-site form can send
+    if origin is not None:
+        headers["Origin"] = origin
+    response = browser.post(f"/v1/jobs/{queued_job}/cancel", content="x", headers=headers)
+    assert response.status_code == 403
+    assert client.get(f"/v1/jobs/{queued_job}").json()["status"] == "queued"
+    submitted = browser.post(
+        "/v1/jobs", json={"type": "train", "dataset": SYNTHETIC}, headers=headers
+    )
+    assert submitted.status_code == 403
+
+
+def test_cookie_unsafe_requests_from_this_origin_work(browser, keys, client, queued_job):
+    log_in(browser, keys["acme"])
+    response = browser.post(f"/v1/jobs/{queued_job}/cancel", headers=SAME_ORIGIN)
+    assert response.status_code == 202, response.text
+    assert client.get(f"/v1/jobs/{queued_job}").json()["status"] == "cancelled"
+
+
+def test_bearer_clients_need_no_origin(client, queued_job):
+    assert client.post(f"/v1/jobs/{queued_job}/cancel").status_code == 202
+
+
+@pytest.fixture
+def strict_app(settings, db):
+    app = create_app(settings.model_copy(update={"auth_failure_limit": "5/minute"}))
+    with TestClient(app):
+        app.state.session_factory = db
+        yield app
+
+
+def test_failed_authentication_is_throttled_per_address(strict_app, keys):
+    attacker = TestClient(strict_app, client=("203.0.113.7", 40000))
+    bad = bearer("tass_000000000000_" + "x" * 43)
+    assert [attacker.get("/v1/jobs", headers=bad).status_code for _ in range(5)] == [401] * 5
+    refused = attacker.get("/v1/jobs", headers=bad)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # a right guess from that address is refused too, so guessing gains nothing
+    assert attacker.get("/v1/jobs", headers=bearer(keys["acme"])).status_code == 429
+    cookie = TestClient(strict_app, client=("203.0.113.7", 40001))
+    cookie.cookies.set("tass_session", "forged")
+    assert cookie.get("/v1/jobs").status_code == 429
+    login = attacker.post("/dashboard/login", data={"api_key": keys["acme"]})
+    assert login.status_code == 429
+    assert "tass_session" not in login.headers.get("set-cookie", "")
+    other = TestClient(strict_app, client=("198.51.100.9", 40000))
+    assert other.get("/v1/jobs", headers=bearer(keys["acme"])).status_code == 200
+
+
+def test_failed_dashboard_logins_count_too(strict_app, keys):
+    attacker = TestClient(strict_app, client=("203.0.113.8", 40000))
+    for _ in range(5):
+        response = attacker.post("/dashboard/login", data={"api_key": "tass_nope"})
+        assert response.status_code == 401
+    assert attacker.post("/dashboard/login", data={"api_key": keys["acme"]}).status_code == 429
+    assert attacker.get("/v1/jobs", headers=bearer(keys["acme"])).status_code == 429
