@@ -57,7 +57,9 @@ def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
             model_file = fetch_model_file(ctx, job.model_id, workdir / "model.keras")
             model = load_model(model_file, compile=False)
             classes = registered_class_names(ctx, job.model_id) or read_class_names(model_file)
-            data = load_dataset(load_job_dataset(ctx, job.dataset))
+            data = load_dataset(
+                load_job_dataset(ctx, job.dataset), confine_to=ctx.settings.resolved_data_roots
+            )
             try:  # the lease thread sets `lost` on cancel, deadline or takeover
                 result = evaluate(
                     model, data, class_names=classes, hook=lambda *_: not lease.lost.is_set()

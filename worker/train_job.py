@@ -106,7 +106,9 @@ def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Pa
     from trainer.train import train
 
     spec = TrainSpec.model_validate(job.spec)
-    data = load_dataset(load_job_dataset(ctx, job.dataset))
+    data = load_dataset(
+        load_job_dataset(ctx, job.dataset), confine_to=ctx.settings.resolved_data_roots
+    )
     reporter = JobReporter(ctx, lease, every_steps=ctx.settings.progress_every_steps)
     result = train(
         spec,

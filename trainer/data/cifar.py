@@ -26,6 +26,10 @@ CIFAR10_CLASSES = [
 ]
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_BATCHES = ["test_batch"]
+# a real batch pickle is ~31 MB and batches.meta a few hundred bytes: members are checked
+# against these limits (declared size, count) before their content is read
+MAX_BATCH_BYTES = 64 * 1024**2
+MAX_ARCHIVE_MEMBERS = 1000
 OTHER_SOURCES = (
     "cifar10-python:PATH (an extracted cifar-10-batches-py folder), image-folder:PATH or synthetic"
 )
@@ -87,36 +91,65 @@ def _decode_batch(batch: dict, where: str) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 
-def _read_members(path: Path, names: list[str]) -> dict[str, bytes]:
+def _check_size(where: str, size: int) -> None:
+    if size > MAX_BATCH_BYTES:
+        raise DataError(
+            f"{where}: {size} bytes is larger than any CIFAR batch file "
+            f"(limit {MAX_BATCH_BYTES}); refusing to read it"
+        )
+
+
+def _read_folder(
+    folder: Path, wanted: list[str], confine_to: list[Path] | None
+) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for name in wanted:
+        file = folder / name
+        if not file.is_file():
+            continue
+        real = file
+        if confine_to is not None:
+            real = file.resolve()
+            if not any(real == root or real.is_relative_to(root) for root in confine_to):
+                raise DataError(f"{file}: a symlink that leads outside the data roots; refusing it")
+        _check_size(str(file), real.stat().st_size)
+        found[name] = real.read_bytes()
+    return found
+
+
+def _read_members(
+    path: Path, names: list[str], confine_to: list[Path] | None = None
+) -> dict[str, bytes]:
     """The raw bytes of `names` (and batches.meta if present) from a folder or a .tar.gz."""
     wanted = [*names, "batches.meta"]
     found: dict[str, bytes] = {}
     if path.is_dir():
         folder = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
-        for name in wanted:
-            if (folder / name).is_file():
-                found[name] = (folder / name).read_bytes()
-        return found
+        return _read_folder(folder, wanted, confine_to)
     try:
         with tarfile.open(path, "r:*") as tar:
-            for member in tar:
+            for count, member in enumerate(tar, start=1):
+                if count > MAX_ARCHIVE_MEMBERS:
+                    raise DataError(f"{path}: over {MAX_ARCHIVE_MEMBERS} archive members")
                 base = member.name.rsplit("/", 1)[-1]
                 if member.isfile() and base in wanted:
+                    _check_size(f"{path}:{member.name}", member.size)
                     handle = tar.extractfile(member)
                     if handle is not None:
-                        found[base] = handle.read()
+                        found[base] = handle.read(MAX_BATCH_BYTES)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"{path}: not a readable cifar-10-python archive ({exc})") from exc
     return found
 
 
-def load_cifar10_python(path: str, split: str) -> Dataset:
-    """Read data_batch_1..5 (train) or test_batch (test) pickles from `path`."""
+def load_cifar10_python(path: str, split: str, *, confine_to: list[Path] | None = None) -> Dataset:
+    """Read data_batch_1..5 (train) or test_batch (test) pickles from `path`; with
+    `confine_to`, files reached through symlinks must stay inside those folders."""
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"{root}: no such cifar-10-batches-py folder or archive")
     names = TRAIN_BATCHES if split == "train" else TEST_BATCHES
-    raw = _read_members(root, names)
+    raw = _read_members(root, names, confine_to)
     missing = [n for n in names if n not in raw]
     if missing:
         raise DataError(f"{root}: missing CIFAR batch file(s) {', '.join(missing)}")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 import tensorflow as tf
 
 from trainer.data.dataset import Dataset
+from trainer.data.image_header import read_image_header
 from trainer.errors import DataError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
@@ -17,7 +19,56 @@ SPLITS = ("train", "test")
 # Archive limits against decompression bombs: a 32x32 image is a few KB, CIFAR-10 is ~60 MB.
 MAX_ARCHIVE_BYTES = 8 * 1024**3  # uncompressed, all members together
 MAX_ARCHIVE_MEMBERS = 5_000_000
-MAX_IMAGE_BYTES = 4 * 1024**2
+MAX_IMAGE_BYTES = 4 * 1024**2  # declared size of one file, checked before it is read
+# encoded image bytes one load may hold in memory (CIFAR-10 as PNGs is ~150 MB)
+MAX_ENCODED_BYTES = 2 * 1024**3
+IMAGE_SIZE = (32, 32)
+
+
+class _Budget:
+    """Counts the encoded bytes held so far and refuses a dataset past MAX_ENCODED_BYTES."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.used = root, 0
+
+    def charge(self, size: int) -> None:
+        self.used += size
+        if self.used > MAX_ENCODED_BYTES:
+            raise DataError(
+                f"{self.root}: over {MAX_ENCODED_BYTES} bytes of images; refusing to hold more"
+            )
+
+
+def read_checked_image(handle: BinaryIO, where: str, size: int, budget: _Budget) -> bytes:
+    """The bytes of one image file of declared `size`, read whole only after its size, its
+    magic bytes and its pixel dimensions (from the header) passed."""
+    if size > MAX_IMAGE_BYTES:
+        raise DataError(f"{where}: {size} bytes is too large for a 32x32 image")
+    _, width, height, head = read_image_header(handle, where)
+    if (width, height) != IMAGE_SIZE:
+        raise DataError(
+            f"{where}: image is {width}x{height} pixels; the models take 32x32 "
+            "(resize the dataset first)"
+        )
+    budget.charge(size)
+    raw = head + handle.read(max(size - len(head), 0) + 1)  # never more than declared
+    if len(raw) > size:
+        raise DataError(f"{where}: longer than its declared {size} bytes")
+    return raw
+
+
+def confined(file: Path, shown: str, roots: list[Path] | None) -> Path:
+    """`file` after symlinks, refused unless it stays inside `roots` (None: no confinement).
+    The message names the path as the dataset has it, never where a link points."""
+    if roots is None:
+        return file
+    try:
+        resolved = file.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise DataError(f"{shown}: cannot be read (a symlink loop or an unreadable path)") from exc
+    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        raise DataError(f"{shown}: a symlink that leads outside the data roots; refusing it")
+    return resolved
 
 
 def _is_archive(path: Path) -> bool:
@@ -93,12 +144,14 @@ def _decode_all(raws: list[bytes], wheres: list[str]) -> np.ndarray:
     return np.stack([_decode(raw, where) for raw, where in zip(raws, wheres, strict=True)])
 
 
-def load_image_folder(path: str, split: str) -> Dataset:
-    """Read one split of an image-folder tree; labels follow the sorted class folder names."""
+def load_image_folder(path: str, split: str, *, confine_to: list[Path] | None = None) -> Dataset:
+    """Read one split of an image-folder tree; labels follow the sorted class folder names.
+    With `confine_to`, every file must resolve (after symlinks) inside one of those folders."""
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"{root}: no such image folder or archive")
     if _is_archive(root):
+        confined(root, str(root), confine_to)
         return _load_archive(root, split)
     if not root.is_dir():
         raise DataError(f"{root}: expected a folder or a .tar.gz of class folders")
@@ -106,10 +159,13 @@ def load_image_folder(path: str, split: str) -> Dataset:
     chosen, class_names = _layout(root, [p for p, _ in files], split)
     raws, wheres, labels = [], [], []
     index = {name: i for i, name in enumerate(class_names)}
+    budget = _Budget(root)
     for i in chosen:
         rel, file = files[i]
+        real = confined(file, str(file), confine_to)
         try:
-            raws.append(file.read_bytes())
+            with open(real, "rb") as handle:
+                raws.append(read_checked_image(handle, str(file), real.stat().st_size, budget))
         except OSError as exc:
             raise DataError(f"{file}: cannot read ({exc})") from exc
         wheres.append(str(file))
@@ -147,9 +203,12 @@ def _load_archive(root: Path, split: str) -> Dataset:
             index = {name: i for i, name in enumerate(class_names)}
             selected = sorted((paths[keep[i]], members[keep[i]]) for i in chosen)
             raws, wheres, labels = [], [], []
+            budget = _Budget(root)
             for rel, member in selected:
                 handle = tar.extractfile(member)
-                raws.append(handle.read() if handle is not None else b"")
+                if handle is None:
+                    raise DataError(f"{root}:{rel}: not a regular file")
+                raws.append(read_checked_image(handle, f"{root}:{rel}", member.size, budget))
                 wheres.append(f"{root}:{rel}")
                 labels.append(index[rel.parts[-2]])
     except (tarfile.TarError, OSError, EOFError) as exc:

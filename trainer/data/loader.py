@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from trainer.data.cifar import CIFAR10_CLASSES, load_cifar10_python, load_keras_cifar10
 from trainer.data.dataset import Dataset
 from trainer.data.synthetic import synthetic_dataset
@@ -10,16 +12,19 @@ from trainer.spec import DatasetSpec
 __all__ = ["CIFAR10_CLASSES", "load_dataset"]
 
 
-def load_dataset(spec: DatasetSpec, *, seed: int = 0) -> Dataset:
-    """Load the split that `spec` names; `spec.limit` keeps the first N after a seeded shuffle."""
+def load_dataset(
+    spec: DatasetSpec, *, seed: int = 0, confine_to: list[Path] | None = None
+) -> Dataset:
+    """Load the split that `spec` names; `spec.limit` keeps the first N after a seeded shuffle.
+    `confine_to` (resolved folders): every file read must lie inside one, after symlinks."""
     if spec.source == "cifar10":
         data = load_keras_cifar10(spec.split)
     elif spec.source == "cifar10-python":
-        data = load_cifar10_python(str(spec.path), spec.split)
+        data = load_cifar10_python(str(spec.path), spec.split, confine_to=confine_to)
     elif spec.source == "image-folder":
         from trainer.data.image_folder import load_image_folder  # imports TensorFlow
 
-        data = load_image_folder(str(spec.path), spec.split)
+        data = load_image_folder(str(spec.path), spec.split, confine_to=confine_to)
     else:
         data = synthetic_dataset(spec.num_examples, spec.num_classes, spec.split, seed)
     if spec.limit is not None:
