@@ -29,6 +29,10 @@ def migrate(database_url: str | None = None) -> None:
         raise TassError(f"the migration failed: {type(exc).__name__}: {exc}") from exc
 
 
+# uvicorn's protocol with a request-header read timeout (api/http_protocol.py), by import path
+HTTP_PROTOCOL = "api.http_protocol:HeaderTimeoutProtocol"
+
+
 def api_command(host: str, port: int) -> list[str]:
     """The uvicorn command line serving the API."""
     return [
@@ -41,6 +45,8 @@ def api_command(host: str, port: int) -> list[str]:
         host,
         "--port",
         str(port),
+        "--http",
+        HTTP_PROTOCOL,
     ]
 
 

@@ -75,6 +75,8 @@ def start_api(env: dict[str, str], log_dir: Path) -> tuple[Service, str]:
             "127.0.0.1",
             "--port",
             str(port),
+            "--http",
+            "api.http_protocol:HeaderTimeoutProtocol",
         ],
         env,
         log_dir,
