@@ -26,8 +26,10 @@ from client.api_client import DEFAULT_URL, URL_ENV, Json, TassClient
 from client.credentials import credentials_path
 from client.download import download_model
 from client.errors import TassError
+from client.gc_cli import gc
 from client.keys_cli import ensure_admin_key, keys_app
 from client.supervisor import Child, run_child
+from client.sweep_cli import sweep_app
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,9 +42,11 @@ app = typer.Typer(
 )
 submit_app = typer.Typer(help="Submit a training or evaluation job.", no_args_is_help=True)
 app.add_typer(submit_app, name="submit")
+app.add_typer(sweep_app, name="sweep")
 app.add_typer(keys_app, name="keys", rich_help_panel="Service (run the server side)")
 
 SERVICE = "Service (run the server side)"
+app.command("gc", rich_help_panel=SERVICE)(gc)
 
 
 @dataclass

@@ -3,6 +3,7 @@ through obstore behind one small interface."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
@@ -105,7 +106,9 @@ class ObjectStore:
         return True
 
     def delete(self, key: str) -> None:
-        obstore.delete(self._store, key)
+        """Remove an object; one that is already gone is not an error."""
+        with contextlib.suppress(FileNotFoundError, NotFoundError):
+            obstore.delete(self._store, key)
 
     def list(self, prefix: str | None = None) -> Iterator[ListedObject]:
         """Every stored object below `prefix` (the whole store by default)."""

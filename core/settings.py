@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float | None = Field(None, gt=0)
     default_max_runtime_seconds: int = Field(24 * 3600, ge=10)
     redispatch_after_seconds: float = Field(120.0, gt=0)
+    # storage retention (README "Fault model"): checkpoints a finished job keeps, and how often
+    # housekeeping collects them and orphaned objects (0 turns the collector off)
+    keep_checkpoints: Literal["all", "last", "last-and-best"] = "last-and-best"
+    gc_interval_seconds: float = Field(3600.0, ge=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     rate_limit: str = "600/minute"
     rate_limit_storage_url: str | None = None

@@ -8,14 +8,17 @@ import logging
 import os
 import socket
 import threading
+import time
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 from kombu.exceptions import ChannelError
 
 from core.db import make_engine, make_session_factory
+from core.objectstore import ObjectStore
 from core.queue import EVALUATE_TASK, TRAIN_TASK
 from core.reaper import Requeued, reap, requeue_held_by, waiting_since
+from core.retention import collect_garbage
 from core.settings import get_settings
 from core.workers import WorkerInfo, report_alive, report_stopped
 from worker.devices import visible_gpus
@@ -56,11 +59,31 @@ def redispatch_lost(app: Celery, factory, settings) -> None:  # type: ignore[no-
                     enqueue(app, lost)
 
 
+class GarbageCollector:
+    """Runs core.retention every gc_interval_seconds (the first time one interval after start,
+    so a restarting fleet does not list the store at once)."""
+
+    def __init__(self, factory, settings) -> None:  # type: ignore[no-untyped-def]
+        self.factory, self.settings = factory, settings
+        self.store = ObjectStore(settings.resolved_artifact_url)
+        self.due = time.monotonic() + settings.gc_interval_seconds
+
+    def maybe_run(self) -> None:
+        if not self.settings.gc_interval_seconds or time.monotonic() < self.due:
+            return
+        self.due = time.monotonic() + self.settings.gc_interval_seconds
+        removed = collect_garbage(self.factory, self.store, self.settings.keep_checkpoints)
+        if removed:
+            freed = sum(item.size for item in removed)
+            log.info("garbage collection removed %d objects (%d bytes)", len(removed), freed)
+
+
 def housekeeping_loop(app: Celery, info: WorkerInfo) -> None:
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
     factory = make_session_factory(engine)
     interval = min(settings.resolved_reaper_interval, settings.heartbeat_seconds)
+    collector = GarbageCollector(factory, settings)
     while True:
         try:
             with factory.begin() as session:
@@ -73,6 +96,10 @@ def housekeeping_loop(app: Celery, info: WorkerInfo) -> None:
             run_sweep_step(app, factory, settings)
         except Exception:
             log.exception("sweep decisions failed; retrying")
+        try:
+            collector.maybe_run()
+        except Exception:
+            log.exception("garbage collection failed; retrying at the next interval")
         if _stop.wait(interval):
             break
     engine.dispose()

@@ -1,0 +1,143 @@
+"""Storage retention: which recorded checkpoints a finished job keeps (TASS_KEEP_CHECKPOINTS),
+and which stored objects are orphans that no database row will ever name.
+
+Objects are written once below `jobs/{job}/attempt-{n}/...` or `models/{job}/attempt-{n}/...`
+and become visible only through an `artifacts` row written after the upload completed, in the
+transaction that the attempt's lease fences. So an unrecorded object is garbage exactly when
+its attempt can no longer record it: the job is finished or gone, or has moved on to another
+attempt. The current attempt of an unfinished job may be between upload and record, and is
+never touched; keys of any other layout are never touched either."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.models import Artifact, Job, Metric
+from core.objectstore import ListedObject, ObjectStore
+from core.states import FINAL_STATUSES
+
+ATTEMPT_KEY = re.compile(r"^(?:jobs|models)/(?P<job>[0-9a-f]{32})/attempt-(?P<attempt>\d+)/")
+# the epoch metric that ranks checkpoints, and whether higher is better; first present wins
+BEST_BY = (("val_accuracy", True), ("val_loss", False), ("accuracy", True), ("loss", False))
+
+
+@dataclass(frozen=True)
+class Garbage:
+    key: str
+    size: int
+    reason: str
+
+
+def _best_epoch(session: Session, job_id: str, epochs: set[int]) -> int | None:
+    rows = session.execute(
+        select(Metric.name, Metric.step, Metric.value).where(
+            Metric.job_id == job_id, Metric.kind == "epoch", Metric.step.in_(epochs)
+        )
+    ).all()
+    for name, higher in BEST_BY:
+        scored = [(row.value, row.step) for row in rows if row.name == name]
+        if scored:
+            return (max(scored) if higher else min(scored, key=lambda s: (s[0], -s[1])))[1]
+    return None
+
+
+def checkpoints_past_retention(session: Session, keep: str) -> list[Artifact]:
+    """Recorded checkpoint files of finished jobs that the policy `keep` lets go: `all` keeps
+    everything; `last` the newest epoch; `last-and-best` also the best by validation metrics.
+    Unfinished jobs keep every checkpoint (a retry resumes from the newest)."""
+    if keep == "all":
+        return []
+    rows = session.scalars(
+        select(Artifact)
+        .join(Job, Job.id == Artifact.job_id)
+        .where(
+            Artifact.kind.startswith("checkpoint"),
+            Artifact.epoch.is_not(None),
+            Job.status.in_([s.value for s in FINAL_STATUSES]),
+        )
+    ).all()
+    by_job: dict[str, list[Artifact]] = {}
+    for row in rows:
+        by_job.setdefault(row.job_id, []).append(row)
+    doomed: list[Artifact] = []
+    for job_id, files in by_job.items():
+        epochs = {f.epoch for f in files if f.epoch is not None}
+        kept = {max(epochs)}
+        if keep == "last-and-best":
+            best = _best_epoch(session, job_id, epochs)
+            kept |= {best} if best is not None else set()
+        doomed.extend(f for f in files if f.epoch not in kept)
+    return doomed
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
+    """Bounded IN lists (SQLite caps bound parameters)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def orphans(session: Session, listed: Iterable[ListedObject]) -> list[Garbage]:
+    """Stored objects that no row records and whose attempt can never record them."""
+    candidates = []
+    for obj in listed:
+        match = ATTEMPT_KEY.match(obj.key)
+        if match:
+            candidates.append((obj, match["job"], int(match["attempt"])))
+    if not candidates:
+        return []
+    keys = [obj.key for obj, _, _ in candidates]
+    recorded: set[str] = set()
+    for chunk in _chunks(keys):
+        recorded.update(session.scalars(select(Artifact.key).where(Artifact.key.in_(chunk))))
+    jobs = {}
+    for chunk in _chunks(sorted({job for _, job, _ in candidates})):
+        rows = session.execute(select(Job.id, Job.status, Job.attempt).where(Job.id.in_(chunk)))
+        jobs.update({row.id: row for row in rows})
+    final = {s.value for s in FINAL_STATUSES}
+    found = []
+    for obj, job_id, attempt in candidates:
+        job = jobs.get(job_id)
+        if obj.key in recorded:
+            continue
+        if job is None:
+            reason = "orphan: its job no longer exists"
+        elif job.status in final:
+            reason = f"orphan: job {job.status}, never recorded"
+        elif attempt != job.attempt:
+            reason = f"orphan: written by stale attempt {attempt} (job is on {job.attempt})"
+        else:
+            continue  # the live attempt may be between upload and record
+        found.append(Garbage(obj.key, obj.size, reason))
+    return found
+
+
+def collect_garbage(
+    factory: sessionmaker[Session], store: ObjectStore, keep: str, *, dry_run: bool = False
+) -> list[Garbage]:
+    """One collection: checkpoints past retention (rows first, then objects, so no recorded
+    row ever names a missing object), then orphans. Returns what was (or would be) deleted.
+    The store is listed before the database is read, so an upload that completes meanwhile
+    is not in the listing, and one whose row is not visible yet belongs to a live attempt."""
+    listed = list(store.list())
+    sizes = {obj.key: obj.size for obj in listed}
+    with factory() as session:
+        expired = checkpoints_past_retention(session, keep)
+        garbage = [
+            Garbage(a.key, sizes.get(a.key, a.size), f"retention: epoch {a.epoch} ({keep})")
+            for a in expired
+        ]
+        stray = orphans(session, listed)
+        if not dry_run and expired:
+            session.execute(delete(Artifact).where(Artifact.id.in_([a.id for a in expired])))
+            session.commit()
+    garbage.extend(stray)
+    if not dry_run:
+        for item in garbage:
+            if item.key in sizes:
+                store.delete(item.key)
+    return garbage
