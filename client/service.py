@@ -41,12 +41,12 @@ def api_command(host: str, port: int) -> list[str]:
         "uvicorn",
         "api.app:create_app",
         "--factory",
+        "--http",
+        HTTP_PROTOCOL,
         "--host",
         host,
         "--port",
         str(port),
-        "--http",
-        HTTP_PROTOCOL,
     ]
 
 

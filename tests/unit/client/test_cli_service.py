@@ -226,8 +226,8 @@ def test_api_command(started):
 
     assert result.exit_code == 0, result.output
     assert started[0].argv == [
-        PY, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0",
-        "--port", "9000", "--http", "api.http_protocol:HeaderTimeoutProtocol",
+        PY, "-m", "uvicorn", "api.app:create_app", "--factory",
+        "--http", "api.http_protocol:HeaderTimeoutProtocol", "--host", "0.0.0.0", "--port", "9000",
     ]  # fmt: skip
 
 
