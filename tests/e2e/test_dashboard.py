@@ -5,8 +5,10 @@ browser logs in through the form and reads everything through the /v1 API with t
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -391,7 +393,11 @@ def test_server_side_guards(site):
             "set-cookie", ""
         )
 
-        client.cookies.set("tass_session", key)
+        client.cookies.set("tass_session", key)  # the API key itself is no session
+        assert client.get("/dashboard").status_code == 303
+        client.cookies.clear()
+        login = client.post("/dashboard/login", data={"api_key": key})
+        assert login.status_code == 303 and key not in login.headers["set-cookie"]
         page = client.get("/dashboard")
         assert page.status_code == 200
         assert "script-src 'self'" in page.headers["content-security-policy"]
@@ -399,3 +405,50 @@ def test_server_side_guards(site):
         assert key not in page.text
         script = client.get("/dashboard/static/common.js")
         assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+
+
+class _AttackerPage(http.server.BaseHTTPRequestHandler):
+    """Another port of the same host: a page that auto-submits a text/plain form (no CORS
+    preflight) to cancel a job with whatever cookie the browser attaches."""
+
+    target = ""
+
+    def do_GET(self) -> None:
+        body = (
+            f'<form method="POST" action="{self.target}" enctype="text/plain">'
+            '<input name="x" value="y"></form><script>document.forms[0].submit()</script>'
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_page_on_another_port_cannot_act_with_the_session(logged_in, site):
+    with api(site) as client:
+        job = client.post("/v1/jobs", json={"type": "train", "dataset": {"source": "synthetic"}})
+        job_id = job.json()["id"]
+    handler = type(
+        "Attacker", (_AttackerPage,), {"target": f"{site['url']}/v1/jobs/{job_id}/cancel"}
+    )
+    attacker = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=attacker.serve_forever, daemon=True)
+    thread.start()
+    tab = logged_in.new_page()
+    try:
+        cancels: list[int] = []
+        tab.on("response", lambda r: cancels.append(r.status) if "/cancel" in r.url else None)
+        with tab.expect_response(lambda r: "/cancel" in r.url):
+            tab.goto(f"http://127.0.0.1:{attacker.server_address[1]}/")
+        assert cancels == [403]
+        with api(site) as client:
+            assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "queued"
+    finally:
+        tab.close()
+        attacker.shutdown()
+        attacker.server_close()
+        thread.join(5)
