@@ -1,0 +1,217 @@
+"""`tass sweep`: create a hyperparameter sweep from a YAML (or JSON) file, follow its trials,
+print its best trial, cancel it."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+import yaml
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from client import render
+from client.api_client import Json, TassClient
+from client.errors import ServerUnreachable, TassError
+
+F = TypeVar("F", bound=Callable[..., Any])
+FINAL_SWEEP_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+sweep_app = typer.Typer(
+    help="Hyperparameter sweeps: many trials, early stopping, the best model out.",
+    no_args_is_help=True,
+)
+
+UrlOption = Annotated[str | None, typer.Option("--url", help="API base URL.", show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON the API returned.")]
+
+
+def _handle_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TassError as exc:
+            Console(stderr=True, highlight=False).print(
+                Text.assemble(("error: ", "bold red"), str(exc))
+            )
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _client(ctx: typer.Context, url: str | None) -> TassClient:
+    """The client for this invocation (`tass --url` and test transports live in ctx.obj)."""
+    state = ctx.find_root().obj
+    return TassClient(
+        url or getattr(state, "url", None), transport=getattr(state, "transport", None)
+    )
+
+
+def _call(client: TassClient, method: str, path: str, body: Any = None) -> Json:
+    return client.request(method, path, json=body).json()  # type: ignore[no-any-return]
+
+
+def read_sweep_file(path: Path) -> dict[str, Any]:
+    """The sweep request from a YAML or JSON file (JSON is YAML too)."""
+    try:
+        body = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise TassError(f"{path}: {exc}") from exc
+    if not isinstance(body, dict):
+        raise TassError(f"{path}: expected a mapping with spec, dataset, parameters, ...")
+    return body
+
+
+def _value(value: Any) -> str:
+    return "" if value is None else render.format_number(value)
+
+
+def trials_table(sweep: Json) -> Table:
+    names = list(sweep.get("parameters") or {})
+    metric = (sweep.get("objective") or {}).get("metric", "objective")
+    table = Table("#", "job", "status", *names, f"best {metric}", "epochs", title=_title(sweep))
+    best_job = (sweep.get("best") or {}).get("job_id")
+    for trial in sweep.get("trials", []):
+        status = render.status_text(trial.get("status"))
+        if trial.get("stopped_early"):
+            status = Text.assemble(status, (" (stopped early)", "dim"))
+        table.add_row(
+            f"{trial['number']}{' *' if trial['job_id'] == best_job else ''}",
+            trial["job_id"],
+            status,
+            *(_value(trial["params"].get(name)) for name in names),
+            _value(trial.get("best_value")),
+            str(trial.get("epochs_run", 0)),
+        )
+    return table
+
+
+def _title(sweep: Json) -> str:
+    done = sum(1 for t in sweep.get("trials", []) if t["status"] in FINAL_SWEEP_STATUSES)
+    return (
+        f"sweep {sweep['id']} {sweep.get('name') or ''} [{sweep['status']}] "
+        f"{sweep.get('method')}: {done}/{sweep.get('max_trials')} trials done"
+    )
+
+
+def best_text(sweep: Json) -> str:
+    best = sweep.get("best")
+    if not best:
+        return f"sweep {sweep['id']} has no best trial yet ({sweep['status']})"
+    metric = sweep["objective"]["metric"]
+    params = " ".join(f"{k}={_value(v)}" for k, v in best["params"].items())
+    return (
+        f"best: trial {best.get('number')} job {best['job_id']} model {best['model_id']} "
+        f"{metric}={_value(best['value'])} {params}"
+    )
+
+
+@sweep_app.command("create")
+@_handle_errors
+def create(
+    ctx: typer.Context,
+    spec: Annotated[Path, typer.Option("--spec", help="The sweep as YAML or JSON.")],
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Start a sweep; prints its id."""
+    body = read_sweep_file(spec)
+    with _client(ctx, url) as client:
+        sweep = _call(client, "POST", "/v1/sweeps", body)
+    if as_json:
+        typer.echo(json.dumps(sweep, indent=2))
+        return
+    typer.echo(sweep["id"])
+
+
+def _poll(client: TassClient, sweep_id: str) -> Json | None:
+    try:
+        return _call(client, "GET", f"/v1/sweeps/{sweep_id}")
+    except ServerUnreachable:
+        return None  # an API restart: keep watching
+
+
+def _watch(client: TassClient, sweep: Json, interval: float, console: Console | None) -> Json:
+    """Poll until the sweep ends, redrawing the trials table on `console` when given."""
+    live = Live(trials_table(sweep), console=console, auto_refresh=False) if console else None
+    if live is not None:
+        live.start()
+    try:
+        while sweep["status"] not in FINAL_SWEEP_STATUSES:
+            time.sleep(interval)
+            sweep = _poll(client, sweep["id"]) or sweep
+            if live is not None:
+                live.update(trials_table(sweep), refresh=True)
+    finally:
+        if live is not None:
+            live.stop()
+    return sweep
+
+
+@sweep_app.command("status")
+@_handle_errors
+def status(
+    ctx: typer.Context,
+    sweep_id: Annotated[str, typer.Argument(help="The sweep.")],
+    watch: Annotated[bool, typer.Option("--watch", help="A live table until it ends.")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.1)] = 2.0,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """The sweep's trials as a table (exit 0 when a watched sweep succeeds, else 1)."""
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 200  # piped output: don't fold the table at 80 columns
+    with _client(ctx, url) as client:
+        sweep = _call(client, "GET", f"/v1/sweeps/{sweep_id}")
+        if watch:
+            sweep = _watch(client, sweep, interval, None if as_json else console)
+    if as_json:
+        typer.echo(json.dumps(sweep, indent=2))
+    else:
+        console.print(Group(trials_table(sweep), Text(best_text(sweep))))
+    if watch:
+        raise typer.Exit(0 if sweep["status"] == "succeeded" else 1)
+
+
+@sweep_app.command("best")
+@_handle_errors
+def best(
+    ctx: typer.Context,
+    sweep_id: Annotated[str, typer.Argument(help="The sweep.")],
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """The best finished trial: its job, model, parameters and objective value."""
+    with _client(ctx, url) as client:
+        sweep = _call(client, "GET", f"/v1/sweeps/{sweep_id}")
+    if as_json:
+        typer.echo(json.dumps(sweep.get("best"), indent=2))
+    else:
+        typer.echo(best_text(sweep))
+    if not sweep.get("best"):
+        raise typer.Exit(1)
+
+
+@sweep_app.command("cancel")
+@_handle_errors
+def cancel(
+    ctx: typer.Context,
+    sweep_id: Annotated[str, typer.Argument(help="The sweep.")],
+    url: UrlOption = None,
+) -> None:
+    """Cancel the sweep and its queued and running trials."""
+    with _client(ctx, url) as client:
+        sweep = _call(client, "POST", f"/v1/sweeps/{sweep_id}/cancel")
+    typer.echo(f"sweep {sweep_id}: {sweep['status']}")

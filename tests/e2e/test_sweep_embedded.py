@@ -1,0 +1,125 @@
+"""A sweep end to end on the embedded service (`tass up`: SQLite, local artifacts, SQLite
+queue), driven through `tass sweep` as a user would: four trials over a 2x2 grid where two
+learning rates are hopeless, ASHA stops those at the first rung (they keep their metrics and
+checkpoints), and the sweep finishes with the best of the trials that ran to the end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.support.processes import REPO, Service, free_port, service_env, wait_http
+
+pytestmark = pytest.mark.integration
+
+EPOCHS = 3
+SWEEP = {
+    "name": "e2e-sweep",
+    "spec": {
+        "model": "alexnet-cifar",
+        "width": 0.25,
+        "batch_size": 64,
+        "epochs": EPOCHS,
+        "optimizer": "adam",
+        "schedule": "constant",
+    },
+    "dataset": {"source": "synthetic", "num_examples": 600},
+    "method": "grid",
+    "parameters": {
+        "learning_rate": {"values": [0.003, 1e-6]},
+        "dropout": {"values": [0.0, 0.25]},
+    },
+    "objective": {"metric": "val_loss", "goal": "minimize"},
+    "max_trials": 4,
+    "max_parallel": 2,
+    "early_stopping": {"type": "asha", "min_epochs": 1, "reduction_factor": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("sweep")
+    port = free_port()
+    env = {
+        "TASS_CREDENTIALS_FILE": str(root / "credentials.json"),
+        "TASS_HEARTBEAT_SECONDS": "1",
+        "HOME": str(root),
+    }
+    up = Service(
+        "tass-up",
+        [sys.executable, "-m", "client", "up", "--port", str(port), "--data-dir", str(root / "d")],
+        env,
+        root,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/healthz", up, timeout=120)
+        yield {"url": url, "env": env, "root": root, "service": up}
+    finally:
+        up.stop()
+
+
+def tass(embedded: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = service_env({**embedded["env"], "TASS_URL": embedded["url"]})
+    return subprocess.run(
+        [sys.executable, "-m", "client", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def api(embedded: dict) -> httpx.Client:
+    stored = json.loads((embedded["root"] / "credentials.json").read_text())["keys"]
+    key = stored[embedded["url"]]
+    return httpx.Client(
+        base_url=embedded["url"], headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
+
+
+def test_a_sweep_stops_the_hopeless_trials_early_and_ends_with_the_best(embedded, tmp_path):
+    spec_file = tmp_path / "sweep.yaml"
+    spec_file.write_text(json.dumps(SWEEP))  # JSON is YAML
+    created = tass(embedded, "sweep", "create", "--spec", str(spec_file))
+    assert created.returncode == 0, created.stderr + embedded["service"].log_tail()
+    sweep_id = created.stdout.strip()
+
+    watched = tass(embedded, "sweep", "status", sweep_id, "--watch", "--json", timeout=400)
+    assert watched.returncode == 0, watched.stderr + embedded["service"].log_tail()
+    sweep = json.loads(watched.stdout)
+    assert sweep["status"] == "succeeded"
+    trials = sweep["trials"]
+    assert [t["number"] for t in trials] == [0, 1, 2, 3]
+    assert all(t["status"] in ("succeeded", "cancelled") for t in trials)
+
+    hopeless = [t for t in trials if t["params"]["learning_rate"] == 1e-6]
+    for trial in hopeless:
+        assert trial["stopped_early"] and trial["status"] == "cancelled", trial
+        assert 1 <= trial["epochs_run"] < EPOCHS
+    assert sum(t["epochs_run"] for t in trials) < len(trials) * EPOCHS
+
+    finished = [t for t in trials if t["status"] == "succeeded"]
+    winner = min(finished, key=lambda t: t["final_value"])
+    best = json.loads(tass(embedded, "sweep", "best", sweep_id, "--json").stdout)
+    assert best["job_id"] == winner["job_id"] and best["value"] == winner["final_value"]
+    assert best["model_id"] and best["params"] == winner["params"]
+
+    with api(embedded) as client:
+        jobs = client.get("/v1/jobs", params={"sweep": sweep_id}).json()["items"]
+        assert sorted(j["id"] for j in jobs) == sorted(t["job_id"] for t in trials)
+        for trial in hopeless:  # a stopped trial keeps its metrics and checkpoints
+            metrics = client.get(f"/v1/jobs/{trial['job_id']}/metrics").json()["items"]
+            assert len(metrics) == trial["epochs_run"]
+            artifacts = client.get(f"/v1/jobs/{trial['job_id']}/artifacts").json()
+            assert any(a["kind"] == "checkpoint" for a in artifacts)
+        assert client.get(f"/v1/models/{best['model_id']}").status_code == 200
+
+    table = tass(embedded, "sweep", "status", sweep_id)
+    assert table.returncode == 0 and "stopped early" in table.stdout
+    assert tass(embedded, "sweep", "cancel", sweep_id).returncode != 0, "already over: 409"
