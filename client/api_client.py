@@ -183,11 +183,17 @@ class TassClient:
         params = {"kind": kind, "limit": limit, "cursor": cursor, "every": every}
         return self._json("GET", f"/v1/jobs/{_segment(job_id)}/metrics", params=params)
 
-    def iter_events(self, job_id: str) -> Iterator[ServerSentEvent]:
+    def iter_events(
+        self, job_id: str, *, last_event_id: str | None = None
+    ) -> Iterator[ServerSentEvent]:
         """The job's server-sent events (`status`, `progress`, `metrics`) until the server ends
-        the stream; a connection dropped mid-stream raises `ServerUnreachable`."""
+        the stream, resuming after `last_event_id` when given (sent as `Last-Event-ID`); a
+        connection dropped mid-stream raises `ServerUnreachable`."""
         path = f"/v1/jobs/{_segment(job_id)}/events"
-        with self.stream("GET", path, headers={"Accept": "text/event-stream"}) as response:
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        with self.stream("GET", path, headers=headers) as response:
             try:
                 yield from iter_sse(response.iter_lines())
             except httpx.TransportError as exc:

@@ -62,21 +62,31 @@ def follow_events(
 ) -> str:
     """Pass each event of the job's stream to `on_event` until a terminal `status` event.
 
-    When the stream ends or drops before that, the job is read: a final job ends the follow,
-    otherwise the stream is reopened (up to `max_reconnects` times in a row without an event).
-    Returns the terminal status.
+    Every reopened stream resumes after the last event id seen (`Last-Event-ID`), so nothing is
+    lost or repeated. A stream the server ends for its lifetime (an `end` event, reason
+    `lifetime`) is reopened at once. When a stream ends or drops otherwise, the job is read: a
+    final job ends the follow, else the stream is reopened (up to `max_reconnects` times in a
+    row without an event). Returns the terminal status.
     """
     attempts = 0
+    last_event_id: str | None = None
     while True:
+        ended_by_lifetime = False
         try:
-            for event in client.iter_events(job_id):
+            for event in client.iter_events(job_id, last_event_id=last_event_id):
+                if event.event == "end":
+                    ended_by_lifetime = _end_reason(event) == "lifetime"
+                    continue
                 attempts = 0
+                last_event_id = event.id or last_event_id
                 on_event(event)
                 status = _status_of(event)
                 if status in TERMINAL_STATUSES:
                     return status
         except ServerUnreachable:
             pass  # a dropped stream: the job read below raises if the server is really gone
+        if ended_by_lifetime:
+            continue
         job = client.get_job(job_id)
         status = str(job.get("status"))
         if status in TERMINAL_STATUSES:
@@ -88,6 +98,14 @@ def follow_events(
                 f"(it is {status})"
             )
         sleep(reconnect_delay)
+
+
+def _end_reason(event: ServerSentEvent) -> str | None:
+    try:
+        data = event.json()
+    except ValueError:
+        return None
+    return data.get("reason") if isinstance(data, dict) else None
 
 
 def _status_of(event: ServerSentEvent) -> str | None:

@@ -81,3 +81,13 @@ def revoke_key(session: Session, prefix: str) -> bool:
         .values(revoked_at=utcnow())
     )
     return result.rowcount == 1
+
+
+def revoked_among(session: Session, key_ids: set[int]) -> set[int]:
+    """The keys among `key_ids` that are revoked or gone (one query)."""
+    if not key_ids:
+        return set()
+    live = session.scalars(
+        select(ApiKey.id).where(ApiKey.id.in_(key_ids), ApiKey.revoked_at.is_(None))
+    )
+    return set(key_ids) - set(live)

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     progress_every_steps: int = Field(20, ge=1)
     max_page_size: int = Field(200, ge=1)
     sse_poll_seconds: float = Field(0.5, gt=0)
+    # open /v1/jobs/{id}/events streams: per API key and per API process, and how long one lasts
+    # before the server ends it (clients reconnect with Last-Event-ID and resume)
+    sse_max_streams_per_key: int = Field(8, ge=1)
+    sse_max_streams: int = Field(256, ge=1)
+    sse_stream_lifetime_seconds: float = Field(300.0, gt=0)
     presign_downloads: bool = False
     heartbeat_seconds: float = Field(5.0, gt=0)
     heartbeat_timeout_seconds: float = Field(60.0, gt=0)

@@ -152,6 +152,38 @@ def test_events_reopens_a_stream_that_ends_before_the_job(api, run):
     assert "succeeded" in result.stdout
 
 
+def test_events_resumes_after_the_last_event_id_when_the_server_ends_a_stream_by_lifetime(api, run):
+    first = (
+        b'event: status\r\nid: -1.2.\r\ndata: {"status": "running", "at": null}\r\n\r\n'
+        b"event: metrics\r\nid: 1.2.\r\n"
+        b'data: {"kind": "epoch", "step": 1, "values": {"loss": 0.5}}\r\n\r\n'
+        b"event: end\r\nretry: 1000\r\n"
+        b'data: {"reason": "lifetime", "detail": "stream lifetime reached"}\r\n\r\n'
+    )
+    second = (
+        b"event: metrics\r\nid: 2.2.\r\n"
+        b'data: {"kind": "epoch", "step": 2, "values": {"loss": 0.25}}\r\n\r\n'
+        b"event: status\r\nid: 2.3.\r\n"
+        b'data: {"status": "succeeded", "at": null}\r\n\r\n'
+    )
+    api.sequence(
+        "GET",
+        "/v1/jobs/job-1/events",
+        [httpx.Response(200, content=first), httpx.Response(200, content=second)],
+    )
+
+    result = run("events", "job-1", "--json")
+
+    assert result.exit_code == 0, result.output
+    shown = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [event["event"] for event in shown] == ["status", "metrics", "metrics", "status"]
+    assert [event["data"].get("step") for event in shown] == [None, 1, 2, None]
+    streams = [r for r in api.requests if r.url.path.endswith("/events")]
+    assert "last-event-id" not in streams[0].headers
+    assert streams[1].headers["last-event-id"] == "1.2."
+    assert not any(r.url.path == "/v1/jobs/job-1" for r in api.requests)  # no fallback read
+
+
 def test_list_shows_a_table_and_passes_filters(api, run):
     page = {
         "items": [

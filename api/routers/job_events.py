@@ -1,0 +1,50 @@
+"""GET /v1/jobs/{id}/events: the job's live server-sent events (see api/streams.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from sse_starlette.sse import EventSourceResponse
+
+from api.auth import PrincipalDep
+from api.deps import SessionDep
+from api.routers.jobs import require_job
+from api.streams import JobEventHub, StreamCursor, StreamLimitReached, stream_job_events
+
+router = APIRouter(prefix="/v1/jobs", tags=["metrics"])
+
+PING_SECONDS = 15
+
+
+@router.get(
+    "/{job_id}/events",
+    responses={429: {"description": "Too many open event streams for this key or server."}},
+)
+def job_events(
+    job_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="The `id` of the last event seen: the stream resumes after it."),
+    ] = None,
+) -> EventSourceResponse:
+    """Server-sent events `status`, `progress` and `metrics` until the job is final.
+
+    Each event has an `id`; reconnecting with `Last-Event-ID` resumes after it, with nothing
+    lost or repeated. The server ends a stream early with an `end` event whose `reason` is
+    `lifetime` (reconnect), `revoked` (the key was revoked) or `gone`. Open streams are capped
+    per API key and per server process: past the cap the answer is 429 with `Retry-After`."""
+    require_job(session, job_id, principal)
+    session.close()  # the stream never holds a session: a shared poller reads the job
+    hub: JobEventHub = request.app.state.event_hub
+    try:
+        subscription = hub.open(job_id, principal.key_id)
+    except StreamLimitReached as exc:
+        raise HTTPException(
+            429, detail=str(exc), headers={"Retry-After": str(exc.retry_after)}
+        ) from exc
+    cursor = StreamCursor.decode(last_event_id)
+    return EventSourceResponse(stream_job_events(subscription, cursor), ping=PING_SECONDS)
