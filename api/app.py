@@ -15,8 +15,9 @@ from api.body_limit import BodySizeLimit
 from api.docs import closed_docs_router, docs_urls
 from api.errors import install_error_handlers
 from api.prometheus import DatabaseCollector, HttpMetrics
-from api.routers import health, job_metrics, jobs, models, sweeps, workers
+from api.routers import health, job_events, job_metrics, jobs, models, sweeps, workers
 from api.security_headers import SecurityHeaders
+from api.streams import JobEventHub
 from core.db import make_engine, make_session_factory
 from core.migrate import check_schema_current
 from core.objectstore import ObjectStore
@@ -42,6 +43,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.producer = make_producer(settings)
         app.state.rate_limiter = RateLimiter(
             settings.rate_limit, settings.resolved_rate_limit_storage_url
+        )
+        app.state.event_hub = JobEventHub(
+            lambda: app.state.session_factory,
+            poll_seconds=settings.sse_poll_seconds,
+            lifetime_seconds=settings.sse_stream_lifetime_seconds,
+            max_streams_per_key=settings.sse_max_streams_per_key,
+            max_streams=settings.sse_max_streams,
         )
         log.info("tass API ready (database %s)", engine.url.render_as_string(hide_password=True))
         app.state.auth_throttle = AuthFailureThrottle(
@@ -72,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     for module in (health, jobs, job_metrics, models, sweeps, workers, prometheus):
         app.include_router(module.router)
+    app.include_router(job_events.router)
     if not settings.public_docs:
         app.include_router(closed_docs_router(app))
     dashboard.install(app)
