@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import client_address
 from core.apikeys import authenticate
 from core.models import Job, JobTransition, Worker, utcnow
 from core.states import FINAL_STATUSES, JobStatus
@@ -208,8 +209,13 @@ def metrics(request: Request) -> Response:
     if not _allowed_network(request):
         header = request.headers.get("authorization", "")
         key = header.removeprefix("Bearer ").strip()
+        throttle, address = request.app.state.auth_throttle, client_address(request)
+        if key:
+            throttle.refuse_if_blocked(address)
         with request.app.state.session_factory() as session:
             principal = authenticate(session, key) if key else None
+        if key and principal is None:
+            throttle.record_failure(address)
         if principal is None or not principal.is_admin:
             raise HTTPException(
                 401 if principal is None else 403,

@@ -160,3 +160,10 @@ def test_failed_dashboard_logins_count_too(strict_app, keys):
         assert response.status_code == 401
     assert attacker.post("/dashboard/login", data={"api_key": keys["acme"]}).status_code == 429
     assert attacker.get("/v1/jobs", headers=bearer(keys["acme"])).status_code == 429
+
+
+def test_failed_metrics_scrapes_with_a_key_are_throttled_too(strict_app, keys):
+    outsider = TestClient(strict_app, client=("203.0.113.9", 40000))
+    bad = bearer("tass_000000000000_" + "x" * 43)
+    assert [outsider.get("/metrics", headers=bad).status_code for _ in range(5)] == [401] * 5
+    assert outsider.get("/metrics", headers=bearer(keys["admin"])).status_code == 429
