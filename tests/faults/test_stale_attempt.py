@@ -1,0 +1,91 @@
+"""A worker that is paused, not dead: SIGSTOP the training child past its lease, let the retry
+resume and publish on another worker, then SIGCONT the old child. Nothing it does afterwards
+may change a stored artifact, and the published model must still evaluate."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from core.db import make_engine, make_session_factory
+from core.jobs import job_artifacts
+from core.objectstore import ObjectStore
+from core.retention import collect_garbage
+from tests.faults.conftest import FINAL, child_pid, submit, wait_until
+from tests.faults.test_faults import mid_epoch, wait_ready
+
+pytestmark = pytest.mark.integration
+
+
+def stored_digest(artifact_url: str, key: str) -> str:
+    """The sha256 of the bytes the (file://) store holds at `key`, read behind the service."""
+    return hashlib.sha256((Path(urlparse(artifact_url).path) / key).read_bytes()).hexdigest()
+
+
+def test_a_paused_attempt_that_wakes_after_the_retry_published_changes_nothing(
+    http, api, workers, fault_env
+):
+    paused = workers("paused")
+    job_id = submit(http, epochs=3)
+    job = wait_until(http, job_id, mid_epoch(2), 120, paused, what="mid-epoch 2")
+    retry = workers("retry")
+    wait_ready(retry)
+    stale_pid = child_pid(job)
+    os.kill(stale_pid, signal.SIGSTOP)
+    try:
+        done = wait_until(
+            http, job_id, lambda j: j["status"] in FINAL, 180, paused, retry, what="final"
+        )
+    finally:
+        os.kill(stale_pid, signal.SIGCONT)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["attempt"] == 2 and done["worker"].startswith("retry")
+
+    # the old attempt runs on until it notices its lost lease; give it a few heartbeats
+    deadline = time.monotonic() + 20
+    while "lost its lease" not in paused.log_tail(200000) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
+
+    root = fault_env["TASS_ARTIFACT_URL"]
+    engine = make_engine(fault_env["TASS_DATABASE_URL"])
+    factory = make_session_factory(engine)
+    with factory() as session:
+        artifacts = job_artifacts(session, job_id)
+    # what the collector would remove of this job: only the stale attempt's unrecorded uploads
+    garbage = collect_garbage(factory, ObjectStore(root), "all", dry_run=True)
+    engine.dispose()
+    recorded = {a.key for a in artifacts}
+    for item in garbage:
+        if job_id in item.key:
+            assert item.key not in recorded and "/attempt-1/" in item.key, item
+    assert {a.kind for a in artifacts} >= {"checkpoint", "checkpoint-state", "model-keras"}
+    for artifact in artifacts:
+        assert stored_digest(root, artifact.key) == artifact.sha256, artifact.key
+        if artifact.kind.startswith("model"):
+            assert f"/attempt-{done['attempt']}/" in artifact.key
+
+    download = http.get(f"/v1/models/{done['model_id']}/download", params={"format": "keras"})
+    assert download.status_code == 200
+    assert hashlib.sha256(download.content).hexdigest() == download.headers["x-checksum-sha256"]
+
+    evaluation = http.post(
+        "/v1/jobs",
+        json={
+            "type": "evaluate",
+            "model_id": done["model_id"],
+            "dataset": {"source": "synthetic", "num_examples": 200},
+        },
+    )
+    assert evaluation.status_code == 202, evaluation.text
+    evaluated = wait_until(
+        http, evaluation.json()["id"], lambda j: j["status"] in FINAL, 120, retry, what="evaluated"
+    )
+    assert evaluated["status"] == "succeeded", evaluated["error"]
+    assert evaluated["result"]["num_examples"] == 200
