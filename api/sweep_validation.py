@@ -14,7 +14,6 @@ from pydantic import BaseModel, ValidationError
 
 from api.errors import invalid
 from api.sweep_schemas import RangeParameter, SweepCreate, ValuesParameter
-from core.sweep_decisions import grid_points
 from core.sweeps import with_params
 from trainer.spec import TrainSpec
 
@@ -98,7 +97,7 @@ def check_sweep(body: SweepCreate) -> None:
         for name, param in body.parameters.items():
             if not isinstance(param, ValuesParameter):
                 raise _param_error(name, "a grid sweep takes values lists only")
-        size = len(grid_points(config_parameters(body)))
+        size = math.prod(len(param.values) for param in body.parameters.values())  # type: ignore[union-attr]
         if size > body.max_trials:
             raise invalid(
                 ["body", "max_trials"],
