@@ -635,7 +635,11 @@ def up(
     ]
 
     def ready() -> None:
-        err.print(f"tass is up at {base}  (API docs: {base}/docs)", style="bold green")
+        err.print(
+            f"tass is up at {base}  (dashboard: {base}/dashboard; API docs, once logged in "
+            f"there: {base}/docs)",
+            style="bold green",
+        )
         if base != DEFAULT_URL:
             err.print(f"use it with: export {URL_ENV}={base}", style="dim")
         if new_key:

@@ -65,3 +65,11 @@ def test_public_docs_setting_opens_them(settings, db, path):
     with TestClient(app) as anonymous:
         app.state.session_factory = db
         assert anonymous.get(path).status_code == 200
+
+
+def test_a_dashboard_session_opens_the_docs(anonymous, keys):
+    anonymous.post(
+        "/dashboard/login", data={"api_key": keys["acme"]}, headers={"Origin": "http://testserver"}
+    )
+    assert anonymous.get("/docs").status_code == 200
+    assert "/v1/jobs" in anonymous.get("/openapi.json").json()["paths"]
