@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from client.service import api_command
 from core.migrate import upgrade
-from tests.support.processes import start_api
+from tests.support.processes import Service, free_port, wait_http
 
 pytestmark = pytest.mark.integration
 
@@ -19,8 +20,9 @@ HEADER_TIMEOUT = 1.0
 PARTIAL = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: never complete
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[str, int]]:
+@pytest.fixture(scope="module", params=["HeaderTimeoutProtocol", "HeaderTimeoutH11"])
+def server(request, tmp_path_factory) -> Iterator[tuple[str, int]]:
+    """The API as `tass api` runs it (httptools), and on uvicorn's pure-Python h11 protocol."""
     root = tmp_path_factory.mktemp("header-timeout")
     db_url = f"sqlite:///{root / 'tass.db'}"
     upgrade(db_url)
@@ -30,10 +32,13 @@ def server(tmp_path_factory) -> Iterator[tuple[str, int]]:
         "TASS_BROKER_URL": f"sqla+sqlite:///{root / 'broker.db'}",
         "TASS_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
     }
-    service, url = start_api(env, root)
+    port = free_port()
+    args = api_command("127.0.0.1", port)
+    args[args.index("--http") + 1] = f"api.http_protocol:{request.param}"
+    service = Service("api", args, env, root)
     try:
-        host, port = url.removeprefix("http://").split(":")
-        yield host, int(port)
+        wait_http(f"http://127.0.0.1:{port}/healthz", service)
+        yield "127.0.0.1", port
     finally:
         service.stop()
 
