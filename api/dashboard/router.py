@@ -134,12 +134,11 @@ def login(
         page.headers.update(exc.headers or {})
         return page
     factory: sessionmaker[Session] = request.app.state.session_factory
+    ttl = request.app.state.settings.session_ttl_seconds
     with factory.begin() as session:
         principal = authenticate(session, api_key.strip())
-        if principal is not None:
-            settings = request.app.state.settings
-            token = start_session(session, principal.key_id, settings.session_ttl_seconds)
-    if principal is None:
+        token = start_session(session, principal.key_id, ttl) if principal else None
+    if principal is None or token is None:
         throttle.record_failure(address)
         return _page(
             request, "login.html", None, 401, next=target, error="Invalid or revoked API key."
@@ -148,7 +147,7 @@ def login(
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=request.app.state.settings.session_ttl_seconds,
+        max_age=ttl,
         httponly=True,
         samesite="strict",
         path="/",
@@ -208,6 +207,14 @@ def compare_page(request: Request, ids: Annotated[str, Query(max_length=1000)] =
     return _page(
         request, "compare.html", principal, page="compare", title="Compare", job_ids=job_ids
     )
+
+
+@router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
+def sweep_page(request: Request, sweep_id: str) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    return _page(request, "sweep.html", principal, page="sweep", title="Sweep", sweep_id=sweep_id)
 
 
 @router.get("/workers", response_class=HTMLResponse)
