@@ -39,7 +39,7 @@
 
   /**
    * Draw a line chart into `figure` (replacing its content).
-   * opts: {title, xLabel, yLabel, series: [{name, points: [{x, y}], color, dash, markers}],
+   * opts: {title, xLabel, yLabel, series: [{name, points: [{x, y}], color, dash, markers, line}],
    *        xMin, xMax, xInteger, yMin, yMax, yFormat, empty, maxPoints}
    */
   function lineChart(figure, opts) {
@@ -161,7 +161,7 @@
         "data-points": s.points.length,
         class: "line",
       });
-      g.append(line);
+      if (s.line !== false) g.append(line); // line: false draws a scatter
       if (s.markers !== false) {
         for (const p of s.points) {
           g.append(

@@ -1,0 +1,138 @@
+"""The dashboard's sweep page in a real browser (Playwright + Debian's chromium, uvicorn over a
+seeded SQLite database; no worker): the trials table, every trial's validation curve on one
+chart, and one parameter-against-objective scatter per parameter."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.apikeys import create_key
+from core.db import make_engine, make_session_factory
+from core.jobs import upsert_metrics
+from core.jobstore import transition
+from core.migrate import upgrade
+from core.models import utcnow
+from core.settings import Settings
+from core.states import JobStatus
+from core.sweeps import create_sweep, stop_trial, submit_trial
+from tests.support.processes import start_api
+
+pytestmark = pytest.mark.integration
+
+import playwright.sync_api as playwright_api  # noqa: E402 - the dev extra installs it
+
+CHROMIUM = os.environ.get("TASS_TEST_CHROMIUM", "/usr/bin/chromium")
+assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run scripts/setup.sh cpu,dev"
+expect = playwright_api.expect
+
+CONFIG = {
+    "spec": {"epochs": 3, "width": 0.25},
+    "dataset": {"source": "synthetic", "num_examples": 100},
+    "method": "random",
+    "parameters": {
+        "learning_rate": {"distribution": "log_uniform", "min": 0.001, "max": 0.5},
+        "dropout": {"values": [0.1, 0.3]},
+    },
+    "objective": {"metric": "val_accuracy", "goal": "maximize"},
+    "max_trials": 3,
+    "max_parallel": 3,
+    "early_stopping": {"type": "asha", "min_epochs": 1, "reduction_factor": 2},
+}
+TRIALS = [  # (learning_rate, dropout, val_accuracy per epoch, stopped early)
+    (0.01, 0.1, [0.3, 0.5, 0.6], False),
+    (0.1, 0.3, [0.4, 0.6, 0.7], False),
+    (0.3, 0.1, [0.1], True),
+]
+
+
+def seed_sweep(factory, root: Path) -> str:
+    settings = Settings(data_dir=root)
+    with factory() as session:
+        sweep = create_sweep(session, tenant="acme", name="seeded", config=CONFIG, tags={})
+        for number, (lr, dropout, curve, stopped) in enumerate(TRIALS):
+            job = submit_trial(
+                session, sweep, number, {"learning_rate": lr, "dropout": dropout}, settings
+            )
+            transition(session, job.id, JobStatus.RUNNING, values={"started_at": utcnow()})
+            for epoch, value in enumerate(curve, start=1):
+                upsert_metrics(session, job.id, "epoch", epoch, {"val_accuracy": value})
+            if stopped:
+                stop_trial(session, job.id, "stopped early by the sweep's pruner")
+        session.commit()
+        return sweep.id
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("dashboard-sweep")
+    db_url = f"sqlite:///{root / 'tass.db'}"
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        _, key = create_key(session, "acme")
+    sweep_id = seed_sweep(factory, root)
+    env = {
+        "TASS_DATA_DIR": str(root),
+        "TASS_DATABASE_URL": db_url,
+        "TASS_BROKER_URL": f"sqla+sqlite:///{root / 'broker.db'}",
+        "TASS_ARTIFACT_URL": (root / "artifacts").as_uri(),
+    }
+    service, url = start_api(env, root)
+    try:
+        yield {"url": url, "key": key, "sweep_id": sweep_id, "service": service}
+    finally:
+        service.stop()
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def page(site) -> Iterator[object]:
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context(base_url=site["url"])
+        context.set_default_timeout(10_000)
+        tab = context.new_page()
+        problems: list[str] = []
+        tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        tab.on(
+            "response",
+            lambda r: (
+                problems.append(f"HTTP {r.status} {r.url}")
+                if r.status >= 400 and not r.url.endswith("/favicon.ico")
+                else None
+            ),
+        )
+        tab.goto("/dashboard/login")
+        tab.get_by_label("API key").fill(site["key"])
+        tab.get_by_role("button", name="Log in").click()
+        tab.wait_for_url(re.compile(r"/dashboard$"))
+        yield tab
+        browser.close()
+        assert not problems, "\n".join(problems) + "\n" + site["service"].log_tail()
+
+
+def test_the_sweep_page_shows_trials_curves_and_parameter_charts(page, site):
+    page.goto(f"/dashboard/sweeps/{site['sweep_id']}")
+    expect(page.locator("#sweep-title")).to_have_text("Sweep seeded")
+    rows = page.locator("#sweep-trials tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(2)).to_contain_text("stopped early")
+    expect(rows.nth(1)).to_contain_text("0.7")
+
+    curves = page.locator("#sweep-curves polyline")
+    expect(curves).to_have_count(3)
+    points = curves.evaluate_all("lines => lines.map(l => Number(l.dataset.points))")
+    assert points == [3, 3, 1]
+
+    lr_chart = page.locator("#sweep-param-learning_rate")
+    expect(lr_chart.locator("circle.pt")).to_have_count(3)
+    expect(lr_chart.locator("polyline")).to_have_count(0)  # a scatter, not a line
+    expect(page.locator("#sweep-param-dropout circle.pt")).to_have_count(3)
