@@ -67,12 +67,20 @@ class Settings(BaseSettings):
 
     @field_validator("data_roots", mode="before")
     @classmethod
+    # webhooks (README "Webhooks"): networks a webhook URL may resolve into although they are
+    # loopback/private/link-local (CIDR list, none by default), the HTTP timeout of one
+    # delivery, the first retry delay (doubled each time, with jitter) and how long to retry
+    webhook_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_first_retry_seconds: float = Field(5.0, gt=0, le=10)
+    webhook_retry_for_seconds: float = Field(24 * 3600, gt=0)
+    webhook_poll_seconds: float = Field(1.0, gt=0)
     def _split_roots(cls, value: object) -> object:
         if isinstance(value, str):
             return [part for part in value.split(os.pathsep) if part.strip()]
         return value
 
-    @field_validator("metrics_allow_networks", mode="before")
+    @field_validator("metrics_allow_networks", "webhook_allow_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:
         if isinstance(value, str):
