@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -34,7 +35,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_data_dir()
-        engine = make_engine(settings.resolved_database_url)
+        # handlers run on the AnyIO thread pool; the pool holds one connection per thread
+        # (and a little overflow), so a thread never waits for a connection (README "Scaling")
+        to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        engine = make_engine(settings.resolved_database_url, pool_size=settings.api_threads)
         check_schema_current(engine)  # refuses to start on an out-of-date schema
         app.state.settings = settings
         app.state.engine = engine
@@ -45,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.rate_limit, settings.resolved_rate_limit_storage_url
         )
         app.state.event_hub = JobEventHub(
-            lambda: app.state.session_factory,
+            lambda: getattr(app.state, "read_session_factory", None) or app.state.session_factory,
             poll_seconds=settings.sse_poll_seconds,
             lifetime_seconds=settings.sse_stream_lifetime_seconds,
             max_streams_per_key=settings.sse_max_streams_per_key,
