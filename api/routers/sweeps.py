@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from api.auth import PrincipalDep
 from api.deps import ProducerDep, SessionDep, SettingsDep
 from api.errors import invalid
+from api.strict_json import StrictJSONRoute
 from api.sweep_schemas import BestOut, SweepCreate, SweepOut, SweepPage, TrialOut
 from api.sweep_validation import check_sweep, sweep_config
 from core import sweeps as sweep_store
@@ -25,7 +26,7 @@ from core.settings import Settings
 from core.sweep_decisions import best_value
 from trainer.spec import DatasetSpec
 
-router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
+router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"], route_class=StrictJSONRoute)
 log = logging.getLogger(__name__)
 
 
@@ -74,7 +75,9 @@ def checked_dataset(dataset: DatasetSpec, settings: Settings) -> dict[str, objec
         try:
             data["path"] = str(resolve_dataset_path(dataset.path, settings.resolved_data_roots))
         except DatasetPathError as exc:
-            raise invalid(["body", "dataset", "path"], f"dataset.path {exc}") from exc
+            raise invalid(
+                ["body", "dataset", "path"], f"dataset.path {dataset.path!r} {exc}"
+            ) from exc
     return data
 
 

@@ -139,3 +139,23 @@ def test_422_names_the_path_as_given_never_the_data_root(client, data_root, tmp_
         answers[path] = text.replace(repr(path), "PATH")
     # outside the roots an existing and a missing file get the same answer
     assert answers["../exists-outside"] == answers["../missing-outside"]
+
+
+def test_every_operation_that_reads_a_body_parses_it_strictly(app, client):
+    """Any route taking JSON must be on StrictJSONRoute: a lone surrogate is refused there."""
+    operations = [
+        (method, path.replace("{", "").replace("}", ""))
+        for path, methods in app.openapi()["paths"].items()
+        for method, operation in methods.items()
+        if "requestBody" in operation
+    ]
+    assert ("post", "/v1/jobs") in operations
+    for method, path in operations:
+        response = client.request(
+            method.upper(),
+            path,
+            content=b'{"name": "a\\ud800"}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, (method, path, response.text)
+        assert "lone surrogate" in response.text, (method, path)

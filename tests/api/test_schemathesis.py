@@ -155,7 +155,21 @@ def hostile_requests(schema: dict, ids: dict[str, str]) -> list[tuple[str, str, 
     return requests
 
 
-def hostile_bodies() -> list[str]:
+def hostile_bodies(schema: dict) -> list[tuple[str, str]]:
+    """(url, JSON text): every field of a full train and evaluate submission, and a few
+    fields of every other operation that reads a JSON body, set to each hostile token."""
+    bodies = [("/v1/jobs", body) for body in job_bodies()]
+    for url, methods in schema["paths"].items():
+        if url == "/v1/jobs" or "{" in url or "requestBody" not in methods.get("post", {}):
+            continue
+        for field in ("name", "type", "spec", "dataset", "search_space"):
+            template = json.dumps({"type": "train", "name": "n", field: PLACEHOLDER})
+            template = template.replace(f'"{PLACEHOLDER}"', PLACEHOLDER)
+            bodies += [(url, template.replace(PLACEHOLDER, token)) for token in HOSTILE_JSON]
+    return bodies
+
+
+def job_bodies() -> list[str]:
     train = {
         "type": "train",
         "name": "n",
@@ -178,19 +192,19 @@ def test_hostile_shapes_on_every_operation_give_no_5xx(fuzz_app):
     job = client.post("/v1/jobs", json={"type": "train", "dataset": {"source": "synthetic"}})
     ids = {"job_id": job.json()["id"], "model_id": "nope"}
     requests = hostile_requests(fuzz_app.openapi(), ids)
-    bodies = hostile_bodies()
+    bodies = hostile_bodies(fuzz_app.openapi())
     assert len(requests) > 500 and len(bodies) > 300
     failures = []
     for method, url, extra in requests:
         response = client.request(method.upper(), url, **extra)
         if response.status_code >= 500:
             failures.append(f"{response.status_code} {method.upper()} {url} {extra}")
-    for body in bodies:
+    for url, body in bodies:
         response = client.post(
-            "/v1/jobs", content=body.encode(), headers={"Content-Type": "application/json"}
+            url, content=body.encode(), headers={"Content-Type": "application/json"}
         )
         if response.status_code >= 500:
-            failures.append(f"{response.status_code} POST /v1/jobs {body[:200]}")
-        elif response.status_code == 202:
+            failures.append(f"{response.status_code} POST {url} {body[:200]}")
+        elif response.status_code == 202 and url == "/v1/jobs":
             client.post(f"/v1/jobs/{response.json()['id']}/cancel")  # stay under the quota
     assert not failures, "\n".join(failures[:20])
