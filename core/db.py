@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+# connections a pool may open beyond pool_size (for the odd session outside the thread pool)
+POOL_OVERFLOW = 8
 
-def make_engine(url: str, **kwargs: object) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+
+# An execution option marking sessions that only read (the API's GET/HEAD requests): on SQLite
+# they begin DEFERRED, so they run beside the writer (WAL) instead of queueing for its lock.
+READ_ONLY = "tass_read_only"
+
+
+def make_engine(url: str, *, pool_size: int | None = None, **kwargs: object) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys.
+
+    `pool_size` is the number of connections kept (plus a few of overflow): a process that
+    runs its queries on N threads passes N, so no thread ever waits for a connection."""
+    if pool_size is not None:
+        kwargs = {"pool_size": pool_size, "max_overflow": POOL_OVERFLOW, **kwargs}
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
@@ -32,13 +46,28 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
-    # IMMEDIATE takes the write lock up front: the API and the worker processes then queue on
-    # busy_timeout instead of failing when a read transaction later tries to write.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A session that may write takes the write lock up front (IMMEDIATE): the API and the worker
+    # processes then queue on busy_timeout instead of failing when a read transaction later
+    # tries to write. A read-only session begins DEFERRED: under WAL it reads a snapshot beside
+    # the writer and never takes, or waits for, the write lock.
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that may write (on SQLite each transaction takes the write lock at BEGIN)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@lru_cache(maxsize=16)
+def read_only_sessions(factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions like `factory`'s that only read: same pool, and on SQLite a DEFERRED
+    transaction that never takes the write lock. A factory bound to a Connection (a test's
+    outer transaction) is returned as it is."""
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, Engine):
+        return factory
+    return sessionmaker(**{**factory.kw, "bind": bind.execution_options(**{READ_ONLY: True})})
 
 
 @contextmanager

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     keep_checkpoints: Literal["all", "last", "last-and-best"] = "last-and-best"
     gc_interval_seconds: float = Field(3600.0, ge=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # threads an API process runs request handlers on; its database pool holds as many
+    # connections (plus a little overflow), so a handler never waits for a connection
+    api_threads: int = Field(32, ge=1, le=512)
+    # longest `?wait=` a status long-poll may ask for, and how often it re-reads the job
+    max_long_poll_seconds: float = Field(60.0, gt=0, le=600)
+    long_poll_interval_seconds: float = Field(0.5, gt=0)
     rate_limit: str = "600/minute"
     rate_limit_storage_url: str | None = None
     max_active_jobs_per_tenant: int = Field(20, ge=1)
@@ -61,12 +67,6 @@ class Settings(BaseSettings):
     metrics_allow_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"]
     )
-    # above the longest deadline a spec may ask for (30 days), so Redis never redelivers the
-    # message of a healthy running job; lost workers are handled by the reaper instead
-    visibility_timeout_seconds: int = Field(31 * 24 * 3600, ge=60)
-
-    @field_validator("data_roots", mode="before")
-    @classmethod
     # webhooks (README "Webhooks"): networks a webhook URL may resolve into although they are
     # loopback/private/link-local (CIDR list, none by default), the HTTP timeout of one
     # delivery, the first retry delay (doubled each time, with jitter) and how long to retry
@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     webhook_first_retry_seconds: float = Field(5.0, gt=0, le=10)
     webhook_retry_for_seconds: float = Field(24 * 3600, gt=0)
     webhook_poll_seconds: float = Field(1.0, gt=0)
+    # above the longest deadline a spec may ask for (30 days), so Redis never redelivers the
+    # message of a healthy running job; lost workers are handled by the reaper instead
+    visibility_timeout_seconds: int = Field(31 * 24 * 3600, ge=60)
+
+    @field_validator("data_roots", mode="before")
+    @classmethod
     def _split_roots(cls, value: object) -> object:
         if isinstance(value, str):
             return [part for part in value.split(os.pathsep) if part.strip()]
