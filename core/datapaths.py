@@ -31,6 +31,15 @@ def _checked_components(raw: str) -> None:
             )
 
 
+def _loosely_resolved(candidate: Path) -> Path:
+    """The path with the symlinks that exist followed and `..` applied, without failing on
+    missing parts (so a root reached through a symlinked alias still counts as inside)."""
+    try:
+        return candidate.resolve(strict=False)
+    except (OSError, RuntimeError):  # a loop (newer Pythons raise): judge the text alone
+        return Path(os.path.normpath(candidate))
+
+
 def resolve_dataset_path(raw: str, roots: list[Path]) -> Path:
     """Resolve `raw` (absolute, or relative to the first root) and check it lies in a root."""
     _checked_components(raw)
@@ -40,8 +49,8 @@ def resolve_dataset_path(raw: str, roots: list[Path]) -> Path:
             raise DatasetPathError("relative paths need TASS_DATA_ROOTS")
         candidate = roots[0] / candidate
     outside = DatasetPathError("must lie inside the server's data roots (TASS_DATA_ROOTS)")
-    if not _inside(Path(os.path.normpath(candidate)), roots):
-        raise outside  # decided on the text alone: nothing outside the roots is looked at
+    if not _inside(_loosely_resolved(candidate), roots):
+        raise outside  # the same answer whether or not anything exists out there
     try:
         resolved = candidate.resolve(strict=True)
     except FileNotFoundError:

@@ -159,3 +159,11 @@ def test_every_operation_that_reads_a_body_parses_it_strictly(app, client):
         )
         assert response.status_code == 422, (method, path, response.text)
         assert "lone surrogate" in response.text, (method, path)
+
+
+def test_a_data_root_reached_through_a_symlinked_alias_is_inside(client, data_root, tmp_path):
+    alias = tmp_path / "alias"
+    alias.symlink_to(data_root)
+    response = submit_path(client, str(alias / "images"))
+    assert response.status_code == 202, response.text
+    assert response.json()["dataset"]["path"] == str((data_root / "images").resolve())
