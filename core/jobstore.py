@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from core.clock import database_now
 from core.models import Job, JobTransition
 from core.states import ALLOWED_FROM, FINAL_STATUSES, JobStatus
+from core.webhooks import enqueue_job_event
 
 
 def record_transition(
@@ -86,4 +87,5 @@ def transition(
         details=details,
         at=now,
     )
+    enqueue_job_event(session, job_id, to.value)  # the webhook outbox, in this transaction
     return True

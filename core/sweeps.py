@@ -20,6 +20,7 @@ from core.reaper import Requeued
 from core.settings import Settings
 from core.states import FINAL_STATUSES, JobStatus, JobType
 from core.sweep_decisions import EpochValue, TrialRecord, decide
+from core.webhooks import enqueue_sweep_event
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ def advance_sweep(session: Session, sweep_id: str, settings: Settings) -> list[R
         sweep.best = decision.best
         if decision.best is None:
             sweep.error = "no trial finished with a value of the objective"
+        enqueue_sweep_event(session, sweep)  # the webhook outbox, in this transaction
     return started
 
 
@@ -222,6 +224,7 @@ def cancel_sweep(session: Session, sweep: Sweep) -> bool:
         return False
     sweep.status = SweepStatus.CANCELLED.value
     sweep.finished_at = utcnow()
+    enqueue_sweep_event(session, sweep)
     for job in trial_jobs(session, sweep.id):
         if JobStatus(job.status) not in FINAL_STATUSES:
             stop_trial(session, job.id, SWEEP_CANCELLED_REASON)

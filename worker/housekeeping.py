@@ -23,6 +23,7 @@ from core.settings import get_settings
 from core.workers import WorkerInfo, report_alive, report_stopped
 from worker.devices import visible_gpus
 from worker.sweep_step import run_sweep_step
+from worker.webhook_delivery import start_webhook_delivery
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -119,6 +120,7 @@ def _start_housekeeping(sender, **_: object) -> None:  # type: ignore[no-untyped
     threading.Thread(
         target=housekeeping_loop, args=(sender.app, info), name="tass-housekeeping", daemon=True
     ).start()
+    start_webhook_delivery(_stop)
 
 
 @worker_shutting_down.connect

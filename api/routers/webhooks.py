@@ -1,0 +1,129 @@
+"""/v1/webhooks: per-tenant endpoints that hear when jobs and sweeps end, signed by the
+Standard Webhooks specification; delivered from an outbox by the workers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
+from sqlalchemy.orm import Session
+
+from api.auth import PrincipalDep
+from api.deps import SessionDep, SettingsDep
+from api.errors import invalid
+from api.strict_json import StrictJSONRoute
+from api.webhook_schemas import (
+    DeliveryOut,
+    DeliveryPage,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookList,
+    WebhookOut,
+)
+from core import webhooks as webhook_store
+from core.apikeys import Principal
+from core.models import Webhook
+from core.netguard import AddressRefused, check_url, parse_networks, system_resolver
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=StrictJSONRoute)
+
+
+def webhook_out(webhook: Webhook) -> WebhookOut:
+    return WebhookOut(
+        id=webhook.id,
+        url=webhook.url,
+        events=webhook.events,
+        description=webhook.description,
+        created_at=webhook.created_at,
+    )
+
+
+def require_webhook(session: Session, webhook_id: str, principal: Principal) -> Webhook:
+    """The caller's webhook; another tenant's is reported as missing (404)."""
+    webhook = webhook_store.get_webhook(session, webhook_id, principal.scope)
+    if webhook is None:
+        raise HTTPException(404, detail=f"no webhook {webhook_id!r}")
+    return webhook
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
+def create_webhook(
+    body: Annotated[WebhookCreate, Body()],
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> WebhookCreated:
+    """Register an endpoint. The URL's host is resolved (never contacted) and refused with 422
+    when it reaches a loopback, private, link-local or metadata address; the signing secret
+    is in this answer only."""
+    resolver = getattr(request.app.state, "webhook_resolver", system_resolver)
+    try:
+        check_url(body.url, parse_networks(settings.webhook_allow_networks), resolver)
+    except AddressRefused as exc:
+        raise invalid(["body", "url"], f"url: {exc}") from exc
+    webhook = webhook_store.create_webhook(
+        session,
+        tenant=principal.tenant,
+        url=body.url,
+        events=list(dict.fromkeys(body.events)),
+        description=body.description,
+    )
+    session.commit()
+    response.headers["Location"] = f"/v1/webhooks/{webhook.id}"
+    return WebhookCreated(**webhook_out(webhook).model_dump(), secret=webhook.secret)
+
+
+@router.get("", response_model=WebhookList)
+def list_webhooks(
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 200,
+) -> WebhookList:
+    """The caller's webhooks, oldest first (secrets are never shown again)."""
+    rows = webhook_store.list_webhooks(session, principal.scope, limit)
+    return WebhookList(items=[webhook_out(w) for w in rows])
+
+
+@router.get("/{webhook_id}", response_model=WebhookOut)
+def get_webhook(webhook_id: str, session: SessionDep, principal: PrincipalDep) -> WebhookOut:
+    return webhook_out(require_webhook(session, webhook_id, principal))
+
+
+@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_webhook(webhook_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Delete the webhook; its undelivered events and its delivery log go with it."""
+    webhook_store.delete_webhook(session, require_webhook(session, webhook_id, principal))
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{webhook_id}/deliveries", response_model=DeliveryPage)
+def list_deliveries(
+    webhook_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
+) -> DeliveryPage:
+    """Every delivery attempt, newest first: time, status code, latency and error."""
+    require_webhook(session, webhook_id, principal)
+    rows = webhook_store.list_deliveries(
+        session, webhook_id, limit, before=int(cursor) if cursor else None
+    )
+    items = [
+        DeliveryOut(
+            id=row.id,
+            event_id=row.event_id,
+            event_type=row.event_type,
+            attempt=row.attempt,
+            at=row.at,
+            status_code=row.status_code,
+            latency_ms=row.latency_ms,
+            error=row.error,
+        )
+        for row in rows
+    ]
+    next_cursor = str(rows[-1].id) if len(rows) == limit else None
+    return DeliveryPage(items=items, next_cursor=next_cursor)
