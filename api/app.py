@@ -17,6 +17,7 @@ from api.docs import closed_docs_router, docs_urls
 from api.errors import install_error_handlers
 from api.prometheus import DatabaseCollector, HttpMetrics
 from api.routers import health, job_events, job_metrics, jobs, models, sweeps, webhooks, workers
+from api.routers import registry as model_registry
 from api.security_headers import SecurityHeaders
 from api.streams import JobEventHub
 from core.db import make_engine, make_session_factory
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(job_events.router)
     app.include_router(webhooks.router)
+    app.include_router(model_registry.router)
     if not settings.public_docs:
         app.include_router(closed_docs_router(app))
     dashboard.install(app)

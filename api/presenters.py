@@ -20,6 +20,7 @@ def job_out(job: Job) -> JobOut:
         dataset=job.dataset,
         tags=job.tags or {},
         model_id=job.model_id,
+        register_as=job.register_as,
         worker=job.worker_id,
         last_heartbeat_at=job.last_heartbeat_at,
         progress=ProgressOut(**job.progress) if job.progress else None,

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.registry import NAME_PATTERN
 from trainer.spec import DatasetSpec, TrainSpec
 
 Tags = Annotated[
@@ -25,11 +26,18 @@ class TrainJobCreate(_Input):
     dataset: DatasetSpec
     name: str | None = Field(None, max_length=200)
     tags: Tags = Field(default_factory=dict)
+    register_as: str | None = Field(
+        None,
+        pattern=NAME_PATTERN,
+        description="Register the trained model as the next version of this registry name.",
+    )
 
 
 class EvaluateJobCreate(_Input):
     type: Literal["evaluate"]
-    model_id: str = Field(min_length=1, max_length=64)
+    model_id: str = Field(
+        min_length=1, max_length=200, description="A model id, `NAME@ALIAS` or `NAME:VERSION`."
+    )
     dataset: DatasetSpec
     name: str | None = Field(None, max_length=200)
     tags: Tags = Field(default_factory=dict)
@@ -74,6 +82,7 @@ class JobOut(BaseModel):
     dataset: dict[str, Any]
     tags: dict[str, Any]
     model_id: str | None
+    register_as: str | None = None
     worker: str | None = Field(None, description="`<worker node>/<pid>` running the job.")
     last_heartbeat_at: datetime | None = None
     progress: ProgressOut | None

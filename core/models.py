@@ -6,7 +6,18 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -67,6 +78,7 @@ class Job(Base):
         ForeignKey("sweeps.id", ondelete="CASCADE"), index=True
     )
     trial_number: Mapped[int | None] = mapped_column(Integer)
+    register_as: Mapped[str | None] = mapped_column(String(100))
 
     transitions: Mapped[list[JobTransition]] = relationship(
         order_by="JobTransition.id", lazy="selectin", cascade="all, delete-orphan"
@@ -121,6 +133,59 @@ class Model(Base):
     class_names: Mapped[list[str] | None] = mapped_column(JSON)
 
     artifacts: Mapped[list[Artifact]] = relationship(lazy="selectin", order_by="Artifact.id")
+
+
+class RegisteredModel(Base):
+    """A tenant's model name in the registry: numbered versions (each one a trained model) and
+    aliases that point at a version. Version numbers are handed out from `latest_version` and
+    never reused."""
+
+    __tablename__ = "registered_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("uq_registered_models_tenant_name", "tenant", "name", unique=True),)
+
+
+class ModelVersion(Base):
+    """Version N of a registered name: one trained model."""
+
+    __tablename__ = "model_versions"
+
+    registered_model_id: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelAlias(Base):
+    """A movable name for one version of a registered model (`NAME@ALIAS`)."""
+
+    __tablename__ = "model_aliases"
+
+    registered_model_id: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    )
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["registered_model_id", "version"],
+            ["model_versions.registered_model_id", "model_versions.version"],
+            ondelete="CASCADE",
+        ),
+    )
 
 
 class Artifact(Base):

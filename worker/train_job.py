@@ -13,6 +13,7 @@ from core.datapaths import resolve_dataset_path
 from core.jobs import delete_metrics_after, record_artifacts
 from core.models import Artifact, Job, Model
 from core.reaper import job_deadline
+from core.registry import register_trained_model
 from core.states import JobStatus
 from trainer.spec import DatasetSpec, TrainSpec
 from worker.claim import claim, end_stopped, fail, finish
@@ -174,6 +175,7 @@ def _publish(
             for kind, obj in uploads.items()
         ]
         record_artifacts(session, artifacts)
+        register_trained_model(session, job, model)  # register_as, in the same transaction
         done = finish(
             ctx,
             job,

@@ -18,6 +18,7 @@ from core import jobs as queries
 from core.apikeys import Principal
 from core.models import Model
 from core.pagination import BadCursor
+from core.registry import ModelRefNotFound, resolve_model_ref
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -25,12 +26,13 @@ FILENAMES = {"keras": "{id}.keras", "savedmodel": "{id}-savedmodel.zip"}
 MEDIA_TYPES = {"keras": "application/zip", "savedmodel": "application/zip"}
 
 
-def require_model(session: Session, model_id: str, principal: Principal) -> Model:
-    """The caller's model; another tenant's is reported as missing (404)."""
-    model = queries.get_model(session, model_id, principal.scope)
-    if model is None:
-        raise HTTPException(404, detail=f"no model {model_id!r}")
-    return model
+def require_model(session: Session, model_ref: str, principal: Principal) -> Model:
+    """The model a reference (id, `NAME@ALIAS`, `NAME:VERSION`) names; another tenant's is
+    reported as missing (404)."""
+    try:
+        return resolve_model_ref(session, model_ref, tenant=principal.tenant, scope=principal.scope)
+    except ModelRefNotFound as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
 
 
 @router.get("", response_model=ModelPage)
@@ -75,7 +77,7 @@ def download_model(
 ) -> Response:
     """The model file, streamed with Content-Length, ETag, X-Checksum-Sha256 and Range support
     (or a redirect to a short-lived presigned URL on S3 when enabled)."""
-    require_model(session, model_id, principal)
+    model_id = require_model(session, model_id, principal).id  # a reference resolves here
     artifact = queries.model_artifact(session, model_id, format)
     if artifact is None:
         raise HTTPException(404, detail=f"model {model_id} has no {format} file")

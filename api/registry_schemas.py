@@ -1,0 +1,71 @@
+"""Request and response models of the model registry (/v1/registry)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas import Tags
+
+MODEL_REF_DESCRIPTION = "A model id, `NAME@ALIAS` or `NAME:VERSION`."
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VersionCreate(_Input):
+    model_id: str = Field(min_length=1, max_length=200, description=MODEL_REF_DESCRIPTION)
+
+
+class AliasSet(_Input):
+    version: int = Field(ge=1, le=999_999_999)
+
+
+class RegisteredModelUpdate(_Input):
+    description: str | None = Field(None, max_length=5000)
+    tags: Tags | None = None
+
+
+class VersionOut(BaseModel):
+    version: int
+    model_id: str
+    created_at: datetime
+    metrics: dict[str, Any]
+    job_id: str
+    dataset: dict[str, Any]
+
+
+class VersionCreated(BaseModel):
+    name: str
+    version: int
+    model_id: str
+    created: bool = Field(description="False when the model already was a version of the name.")
+
+
+class AliasOut(BaseModel):
+    name: str
+    alias: str
+    version: int
+    model_id: str
+
+
+class RegisteredModelSummary(BaseModel):
+    name: str
+    description: str | None
+    tags: dict[str, Any]
+    latest_version: int | None
+    aliases: dict[str, int]
+    created_at: datetime
+    updated_at: datetime
+
+
+class RegisteredModelPage(BaseModel):
+    items: list[RegisteredModelSummary]
+    next_cursor: str | None
+
+
+class RegisteredModelOut(RegisteredModelSummary):
+    versions: list[VersionOut]

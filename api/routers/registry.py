@@ -1,0 +1,179 @@
+"""/v1/registry: a tenant's model names, their numbered versions and movable aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
+from sqlalchemy.orm import Session
+
+from api.auth import PrincipalDep
+from api.deps import SessionDep, SettingsDep
+from api.errors import invalid
+from api.registry_schemas import (
+    AliasOut,
+    AliasSet,
+    RegisteredModelOut,
+    RegisteredModelPage,
+    RegisteredModelSummary,
+    RegisteredModelUpdate,
+    VersionCreate,
+    VersionCreated,
+    VersionOut,
+)
+from api.strict_json import StrictJSONRoute
+from core import registry as store
+from core.apikeys import Principal
+from core.models import RegisteredModel
+from core.registry import ALIAS_PATTERN, NAME_PATTERN, ModelRefNotFound
+
+router = APIRouter(prefix="/v1/registry", tags=["registry"], route_class=StrictJSONRoute)
+
+NamePath = Annotated[
+    str,
+    Path(
+        pattern=NAME_PATTERN,
+        description="1-100 of A-Z a-z 0-9 . _ -, starting with a letter or digit.",
+    ),
+]
+AliasPath = Annotated[
+    str,
+    Path(
+        pattern=ALIAS_PATTERN,
+        description="1-64 of A-Z a-z 0-9 _ -, starting with a letter.",
+    ),
+]
+
+
+def require_registered(session: Session, name: str, principal: Principal) -> RegisteredModel:
+    """The caller's registered name; names are per tenant, so another tenant's is a 404."""
+    registered = store.get_registered(session, principal.tenant, name)
+    if registered is None:
+        raise HTTPException(404, detail=f"no registered model {name!r}")
+    return registered
+
+
+def summary(registered: RegisteredModel, aliases: dict[str, int]) -> RegisteredModelSummary:
+    return RegisteredModelSummary(
+        name=registered.name,
+        description=registered.description,
+        tags=registered.tags or {},
+        latest_version=registered.latest_version or None,
+        aliases=aliases,
+        created_at=registered.created_at,
+        updated_at=registered.updated_at,
+    )
+
+
+def detail(session: Session, registered: RegisteredModel) -> RegisteredModelOut:
+    aliases = store.aliases_of(session, [registered.id])[registered.id]
+    versions = [
+        VersionOut(
+            version=row.version,
+            model_id=row.model.id,
+            created_at=row.created_at,
+            metrics=row.model.metrics or {},
+            job_id=row.job.id,
+            dataset=row.job.dataset,
+        )
+        for row in store.versions_of(session, registered)
+    ]
+    return RegisteredModelOut(**summary(registered, aliases).model_dump(), versions=versions)
+
+
+@router.get("", response_model=RegisteredModelPage)
+def list_registered(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
+) -> RegisteredModelPage:
+    """The caller's names in name order, each with its latest version and aliases."""
+    rows, next_cursor = store.list_registered(
+        session, principal.tenant, limit=min(limit, settings.max_page_size), after=cursor
+    )
+    aliases = store.aliases_of(session, [r.id for r in rows])
+    return RegisteredModelPage(
+        items=[summary(r, aliases[r.id]) for r in rows], next_cursor=next_cursor
+    )
+
+
+@router.get("/{name}", response_model=RegisteredModelOut)
+def get_registered(
+    name: NamePath, session: SessionDep, principal: PrincipalDep
+) -> RegisteredModelOut:
+    """A name with every version (its model, metrics, training job and dataset) and aliases."""
+    return detail(session, require_registered(session, name, principal))
+
+
+@router.patch("/{name}", response_model=RegisteredModelOut)
+def update_registered(
+    name: NamePath,
+    body: Annotated[RegisteredModelUpdate, Body()],
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> RegisteredModelOut:
+    """Set the description and/or tags of a name (fields left out are kept)."""
+    registered = require_registered(session, name, principal)
+    if "description" in body.model_fields_set:
+        registered.description = body.description
+    if "tags" in body.model_fields_set:
+        registered.tags = body.tags or {}
+    session.flush()
+    return detail(session, registered)
+
+
+@router.post("/{name}/versions", response_model=VersionCreated, status_code=201)
+def register_version(
+    name: NamePath,
+    body: Annotated[VersionCreate, Body()],
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> VersionCreated:
+    """Register a model of the caller's as the next version of `name` (created on first use).
+    Registering a model the name already holds answers 200 with its existing version."""
+    try:
+        model = store.resolve_model_ref(
+            session, body.model_id, tenant=principal.tenant, scope=principal.tenant
+        )
+    except ModelRefNotFound as exc:
+        raise invalid(["body", "model_id"], f"model_id: {exc}") from exc
+    version, created = store.register_version(session, principal.tenant, name, model)
+    session.commit()
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/v1/registry/{name}"
+    return VersionCreated(name=name, version=version, model_id=model.id, created=created)
+
+
+@router.put("/{name}/aliases/{alias}", response_model=AliasOut)
+def set_alias(
+    name: NamePath,
+    alias: AliasPath,
+    body: Annotated[AliasSet, Body()],
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> AliasOut:
+    """Point `alias` at a version (moving it when it exists); `NAME@ALIAS` follows it from
+    the next request on."""
+    registered = require_registered(session, name, principal)
+    if not store.set_alias(session, registered, alias, body.version):
+        raise invalid(["body", "version"], f"version: {name!r} has no version {body.version}")
+    session.commit()
+    model = store.resolve_model_ref(
+        session, f"{name}:{body.version}", tenant=principal.tenant, scope=principal.tenant
+    )
+    return AliasOut(name=name, alias=alias, version=body.version, model_id=model.id)
+
+
+@router.delete("/{name}/aliases/{alias}", status_code=204)
+def delete_alias(
+    name: NamePath, alias: AliasPath, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    registered = require_registered(session, name, principal)
+    if not store.delete_alias(session, registered, alias):
+        raise HTTPException(404, detail=f"{name!r} has no alias {alias!r}")
+    session.commit()
+    return Response(status_code=204)
