@@ -8,8 +8,6 @@ import hashlib
 import os
 import signal
 import time
-from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
@@ -23,29 +21,33 @@ from tests.faults.test_faults import mid_epoch, wait_ready
 pytestmark = pytest.mark.integration
 
 
-def stored_digest(artifact_url: str, key: str) -> str:
-    """The sha256 of the bytes the (file://) store holds at `key`, read behind the service."""
-    return hashlib.sha256((Path(urlparse(artifact_url).path) / key).read_bytes()).hexdigest()
+def stored_digest(store: ObjectStore, key: str) -> str:
+    """The sha256 of the bytes the store holds at `key`, read behind the service's back."""
+    return hashlib.sha256(b"".join(store.iter_range(key))).hexdigest()
 
 
 def test_a_paused_attempt_that_wakes_after_the_retry_published_changes_nothing(
     http, api, workers, fault_env
 ):
-    paused = workers("paused")
-    job_id = submit(http, epochs=3)
-    job = wait_until(http, job_id, mid_epoch(2), 120, paused, what="mid-epoch 2")
-    retry = workers("retry")
-    wait_ready(retry)
+    pause_a_worker_past_its_lease_then_wake_it(http, workers, fault_env)
+
+
+def pause_a_worker_past_its_lease_then_wake_it(http, workers, fault_env) -> None:
+    """The scenario, over whichever database and store `fault_env` names."""
+    both = [workers("one"), workers("two")]
+    for worker in both:
+        wait_ready(worker)
+    job_id = submit(http, epochs=5)
+    job = wait_until(http, job_id, mid_epoch(2), 120, *both, what="mid-epoch 2")
     stale_pid = child_pid(job)
-    os.kill(stale_pid, signal.SIGSTOP)
+    os.kill(stale_pid, signal.SIGSTOP)  # at once: the job must still be mid-training
+    paused = next(w for w in both if job["worker"].startswith(f"{w.name}@"))
     try:
-        done = wait_until(
-            http, job_id, lambda j: j["status"] in FINAL, 180, paused, retry, what="final"
-        )
+        done = wait_until(http, job_id, lambda j: j["status"] in FINAL, 180, *both, what="final")
     finally:
         os.kill(stale_pid, signal.SIGCONT)
     assert done["status"] == "succeeded", done["error"]
-    assert done["attempt"] == 2 and done["worker"].startswith("retry")
+    assert done["attempt"] == 2 and not done["worker"].startswith(f"{paused.name}@")
 
     # the old attempt runs on until it notices its lost lease; give it a few heartbeats
     deadline = time.monotonic() + 20
@@ -53,13 +55,13 @@ def test_a_paused_attempt_that_wakes_after_the_retry_published_changes_nothing(
         time.sleep(0.2)
     time.sleep(1)
 
-    root = fault_env["TASS_ARTIFACT_URL"]
+    store = ObjectStore(fault_env["TASS_ARTIFACT_URL"])
     engine = make_engine(fault_env["TASS_DATABASE_URL"])
     factory = make_session_factory(engine)
     with factory() as session:
         artifacts = job_artifacts(session, job_id)
     # what the collector would remove of this job: only the stale attempt's unrecorded uploads
-    garbage = collect_garbage(factory, ObjectStore(root), "all", dry_run=True)
+    garbage = collect_garbage(factory, store, "all", dry_run=True)
     engine.dispose()
     recorded = {a.key for a in artifacts}
     for item in garbage:
@@ -67,7 +69,7 @@ def test_a_paused_attempt_that_wakes_after_the_retry_published_changes_nothing(
             assert item.key not in recorded and "/attempt-1/" in item.key, item
     assert {a.kind for a in artifacts} >= {"checkpoint", "checkpoint-state", "model-keras"}
     for artifact in artifacts:
-        assert stored_digest(root, artifact.key) == artifact.sha256, artifact.key
+        assert stored_digest(store, artifact.key) == artifact.sha256, artifact.key
         if artifact.kind.startswith("model"):
             assert f"/attempt-{done['attempt']}/" in artifact.key
 
@@ -85,7 +87,7 @@ def test_a_paused_attempt_that_wakes_after_the_retry_published_changes_nothing(
     )
     assert evaluation.status_code == 202, evaluation.text
     evaluated = wait_until(
-        http, evaluation.json()["id"], lambda j: j["status"] in FINAL, 120, retry, what="evaluated"
+        http, evaluation.json()["id"], lambda j: j["status"] in FINAL, 120, *both, what="evaluated"
     )
     assert evaluated["status"] == "succeeded", evaluated["error"]
     assert evaluated["result"]["num_examples"] == 200
