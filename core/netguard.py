@@ -126,11 +126,13 @@ def check_url(url: str, allowed: list[IPNetwork], resolver: Resolver = system_re
         addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
         addresses = resolver(host, port)
-    if not addresses:
-        raise AddressRefused(f"host {host!r} does not resolve")
-    for address in addresses:
-        try:
-            check_address(address, allowed)
-        except AddressRefused as exc:
-            raise AddressRefused(f"{host} resolves to {exc}") from None
+        if not addresses:
+            raise AddressRefused(f"host {host!r} does not resolve") from None
+        for address in addresses:
+            try:
+                check_address(address, allowed)
+            except AddressRefused as exc:
+                raise AddressRefused(f"{host} resolves to {exc}") from None
+    else:
+        check_address(addresses[0], allowed)
     return Target(url=url, scheme=scheme, host=host, port=port, addresses=addresses)
