@@ -1,0 +1,95 @@
+"""Evaluation jobs in-process: a cancel stops the computation within a batch (not after the
+whole dataset), and a dataset whose classes differ from the model's is refused by name."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import keras
+import pytest
+
+from core.jobstore import transition
+from core.migrate import upgrade
+from core.models import Job
+from core.settings import Settings
+from core.states import JobStatus
+from tests.support.seed import seed_trained_model
+from trainer.saving import export_model
+from worker.context import WorkerContext
+from worker.evaluate_job import run_evaluate_job
+
+CLASSES = [f"class_{c}" for c in range(10)]  # the synthetic source's names
+
+
+@pytest.fixture
+def ctx(tmp_path) -> WorkerContext:
+    settings = Settings(
+        data_dir=tmp_path,
+        broker_url="memory://",
+        heartbeat_seconds=0.1,
+        heartbeat_timeout_seconds=30,
+    )
+    upgrade(settings.resolved_database_url)
+    return WorkerContext(settings)
+
+
+def evaluation(ctx: WorkerContext, tmp_path, class_names: list[str], examples: int) -> str:
+    """A stored model (a small stock-Keras classifier) and a queued evaluation job of it."""
+    inputs = keras.Input((32, 32, 3))
+    hidden = keras.layers.Conv2D(32, 3, activation="relu")(inputs)
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(hidden))
+    path = export_model(keras.Model(inputs, outputs), tmp_path / "model.keras", CLASSES)
+    with ctx.sessions.begin() as session:
+        model = seed_trained_model(
+            session, ctx.store, path.read_bytes(), tenant="t", class_names=class_names
+        )
+        job = Job(
+            type="evaluate",
+            tenant="t",
+            status="queued",
+            queue="evaluate",
+            model_id=model.id,
+            dataset={"source": "synthetic", "num_examples": examples},
+        )
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+def job_row(ctx: WorkerContext, job_id: str) -> Job:
+    with ctx.sessions() as session:
+        job = session.get(Job, job_id)
+        session.expunge(job)
+        return job
+
+
+def test_a_cancel_stops_an_evaluation_within_a_batch(ctx, tmp_path, caplog):
+    job_id = evaluation(ctx, tmp_path, CLASSES, examples=40_000)
+    worker = threading.Thread(target=run_evaluate_job, args=(ctx, job_id))
+    with caplog.at_level(logging.INFO, logger="worker.evaluate_job"):
+        worker.start()
+        deadline = time.monotonic() + 60
+        while job_row(ctx, job_id).status != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with ctx.sessions.begin() as session:  # what DELETE /v1/jobs/{id} does
+            assert transition(session, job_id, JobStatus.CANCELLING, reason="cancel requested")
+        worker.join(120)
+    assert not worker.is_alive()
+    job = job_row(ctx, job_id)
+    assert job.status == "cancelled" and job.result is None
+    stopped = [r.getMessage() for r in caplog.records if "evaluation stopped after" in r.message]
+    assert stopped, caplog.text
+    done, total = map(int, stopped[0].split("after ")[1].split(" batches")[0].split(" of "))
+    assert done < total  # it did not compute the whole dataset first
+
+
+def test_an_evaluation_refuses_a_dataset_with_other_classes(ctx, tmp_path):
+    registered = list(reversed(CLASSES))
+    job_id = evaluation(ctx, tmp_path, registered, examples=100)
+    run_evaluate_job(ctx, job_id)
+    job = job_row(ctx, job_id)
+    assert job.status == "failed"
+    assert str(registered) in job.error and str(CLASSES) in job.error
