@@ -28,8 +28,10 @@ from client.download import download_model
 from client.errors import TassError
 from client.gc_cli import gc
 from client.keys_cli import ensure_admin_key, keys_app
+from client.registry_cli import registry_app
 from client.supervisor import Child, run_child
 from client.sweep_cli import sweep_app
+from client.webhooks_cli import webhooks_app
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +45,8 @@ app = typer.Typer(
 submit_app = typer.Typer(help="Submit a training or evaluation job.", no_args_is_help=True)
 app.add_typer(submit_app, name="submit")
 app.add_typer(sweep_app, name="sweep")
+app.add_typer(registry_app, name="registry")
+app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(keys_app, name="keys", rich_help_panel="Service (run the server side)")
 
 SERVICE = "Service (run the server side)"
@@ -300,6 +304,13 @@ def submit_train(
         list[str] | None,
         typer.Option(metavar="KEY=VALUE", help="A tag (repeatable).", rich_help_panel=JOB),
     ] = None,
+    register_as: Annotated[
+        str | None,
+        typer.Option(
+            help="Register the trained model as the next version of this registry name.",
+            rich_help_panel=JOB,
+        ),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Watch the job to its end.", rich_help_panel=JOB)
     ] = False,
@@ -346,6 +357,8 @@ def submit_train(
         name=name,
         tags=specs.parse_tags(tag or []),
     )
+    if register_as is not None:
+        body["register_as"] = register_as
     with _client(ctx, url) as client:
         job = client.submit_job(body)
         _submitted(client, job, as_json=as_json, wait=wait, interval=interval)
@@ -355,7 +368,9 @@ def submit_train(
 @handle_errors
 def submit_evaluate(
     ctx: typer.Context,
-    model_id: Annotated[str, typer.Argument(help="The model to evaluate.")],
+    model_id: Annotated[
+        str, typer.Argument(help="The model to evaluate: an id, NAME@ALIAS or NAME:VERSION.")
+    ],
     data: Annotated[
         str,
         typer.Option(
@@ -526,7 +541,7 @@ def models(
 @handle_errors
 def download(
     ctx: typer.Context,
-    model_id: Annotated[str, typer.Argument(help="The model.")],
+    model_id: Annotated[str, typer.Argument(help="A model id, NAME@ALIAS or NAME:VERSION.")],
     output: Annotated[
         Path | None,
         typer.Option(

@@ -1,0 +1,145 @@
+"""`tass webhooks`: register an endpoint that hears when jobs and sweeps end (the signing
+secret is printed once), list them, show each delivery attempt, delete one."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from client.api_client import Json, TassClient
+from client.errors import TassError
+
+F = TypeVar("F", bound=Callable[..., Any])
+EVENT_TYPES = (
+    "job.started",
+    "job.succeeded",
+    "job.failed",
+    "job.cancelled",
+    "sweep.succeeded",
+    "sweep.failed",
+    "sweep.cancelled",
+)
+DEFAULT_EVENTS = ["job.succeeded", "job.failed", "job.cancelled"]
+
+webhooks_app = typer.Typer(
+    help="Webhooks: signed HTTP POSTs (Standard Webhooks) when jobs and sweeps end.",
+    no_args_is_help=True,
+)
+UrlOption = Annotated[str | None, typer.Option("--url", help="API base URL.", show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON the API returned.")]
+
+
+def _handle_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TassError as exc:
+            Console(stderr=True, highlight=False).print(
+                Text.assemble(("error: ", "bold red"), str(exc))
+            )
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _call(
+    ctx: typer.Context, url: str | None, method: str, path: str, body: Any = None, **params: Any
+) -> Any:
+    state = ctx.find_root().obj
+    client = TassClient(
+        url or getattr(state, "url", None), transport=getattr(state, "transport", None)
+    )
+    with client:
+        response = client.request(method, path, json=body, params=params)
+        return response.json() if response.content else None
+
+
+def _print(data: Json | None, table: Table, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        Console(highlight=False).print(table)
+
+
+@webhooks_app.command("create")
+@_handle_errors
+def create(
+    ctx: typer.Context,
+    endpoint: Annotated[str, typer.Argument(help="The http(s) URL events are POSTed to.")],
+    events: Annotated[
+        list[str] | None,
+        typer.Option("--event", "-e", help=f"Repeat for several: {', '.join(EVENT_TYPES)}."),
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="A note for people.")] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Register a webhook (default events: job succeeded, failed, cancelled); prints its id
+    and the signing secret, which is never shown again."""
+    body = {"url": endpoint, "events": events or DEFAULT_EVENTS, "description": description}
+    created = _call(ctx, url, "POST", "/v1/webhooks", body)
+    if as_json:
+        typer.echo(json.dumps(created, indent=2))
+        return
+    typer.echo(f"webhook {created['id']} -> {created['url']} ({', '.join(created['events'])})")
+    typer.echo(f"secret: {created['secret']}")
+    typer.echo("Store the secret now: it is not shown again. Verify each request with it.")
+
+
+@webhooks_app.command("list")
+@_handle_errors
+def list_(ctx: typer.Context, as_json: JsonOption = False, url: UrlOption = None) -> None:
+    """Your webhooks."""
+    data = _call(ctx, url, "GET", "/v1/webhooks")
+    table = Table("id", "url", "events", "description", "created")
+    for item in data["items"]:
+        table.add_row(
+            item["id"],
+            item["url"],
+            ", ".join(item["events"]),
+            item.get("description") or "",
+            item["created_at"],
+        )
+    _print(data, table, as_json)
+
+
+@webhooks_app.command("deliveries")
+@_handle_errors
+def deliveries(
+    ctx: typer.Context,
+    webhook_id: str,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Delivery attempts of a webhook, newest first: time, event, status code, latency, error."""
+    data = _call(ctx, url, "GET", f"/v1/webhooks/{webhook_id}/deliveries", limit=limit)
+    table = Table("at", "event", "type", "attempt", "status", "latency ms", "error")
+    for item in data["items"]:
+        code = item.get("status_code")
+        table.add_row(
+            item["at"],
+            item["event_id"],
+            item["event_type"],
+            str(item["attempt"]),
+            "-" if code is None else str(code),
+            "-" if item.get("latency_ms") is None else f"{item['latency_ms']:.0f}",
+            item.get("error") or "",
+        )
+    _print(data, table, as_json)
+
+
+@webhooks_app.command("delete")
+@_handle_errors
+def delete(ctx: typer.Context, webhook_id: str, url: UrlOption = None) -> None:
+    """Delete a webhook; its undelivered events are dropped."""
+    _call(ctx, url, "DELETE", f"/v1/webhooks/{webhook_id}")
+    typer.echo(f"deleted webhook {webhook_id}")

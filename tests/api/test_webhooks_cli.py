@@ -1,0 +1,45 @@
+"""`tass webhooks create|list|deliveries|delete` against the real API app (in process)."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from client.cli import CliState
+from client.cli import app as tass
+from core.states import JobStatus
+from tests.support.webhook_jobs import move, new_job
+from tests.support.webhook_receiver import webhook_receiver
+from worker.webhook_delivery import deliver_due
+
+
+@pytest.fixture
+def tass_cli(client, keys, monkeypatch):
+    monkeypatch.setenv("TASS_API_KEY", keys["acme"])
+    state = CliState(url="http://testserver", transport=client._transport)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(tass, list(args), obj=state)
+
+
+def test_create_list_deliveries_delete(tass_cli, db, settings):
+    settings.webhook_allow_networks = ["127.0.0.1/32"]
+    with webhook_receiver([]) as receiver:
+        created = tass_cli("webhooks", "create", receiver.url, "-e", "job.failed")
+        assert created.exit_code == 0, created.output
+        webhook_id = created.stdout.split()[1]
+        assert "secret: whsec_" in created.stdout
+        move(db, new_job(db), JobStatus.FAILED)
+        deliver_due(db, settings)
+        assert len(receiver.received) == 1
+    listed = tass_cli("webhooks", "list", "--json")
+    assert listed.exit_code == 0 and webhook_id in listed.stdout and "whsec_" not in listed.stdout
+    shown = tass_cli("webhooks", "deliveries", webhook_id)
+    assert shown.exit_code == 0 and "job.failed" in shown.stdout and "200" in shown.stdout
+    assert tass_cli("webhooks", "delete", webhook_id).exit_code == 0
+    missing = tass_cli("webhooks", "deliveries", webhook_id)
+    assert missing.exit_code != 0 and webhook_id in missing.output
+
+
+def test_create_refused_url_names_the_reason(tass_cli):
+    refused = tass_cli("webhooks", "create", "http://169.254.169.254/latest", "-e", "job.failed")
+    assert refused.exit_code != 0 and "link-local" in refused.output
