@@ -165,7 +165,7 @@ def status(
     ctx: typer.Context,
     sweep_id: Annotated[str, typer.Argument(help="The sweep.")],
     watch: Annotated[bool, typer.Option("--watch", help="A live table until it ends.")] = False,
-    interval: Annotated[float, typer.Option("--interval", min=0.1)] = 2.0,
+    interval: Annotated[float, typer.Option("--interval", min=0.0)] = 2.0,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
