@@ -185,6 +185,39 @@ def status(
         raise typer.Exit(0 if sweep["status"] == "succeeded" else 1)
 
 
+@sweep_app.command("list")
+@_handle_errors
+def list_sweeps(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 50,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Sweeps, newest first: status, trials done, best value."""
+    with _client(ctx, url) as client:
+        page = client.request("GET", "/v1/sweeps", params={"limit": limit}).json()
+    if as_json:
+        typer.echo(json.dumps(page, indent=2))
+        return
+    table = Table("sweep", "name", "status", "method", "trials", "objective", "best")
+    for sweep in page["items"]:
+        done = sum(1 for t in sweep["trials"] if t["status"] in FINAL_SWEEP_STATUSES)
+        objective = sweep["objective"]
+        table.add_row(
+            sweep["id"],
+            sweep.get("name") or "",
+            render.status_text(sweep["status"]),
+            sweep["method"],
+            f"{done}/{sweep['max_trials']}",
+            f"{objective['goal']} {objective['metric']}",
+            _value((sweep.get("best") or {}).get("value")),
+        )
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 200
+    console.print(table)
+
+
 @sweep_app.command("best")
 @_handle_errors
 def best(

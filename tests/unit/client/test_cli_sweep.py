@@ -118,3 +118,14 @@ def test_cancel_posts_and_reports_the_status(api, run):
     )
     result = run("sweep", "cancel", "sweep-1")
     assert result.exit_code == 0 and "cancelled" in result.stdout
+
+
+def test_list_shows_each_sweep_with_its_progress_and_best(api, run):
+    page = {"items": [make_sweep("succeeded", BEST)], "next_cursor": None}
+    api.route("GET", "/v1/sweeps", httpx.Response(200, json=page))
+
+    result = run("sweep", "list")
+
+    assert result.exit_code == 0, result.output
+    assert "sweep-1" in result.stdout and "succeeded" in result.stdout
+    assert "2/2" in result.stdout and "0.8" in result.stdout
