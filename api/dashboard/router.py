@@ -209,6 +209,14 @@ def compare_page(request: Request, ids: Annotated[str, Query(max_length=1000)] =
     )
 
 
+@router.get("/sweeps", response_class=HTMLResponse)
+def sweeps_page(request: Request) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    return _page(request, "sweeps.html", principal, page="sweeps", title="Sweeps")
+
+
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
 def sweep_page(request: Request, sweep_id: str) -> Response:
     principal = _principal(request)

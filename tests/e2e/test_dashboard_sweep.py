@@ -136,3 +136,13 @@ def test_the_sweep_page_shows_trials_curves_and_parameter_charts(page, site):
     expect(lr_chart.locator("circle.pt")).to_have_count(3)
     expect(lr_chart.locator("polyline")).to_have_count(0)  # a scatter, not a line
     expect(page.locator("#sweep-param-dropout circle.pt")).to_have_count(3)
+
+
+def test_the_sweeps_page_lists_the_sweep_and_links_to_it(page, site):
+    page.goto("/dashboard")
+    page.get_by_role("link", name="Sweeps").click()
+    row = page.locator(f"#sweeps-table tr[data-sweep-id='{site['sweep_id']}']")
+    expect(row).to_contain_text("running")
+    expect(row).to_contain_text("0 / 3")
+    row.get_by_role("link", name="seeded").click()
+    expect(page.locator("#sweep-title")).to_have_text("Sweep seeded")
