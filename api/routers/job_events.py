@@ -21,7 +21,7 @@ PING_SECONDS = 15
     "/{job_id}/events",
     responses={429: {"description": "Too many open event streams for this key or server."}},
 )
-def job_events(
+async def job_events(
     job_id: str,
     request: Request,
     session: SessionDep,
@@ -37,6 +37,9 @@ def job_events(
     lost or repeated. The server ends a stream early with an `end` event whose `reason` is
     `lifetime` (reconnect), `revoked` (the key was revoked) or `gone`. Open streams are capped
     per API key and per server process: past the cap the answer is 429 with `Retry-After`."""
+    # Async on purpose: the session the key was checked with is used and closed right here, on
+    # the event loop (one primary-key read), instead of waiting, connection in hand, for a free
+    # thread-pool thread while hundreds of streams open at once.
     require_job(session, job_id, principal)
     session.close()  # the stream never holds a session: a shared poller reads the job
     hub: JobEventHub = request.app.state.event_hub
