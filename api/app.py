@@ -17,6 +17,7 @@ from api.docs import closed_docs_router, docs_urls
 from api.errors import install_error_handlers
 from api.prometheus import DatabaseCollector, HttpMetrics
 from api.routers import health, job_events, job_metrics, jobs, models, sweeps, webhooks, workers
+from api.routers import predict as predictions
 from api.routers import registry as model_registry
 from api.security_headers import SecurityHeaders
 from api.streams import JobEventHub
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.producer.close()
+            if getattr(app.state, "serving_client", None) is not None:
+                await app.state.serving_client.aclose()
             engine.dispose()
 
     app = FastAPI(
@@ -81,13 +84,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.metrics_registry = registry
     app.add_middleware(HttpMetrics, registry=registry)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        predict_max_bytes=settings.max_predict_bytes,
+    )
     app.add_middleware(SecurityHeaders)
     for module in (health, jobs, job_metrics, models, sweeps, workers, prometheus):
         app.include_router(module.router)
     app.include_router(job_events.router)
     app.include_router(webhooks.router)
     app.include_router(model_registry.router)
+    app.include_router(predictions.router)
     if not settings.public_docs:
         app.include_router(closed_docs_router(app))
     dashboard.install(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,19 +16,25 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, detail=f"request body is larger than {max_bytes} bytes")
 
 
-class BodySizeLimit:
-    """Pure ASGI middleware: checks Content-Length up front and counts streamed bodies."""
+PREDICT_PATH = re.compile(r"^/v1/models/[^/]+/predict$")
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodySizeLimit:
+    """Pure ASGI middleware: checks Content-Length up front and counts streamed bodies.
+    Prediction uploads (images) have their own, larger limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, predict_max_bytes: int | None = None) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.predict_max_bytes = predict_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.predict_max_bytes if PREDICT_PATH.match(scope["path"]) else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         seen = 0
 
@@ -36,16 +43,14 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, counting_receive, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": f"request body is larger than {self.max_bytes} bytes"}
-        ).encode()
+    async def _refuse(self, send: Send, limit: int) -> None:
+        body = json.dumps({"detail": f"request body is larger than {limit} bytes"}).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     keep_checkpoints: Literal["all", "last", "last-and-best"] = "last-and-best"
     gc_interval_seconds: float = Field(3600.0, ge=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # predictions (README "Predictions"): the serving process's URL, how many models it keeps
+    # loaded, images per request and the largest predict body the API accepts
+    serve_url: str = "http://127.0.0.1:8100"
+    serve_max_models: int = Field(4, ge=1, le=1000)
+    serve_timeout_seconds: float = Field(60.0, gt=0)
+    max_predict_images: int = Field(64, ge=1, le=4096)
+    max_predict_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     # threads an API process runs request handlers on; its database pool holds as many
     # connections (plus a little overflow), so a handler never waits for a connection
     api_threads: int = Field(32, ge=1, le=512)

@@ -1,0 +1,140 @@
+"""Warm models: a least-recently-used cache of loaded models, each with a micro-batcher that
+runs the requests that arrive while the model is busy as one batch."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from core.objectstore import ObjectStore
+from trainer.saving import load_model, read_class_names
+
+
+class ModelLoadError(Exception):
+    """The model's file is missing, altered (sha256 mismatch) or not a loadable model."""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """Which stored object a model is, as the API found it in the database."""
+
+    model_id: str
+    key: str
+    sha256: str
+
+
+def load_checked(store: ObjectStore, file: ModelFile) -> tuple[keras.Model, list[str] | None]:
+    """Fetch the model file, refuse it unless its bytes match the recorded sha256, then load it
+    in Keras safe mode (no code from the file runs)."""
+    with tempfile.TemporaryDirectory(prefix="tass-serve-") as folder:
+        path = Path(folder) / "model.keras"
+        try:
+            digest = store.download(file.key, path)
+        except Exception as exc:  # any store failure: this model cannot be served
+            raise ModelLoadError(f"model {file.model_id}: cannot read its file ({exc})") from exc
+        if digest != file.sha256:
+            raise ModelLoadError(f"model {file.model_id}: its file does not match its sha256")
+        try:
+            return load_model(path, compile=False), read_class_names(path)
+        except Exception as exc:  # ModelFileError and whatever else a hostile file raises
+            raise ModelLoadError(f"model {file.model_id}: cannot be loaded ({exc})") from exc
+
+
+@dataclass
+class WarmModel:
+    """A loaded model and its queue of pending requests. Requests that arrive while a batch
+    runs wait and then run together as the next batch."""
+
+    model: keras.Model
+    class_names: list[str]
+    max_batch: int = 256
+    pending: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = field(default_factory=list)
+    running: bool = False
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        _, height, width, channels = self.model.input_shape
+        return int(height), int(width), int(channels)
+
+    async def predict(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities for float32 images already at the model's input size."""
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        self.pending.append((images, future))
+        if not self.running:
+            self.running = True
+            self.task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self._take()
+                inputs = np.concatenate([images for images, _ in batch])
+                try:
+                    probs = await asyncio.to_thread(self._run, inputs)
+                except Exception as exc:  # every waiter hears of it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                start = 0
+                for images, future in batch:
+                    if not future.done():
+                        future.set_result(probs[start : start + len(images)])
+                    start += len(images)
+        finally:
+            self.running = False
+
+    def _take(self) -> tuple[list[tuple[np.ndarray, asyncio.Future[np.ndarray]]], list]:  # type: ignore[type-arg]
+        """The next batch: pending requests up to `max_batch` images (always at least one)."""
+        taken, count = [], 0
+        for index, (images, future) in enumerate(self.pending):
+            if taken and count + len(images) > self.max_batch:
+                return taken, self.pending[index:]
+            taken.append((images, future))
+            count += len(images)
+        return taken, []
+
+    def _run(self, inputs: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(inputs, training=False), np.float64)
+
+
+class ModelCache:
+    """At most `max_models` warm models, least recently used evicted first; concurrent first
+    requests for one model load it once."""
+
+    def __init__(self, loader: Callable[[ModelFile], WarmModel], max_models: int) -> None:
+        self.loader, self.max_models = loader, max_models
+        self.warm: OrderedDict[str, WarmModel] = OrderedDict()
+        self.loading: dict[str, asyncio.Future[WarmModel]] = {}
+
+    async def get(self, file: ModelFile) -> WarmModel:
+        cache_key = f"{file.model_id}:{file.sha256}"
+        if cache_key in self.warm:
+            self.warm.move_to_end(cache_key)
+            return self.warm[cache_key]
+        if cache_key in self.loading:
+            return await asyncio.shield(self.loading[cache_key])
+        future: asyncio.Future[WarmModel] = asyncio.get_running_loop().create_future()
+        self.loading[cache_key] = future
+        try:
+            warm = await asyncio.to_thread(self.loader, file)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            del self.loading[cache_key]
+        future.set_result(warm)
+        self.warm[cache_key] = warm
+        while len(self.warm) > self.max_models:
+            self.warm.popitem(last=False)
+        return warm
