@@ -28,7 +28,7 @@ class WebhookCreate(BaseModel):
         "addresses only (or into TASS_WEBHOOK_ALLOW_NETWORKS); it is not contacted now.",
     )
     events: list[EventType] = Field(min_length=1, max_length=16)
-    description: str | None = Field(None, max_length=500)
+    description: str | None = Field(None, max_length=500, pattern=r"^[^\x00]*$")
 
 
 class WebhookOut(BaseModel):

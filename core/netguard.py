@@ -103,6 +103,8 @@ def split_url(url: str) -> tuple[str, str, int]:
     """Scheme, host and port of an http(s) URL without credentials (AddressRefused if not)."""
     if len(url) > MAX_URL_LENGTH:
         raise AddressRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        raise AddressRefused("the URL must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port

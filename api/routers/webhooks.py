@@ -105,7 +105,7 @@ def list_deliveries(
     session: SessionDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
+    cursor: Annotated[str | None, Query(max_length=18, pattern=r"^[0-9]+$")] = None,
 ) -> DeliveryPage:
     """Every delivery attempt, newest first: time, status code, latency and error."""
     require_webhook(session, webhook_id, principal)

@@ -136,3 +136,21 @@ def test_a_rolled_back_job_change_writes_no_event(client, db, resolver):
     assert outbox(db) == []
     move(db, job_id, JobStatus.RUNNING)
     assert [event for _, event, _ in outbox(db)] == ["job.started"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"url": "https://93.184.215.14/h", "events": ["job.failed"], "description": "a\\ud800"}',
+        b'{"url": "https://93.184.215.14/\\u0000", "events": ["job.failed"]}',
+        b'{"url": "https://93.184.215.14/h", "events": ["job.failed"], "description": "\\u0000"}',
+        b'{"url": "https://93.184.215.14/h", "events": ["job.failed"], "extra": 1}',
+        b'{"url": "https://93.184.215.14/h", "events": ["job.failed"], "events": []}',
+    ],
+)
+def test_hostile_bodies_are_refused_with_422(client, resolver, body):
+    response = client.post(
+        "/v1/webhooks", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert client.get("/v1/webhooks").json()["items"] == []

@@ -102,6 +102,8 @@ def test_allowed_networks_admit_exactly_their_addresses() -> None:
         ("https://user:pw@93.184.215.14/", "credentials"),
         ("https://93.184.215.14:99999/", "not a valid URL"),
         ("https://93.184.215.14/" + "a" * 2100, "longer than"),
+        ("https://93.184.215.14/\x00", "control characters"),
+        ("https://93.184.215.14/a b", "spaces"),
     ],
 )
 def test_malformed_urls_are_refused_with_the_reason(url: str, message: str) -> None:
