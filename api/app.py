@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.rate_limit, settings.resolved_rate_limit_storage_url
         )
         app.state.event_hub = JobEventHub(
-            lambda: getattr(app.state, "read_session_factory", None) or app.state.session_factory,
+            lambda: app.state.session_factory,
             poll_seconds=settings.sse_poll_seconds,
             lifetime_seconds=settings.sse_stream_lifetime_seconds,
             max_streams_per_key=settings.sse_max_streams_per_key,

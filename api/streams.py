@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from core.apikeys import revoked_among
+from core.db import read_only_sessions
 from core.job_events import JobEventState, read_job_event_state
 from core.states import FINAL_STATUSES, JobStatus
 
@@ -169,7 +170,7 @@ class JobPoller:
 
     def _poll(self, key_ids: set[int], after: int) -> tuple[JobEventState | None, set[int]]:
         self.hub.polls += 1
-        with self.hub.session_factory()() as session:
+        with read_only_sessions(self.hub.session_factory())() as session:
             state = read_job_event_state(session, self.job_id, after_epoch=after)
             return state, revoked_among(session, key_ids)
 
