@@ -154,3 +154,23 @@ def test_hostile_bodies_are_refused_with_422(client, resolver, body):
     )
     assert response.status_code == 422, response.text
     assert client.get("/v1/webhooks").json()["items"] == []
+
+
+def test_a_sweeps_end_is_written_to_the_outbox(client, db, resolver, drain_tasks):
+    hook = register(client, events=["sweep.cancelled", "sweep.succeeded"]).json()["id"]
+    sweep = client.post(
+        "/v1/sweeps",
+        json={
+            "spec": {"epochs": 1, "width": 0.25},
+            "dataset": {"source": "synthetic", "num_examples": 100},
+            "method": "grid",
+            "parameters": {"learning_rate": {"values": [0.01, 0.1]}},
+            "max_trials": 2,
+        },
+    ).json()
+    assert outbox(db) == []
+    assert client.post(f"/v1/sweeps/{sweep['id']}/cancel").status_code == 202
+    assert outbox(db) == [(hook, "sweep.cancelled", "cancelled")]
+    with db() as session:
+        data = session.scalar(select(WebhookOutbox.payload))["data"]
+    assert data["id"] == sweep["id"] and data["finished_at"]
