@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     webhook_first_retry_seconds: float = Field(5.0, gt=0, le=10)
     webhook_retry_for_seconds: float = Field(24 * 3600, gt=0)
     webhook_poll_seconds: float = Field(1.0, gt=0)
+    # delivered and given-up events, with their attempts, are kept this long
+    webhook_keep_days: float = Field(30.0, gt=0)
     # above the longest deadline a spec may ask for (30 days), so Redis never redelivers the
     # message of a healthy running job; lost workers are handled by the reaper instead
     visibility_timeout_seconds: int = Field(31 * 24 * 3600, ge=60)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from core.clock import database_now
@@ -280,3 +280,14 @@ def record_attempt(
     else:
         row.next_attempt_at = retry_at
     return row.status
+
+
+def prune_settled(session: Session, keep_seconds: float) -> int:
+    """Delete delivered and given-up events created more than keep_seconds ago, with their
+    attempts; returns how many events went."""
+    cutoff = current_time(session) - timedelta(seconds=keep_seconds)
+    old = select(WebhookOutbox.id).where(
+        WebhookOutbox.status.in_((DELIVERED, FAILED)), WebhookOutbox.created_at < cutoff
+    )
+    session.execute(delete(WebhookDelivery).where(WebhookDelivery.outbox_id.in_(old)))
+    return session.execute(delete(WebhookOutbox).where(WebhookOutbox.id.in_(old))).rowcount

@@ -21,10 +21,11 @@ from core.db import make_engine, make_session_factory
 from core.netguard import AddressRefused, Resolver, Target, check_url, parse_networks
 from core.netguard import system_resolver as default_resolver
 from core.settings import Settings, get_settings
-from core.webhooks import AttemptResult, DueEvent, claim_due, record_attempt
+from core.webhooks import AttemptResult, DueEvent, claim_due, prune_settled, record_attempt
 
 log = logging.getLogger(__name__)
 BATCH = 16
+PRUNE_INTERVAL_SECONDS = 3600.0
 USER_AGENT = "tass-webhooks/0.1"
 
 
@@ -119,13 +120,27 @@ def deliver_due(
     return len(events)
 
 
+def prune(factory: sessionmaker[Session], settings: Settings) -> None:
+    try:
+        with factory.begin() as session:
+            removed = prune_settled(session, settings.webhook_keep_days * 86400)
+        if removed:
+            log.info("pruned %d settled webhook events", removed)
+    except Exception:
+        log.exception("pruning webhook events failed; retrying later")
+
+
 def delivery_loop(stop: threading.Event) -> None:
     """Deliver until `stop` is set, checking the outbox every webhook_poll_seconds."""
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
     factory = make_session_factory(engine)
+    prune_due = time.monotonic()
     with ThreadPoolExecutor(max_workers=BATCH, thread_name_prefix="tass-webhook") as pool:
         while not stop.is_set():
+            if time.monotonic() >= prune_due:
+                prune_due = time.monotonic() + PRUNE_INTERVAL_SECONDS
+                prune(factory, settings)
             try:
                 sent = deliver_due(factory, settings, pool=pool)
             except Exception:

@@ -6,15 +6,15 @@ an address outside TASS_WEBHOOK_ALLOW_NETWORKS gets nothing. Every packet stays 
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from standardwebhooks import Webhook as Verifier
 
-from core.models import WebhookOutbox
+from core.models import WebhookOutbox, utcnow
 from core.states import JobStatus
-from core.webhooks import claim_due
+from core.webhooks import claim_due, prune_settled
 from tests.support.webhook_jobs import move, new_job
 from tests.support.webhook_receiver import STALL, webhook_receiver
 from worker.webhook_delivery import deliver_due
@@ -155,3 +155,20 @@ def test_an_event_is_given_up_after_the_retry_period(client, db, loopback):
 def outbox_status(db) -> str:
     with db() as session:
         return session.scalar(select(WebhookOutbox.status))
+
+
+def test_settled_events_are_pruned_after_the_keep_period(client, db, loopback):
+    with webhook_receiver([]) as receiver:
+        hook = register(client, receiver.url, ["job.started", "job.succeeded"])
+        job_id = new_job(db)
+        move(db, job_id, JobStatus.RUNNING)
+        deliver_until(db, loopback, lambda: len(receiver.received) == 1)
+    move(db, job_id, JobStatus.SUCCEEDED)  # pending: never pruned, however old
+    with db.begin() as session:
+        assert prune_settled(session, keep_seconds=3600) == 0
+    with db.begin() as session:
+        session.execute(update(WebhookOutbox).values(created_at=utcnow() - timedelta(days=31)))
+    with db.begin() as session:
+        assert prune_settled(session, keep_seconds=30 * 86400) == 1
+    assert attempts(client, hook["id"]) == []
+    assert outbox_status(db) == "pending"
