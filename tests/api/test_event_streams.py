@@ -49,7 +49,6 @@ def serve(settings: Settings, db: sessionmaker[Session]) -> Iterator[Callable[..
             application = create_app(settings.model_copy(update=overrides))
             client = stack.enter_context(TestClient(application))
             application.state.session_factory = db
-            application.state.read_session_factory = db
             return client
 
         yield start
