@@ -87,10 +87,13 @@ class TassClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        files: Any = None,
     ) -> httpx.Response:
         """Send one request; raise `ServerUnreachable` or `ApiError` instead of returning errors."""
         try:
-            response = self._http.request(method, path, params=_params(params or {}), json=json)
+            response = self._http.request(
+                method, path, params=_params(params or {}), json=json, files=files
+            )
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.base_url, exc) from exc
         if response.is_error:

@@ -28,6 +28,7 @@ from client.download import download_model
 from client.errors import TassError
 from client.gc_cli import gc
 from client.keys_cli import ensure_admin_key, keys_app
+from client.predict_cli import predict
 from client.registry_cli import registry_app
 from client.supervisor import Child, run_child
 from client.sweep_cli import sweep_app
@@ -46,6 +47,7 @@ submit_app = typer.Typer(help="Submit a training or evaluation job.", no_args_is
 app.add_typer(submit_app, name="submit")
 app.add_typer(sweep_app, name="sweep")
 app.add_typer(registry_app, name="registry")
+app.command("predict")(predict)
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(keys_app, name="keys", rich_help_panel="Service (run the server side)")
 
@@ -596,6 +598,16 @@ def api(
     raise typer.Exit(run_child(Child("api", service.api_command(host, port))))
 
 
+@app.command("serve", rich_help_panel=SERVICE)
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (keep it private).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind (the API's TASS_SERVE_URL).")] = 8100,
+) -> None:
+    """Run the serving process that answers predictions for the API, until stopped."""
+    raise typer.Exit(run_child(Child("serving", service.serve_command(host, port))))
+
+
 @app.command("worker", rich_help_panel=SERVICE)
 @handle_errors
 def worker(
@@ -633,8 +645,13 @@ def up(
     stop_timeout: Annotated[
         float, typer.Option(min=0.0, help="Seconds to wait for a clean stop before killing.")
     ] = 20.0,
+    serve_port: Annotated[
+        int | None,
+        typer.Option(help="Loopback port of the serving process [default: a free one]."),
+    ] = None,
 ) -> None:
-    """Run the whole service here: migrate, then the API and one worker, until Ctrl-C.
+    """Run the whole service here: migrate, then the API, one worker and the serving process
+    (predictions), until Ctrl-C.
 
     Needs no other server: by default the database and the queue are files in the data dir.
     """
@@ -644,9 +661,13 @@ def up(
     service.migrate()
     base = service.connect_url(host, port)
     new_key = ensure_admin_key(base)
+    # the serving process listens on a free loopback port the API is told about
+    serve_port = serve_port or service.free_port()
+    os.environ["TASS_SERVE_URL"] = f"http://127.0.0.1:{serve_port}"
     children = [
         Child("api", service.api_command(host, port)),
         Child("worker", service.worker_command()),
+        Child("serving", service.serve_command("127.0.0.1", serve_port)),
     ]
 
     def ready() -> None:

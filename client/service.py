@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import sys
 from collections.abc import Callable, Sequence
 
@@ -48,6 +49,29 @@ def api_command(host: str, port: int) -> list[str]:
         "--port",
         str(port),
     ]
+
+
+def serve_command(host: str, port: int) -> list[str]:
+    """The uvicorn command line of the serving process (predictions; loopback by default)."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "serving.app:create_app",
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now (for a child process to bind right after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def worker_command(queues: str | None = None, concurrency: int = 1) -> list[str]:

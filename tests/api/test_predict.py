@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import os
+import signal
 
 import httpx
 import keras
@@ -13,11 +16,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from client import service
+from client.cli import CliState
+from client.cli import app as tass
 from core.objectstore import ObjectStore
 from serving.app import create_app as create_serving_app
 from tests.api.conftest import bearer
 from tests.support.models import jpeg, png, random_pixels, tiny_model_file
+from tests.support.processes import Service, free_port, service_env, wait_http
 from tests.support.seed import seed_trained_model
 
 CLASSES = ["cat", "dog", "frog"]
@@ -160,3 +168,53 @@ def test_an_unreachable_serving_process_is_503(client, tiny):
     image = {"instances": [base64.b64encode(png(random_pixels(1)[0])).decode()]}
     response = client.post(f"/v1/models/{tiny}/predict", json=image)
     assert response.status_code == 503 and "serving" in response.json()["detail"]
+
+
+def test_tass_predict_prints_the_top_classes_per_image(client, keys, serving, tiny, tmp_path):
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("TASS_API_KEY", keys["acme"])
+    images = []
+    for index, pixels in enumerate(random_pixels(2, seed=5)):
+        images.append(tmp_path / f"photo{index}.png")
+        images[-1].write_bytes(png(pixels))
+    state = CliState(url="http://testserver", transport=client._transport)
+    try:
+        shown = CliRunner().invoke(tass, ["predict", tiny, *map(str, images), "-k", "2"], obj=state)
+        as_json = CliRunner().invoke(tass, ["predict", tiny, str(images[0]), "--json"], obj=state)
+    finally:
+        monkeypatch.undo()
+    assert shown.exit_code == 0, shown.output
+    rows = [line for line in shown.stdout.splitlines() if "photo" in line]
+    assert len(rows) == 2 and all(any(c in row for c in CLASSES) for row in rows)
+    answer = json.loads(as_json.stdout)
+    assert answer["model_id"] == tiny and len(answer["predictions"][0]["probabilities"]) == 3
+
+
+@pytest.mark.integration
+def test_the_serving_process_killed_and_restarted(client, settings, tiny, tmp_path):
+    port = free_port()
+    env = service_env(
+        {"TASS_DATA_DIR": str(settings.data_dir), "TASS_ARTIFACT_URL": settings.artifact_url}
+    )
+    argv = service.serve_command("127.0.0.1", port)
+    client.app.state.serving_client = httpx.AsyncClient(  # no pooled connection: the test
+        base_url=f"http://127.0.0.1:{port}",  # client runs each request on a new event loop
+        timeout=30,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
+    image = {"instances": [base64.b64encode(png(random_pixels(1)[0])).decode()]}
+    serving_process = Service("serving", argv, env, tmp_path)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", serving_process, timeout=120)
+        first = client.post(f"/v1/models/{tiny}/predict", json=image)
+        assert first.status_code == 200, first.text
+        os.killpg(serving_process.proc.pid, signal.SIGKILL)
+        serving_process.proc.wait()
+        assert client.post(f"/v1/models/{tiny}/predict", json=image).status_code == 503
+        serving_process.stop()
+        serving_process = Service("serving-restarted", argv, env, tmp_path)
+        wait_http(f"http://127.0.0.1:{port}/healthz", serving_process, timeout=120)
+        again = client.post(f"/v1/models/{tiny}/predict", json=image)
+        assert again.status_code == 200 and again.json() == first.json()
+    finally:
+        serving_process.stop()

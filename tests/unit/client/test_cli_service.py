@@ -284,21 +284,24 @@ def test_a_failing_migration_is_one_message(monkeypatch: pytest.MonkeyPatch):
     assert "Traceback" not in result.output
 
 
-def test_up_sets_the_data_dir_migrates_then_runs_api_and_worker(
+def test_up_sets_the_data_dir_migrates_then_runs_api_worker_and_serving(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
     monkeypatch.setenv("TASS_DATA_DIR", "restored-after-the-test")
+    monkeypatch.setenv("TASS_SERVE_URL", "restored-after-the-test")
     steps: list[object] = []
     monkeypatch.setattr(service, "migrate", lambda: steps.append(os.environ["TASS_DATA_DIR"]))
 
     def fake_run_services(children, health_url, *, on_ready, **_kwargs):
         steps.append(([c.name for c in children], children[0].argv[-4:], health_url))
+        steps.append(children[2].argv[-5:])
         on_ready()
         return 0
 
     monkeypatch.setattr(service, "run_services", fake_run_services)
     monkeypatch.setattr(cli, "ensure_admin_key", lambda url: steps.append(url) or "tass_new_key")
     args = ["up", "--host", "0.0.0.0", "--port", "8100", "--data-dir", str(tmp_path / "d")]
+    args += ["--serve-port", "8199"]
 
     result = CliRunner().invoke(cli.app, args)
 
@@ -307,11 +310,13 @@ def test_up_sets_the_data_dir_migrates_then_runs_api_and_worker(
         str(tmp_path / "d"),
         "http://127.0.0.1:8100",
         (
-            ["api", "worker"],
+            ["api", "worker", "serving"],
             ["--host", "0.0.0.0", "--port", "8100"],
             "http://127.0.0.1:8100/healthz",
         ),
+        ["--host", "127.0.0.1", "--port", "8199", "--no-access-log"],
     ]
+    assert os.environ["TASS_SERVE_URL"] == "http://127.0.0.1:8199"  # what the API child reads
     assert "tass is up at http://127.0.0.1:8100" in result.stderr
     assert "http://127.0.0.1:8100/docs" in result.stderr
     assert "tass_new_key" in result.stderr, "the first start prints its admin key once"

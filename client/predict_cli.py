@@ -1,0 +1,61 @@
+"""`tass predict REF IMAGE...`: the model's top classes for each image, as a table."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from client.api_client import Json
+from client.errors import TassError
+from client.sweep_cli import JsonOption, UrlOption, _client, _handle_errors
+
+
+def predictions_table(paths: list[Path], answer: Json) -> Table:
+    table = Table(
+        "image", "label", "probability", "top classes", title=f"model {answer['model_id']}"
+    )
+    for path, row in zip(paths, answer["predictions"], strict=True):
+        probabilities = row["probabilities"]
+        top = ", ".join(f"{label} {p:.3f}" for label, p in probabilities.items())
+        table.add_row(str(path), row["label"], f"{probabilities[row['label']]:.3f}", top)
+    return table
+
+
+@_handle_errors
+def predict(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="A model id, NAME@ALIAS or NAME:VERSION.")],
+    images: Annotated[
+        list[Path],
+        typer.Argument(exists=True, dir_okay=False, help="PNG or JPEG files (any size)."),
+    ],
+    top_k: Annotated[
+        int, typer.Option("--top-k", "-k", min=1, help="Classes shown per image.")
+    ] = 3,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Predict the classes of images with a trained model; prints a table."""
+    try:
+        files = [
+            ("files", (path.name, path.read_bytes(), "application/octet-stream")) for path in images
+        ]
+    except OSError as exc:
+        raise TassError(str(exc)) from exc
+    with _client(ctx, url) as client:
+        path = f"/v1/models/{quote(model, safe='')}/predict"
+        answer = client.request("POST", path, params={"top_k": top_k}, files=files).json()
+    if as_json:
+        typer.echo(json.dumps(answer, indent=2))
+        return
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 200  # piped output: don't fold the table at 80 columns
+    console.print(predictions_table(images, answer))
