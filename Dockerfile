@@ -35,6 +35,7 @@ COPY api ./api
 COPY worker ./worker
 COPY trainer ./trainer
 COPY client ./client
+COPY serving ./serving
 COPY migrations ./migrations
 RUN pip install --no-deps . \
  && useradd --create-home --uid 10001 --user-group tass \

@@ -63,3 +63,14 @@ def test_dockerfile_installs_the_chosen_extra_and_runs_as_a_user():
     assert '"${TASS_EXTRA}"' in text
     assert "\nUSER tass\n" in text
     assert 'ENTRYPOINT ["tass"]' in text
+
+
+def test_the_serving_process_runs_beside_the_api_and_the_api_finds_it():
+    services = compose()["services"]
+    serving = services["serving"]
+
+    assert serving["command"] == ["serve", "--host", "0.0.0.0", "--port", "8100"]
+    assert "ports" not in serving  # predictions go through the API, which checks the key
+    assert serving["environment"]["TASS_ARTIFACT_URL"] == "s3://tass/artifacts"
+    assert services["api"]["environment"]["TASS_SERVE_URL"] == "http://serving:8100"
+    assert "COPY serving ./serving" in (ROOT / "Dockerfile").read_text()
