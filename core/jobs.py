@@ -27,7 +27,6 @@ def create_job(
     tags: dict[str, str] | None = None,
     sweep_id: str | None = None,
     trial_number: int | None = None,
-    register_as: str | None = None,
 ) -> Job:
     """Insert a queued job and its first transition; the caller commits, then enqueues."""
     job = Job(
@@ -44,7 +43,6 @@ def create_job(
         created_at=utcnow(),
         sweep_id=sweep_id,
         trial_number=trial_number,
-        register_as=register_as,
     )
     session.add(job)
     session.flush()
@@ -72,6 +70,13 @@ def find_idempotency_key(session: Session, tenant: str, key: str) -> Idempotency
     return session.get(IdempotencyKey, (tenant, key))
 
 
+def forget_idempotency_key(session: Session, tenant: str, key: str) -> None:
+    """Drop a key whose job never reached the queue, so a retry with it makes a fresh job."""
+    session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.tenant == tenant, IdempotencyKey.key == key)
+    )
+
+
 def list_job_ids_of_tenant(session: Session, tenant: str, job_ids: list[str]) -> set[str]:
     """Which of `job_ids` belong to `tenant`."""
     if not job_ids:
@@ -80,8 +85,19 @@ def list_job_ids_of_tenant(session: Session, tenant: str, job_ids: list[str]) ->
     return set(rows)
 
 
+# the first key of the PostgreSQL advisory locks that serialize one tenant's quota checks
+QUOTA_LOCK_CLASS = 0x7A55
+
+
 def count_active_jobs(session: Session, tenant: str) -> int:
-    """Queued, running and cancelling jobs of a tenant (what its quota counts)."""
+    """Queued, running and cancelling jobs of a tenant (what its quota counts).
+
+    Callers count in order to insert, so the count holds the tenant's quota lock until the
+    transaction ends: on PostgreSQL a transaction-scoped advisory lock per tenant (a concurrent
+    submit waits here until this one commits its insert, so the quota is never overshot); on
+    SQLite every writing transaction already holds the database's write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(QUOTA_LOCK_CLASS, func.hashtext(tenant))))
     active = [s.value for s in ACTIVE_STATUSES]
     return (
         session.scalar(

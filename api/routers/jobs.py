@@ -7,14 +7,17 @@ import json
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import PrincipalDep
 from api.deps import ProducerDep, SessionDep, SettingsDep
 from api.errors import invalid
+from api.long_poll import etag_matches, job_etag, wait_for_change
 from api.presenters import job_out
 from api.schemas import (
     ArtifactRecord,
@@ -28,11 +31,11 @@ from api.strict_json import StrictJSONRoute
 from core import jobs as job_queries
 from core.apikeys import Principal
 from core.datapaths import DatasetPathError, resolve_dataset_path
+from core.db import read_only_sessions
 from core.jobstore import transition
 from core.models import IdempotencyKey, Job
 from core.pagination import BadCursor
 from core.queue import EVALUATE_TASK, TRAIN_TASK
-from core.registry import ModelRefNotFound, resolve_model_ref
 from core.settings import Settings
 from core.states import FINAL_STATUSES, JobStatus, JobType
 from trainer.spec import DatasetSpec
@@ -82,21 +85,16 @@ def _insert_job(
             job_type=JobType.TRAIN.value,
             queue=settings.train_queue,
             spec=body.spec.model_dump(mode="json"),
-            register_as=body.register_as,
             **common,
         )
         return job, TRAIN_TASK
-    try:  # the job records the model a reference names now, not the reference
-        model = resolve_model_ref(
-            session, body.model_id, tenant=principal.tenant, scope=principal.scope
-        )
-    except ModelRefNotFound as exc:
-        raise field_error(["model_id"], f"model_id: {exc}") from exc
+    if job_queries.get_model(session, body.model_id, principal.scope) is None:
+        raise field_error(["model_id"], f"model_id: no model {body.model_id!r}")
     job = job_queries.create_job(
         session,
         job_type=JobType.EVALUATE.value,
         queue=settings.evaluate_queue,
-        model_id=model.id,
+        model_id=body.model_id,
         **common,
     )
     return job, EVALUATE_TASK
@@ -165,9 +163,13 @@ def submit_job(
     except (BrokerError, OSError) as exc:
         log.error("could not enqueue job %s: %s", job.id, exc)
         transition(session, job.id, JobStatus.FAILED, reason="broker unavailable at submit")
+        if idempotency_key:  # the key names no queued job: a retry with it makes a fresh one
+            job_queries.forget_idempotency_key(session, principal.tenant, idempotency_key)
         session.commit()
         raise HTTPException(
-            503, detail="the job queue is unavailable; the job was not queued"
+            503,
+            detail="the job queue is unavailable; the job was not queued (retry later, with "
+            "the same Idempotency-Key if you sent one)",
         ) from exc
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     session.refresh(job)
@@ -217,9 +219,59 @@ def require_job(session: Session, job_id: str, principal: Principal) -> Job:
     return job
 
 
-@router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobOut:
-    return job_out(require_job(session, job_id, principal))
+def _read_and_close(session: Session, job_id: str, principal: Principal) -> JobOut:
+    try:
+        return job_out(require_job(session, job_id, principal))
+    finally:
+        session.close()  # a long-poll waits with no session open
+
+
+def _read_job(factory: sessionmaker[Session], job_id: str, principal: Principal) -> JobOut:
+    with factory() as session:
+        return job_out(require_job(session, job_id, principal))
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobOut,
+    responses={304: {"description": "The job still has the ETag sent in If-None-Match."}},
+)
+async def get_job(
+    job_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=600,
+            description="Long-poll: answer as soon as the job differs from If-None-Match (or, "
+            "without it, from its state now), is final, or after this many seconds "
+            "(capped by the server's TASS_MAX_LONG_POLL_SECONDS).",
+        ),
+    ] = 0,
+    if_none_match: Annotated[str | None, Header(max_length=2048)] = None,
+) -> JobOut | Response:
+    """The job, with an `ETag`; `If-None-Match` with that tag answers 304 while it is
+    unchanged. Three queries: the key, the job row, its transitions."""
+    job = await run_in_threadpool(_read_and_close, session, job_id, principal)
+    seconds = min(wait, settings.max_long_poll_seconds)
+    if seconds > 0:
+        factory = read_only_sessions(request.app.state.session_factory)
+        job = await wait_for_change(
+            request,
+            lambda: _read_job(factory, job_id, principal),
+            job,
+            if_none_match or job_etag(job),
+            seconds,
+            settings.long_poll_interval_seconds,
+        )
+    etag = job_etag(job)
+    if etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    return JSONResponse(job.model_dump(mode="json"), headers={"ETag": etag})
 
 
 @router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
