@@ -16,13 +16,25 @@ from core.objectstore import ObjectStore
 from core.settings import Settings, get_settings
 
 
+def worker_engine(settings: Settings) -> Engine:
+    """The worker's engine. On PostgreSQL a transaction left open by a paused process (VM
+    pause, SIGSTOP, a partition mid-transaction) is ended by the server after half the lease
+    timeout, so the row locks it holds never stop the reaper or the next attempt for longer."""
+    url = settings.resolved_database_url
+    if not url.startswith("postgresql"):
+        return make_engine(url)
+    idle_ms = max(1000, int(settings.heartbeat_timeout_seconds * 500))
+    options = f"-c idle_in_transaction_session_timeout={idle_ms}"
+    return make_engine(url, connect_args={"options": options})
+
+
 @dataclass
 class WorkerContext:
     settings: Settings
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.resolved_database_url)
+        return worker_engine(self.settings)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

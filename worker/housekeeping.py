@@ -21,6 +21,7 @@ from core.reaper import Requeued, reap, requeue_held_by, waiting_since
 from core.retention import collect_garbage
 from core.settings import get_settings
 from core.workers import WorkerInfo, report_alive, report_stopped
+from worker.context import worker_engine
 from worker.devices import visible_gpus
 from worker.sweep_step import run_sweep_step
 from worker.webhook_delivery import start_webhook_delivery
@@ -81,7 +82,7 @@ class GarbageCollector:
 
 def housekeeping_loop(app: Celery, info: WorkerInfo) -> None:
     settings = get_settings()
-    engine = make_engine(settings.resolved_database_url)
+    engine = worker_engine(settings)
     factory = make_session_factory(engine)
     interval = min(settings.resolved_reaper_interval, settings.heartbeat_seconds)
     collector = GarbageCollector(factory, settings)

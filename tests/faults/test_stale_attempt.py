@@ -48,6 +48,8 @@ def pause_a_worker_past_its_lease_then_wake_it(http, workers, fault_env) -> None
         os.kill(stale_pid, signal.SIGCONT)
     assert done["status"] == "succeeded", done["error"]
     assert done["attempt"] == 2 and not done["worker"].startswith(f"{paused.name}@")
+    resumed = [t for t in done["transitions"] if t["status"] == "running"][-1]
+    assert resumed["resumed_from_epoch"] >= 1  # the retry resumed from a recorded checkpoint
 
     # the old attempt runs on until it notices its lost lease; give it a few heartbeats
     deadline = time.monotonic() + 20
