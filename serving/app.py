@@ -18,7 +18,14 @@ from pydantic import BaseModel, Field
 from core.objectstore import ObjectStore
 from core.settings import Settings, get_settings
 from serving.images import BadImage, to_inputs
-from serving.warm import ModelCache, ModelFile, ModelLoadError, WarmModel, load_checked
+from serving.warm import (
+    ModelCache,
+    ModelFile,
+    ModelLoadError,
+    WarmModel,
+    load_checked,
+    traced_forward,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +83,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not store:
             store.append(ObjectStore(settings.resolved_artifact_url))
         model, class_names = load_checked(store[0], file)
-        outputs = int(model.output_shape[-1])
-        names = class_names or [str(i) for i in range(outputs)]
+        try:  # an image classifier: [batch, height, width, channels] in, class scores out
+            outputs = int(model.output_shape[-1])
+            warm = WarmModel(model=model, class_names=[], runner=traced_forward(model))
+            warm.input_size  # noqa: B018 - refuses other input shapes now, not per request
+        except Exception as exc:
+            raise ModelLoadError(f"model {file.model_id}: not an image classifier ({exc})") from exc
+        warm.class_names = class_names or [str(i) for i in range(outputs)]
         log.info("loaded model %s (%d classes)", file.model_id, outputs)
-        return WarmModel(model=model, class_names=names)
+        return warm
 
     cache = ModelCache(load, settings.serve_max_models)
     app.state.cache = cache

@@ -1,0 +1,168 @@
+"""Prediction latency and throughput end to end over HTTP: client -> API -> serving process.
+
+Starts the embedded service's API and serving process (as `tass up` runs them) on loopback,
+stores an exported model of the default architecture (`alexnet-cifar`, untrained: latency does
+not depend on the weights) and measures, after a warm-up:
+  - one PNG per request, sequential: p50/p99;
+  - 64 PNGs per request: p50/max;
+  - `--clients` concurrent clients of one image each: images/s and errors.
+Prints JSON.
+
+    .venv/bin/python benchmarks/predict.py --requests 200 --clients 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from client.service import api_command, serve_command  # noqa: E402
+from core.apikeys import create_key  # noqa: E402
+from core.db import make_engine, make_session_factory  # noqa: E402
+from core.migrate import upgrade  # noqa: E402
+from core.objectstore import ObjectStore  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from tests.support.models import png, random_pixels  # noqa: E402
+from tests.support.processes import Service, free_port, wait_http  # noqa: E402
+from tests.support.seed import seed_trained_model  # noqa: E402
+from trainer.models import build_model  # noqa: E402
+from trainer.saving import export_model  # noqa: E402
+from trainer.spec import TrainSpec  # noqa: E402
+
+CLASSES = [f"class{i}" for i in range(10)]
+
+
+def store_model(data_dir: str) -> tuple[str, str]:
+    """(API key, model id) of a stored default-architecture model."""
+    settings = Settings(data_dir=Path(data_dir))
+    upgrade(settings.resolved_database_url)
+    path = Path(data_dir) / "bench.keras"
+    export_model(build_model(TrainSpec(), len(CLASSES)), path, CLASSES)
+    store = ObjectStore(settings.resolved_artifact_url)
+    with make_session_factory(make_engine(settings.resolved_database_url))() as session:
+        _, key = create_key(session, "bench")
+        model = seed_trained_model(
+            session, store, path.read_bytes(), tenant="bench", class_names=CLASSES
+        )
+        session.commit()
+        return key, model.id
+
+
+def summary_ms(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50": round(statistics.median(ordered) * 1000, 2),
+        "p99": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
+        "max": round(ordered[-1] * 1000, 2),
+    }
+
+
+def timed_posts(client: httpx.Client, path: str, images: list[bytes], count: int) -> list[float]:
+    files = [("files", (f"{i}.png", raw, "image/png")) for i, raw in enumerate(images)]
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        response = client.post(path, files=files)
+        samples.append(time.perf_counter() - start)
+        response.raise_for_status()
+    return samples
+
+
+def concurrent(url: str, key: str, path: str, image: bytes, clients: int, each: int) -> dict:
+    errors, done = [], []
+    lock = threading.Lock()
+
+    def one_client() -> None:
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as c:
+            for _ in range(each):
+                try:
+                    ok = c.post(path, files=[("files", ("x.png", image, "image/png"))]).is_success
+                except httpx.HTTPError:
+                    ok = False
+                with lock:
+                    (done if ok else errors).append(1)
+
+    threads = [threading.Thread(target=one_client) for _ in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - start
+    return {
+        "clients": clients,
+        "images": len(done),
+        "errors": len(errors),
+        "images_per_second": round(len(done) / seconds, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=200, help="single-image samples")
+    parser.add_argument("--batches", type=int, default=20, help="64-image samples")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--per-client", type=int, default=40)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="tass-predict-bench-") as data_dir:
+        key, model_id = store_model(data_dir)
+        serve_port, api_port = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TASS_")}
+        env |= {
+            "TASS_DATA_DIR": data_dir,
+            "TASS_RATE_LIMIT": "1000000/minute",
+            "TASS_SERVE_URL": f"http://127.0.0.1:{serve_port}",
+        }
+        serving = Service("serving", serve_command("127.0.0.1", serve_port), env, Path(data_dir))
+        api = Service("api", api_command("127.0.0.1", api_port), env, Path(data_dir))
+        url = f"http://127.0.0.1:{api_port}"
+        try:
+            wait_http(f"http://127.0.0.1:{serve_port}/healthz", serving, timeout=180)
+            wait_http(f"{url}/healthz", api)
+            pixels = random_pixels(64)
+            images = [png(p) for p in pixels]
+            path = f"/v1/models/{model_id}/predict"
+            headers = {"Authorization": f"Bearer {key}"}
+            with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+                timed_posts(client, path, images[:1], 10)  # load the model, warm up
+                timed_posts(client, path, images, 3)
+                single = summary_ms(timed_posts(client, path, images[:1], args.requests))
+                batch = summary_ms(timed_posts(client, path, images, args.batches))
+            load = concurrent(url, key, path, images[0], args.clients, args.per_client)
+        finally:
+            api.stop()
+            serving.stop()
+    print(
+        json.dumps(
+            {
+                "model": "alexnet-cifar (default width), 32x32 PNG",
+                "single_image_ms": single,
+                "batch_64_ms": batch,
+                "concurrent": load,
+                "cpus": os.cpu_count(),
+                "numpy": np.__version__,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
