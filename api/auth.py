@@ -128,13 +128,17 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
 class RateLimiter:
-    """A moving-window limit per API key, from the `limits` library (Redis or memory)."""
+    """A limit per API key, from the `limits` library (Redis or memory): a sliding-window
+    counter (this window's and the last window's counts, weighted), so a hit costs O(1) time
+    and memory whatever the rate; a moving window keeps every hit and grew with the limit."""
 
     def __init__(self, rate: str, storage_url: str) -> None:
         from limits import parse, storage, strategies
 
         self.item = parse(rate)
-        self.strategy = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_url))
+        self.strategy = strategies.SlidingWindowCounterRateLimiter(
+            storage.storage_from_string(storage_url)
+        )
 
     def hit(self, key_id: int) -> bool:
         return self.strategy.hit(self.item, "api-key", str(key_id))
