@@ -113,12 +113,35 @@ def concurrent(url: str, key: str, path: str, image: bytes, clients: int, each: 
     }
 
 
+def training_beside(
+    data_dir: str, url: str, key: str, path: str, image: list[bytes], count: int
+) -> dict[str, float]:
+    """Single-image latency while a CPU training run (the trainer's CLI) shares the machine."""
+    argv = [sys.executable, "-m", "trainer", "train", "--data", "synthetic", "--epochs", "50"]
+    argv += ["--out", str(Path(data_dir) / "train-out"), "--max-runtime-seconds", "300"]
+    trainer = Service("trainer", argv, {}, Path(data_dir))
+    try:
+        time.sleep(20)  # past TensorFlow's start-up, into the epochs
+        if not trainer.alive():
+            raise RuntimeError(f"the training run exited:\n{trainer.log_tail()}")
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+            return summary_ms(timed_posts(client, path, image, count))
+    finally:
+        trainer.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="single-image samples")
     parser.add_argument("--batches", type=int, default=20, help="64-image samples")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--per-client", type=int, default=40)
+    parser.add_argument(
+        "--while-training",
+        action="store_true",
+        help="measure single images again while `python -m trainer train` runs beside them",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="tass-predict-bench-") as data_dir:
@@ -146,6 +169,8 @@ def main() -> None:
                 single = summary_ms(timed_posts(client, path, images[:1], args.requests))
                 batch = summary_ms(timed_posts(client, path, images, args.batches))
             load = concurrent(url, key, path, images[0], args.clients, args.per_client)
+            if args.while_training:
+                training = training_beside(data_dir, url, key, path, images[:1], args.requests)
         finally:
             api.stop()
             serving.stop()
@@ -156,6 +181,7 @@ def main() -> None:
                 "single_image_ms": single,
                 "batch_64_ms": batch,
                 "concurrent": load,
+                **({"single_image_ms_while_training": training} if args.while_training else {}),
                 "cpus": os.cpu_count(),
                 "numpy": np.__version__,
             },
