@@ -8,14 +8,13 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from api import dashboard, prometheus
 from api.auth import AuthFailureThrottle, RateLimiter
 from api.body_limit import BodySizeLimit
 from api.docs import closed_docs_router, docs_urls
 from api.errors import install_error_handlers
-from api.prometheus import DatabaseCollector, HttpMetrics
+from api.prometheus import DatabaseCollector, HttpMetrics, make_registries
 from api.routers import health, job_events, job_metrics, jobs, models, sweeps, webhooks, workers
 from api.routers import predict as predictions
 from api.routers import registry as model_registry
@@ -78,12 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         **docs_urls(settings.public_docs),
     )
     install_error_handlers(app)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(
+    registry, http_registry = make_registries(
         DatabaseCollector(lambda: app.state.session_factory, settings.heartbeat_timeout_seconds)
     )
     app.state.metrics_registry = registry
-    app.add_middleware(HttpMetrics, registry=registry)
+    app.add_middleware(HttpMetrics, registry=http_registry)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

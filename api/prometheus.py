@@ -5,6 +5,7 @@ many API and worker processes there are)."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +17,7 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
@@ -25,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import client_address
 from core.apikeys import authenticate
+from core.db import read_only_sessions
 from core.models import Job, JobTransition, Worker, utcnow
 from core.states import FINAL_STATUSES, JobStatus
 
@@ -32,6 +35,24 @@ DURATION_BUCKETS = (10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 QUEUE_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
 
 router = APIRouter(tags=["observability"])
+
+
+def multiprocess_dir() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR: set when several API processes serve (`tass api --workers`);
+    each process then writes its HTTP figures to files there, and a scrape of any of them sums
+    every process's (prometheus_client's multiprocess mode)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def make_registries(database: Collector) -> tuple[CollectorRegistry, CollectorRegistry]:
+    """(the registry /metrics exposes, the registry HttpMetrics counts into). In multiprocess
+    mode the exposed one reads every process's files instead of this process's counters."""
+    exposed = CollectorRegistry(auto_describe=False)
+    exposed.register(database)
+    if multiprocess_dir() is None:
+        return exposed, exposed
+    multiprocess.MultiProcessCollector(exposed)
+    return exposed, CollectorRegistry(auto_describe=False)  # written to files, never exposed
 
 
 class HttpMetrics:
@@ -81,7 +102,7 @@ class DatabaseCollector(Collector):
         self.factory, self.worker_timeout = factory, worker_timeout
 
     def collect(self) -> Iterator[object]:
-        with self.factory()() as session:
+        with read_only_sessions(self.factory())() as session:
             yield from self._jobs(session)
             yield from self._durations(session)
             yield from self._training(session)

@@ -593,9 +593,21 @@ def migrate(
 def api(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes (uvicorn workers) on the port; /metrics sums them all "
+            "(PROMETHEUS_MULTIPROC_DIR). About one per CPU core.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP API (uvicorn) until stopped."""
-    raise typer.Exit(run_child(Child("api", service.api_command(host, port))))
+    child = Child(
+        "api", service.api_command(host, port, workers), service.metrics_environment(workers)
+    )
+    raise typer.Exit(run_child(child))
 
 
 @app.command("serve", rich_help_panel=SERVICE)

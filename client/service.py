@@ -5,10 +5,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import httpx
 
@@ -34,8 +37,8 @@ def migrate(database_url: str | None = None) -> None:
 HTTP_PROTOCOL = "api.http_protocol:HeaderTimeoutProtocol"
 
 
-def api_command(host: str, port: int) -> list[str]:
-    """The uvicorn command line serving the API."""
+def api_command(host: str, port: int, workers: int = 1) -> list[str]:
+    """The uvicorn command line serving the API (`workers` processes on one socket)."""
     return [
         sys.executable,
         "-m",
@@ -48,7 +51,23 @@ def api_command(host: str, port: int) -> list[str]:
         host,
         "--port",
         str(port),
+        *(["--workers", str(workers)] if workers > 1 else []),
     ]
+
+
+def metrics_environment(workers: int) -> dict[str, str]:
+    """Several API processes share their HTTP metrics through prometheus_client's multiprocess
+    mode: PROMETHEUS_MULTIPROC_DIR (kept if set, else a fresh temporary folder), emptied of a
+    previous run's files so counters start at zero."""
+    if workers <= 1:
+        return {}
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+        prefix="tass-prometheus-"
+    )
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for stale in Path(folder).glob("*.db"):
+        stale.unlink()
+    return {"PROMETHEUS_MULTIPROC_DIR": folder}
 
 
 def serve_command(host: str, port: int) -> list[str]:

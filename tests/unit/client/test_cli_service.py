@@ -320,3 +320,20 @@ def test_up_sets_the_data_dir_migrates_then_runs_api_worker_and_serving(
     assert "tass is up at http://127.0.0.1:8100" in result.stderr
     assert "http://127.0.0.1:8100/docs" in result.stderr
     assert "tass_new_key" in result.stderr, "the first start prints its admin key once"
+
+
+def test_api_with_workers_runs_uvicorn_workers_sharing_one_metrics_folder(
+    started, tmp_path, monkeypatch
+):
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    (folder / "counter_4242.db").write_bytes(b"a previous run's counts")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+
+    result = CliRunner().invoke(cli.app, ["api", "--workers", "2"])
+
+    assert result.exit_code == 0, result.output
+    assert started[0].argv[-2:] == ["--workers", "2"]
+    assert started[0].env == {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    assert list(folder.iterdir()) == [], "counters start at zero"
+    assert CliRunner().invoke(cli.app, ["api", "--workers", "0"]).exit_code != 0
