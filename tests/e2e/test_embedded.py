@@ -127,3 +127,34 @@ def test_up_stops_cleanly_on_sigterm(embedded):
     up = embedded["service"]
     os.kill(up.proc.pid, signal.SIGTERM)
     assert up.proc.wait(60) == 0
+
+
+def test_register_as_alias_and_predict_through_the_cli(embedded, tmp_path):
+    from tests.support.models import png, random_pixels
+
+    submitted = tass(
+        embedded,
+        "submit",
+        "train",
+        "--data",
+        "synthetic:300",
+        "--epochs",
+        "1",
+        *TRAIN,
+        "--register-as",
+        "e2e-cats",
+        "--wait",
+    )
+    assert submitted.returncode == 0, submitted.stderr + embedded["service"].log_tail()
+    job_id = submitted.stdout.strip().splitlines()[0]
+    model_id = json.loads(tass(embedded, "status", job_id, "--json").stdout)["model_id"]
+    aliased = tass(embedded, "registry", "alias", "e2e-cats", "production", "1")
+    assert aliased.returncode == 0 and model_id in aliased.stdout, aliased.stderr
+
+    image = tmp_path / "photo.png"
+    image.write_bytes(png(random_pixels(1)[0]))
+    predicted = tass(embedded, "predict", "e2e-cats@production", str(image), "--json")
+    assert predicted.returncode == 0, predicted.stderr + embedded["service"].log_tail()
+    answer = json.loads(predicted.stdout)
+    assert answer["model_id"] == model_id and len(answer["predictions"]) == 1
+    assert len(answer["predictions"][0]["probabilities"]) == 3  # --top-k 3 of synthetic's 10
