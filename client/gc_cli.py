@@ -19,7 +19,7 @@ def gc(
         str | None,
         typer.Option(
             help="Checkpoints a finished job keeps: all, last or last-and-best "
-            "[default: $TASS_KEEP_CHECKPOINTS, else last-and-best]."
+            "(default: $TASS_KEEP_CHECKPOINTS, else last-and-best)."
         ),
     ] = None,
 ) -> None:
