@@ -62,6 +62,8 @@ def fetch_checkpoint(ctx: WorkerContext, files: list[Artifact], dest: Path) -> P
         name = artifact.key.rsplit("/", 1)[1]
         if ctx.store.download(artifact.key, dest / name) != artifact.sha256:
             raise RuntimeError(f"checkpoint {artifact.key}: sha256 mismatch")
+    if not (dest / "state.json").exists():  # written before state files were recorded
+        ctx.store.download(files[0].key.rsplit("/", 1)[0] + "/state.json", dest / "state.json")
     return dest
 
 
