@@ -18,11 +18,12 @@ from api.auth import PrincipalDep
 from api.deps import SessionDep, SettingsDep
 from api.errors import invalid
 from api.routers.models import require_model
+from api.strict_json import StrictJSONRoute
 from core import jobs as queries
 from core.apikeys import Principal
 from core.settings import Settings
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], route_class=StrictJSONRoute)
 log = logging.getLogger(__name__)
 
 
@@ -83,8 +84,12 @@ async def _uploads(request: Request, settings: Settings) -> tuple[str, list[tupl
         if len(files) > limit:
             raise invalid(["body", "files"], f"files: at most {limit} images per request")
         return "files", [(f.filename or f"files[{i}]", await f.read()) for i, f in enumerate(files)]
+    try:  # request.json() on StrictJSONRoute refuses NaN and lone surrogates with a 422
+        raw = await request.json()
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise invalid(["body"], "body: send multipart `files` or JSON `instances`") from exc
     try:
-        body = InstancesIn.model_validate_json(await request.body())
+        body = InstancesIn.model_validate(raw)
     except ValidationError as exc:
         raise invalid(["body", "instances"], f"instances: {exc.errors()[0]['msg']}") from exc
     if len(body.instances) > limit:
@@ -124,9 +129,9 @@ async def predict(
 ) -> Any:
     """Class probabilities for PNG or JPEG images (any size: resized to the model's input):
     multipart `files`, or JSON `{"instances": ["<base64>", ...]}`."""
+    field, uploads = await _uploads(request, settings)
     file = await run_in_threadpool(_model_file, session, model_id, principal)
     session.close()  # nothing else to read: hold no connection while the model runs
-    field, uploads = await _uploads(request, settings)
     payload = {
         **file,
         "top_k": top_k,

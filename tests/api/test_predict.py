@@ -132,6 +132,13 @@ def test_a_file_that_is_not_an_image_is_422_naming_it(client, serving, tiny):
     assert truncated.json()["detail"][0]["loc"] == ["body", "instances", 0]
     not_base64 = client.post(f"/v1/models/{tiny}/predict", json={"instances": ["***"]})
     assert not_base64.status_code == 422
+    for junk in (b"\xff\xfe not utf-8", b"not json", b'{"instances": "x"}'):
+        refused = client.post(
+            f"/v1/models/{tiny}/predict",
+            content=junk,
+            headers={"Content-Type": "application/json"},
+        )
+        assert refused.status_code == 422, junk
 
 
 def test_too_many_or_too_large_uploads_are_refused(client, serving, settings, tiny):
