@@ -4,6 +4,7 @@ minutes off (a worker behind, the reaper ahead) change nothing."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,6 +16,7 @@ from core.models import Job
 from core.reaper import reap
 from core.settings import Settings
 from core.states import JobStatus
+from tests.support.scratch_pg import scratch_database
 from worker.claim import claim
 from worker.context import WorkerContext
 from worker.lease import Lease
@@ -23,8 +25,15 @@ SKEW = timedelta(minutes=5)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def ctx(request, tmp_path) -> WorkerContext:
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+def ctx(request, tmp_path) -> Iterator[WorkerContext]:
+    if request.param == "postgresql":
+        with scratch_database(request.getfixturevalue("pg_url")) as url:
+            yield from make_context(tmp_path, url)
+    else:
+        yield from make_context(tmp_path, None)
+
+
+def make_context(tmp_path, url: str | None) -> Iterator[WorkerContext]:
     settings = Settings(
         data_dir=tmp_path,
         database_url=url,
@@ -33,7 +42,9 @@ def ctx(request, tmp_path) -> WorkerContext:
         default_max_runtime_seconds=120,
     )
     upgrade(settings.resolved_database_url)
-    return WorkerContext(settings)
+    ctx = WorkerContext(settings)
+    yield ctx
+    ctx.engine.dispose()
 
 
 def skew_host_clock(monkeypatch: pytest.MonkeyPatch, offset: timedelta) -> None:

@@ -16,6 +16,7 @@ from core.migrate import upgrade
 from core.models import Job
 from core.reaper import reap
 from core.settings import Settings
+from tests.support.scratch_pg import scratch_database
 from worker.claim import claim
 from worker.context import WorkerContext
 
@@ -23,6 +24,11 @@ pytestmark = pytest.mark.postgres
 
 
 def test_a_transaction_left_open_by_a_paused_worker_does_not_block_the_reaper(pg_url, tmp_path):
+    with scratch_database(pg_url) as url:
+        pause_in_a_transaction_then_reap(url, tmp_path)
+
+
+def pause_in_a_transaction_then_reap(pg_url: str, tmp_path) -> None:
     settings = Settings(
         data_dir=tmp_path, database_url=pg_url, broker_url="memory://", heartbeat_timeout_seconds=2
     )
