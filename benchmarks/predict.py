@@ -14,6 +14,7 @@ Prints JSON.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import statistics
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -33,6 +35,7 @@ if str(REPO) not in sys.path:
 from client.service import api_command, serve_command  # noqa: E402
 from core.apikeys import create_key  # noqa: E402
 from core.db import make_engine, make_session_factory  # noqa: E402
+from core.jobs import model_artifact  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.objectstore import ObjectStore  # noqa: E402
 from core.settings import Settings  # noqa: E402
@@ -113,6 +116,55 @@ def concurrent(url: str, key: str, path: str, image: bytes, clients: int, each: 
     }
 
 
+def per_second(call: Callable[[httpx.Client], object], base: str, clients: int, each: int) -> float:
+    """Calls per second of `call` from `clients` threads, `each` calls apiece."""
+
+    def one_client() -> None:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            for _ in range(each):
+                call(client)
+
+    threads = [threading.Thread(target=one_client) for _ in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return round(clients * each / (time.perf_counter() - start), 1)
+
+
+def breakdown(data_dir: str, urls: dict[str, str], key: str, model_id: str, image: bytes) -> dict:
+    """Where concurrent predictions spend their time: the serving process alone (the request
+    the API sends it), the API's authenticated model lookup alone, and the whole path."""
+    settings = Settings(data_dir=Path(data_dir))
+    with make_session_factory(make_engine(settings.resolved_database_url))() as session:
+        artifact = model_artifact(session, model_id, "keras")
+        assert artifact is not None
+        forwarded = {
+            "model_id": model_id,
+            "key": artifact.key,
+            "sha256": artifact.sha256,
+            "images": [{"name": "x.png", "data": base64.b64encode(image).decode()}],
+        }
+    auth = {"Authorization": f"Bearer {key}"}
+    calls = {
+        "serving_alone": (urls["serving"], lambda c: c.post("/predict", json=forwarded)),
+        "api_model_lookup_alone": (
+            urls["api"],
+            lambda c: c.get(f"/v1/models/{model_id}", headers=auth),
+        ),
+        "whole_path": (
+            urls["api"],
+            lambda c: c.post(
+                f"/v1/models/{model_id}/predict",
+                headers=auth,
+                files=[("files", ("x.png", image, "image/png"))],
+            ),
+        ),
+    }
+    return {name: per_second(call, base, 16, 40) for name, (base, call) in calls.items()}
+
+
 def training_beside(
     data_dir: str, url: str, key: str, path: str, image: list[bytes], count: int
 ) -> dict[str, float]:
@@ -137,6 +189,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="64-image samples")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--per-client", type=int, default=40)
+    parser.add_argument(
+        "--breakdown", action="store_true", help="requests/s of the serving process and API alone"
+    )
     parser.add_argument(
         "--while-training",
         action="store_true",
@@ -169,6 +224,9 @@ def main() -> None:
                 single = summary_ms(timed_posts(client, path, images[:1], args.requests))
                 batch = summary_ms(timed_posts(client, path, images, args.batches))
             load = concurrent(url, key, path, images[0], args.clients, args.per_client)
+            if args.breakdown:
+                urls = {"serving": f"http://127.0.0.1:{serve_port}", "api": url}
+                load["per_second_16_clients"] = breakdown(data_dir, urls, key, model_id, images[0])
             if args.while_training:
                 training = training_beside(data_dir, url, key, path, images[:1], args.requests)
         finally:
