@@ -225,6 +225,14 @@ def sweep_page(request: Request, sweep_id: str) -> Response:
     return _page(request, "sweep.html", principal, page="sweep", title="Sweep", sweep_id=sweep_id)
 
 
+@router.get("/models", response_class=HTMLResponse)
+def models_page(request: Request) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    return _page(request, "models.html", principal, page="models", title="Models")
+
+
 @router.get("/workers", response_class=HTMLResponse)
 def workers_page(request: Request) -> Response:
     principal = _principal(request)

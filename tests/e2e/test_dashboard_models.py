@@ -1,0 +1,136 @@
+"""The dashboard's models page in a real browser (Playwright + Debian's chromium; uvicorn and
+the serving process over a seeded SQLite database): registry names with versions, aliases,
+lineage and downloads, and the predict box answering from the serving process."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from client.service import serve_command
+from core.apikeys import create_key
+from core.db import make_engine, make_session_factory
+from core.migrate import upgrade
+from core.objectstore import ObjectStore
+from core.registry import get_registered, register_version, set_alias
+from tests.support.models import png, random_pixels, tiny_model_file
+from tests.support.processes import Service, free_port, start_api, wait_http
+from tests.support.seed import seed_trained_model
+
+pytestmark = pytest.mark.integration
+
+import playwright.sync_api as playwright_api  # noqa: E402 - the dev extra installs it
+
+CHROMIUM = os.environ.get("TASS_TEST_CHROMIUM", "/usr/bin/chromium")
+assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run scripts/setup.sh cpu,dev"
+expect = playwright_api.expect
+CLASSES = ["cat", "dog", "frog"]
+
+
+def seed_registry(factory, root: Path) -> list[str]:
+    store = ObjectStore((root / "artifacts").as_uri())
+    with factory() as session:
+        models = [
+            seed_trained_model(
+                session,
+                store,
+                tiny_model_file(root, CLASSES, seed).read_bytes(),
+                tenant="acme",
+                class_names=CLASSES,
+                metrics={"val_accuracy": 0.5 + seed / 10},
+            )
+            for seed in (1, 2)
+        ]
+        for model in models:
+            register_version(session, "acme", "cats", model)
+        set_alias(session, get_registered(session, "acme", "cats"), "production", 2)
+        session.commit()
+        return [m.id for m in models]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("dashboard-models")
+    db_url = f"sqlite:///{root / 'tass.db'}"
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        _, key = create_key(session, "acme")
+    model_ids = seed_registry(factory, root)
+    serve_port = free_port()
+    env = {
+        "TASS_DATA_DIR": str(root),
+        "TASS_DATABASE_URL": db_url,
+        "TASS_BROKER_URL": f"sqla+sqlite:///{root / 'broker.db'}",
+        "TASS_ARTIFACT_URL": (root / "artifacts").as_uri(),
+        "TASS_SERVE_URL": f"http://127.0.0.1:{serve_port}",
+    }
+    serving = Service("serving", serve_command("127.0.0.1", serve_port), env, root)
+    service, url = start_api(env, root)
+    try:
+        wait_http(f"http://127.0.0.1:{serve_port}/healthz", serving, timeout=120)
+        yield {"url": url, "key": key, "models": model_ids, "service": service, "root": root}
+    finally:
+        service.stop()
+        serving.stop()
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def page(site) -> Iterator[object]:
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context(base_url=site["url"])
+        context.set_default_timeout(20_000)
+        tab = context.new_page()
+        problems: list[str] = []
+        tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        tab.on(
+            "response",
+            lambda r: (
+                problems.append(f"HTTP {r.status} {r.url}")
+                if r.status >= 400 and not r.url.endswith("/favicon.ico")
+                else None
+            ),
+        )
+        tab.goto("/dashboard/login")
+        tab.get_by_label("API key").fill(site["key"])
+        tab.get_by_role("button", name="Log in").click()
+        tab.wait_for_url(re.compile(r"/dashboard$"))
+        yield tab
+        browser.close()
+        assert not problems, "\n".join(problems) + "\n" + site["service"].log_tail()
+
+
+def test_the_models_page_shows_versions_aliases_lineage_and_downloads(page, site):
+    first, second = site["models"]
+    page.goto("/dashboard")
+    page.get_by_role("link", name="Models").click()
+    section = page.locator("section.registered[data-name='cats']")
+    expect(section.locator("h2")).to_have_text("cats")
+    newest = section.locator(f"tr[data-model-id='{second}']")
+    expect(newest).to_contain_text("production")
+    expect(newest).to_contain_text("70.0%")
+    download = newest.get_by_role("link", name=".keras")
+    assert download.get_attribute("href").endswith(f"/v1/models/{second}/download")
+    expect(section.locator(f"tr[data-model-id='{first}']")).to_contain_text("60.0%")
+
+
+def test_the_predict_box_answers_from_the_serving_process(page, site):
+    image = site["root"] / "photo.png"
+    image.write_bytes(png(random_pixels(1, seed=3)[0]))
+    page.goto("/dashboard/models")
+    page.locator("#predict-model").select_option("cats@production")
+    page.locator("#predict-files").set_input_files(str(image))
+    page.get_by_role("button", name="Predict").click()
+    expect(page.locator("#predict-status")).to_contain_text(site["models"][1][:8])
+    label = page.locator("#predict-table .predicted-label")
+    expect(label).to_have_count(1)
+    assert label.text_content() in CLASSES
