@@ -93,7 +93,9 @@ def test_train_download_and_evaluate_through_the_cli(embedded, tmp_path):
     assert job["status"] == "succeeded"
     assert [row for row in job["transitions"] if row["status"] == "running"]
     model_id = job["model_id"]
-    assert (embedded["root"] / "d" / "artifacts" / "models" / job_id / "model.keras").exists()
+    # Write-once storage: the model lies under the attempt that published it.
+    published = embedded["root"] / "d" / "artifacts" / "models" / job_id
+    assert list(published.glob("attempt-*/model.keras")), sorted(published.rglob("*"))
 
     downloaded = tass(embedded, "download", model_id, "-o", str(tmp_path))
     assert downloaded.returncode == 0, downloaded.stderr
@@ -121,12 +123,6 @@ def test_cancel_a_queued_job_through_the_cli(embedded):
         )
     never = json.loads(tass(embedded, "status", second_id, "--json").stdout)
     assert [t["status"] for t in never["transitions"]] == ["queued", "cancelled"]
-
-
-def test_up_stops_cleanly_on_sigterm(embedded):
-    up = embedded["service"]
-    os.kill(up.proc.pid, signal.SIGTERM)
-    assert up.proc.wait(60) == 0
 
 
 def test_register_as_alias_and_predict_through_the_cli(embedded, tmp_path):
@@ -158,3 +154,9 @@ def test_register_as_alias_and_predict_through_the_cli(embedded, tmp_path):
     answer = json.loads(predicted.stdout)
     assert answer["model_id"] == model_id and len(answer["predictions"]) == 1
     assert len(answer["predictions"][0]["probabilities"]) == 3  # --top-k 3 of synthetic's 10
+
+
+def test_up_stops_cleanly_on_sigterm(embedded):
+    up = embedded["service"]
+    os.kill(up.proc.pid, signal.SIGTERM)
+    assert up.proc.wait(60) == 0
