@@ -27,8 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import client_address
 from core.apikeys import authenticate
+from core.clock import database_now
 from core.db import read_only_sessions
-from core.models import Job, JobTransition, Worker, utcnow
+from core.models import Job, JobTransition, Worker
 from core.states import FINAL_STATUSES, JobStatus
 
 DURATION_BUCKETS = (10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400)
@@ -191,7 +192,8 @@ class DatabaseCollector(Collector):
             )
             or 0
         )
-        alive_since = utcnow().timestamp() - self.worker_timeout
+        # Heartbeats are written on the database clock; judge them on it too.
+        alive_since = database_now(session).timestamp() - self.worker_timeout
         seen = session.execute(select(Worker.last_seen_at, Worker.stopped_at)).all()
         alive = sum(
             1 for last, stopped in seen if stopped is None and last.timestamp() >= alive_since
