@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from anyio import to_thread
+from anyio import Semaphore, to_thread
 from fastapi import FastAPI
 
 from api import dashboard, prometheus
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # handlers run on the AnyIO thread pool; the pool holds one connection per thread
         # (and a little overflow), so a thread never waits for a connection (README "Scaling")
         to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        app.state.session_slots = Semaphore(settings.api_threads)  # see api.deps.get_session
         engine = make_engine(settings.resolved_database_url, pool_size=settings.api_threads)
         check_schema_current(engine)  # refuses to start on an out-of-date schema
         app.state.settings = settings

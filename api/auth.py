@@ -110,6 +110,10 @@ def current_principal(
         assert cookie_token is not None
         principal = session_principal(session, cookie_token)
         failure = "the dashboard session expired or was ended: log in again"
+    # end the key lookup's transaction: its connection goes back to the pool now, not after
+    # the handler has waited for a thread (connections held while waiting for threads, and
+    # threads waiting for connections, deadlock the pool against the thread pool)
+    session.commit()
     if principal is None:
         throttle.record_failure(address)
         raise unauthorized(failure)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from celery import Celery
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from core.db import read_only_sessions, session_scope
+from core.db import read_only_sessions
 from core.objectstore import ObjectStore
 from core.settings import Settings
 
@@ -20,16 +21,44 @@ def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def _finish(session: Session, failed: bool) -> None:
+    try:
+        if failed:
+            session.rollback()
+        else:
+            session.commit()
+    finally:
+        session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per handler: committed when the handler returns, rolled back on error,
     and closed before the response is sent (SessionDep has scope="function"), so a slow client
     reading a download or a long response never holds a connection or a database lock.
-    GET and HEAD handlers only read: their session never takes SQLite's write lock."""
+    GET and HEAD handlers only read: their session never takes SQLite's write lock.
+
+    At most TASS_API_THREADS sessions are open at once per process (`session_slots`, waited
+    for on the event loop, holding nothing). A session keeps at most one connection, and the
+    pool has more than that many, so a request that holds a connection (and waits for a thread
+    to serialize its response) never starves the threads that wait for one: the pool cannot
+    deadlock against the thread pool, however many clients there are."""
     factory = request.app.state.session_factory
     if request.method in READ_ONLY_METHODS:
         factory = read_only_sessions(factory)
-    with session_scope(factory) as session:
-        yield session
+    async with request.app.state.session_slots:
+        session = factory()
+        failed = False
+        try:
+            yield session
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):  # commit/close on a thread of its own, as
+                # FastAPI exits sync dependencies: never queued behind the handler threads
+                await anyio.to_thread.run_sync(
+                    _finish, session, failed, limiter=anyio.CapacityLimiter(1)
+                )
 
 
 def get_store(request: Request) -> ObjectStore:

@@ -54,7 +54,11 @@ def embedded(tmp_path_factory) -> Iterator[Target]:
     database_url = f"sqlite:///{data / 'tass.db'}"
     upgrade(database_url)
     artifact_url = (data / "artifacts").resolve().as_uri()
-    env = service_env({"TASS_DATA_DIR": str(data), "TASS_ARTIFACT_URL": artifact_url})
+    # 4 handler threads and a pool of 4 + 8 connections against 64 clients: the pool must
+    # never deadlock against the thread pool (a connection held while waiting for a thread)
+    env = service_env(
+        {"TASS_DATA_DIR": str(data), "TASS_ARTIFACT_URL": artifact_url, "TASS_API_THREADS": "4"}
+    )
     service, url = start_api({**env, **LOAD_SETTINGS}, tmp_path_factory.mktemp("embedded-log"))
     yield Target(service, url, database_url, artifact_url)
     service.stop()
