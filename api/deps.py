@@ -31,6 +31,15 @@ def _finish(session: Session, failed: bool) -> None:
         session.close()
 
 
+def _session_slots(request: Request) -> anyio.Semaphore:
+    """The process's open-session cap (made at start-up; made here for an app built without
+    its lifespan, as some tests do)."""
+    state = request.app.state
+    if getattr(state, "session_slots", None) is None:
+        state.session_slots = anyio.Semaphore(state.settings.api_threads)
+    return state.session_slots
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per handler: committed when the handler returns, rolled back on error,
     and closed before the response is sent (SessionDep has scope="function"), so a slow client
@@ -45,7 +54,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     factory = request.app.state.session_factory
     if request.method in READ_ONLY_METHODS:
         factory = read_only_sessions(factory)
-    async with request.app.state.session_slots:
+    async with _session_slots(request):
         session = factory()
         failed = False
         try:
