@@ -27,6 +27,7 @@ def create_job(
     tags: dict[str, str] | None = None,
     sweep_id: str | None = None,
     trial_number: int | None = None,
+    register_as: str | None = None,
 ) -> Job:
     """Insert a queued job and its first transition; the caller commits, then enqueues."""
     job = Job(
@@ -43,6 +44,7 @@ def create_job(
         created_at=utcnow(),
         sweep_id=sweep_id,
         trial_number=trial_number,
+        register_as=register_as,
     )
     session.add(job)
     session.flush()

@@ -36,6 +36,7 @@ from core.jobstore import transition
 from core.models import IdempotencyKey, Job
 from core.pagination import BadCursor
 from core.queue import EVALUATE_TASK, TRAIN_TASK
+from core.registry import ModelRefNotFound, resolve_model_ref
 from core.settings import Settings
 from core.states import FINAL_STATUSES, JobStatus, JobType
 from trainer.spec import DatasetSpec
@@ -85,16 +86,21 @@ def _insert_job(
             job_type=JobType.TRAIN.value,
             queue=settings.train_queue,
             spec=body.spec.model_dump(mode="json"),
+            register_as=body.register_as,
             **common,
         )
         return job, TRAIN_TASK
-    if job_queries.get_model(session, body.model_id, principal.scope) is None:
-        raise field_error(["model_id"], f"model_id: no model {body.model_id!r}")
+    try:  # the job records the model a reference names now, not the reference
+        model = resolve_model_ref(
+            session, body.model_id, tenant=principal.tenant, scope=principal.scope
+        )
+    except ModelRefNotFound as exc:
+        raise field_error(["model_id"], f"model_id: {exc}") from exc
     job = job_queries.create_job(
         session,
         job_type=JobType.EVALUATE.value,
         queue=settings.evaluate_queue,
-        model_id=body.model_id,
+        model_id=model.id,
         **common,
     )
     return job, EVALUATE_TASK
