@@ -191,7 +191,12 @@ def list_jobs(
     type_: Annotated[Literal["train", "evaluate"] | None, Query(alias="type")] = None,
     tag: Annotated[
         str | None,
-        Query(max_length=330, pattern=r"^[^=]{1,64}=.{0,256}$", description="key=value"),
+        Query(
+            max_length=330,
+            # No control characters: a NUL cannot be a JSON path key (SQLite) or text (PostgreSQL).
+            pattern=r"^[^=\x00-\x1f\x7f]{1,64}=[^\x00-\x1f\x7f]{0,256}$",
+            description="key=value",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,

@@ -97,6 +97,13 @@ def test_crafted_cursors_are_422_naming_the_cursor(client, path, cursor):
     assert "cursor" in detail_text(response)
 
 
+@pytest.mark.parametrize("tag", ["a\x00b=c", "a=b\x00", "k\x1f=v"])
+def test_control_characters_in_the_tag_filter_are_422_naming_tag(client, tag):
+    response = client.get("/v1/jobs", params={"tag": tag})
+    assert response.status_code == 422, response.text
+    assert "tag" in detail_text(response)
+
+
 @pytest.mark.parametrize("cursor", ["9223372036854775808", "2147483648", "-1", "1e3"])
 def test_metric_cursor_out_of_range_is_422(client, cursor):
     job = client.post("/v1/jobs", json={"type": "train", "dataset": {"source": "synthetic"}})
