@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.errors import invalid
 from api.sweep_schemas import RangeParameter, SweepCreate, ValuesParameter
-from core.sweeps import with_params
+from core.sweeps import get_dotted, with_params
 from trainer.spec import TrainSpec
 
 
@@ -120,8 +120,21 @@ def check_sweep(body: SweepCreate) -> None:
         )
 
 
+def _as_the_spec_reads_it(base: dict[str, Any], name: str, value: Any) -> Any:
+    """`value` as TrainSpec stores it (e.g. the string "1e-06" becomes the float 1e-06), so
+    trials, their jobs and the decisions all see one type."""
+    spec = TrainSpec.model_validate(with_params(base, {name: value}))
+    return get_dotted(spec.model_dump(mode="json"), name)
+
+
 def config_parameters(body: SweepCreate) -> dict[str, dict[str, Any]]:
-    return {name: param.model_dump(mode="json") for name, param in body.parameters.items()}
+    base = body.spec.model_dump(mode="json")
+    stored = {}
+    for name, param in body.parameters.items():
+        stored[name] = param.model_dump(mode="json")
+        if isinstance(param, ValuesParameter):
+            stored[name]["values"] = [_as_the_spec_reads_it(base, name, v) for v in param.values]
+    return stored
 
 
 def sweep_config(body: SweepCreate, dataset: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-import yaml
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -21,6 +20,7 @@ from rich.text import Text
 from client import render
 from client.api_client import Json, TassClient
 from client.errors import ServerUnreachable, TassError
+from client.specs import load_spec_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 FINAL_SWEEP_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
@@ -63,14 +63,9 @@ def _call(client: TassClient, method: str, path: str, body: Any = None) -> Json:
 
 
 def read_sweep_file(path: Path) -> dict[str, Any]:
-    """The sweep request from a YAML or JSON file (JSON is YAML too)."""
-    try:
-        body = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise TassError(f"{path}: {exc}") from exc
-    if not isinstance(body, dict):
-        raise TassError(f"{path}: expected a mapping with spec, dataset, parameters, ...")
-    return body
+    """The sweep request from a YAML or JSON file, read by the same YAML 1.2 rules as job
+    specs (PyYAML's own rules would read `1e-06` as a string)."""
+    return load_spec_file(path)
 
 
 def _value(value: Any) -> str:

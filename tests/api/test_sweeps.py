@@ -69,6 +69,24 @@ def test_a_sweep_starts_max_parallel_trials_as_train_jobs(client, drain_tasks):
     assert [s["id"] for s in client.get("/v1/sweeps").json()["items"]] == [sweep["id"]]
 
 
+def test_grid_values_are_stored_as_the_spec_reads_them(client, drain_tasks):
+    """A value the spec coerces ("1e-06" from a YAML 1.1 reader) reaches the trial, its job
+    and the decisions as the number it is, not as a string."""
+    body = sweep_body(
+        method="grid",
+        parameters={"learning_rate": {"values": ["1e-06", 0.003]}},
+        max_trials=2,
+    )
+    response = client.post("/v1/sweeps", json=body)
+    assert response.status_code == 202, response.text
+    trials = response.json()["trials"]
+    assert sorted(t["params"]["learning_rate"] for t in trials) == [1e-06, 0.003]
+    for trial in trials:
+        job = client.get(f"/v1/jobs/{trial['job_id']}").json()
+        assert job["spec"]["learning_rate"] == trial["params"]["learning_rate"]
+    drain_tasks()
+
+
 @pytest.mark.parametrize(
     ("parameters", "name"),
     [
