@@ -3,20 +3,16 @@ secret is printed once), list them, show each delivery attempt, delete one."""
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
-from client.api_client import Json, TassClient
-from client.errors import TassError
+from client.api_client import Json
+from client.sweep_cli import JsonOption, UrlOption, _client, _handle_errors
 
-F = TypeVar("F", bound=Callable[..., Any])
 EVENT_TYPES = (
     "job.started",
     "job.succeeded",
@@ -32,32 +28,12 @@ webhooks_app = typer.Typer(
     help="Webhooks: signed HTTP POSTs (Standard Webhooks) when jobs and sweeps end.",
     no_args_is_help=True,
 )
-UrlOption = Annotated[str | None, typer.Option("--url", help="API base URL.", show_default=False)]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON the API returned.")]
-
-
-def _handle_errors(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TassError as exc:
-            Console(stderr=True, highlight=False).print(
-                Text.assemble(("error: ", "bold red"), str(exc))
-            )
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _call(
     ctx: typer.Context, url: str | None, method: str, path: str, body: Any = None, **params: Any
 ) -> Any:
-    state = ctx.find_root().obj
-    client = TassClient(
-        url or getattr(state, "url", None), transport=getattr(state, "transport", None)
-    )
-    with client:
+    with _client(ctx, url) as client:
         response = client.request(method, path, json=body, params=params)
         return response.json() if response.content else None
 
