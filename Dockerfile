@@ -19,11 +19,13 @@ WORKDIR /app
 
 # The dependencies first, in a layer of their own: rebuilt only when pyproject.toml changes.
 COPY pyproject.toml ./
-RUN python -c 'import sys, tomllib; \
+RUN python -c 'import re, sys, tomllib; \
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
-extras = [name for name in sys.argv[1].split(",") if name]; \
 optional = project.get("optional-dependencies", {}); \
-print("\n".join(project["dependencies"] + [req for name in extras for req in optional[name]]))' \
+expand = lambda names: [r for n in names for req in optional[n] \
+    for r in (expand(re.fullmatch(r"tass\[(.+)\]", req)[1].split(",")) if req.startswith("tass[") else [req])]; \
+extras = [name for name in sys.argv[1].split(",") if name]; \
+print("\n".join(dict.fromkeys(project["dependencies"] + expand(extras))))' \
       "${TASS_EXTRA}" > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt

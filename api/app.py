@@ -9,22 +9,31 @@ from contextlib import asynccontextmanager
 from anyio import Semaphore, to_thread
 from fastapi import FastAPI
 
-from api import dashboard, prometheus
-from api.auth import AuthFailureThrottle, RateLimiter
-from api.body_limit import BodySizeLimit
-from api.docs import closed_docs_router, docs_urls
-from api.errors import install_error_handlers
-from api.prometheus import DatabaseCollector, HttpMetrics, make_registries
-from api.routers import health, job_events, job_metrics, jobs, models, sweeps, webhooks, workers
-from api.routers import predict as predictions
-from api.routers import registry as model_registry
-from api.security_headers import SecurityHeaders
-from api.streams import JobEventHub
-from core.db import make_engine, make_session_factory
-from core.migrate import check_schema_current
-from core.objectstore import ObjectStore
-from core.queue import make_producer
-from core.settings import Settings, get_settings
+from tass.api import dashboard, prometheus
+from tass.api.auth import AuthFailureThrottle, RateLimiter
+from tass.api.body_limit import BodySizeLimit
+from tass.api.docs import closed_docs_router, docs_urls
+from tass.api.errors import install_error_handlers
+from tass.api.prometheus import DatabaseCollector, HttpMetrics, make_registries
+from tass.api.routers import (
+    health,
+    job_events,
+    job_metrics,
+    jobs,
+    models,
+    sweeps,
+    webhooks,
+    workers,
+)
+from tass.api.routers import predict as predictions
+from tass.api.routers import registry as model_registry
+from tass.api.security_headers import SecurityHeaders
+from tass.api.streams import JobEventHub
+from tass.core.db import make_engine, make_session_factory
+from tass.core.objectstore import ObjectStore
+from tass.core.queue import make_producer
+from tass.core.settings import Settings, get_settings
+from tass.migrations.runner import check_schema_current
 
 log = logging.getLogger(__name__)
 

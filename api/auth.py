@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.deps import SessionDep
-from core.apikeys import Principal, authenticate
-from core.dashboard_sessions import session_principal
+from tass.api.deps import SessionDep
+from tass.core.apikeys import Principal, authenticate
+from tass.core.dashboard_sessions import session_principal
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `tass keys create`.")
 SESSION_COOKIE = "tass_session"  # the dashboard's HttpOnly, SameSite=Strict session token

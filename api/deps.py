@@ -10,9 +10,9 @@ from celery import Celery
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from core.db import read_only_sessions
-from core.objectstore import ObjectStore
-from core.settings import Settings
+from tass.core.db import read_only_sessions
+from tass.core.objectstore import ObjectStore
+from tass.core.settings import Settings
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 

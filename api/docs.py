@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from api.auth import PrincipalDep
+from tass.api.auth import PrincipalDep
 
 OPENAPI_URL = "/openapi.json"
 

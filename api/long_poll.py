@@ -15,8 +15,8 @@ import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from api.schemas import JobOut
-from core.states import FINAL_STATUSES, JobStatus
+from tass.api.schemas import JobOut
+from tass.core.states import FINAL_STATUSES, JobStatus
 
 
 def job_etag(job: JobOut) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from api.schemas import ArtifactOut, JobOut, ModelOut, ProgressOut, TransitionOut
-from core.models import Job, Model
+from tass.api.schemas import ArtifactOut, JobOut, ModelOut, ProgressOut, TransitionOut
+from tass.core.models import Job, Model
 
 
 def job_out(job: Job) -> JobOut:

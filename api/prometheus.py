@@ -25,12 +25,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import client_address
-from core.apikeys import authenticate
-from core.clock import database_now
-from core.db import read_only_sessions
-from core.models import Job, JobTransition, Worker
-from core.states import FINAL_STATUSES, JobStatus
+from tass.api.auth import client_address
+from tass.core.apikeys import authenticate
+from tass.core.clock import database_now
+from tass.core.db import read_only_sessions
+from tass.core.models import Job, JobTransition, Worker
+from tass.core.states import FINAL_STATUSES, JobStatus
 
 DURATION_BUCKETS = (10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 QUEUE_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import Tags
+from tass.api.schemas import Tags
 
 MODEL_REF_DESCRIPTION = "A model id, `NAME@ALIAS` or `NAME:VERSION`."
 

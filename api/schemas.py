@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.registry import NAME_PATTERN
-from trainer.spec import DatasetSpec, TrainSpec
+from tass.core.registry import NAME_PATTERN
+from tass.trainer.spec import DatasetSpec, TrainSpec
 
 Tags = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=256)]],

@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from core.apikeys import revoked_among
-from core.db import read_only_sessions
-from core.job_events import JobEventState, read_job_event_state
-from core.states import FINAL_STATUSES, JobStatus
+from tass.core.apikeys import revoked_among
+from tass.core.db import read_only_sessions
+from tass.core.job_events import JobEventState, read_job_event_state
+from tass.core.states import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from api.errors import invalid
+from tass.api.errors import invalid
 
 Location = list[str | int]
 

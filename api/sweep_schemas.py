@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import Tags
-from trainer.spec import DatasetSpec, TrainSpec
+from tass.api.schemas import Tags
+from tass.trainer.spec import DatasetSpec, TrainSpec
 
 ObjectiveMetric = Literal["val_accuracy", "val_loss", "accuracy", "loss"]
 

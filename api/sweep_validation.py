@@ -12,10 +12,10 @@ from typing import Any
 from fastapi import HTTPException
 from pydantic import BaseModel, ValidationError
 
-from api.errors import invalid
-from api.sweep_schemas import RangeParameter, SweepCreate, ValuesParameter
-from core.sweeps import get_dotted, with_params
-from trainer.spec import TrainSpec
+from tass.api.errors import invalid
+from tass.api.sweep_schemas import RangeParameter, SweepCreate, ValuesParameter
+from tass.core.sweeps import get_dotted, with_params
+from tass.trainer.spec import TrainSpec
 
 
 def _param_error(name: str, message: str) -> HTTPException:

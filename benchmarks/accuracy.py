@@ -33,8 +33,8 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
 
-    from trainer.data import stratified_split
-    from trainer.spec import TrainSpec, profile_fields
+    from tass.trainer.data import stratified_split
+    from tass.trainer.spec import TrainSpec, profile_fields
 
     data = load_real(args.archive, args.limit)
     overrides = {
@@ -63,7 +63,7 @@ def main() -> None:
             validate_every=args.validate_every,
         )
     else:
-        from trainer.train import train
+        from tass.trainer.train import train
 
         result["spec"] = spec.model_dump(mode="json")
         budget = args.minutes * 60

@@ -32,8 +32,8 @@ def machine() -> dict[str, Any]:
 
 def load_real(archive: str, limit: int | None = None):  # type: ignore[no-untyped-def]
     """The real CIFAR-10 training split from the JPEG archive, via the trainer's loader."""
-    from trainer.data import load_dataset
-    from trainer.spec import DatasetSpec
+    from tass.trainer.data import load_dataset
+    from tass.trainer.spec import DatasetSpec
 
     start = time.perf_counter()
     data = load_dataset(DatasetSpec(source="image-folder", path=archive, limit=limit))

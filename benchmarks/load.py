@@ -29,11 +29,11 @@ from typing import Any
 
 from common import REPO, write_json  # noqa: F401 - REPO puts the repository on sys.path
 
-from client.service import api_command
-from core.db import make_engine, make_session_factory
-from core.jobs import create_job, upsert_metrics
-from core.migrate import upgrade
-from core.objectstore import ObjectStore
+from tass.client.service import api_command
+from tass.core.db import make_engine, make_session_factory
+from tass.core.jobs import create_job, upsert_metrics
+from tass.core.objectstore import ObjectStore
+from tass.migrations.runner import upgrade
 from tests.support.load import LoadResult, hammer, slow_download
 from tests.support.processes import Service, free_port, service_env, wait_http
 from tests.support.seed import new_api_key, seed_trained_model

@@ -32,19 +32,19 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from client.service import api_command, serve_command  # noqa: E402
-from core.apikeys import create_key  # noqa: E402
-from core.db import make_engine, make_session_factory  # noqa: E402
-from core.jobs import model_artifact  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.objectstore import ObjectStore  # noqa: E402
-from core.settings import Settings  # noqa: E402
+from tass.client.service import api_command, serve_command  # noqa: E402
+from tass.core.apikeys import create_key  # noqa: E402
+from tass.core.db import make_engine, make_session_factory  # noqa: E402
+from tass.core.jobs import model_artifact  # noqa: E402
+from tass.core.objectstore import ObjectStore  # noqa: E402
+from tass.core.settings import Settings  # noqa: E402
+from tass.migrations.runner import upgrade  # noqa: E402
+from tass.trainer.models import build_model  # noqa: E402
+from tass.trainer.saving import export_model  # noqa: E402
+from tass.trainer.spec import TrainSpec  # noqa: E402
 from tests.support.models import png, random_pixels  # noqa: E402
 from tests.support.processes import Service, free_port, wait_http  # noqa: E402
 from tests.support.seed import seed_trained_model  # noqa: E402
-from trainer.models import build_model  # noqa: E402
-from trainer.saving import export_model  # noqa: E402
-from trainer.spec import TrainSpec  # noqa: E402
 
 CLASSES = [f"class{i}" for i in range(10)]
 
@@ -169,7 +169,7 @@ def training_beside(
     data_dir: str, url: str, key: str, path: str, image: list[bytes], count: int
 ) -> dict[str, float]:
     """Single-image latency while a CPU training run (the trainer's CLI) shares the machine."""
-    argv = [sys.executable, "-m", "trainer", "train", "--data", "synthetic", "--epochs", "50"]
+    argv = [sys.executable, "-m", "tass.trainer", "train", "--data", "synthetic", "--epochs", "50"]
     argv += ["--out", str(Path(data_dir) / "train-out"), "--max-runtime-seconds", "300"]
     trainer = Service("trainer", argv, {}, Path(data_dir))
     try:
@@ -195,7 +195,7 @@ def main() -> None:
     parser.add_argument(
         "--while-training",
         action="store_true",
-        help="measure single images again while `python -m trainer train` runs beside them",
+        help="measure single images again while `python -m tass.trainer train` runs beside them",
     )
     args = parser.parse_args()
 

@@ -2,7 +2,7 @@
 
     python benchmarks/resume.py --images 4000 --epochs 4 --out /tmp/resume.json
 
-Every run is a fresh `python -m trainer train` process on the same real CIFAR-10 images:
+Every run is a fresh `python -m tass.trainer train` process on the same real CIFAR-10 images:
   1. the uninterrupted run, with a checkpoint per epoch;
   2. the run resumed from each epoch's checkpoint, same process settings: must be bitwise equal;
   3. "another machine": the run resumed from epoch 1 with oneDNN and XLA held to AVX2
@@ -35,7 +35,7 @@ def run_trainer(
 ) -> list[dict[str, Any]]:
     """One trainer process; returns its history rows."""
     command = [
-        sys.executable, "-m", "trainer", "train",
+        sys.executable, "-m", "tass.trainer", "train",
         "--data", f"image-folder:{args.archive}", "--limit", str(args.images),
         "--width", str(args.width), "--epochs", str(args.epochs), "--out", str(out), *extra,
     ]  # fmt: skip

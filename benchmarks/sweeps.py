@@ -25,7 +25,7 @@ from typing import Any
 
 from common import DEFAULT_ARCHIVE, load_real, machine, write_json
 
-from core.sweep_decisions import EpochValue, TrialRecord, decide
+from tass.core.sweep_decisions import EpochValue, TrialRecord, decide
 
 
 def sweep_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -47,8 +47,8 @@ def run_trial(
     number: int, params: dict[str, Any], data: Any, args: argparse.Namespace, should_stop: Any
 ) -> list[EpochValue]:
     """Train one trial; `should_stop(curve)` after each epoch may end it."""
-    from trainer.spec import TrainSpec
-    from trainer.train import train
+    from tass.trainer.spec import TrainSpec
+    from tass.trainer.train import train
 
     spec = TrainSpec(width=args.width, epochs=args.epochs, **params)
     curve: list[EpochValue] = []

@@ -40,7 +40,7 @@ class WallClock(keras.callbacks.Callback):
 
 def textbook_model(num_classes: int = 10) -> keras.Model:
     """The issue's layer list; the only change: pools use padding='same' (else it cannot build)."""
-    from trainer.models import alexnet_seed
+    from tass.trainer.models import alexnet_seed
 
     return alexnet_seed(num_classes, batch_norm=False, dropout=0.5)
 

@@ -101,7 +101,7 @@ def _timed(function) -> float:  # type: ignore[no-untyped-def]
 def textbook_flops_per_image() -> int:
     from textbook import textbook_model
 
-    from trainer.flops import training_flops_per_image
+    from tass.trainer.flops import training_flops_per_image
 
     return training_flops_per_image(textbook_model(10))
 
@@ -122,8 +122,8 @@ def textbook_images_per_sec(x, y) -> float:  # type: ignore[no-untyped-def]
 
 def trainer_images_per_sec(data, overrides: dict[str, Any]) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     """Images/s of the timed epoch, and the model's training FLOPs per image."""
-    from trainer.spec import TrainSpec, profile_fields
-    from trainer.train import train
+    from tass.trainer.spec import TrainSpec, profile_fields
+    from tass.trainer.train import train
 
     fields = {k: v for k, v in overrides.items() if k != "profile"}
     fields.update({"epochs": 2, "validation_split": 0.0})

@@ -1,5 +1,5 @@
-"""`python -m client` runs the `tass` command line."""
+"""`python -m tass.client` runs the `tass` command line."""
 
-from client.cli import main
+from tass.client.cli import main
 
 main()

@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 import httpx
 
-from client.credentials import key_for
-from client.errors import ApiError, ServerUnreachable, TassError
-from client.sse import ServerSentEvent, iter_sse
+from tass.client.credentials import key_for
+from tass.client.errors import ApiError, ServerUnreachable, TassError
+from tass.client.sse import ServerSentEvent, iter_sse
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_ENV = "TASS_URL"

@@ -21,18 +21,18 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from client import render, service, specs, watch
-from client.api_client import DEFAULT_URL, URL_ENV, Json, TassClient
-from client.credentials import credentials_path
-from client.download import download_model
-from client.errors import TassError
-from client.gc_cli import gc
-from client.keys_cli import ensure_admin_key, keys_app
-from client.predict_cli import predict
-from client.registry_cli import registry_app
-from client.supervisor import Child, run_child
-from client.sweep_cli import sweep_app
-from client.webhooks_cli import webhooks_app
+from tass.client import render, service, specs, watch
+from tass.client.api_client import DEFAULT_URL, URL_ENV, Json, TassClient
+from tass.client.credentials import credentials_path
+from tass.client.download import download_model
+from tass.client.errors import TassError
+from tass.client.gc_cli import gc
+from tass.client.keys_cli import ensure_admin_key, keys_app
+from tass.client.predict_cli import predict
+from tass.client.registry_cli import registry_app
+from tass.client.supervisor import Child, run_child
+from tass.client.sweep_cli import sweep_app
+from tass.client.webhooks_cli import webhooks_app
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -12,8 +12,8 @@ from typing import Protocol
 
 import httpx
 
-from client.api_client import TassClient
-from client.errors import ChecksumMismatch, TassError, UsageError
+from tass.client.api_client import TassClient
+from tass.client.errors import ChecksumMismatch, TassError, UsageError
 
 FORMATS = ("keras", "savedmodel")
 DEFAULT_FILENAMES = {"keras": "{id}.keras", "savedmodel": "{id}-savedmodel.zip"}

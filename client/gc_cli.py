@@ -24,10 +24,10 @@ def gc(
     ] = None,
 ) -> None:
     """Delete checkpoints past retention and orphaned objects (uploads no record names)."""
-    from core.db import make_engine, make_session_factory
-    from core.objectstore import ObjectStore
-    from core.retention import collect_garbage
-    from core.settings import get_settings
+    from tass.core.db import make_engine, make_session_factory
+    from tass.core.objectstore import ObjectStore
+    from tass.core.retention import collect_garbage
+    from tass.core.settings import get_settings
 
     settings = get_settings()
     policy = keep or settings.keep_checkpoints

@@ -15,8 +15,8 @@ keys_app = typer.Typer(
 
 
 def _sessions():  # type: ignore[no-untyped-def]
-    from core.db import make_engine, make_session_factory
-    from core.settings import get_settings
+    from tass.core.db import make_engine, make_session_factory
+    from tass.core.settings import get_settings
 
     return make_session_factory(make_engine(get_settings().resolved_database_url))
 
@@ -28,7 +28,7 @@ def create(
     name: Annotated[str | None, typer.Option(help="A label to recognise the key by.")] = None,
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
-    from core.apikeys import create_key
+    from tass.core.apikeys import create_key
 
     try:
         with _sessions().begin() as session:
@@ -48,7 +48,7 @@ def create(
 @keys_app.command("list")
 def list_keys() -> None:
     """Every key's prefix, tenant, role and state (never the secret)."""
-    from core.apikeys import list_keys as all_keys
+    from tass.core.apikeys import list_keys as all_keys
 
     with _sessions()() as session:
         rows = all_keys(session)
@@ -70,7 +70,7 @@ def revoke(
     prefix: Annotated[str, typer.Argument(help="The key's prefix (see `tass keys list`).")],
 ) -> None:
     """Revoke a key: requests with it are refused (401) from now on."""
-    from core.apikeys import revoke_key
+    from tass.core.apikeys import revoke_key
 
     with _sessions().begin() as session:
         done = revoke_key(session, prefix.removeprefix("tass_").split("_")[0])
@@ -83,8 +83,8 @@ def revoke(
 def ensure_admin_key(url: str) -> str | None:
     """For `tass up`: make an admin key on first start and store it for `url` (0600 file).
     Returns the new key (to print once), or None when a stored key still works."""
-    from client.credentials import key_for, save_key
-    from core.apikeys import authenticate, create_key
+    from tass.client.credentials import key_for, save_key
+    from tass.core.apikeys import authenticate, create_key
 
     sessions = _sessions()
     stored = key_for(url)

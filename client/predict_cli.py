@@ -12,9 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from client.api_client import Json
-from client.errors import TassError
-from client.sweep_cli import JsonOption, UrlOption, _client, _handle_errors
+from tass.client.api_client import Json
+from tass.client.errors import TassError
+from tass.client.sweep_cli import JsonOption, UrlOption, _client, _handle_errors
 
 
 def predictions_table(paths: list[Path], answer: Json) -> Table:

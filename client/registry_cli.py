@@ -13,10 +13,10 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from client import render
-from client.api_client import Json
-from client.errors import TassError
-from client.sweep_cli import JsonOption, UrlOption, _call, _client, _handle_errors
+from tass.client import render
+from tass.client.api_client import Json
+from tass.client.errors import TassError
+from tass.client.sweep_cli import JsonOption, UrlOption, _call, _client, _handle_errors
 
 registry_app = typer.Typer(
     help="The model registry: names, versions, aliases such as production.",

@@ -22,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from client.sse import ServerSentEvent
+from tass.client.sse import ServerSentEvent
 
 Json = dict[str, Any]
 

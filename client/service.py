@@ -15,16 +15,16 @@ from pathlib import Path
 
 import httpx
 
-from client.errors import TassError, UsageError
-from client.supervisor import Child, Outcome, Supervisor
+from tass.client.errors import TassError, UsageError
+from tass.client.supervisor import Child, Outcome, Supervisor
 
 _GPUS = re.compile(r"^\d+(,\d+)*$")
 
 
 def migrate(database_url: str | None = None) -> None:
-    """Upgrade the database to the latest schema (`core.migrate.upgrade`)."""
+    """Upgrade the database to the latest schema (`tass.migrations.runner.upgrade`)."""
     try:
-        from core.migrate import upgrade
+        from tass.migrations.runner import upgrade
     except ImportError as exc:
         raise TassError(f"the server code is not installed here ({exc})") from exc
     try:
@@ -34,7 +34,7 @@ def migrate(database_url: str | None = None) -> None:
 
 
 # uvicorn's protocol with a request-header read timeout (api/http_protocol.py), by import path
-HTTP_PROTOCOL = "api.http_protocol:HeaderTimeoutProtocol"
+HTTP_PROTOCOL = "tass.api.http_protocol:HeaderTimeoutProtocol"
 
 
 def api_command(host: str, port: int, workers: int = 1) -> list[str]:
@@ -43,7 +43,7 @@ def api_command(host: str, port: int, workers: int = 1) -> list[str]:
         sys.executable,
         "-m",
         "uvicorn",
-        "api.app:create_app",
+        "tass.api.app:create_app",
         "--factory",
         "--http",
         HTTP_PROTOCOL,
@@ -76,7 +76,7 @@ def serve_command(host: str, port: int) -> list[str]:
         sys.executable,
         "-m",
         "uvicorn",
-        "serving.app:create_app",
+        "tass.serving.app:create_app",
         "--factory",
         "--host",
         host,
@@ -95,7 +95,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def worker_command(queues: str | None = None, concurrency: int = 1) -> list[str]:
     """The Celery worker command line; without `queues` the Celery app's defaults apply."""
-    argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--loglevel", "INFO"]
+    argv = [sys.executable, "-m", "celery", "-A", "tass.worker.app", "worker", "--loglevel", "INFO"]
     if queues:
         names = [name.strip() for name in queues.split(",") if name.strip()]
         if not names:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from client.errors import UsageError
+from tass.client.errors import UsageError
 
 Json = dict[str, Any]
 

@@ -14,7 +14,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
-from client.errors import TassError
+from tass.client.errors import TassError
 
 # Signals that ask the whole service to stop; SIGQUIT is forwarded too (Celery: cold shutdown).
 STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(

@@ -17,10 +17,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from client import render
-from client.api_client import Json, TassClient
-from client.errors import ServerUnreachable, TassError
-from client.specs import load_spec_file
+from tass.client import render
+from tass.client.api_client import Json, TassClient
+from tass.client.errors import ServerUnreachable, TassError
+from tass.client.specs import load_spec_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 FINAL_SWEEP_STATUSES = frozenset({"succeeded", "failed", "cancelled"})

@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from client.api_client import TERMINAL_STATUSES, Json, TassClient
-from client.errors import ServerUnreachable, TassError
-from client.sse import ServerSentEvent
+from tass.client.api_client import TERMINAL_STATUSES, Json, TassClient
+from tass.client.errors import ServerUnreachable, TassError
+from tass.client.sse import ServerSentEvent
 
 
 class JobView(Protocol):

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from client.api_client import Json
-from client.sweep_cli import JsonOption, UrlOption, _client, _handle_errors
+from tass.client.api_client import Json
+from tass.client.sweep_cli import JsonOption, UrlOption, _client, _handle_errors
 
 EVENT_TYPES = (
     "job.started",

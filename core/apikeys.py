@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.models import ApiKey, utcnow
+from tass.core.models import ApiKey, utcnow
 
 KEY_PATTERN = re.compile(r"^tass_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")

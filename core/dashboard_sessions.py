@@ -13,8 +13,8 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from core.apikeys import Principal
-from core.models import ApiKey, DashboardSession, utcnow
+from tass.core.apikeys import Principal
+from tass.core.models import ApiKey, DashboardSession, utcnow
 
 
 def _digest(token: str) -> str:

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.jobs import metric_rows
-from core.models import Job, JobTransition
+from tass.core.jobs import metric_rows
+from tass.core.models import Job, JobTransition
 
 
 @dataclass(frozen=True)

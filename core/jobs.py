@@ -8,10 +8,10 @@ from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.jobstore import record_transition
-from core.models import Artifact, IdempotencyKey, Job, Metric, Model, utcnow
-from core.pagination import decode_cursor, encode_cursor
-from core.states import ACTIVE_STATUSES, JobStatus
+from tass.core.jobstore import record_transition
+from tass.core.models import Artifact, IdempotencyKey, Job, Metric, Model, utcnow
+from tass.core.pagination import decode_cursor, encode_cursor
+from tass.core.states import ACTIVE_STATUSES, JobStatus
 
 
 def create_job(

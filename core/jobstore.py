@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.clock import database_now
-from core.models import Job, JobTransition
-from core.states import ALLOWED_FROM, FINAL_STATUSES, JobStatus
-from core.webhooks import enqueue_job_event
+from tass.core.clock import database_now
+from tass.core.models import Job, JobTransition
+from tass.core.states import ALLOWED_FROM, FINAL_STATUSES, JobStatus
+from tass.core.webhooks import enqueue_job_event
 
 
 def record_transition(

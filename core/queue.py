@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from core.settings import Settings
+from tass.core.settings import Settings
 
 TRAIN_TASK = "tass.train"
 EVALUATE_TASK = "tass.evaluate"

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.clock import database_now
-from core.jobstore import transition
-from core.models import Job, JobTransition
-from core.settings import Settings
-from core.states import JobStatus
+from tass.core.clock import database_now
+from tass.core.jobstore import transition
+from tass.core.models import Job, JobTransition
+from tass.core.settings import Settings
+from tass.core.states import JobStatus
 
 TIMEOUT_REASON = "timeout"
 

@@ -11,8 +11,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.clock import database_now
-from core.models import Job, Model, ModelAlias, ModelVersion, RegisteredModel
+from tass.core.clock import database_now
+from tass.core.models import Job, Model, ModelAlias, ModelVersion, RegisteredModel
 
 # Names and aliases never contain "@" or ":", so a reference always parses one way.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"

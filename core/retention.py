@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.models import Artifact, Job, Metric
-from core.objectstore import ListedObject, ObjectStore
-from core.states import FINAL_STATUSES
+from tass.core.models import Artifact, Job, Metric
+from tass.core.objectstore import ListedObject, ObjectStore
+from tass.core.states import FINAL_STATUSES
 
 ATTEMPT_KEY = re.compile(r"^(?:jobs|models)/(?P<job>[0-9a-f]{32})/attempt-(?P<attempt>\d+)/")
 # the epoch metric that ranks checkpoints, and whether higher is better; first present wins

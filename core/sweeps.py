@@ -13,14 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.jobs import count_active_jobs, create_job, newest_first_page
-from core.jobstore import transition
-from core.models import Job, Metric, Sweep, utcnow
-from core.reaper import Requeued
-from core.settings import Settings
-from core.states import FINAL_STATUSES, JobStatus, JobType
-from core.sweep_decisions import EpochValue, TrialRecord, decide
-from core.webhooks import enqueue_sweep_event
+from tass.core.jobs import count_active_jobs, create_job, newest_first_page
+from tass.core.jobstore import transition
+from tass.core.models import Job, Metric, Sweep, utcnow
+from tass.core.reaper import Requeued
+from tass.core.settings import Settings
+from tass.core.states import FINAL_STATUSES, JobStatus, JobType
+from tass.core.sweep_decisions import EpochValue, TrialRecord, decide
+from tass.core.webhooks import enqueue_sweep_event
 
 log = logging.getLogger(__name__)
 

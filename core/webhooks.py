@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from core.clock import database_now
-from core.models import Job, Sweep, Webhook, WebhookDelivery, WebhookOutbox
+from tass.core.clock import database_now
+from tass.core.models import Job, Sweep, Webhook, WebhookDelivery, WebhookOutbox
 
 JOB_EVENTS = {
     "running": "job.started",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from core.db import make_engine
-from core.models import Base
-from core.settings import get_settings
+from tass.core.db import make_engine
+from tass.core.models import Base
+from tass.core.settings import get_settings
 
 config = context.config
 

@@ -15,10 +15,10 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from core.objectstore import ObjectStore
-from core.settings import Settings, get_settings
-from serving.images import BadImage, to_inputs
-from serving.warm import (
+from tass.core.objectstore import ObjectStore
+from tass.core.settings import Settings, get_settings
+from tass.serving.images import BadImage, to_inputs
+from tass.serving.warm import (
     ModelCache,
     ModelFile,
     ModelLoadError,

@@ -9,8 +9,8 @@ import io
 import numpy as np
 import tensorflow as tf
 
-from trainer.data.image_header import read_image_header
-from trainer.errors import DataError
+from tass.trainer.data.image_header import read_image_header
+from tass.trainer.errors import DataError
 
 ACCEPTED_FORMATS = frozenset({"png", "jpeg"})
 # a decoded image of this many pixels is ~150 MB of uint8 RGB: larger ones are refused

@@ -15,8 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from core.objectstore import ObjectStore
-from trainer.saving import load_model, read_class_names
+from tass.core.objectstore import ObjectStore
+from tass.trainer.saving import load_model, read_class_names
 
 
 class ModelLoadError(Exception):

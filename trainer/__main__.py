@@ -1,7 +1,7 @@
-"""`python -m trainer`: see trainer.cli."""
+"""`python -m tass.trainer`: see trainer.cli."""
 
 import sys
 
-from trainer.cli import main
+from tass.trainer.cli import main
 
 sys.exit(main())

@@ -9,8 +9,8 @@ from typing import Any
 
 import keras
 
-from trainer.checkpoint import write_checkpoint
-from trainer.progress import Progress
+from tass.trainer.checkpoint import write_checkpoint
+from tass.trainer.progress import Progress
 
 Hook = Callable[[Progress], "bool | None"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import keras
 
-from trainer.errors import CheckpointError
+from tass.trainer.errors import CheckpointError
 
 MODEL_FILE = "model.keras"
 STATE_FILE = "state.json"

@@ -1,4 +1,4 @@
-"""Command line: `python -m trainer train ...` and `python -m trainer evaluate ...`."""
+"""Command line: `python -m tass.trainer train ...` and `python -m tass.trainer evaluate ...`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from trainer.spec import PROFILES, Augmentation, DatasetSpec, TrainSpec, profile_fields
+from tass.trainer.spec import PROFILES, Augmentation, DatasetSpec, TrainSpec, profile_fields
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -100,10 +100,10 @@ def _format_validation(exc: ValidationError, what: str) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     spec = build_spec(args)
     data_spec = parse_data(args.data, "train", args.limit)
-    from trainer.data import load_dataset
-    from trainer.hardware import environment
-    from trainer.saving import export_model
-    from trainer.train import train
+    from tass.trainer.data import load_dataset
+    from tass.trainer.hardware import environment
+    from tass.trainer.saving import export_model
+    from tass.trainer.train import train
 
     data = load_dataset(data_spec, seed=spec.seed)
     out = Path(args.out)
@@ -134,9 +134,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     data_spec = parse_data(args.data, args.split, args.limit)
-    from trainer.data import load_dataset
-    from trainer.evaluate import evaluate
-    from trainer.saving import load_model, read_class_names
+    from tass.trainer.data import load_dataset
+    from tass.trainer.evaluate import evaluate
+    from tass.trainer.saving import load_model, read_class_names
 
     model = load_model(args.model_file, compile=False)
     data = load_dataset(data_spec)
@@ -147,7 +147,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tass.trainer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     data_help = (
         "cifar10, synthetic[:N], cifar10-python:PATH or image-folder:PATH (folder or .tar.gz)"
@@ -184,7 +184,7 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = make_parser().parse_args(argv)
-    from trainer.errors import TrainerError
+    from tass.trainer.errors import TrainerError
 
     try:
         return args.run(args)

@@ -10,9 +10,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from trainer.data import Dataset
-from trainer.errors import EvaluationStopped
-from trainer.pipeline import eval_dataset
+from tass.trainer.data import Dataset
+from tass.trainer.errors import EvaluationStopped
+from tass.trainer.pipeline import eval_dataset
 
 # called after every batch with (batches done, batches in all); False stops the evaluation
 EvalHook = Callable[[int, int], bool]

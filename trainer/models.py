@@ -7,7 +7,7 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from trainer.spec import TrainSpec
+from tass.trainer.spec import TrainSpec
 
 INPUT_SHAPE = (32, 32, 3)
 

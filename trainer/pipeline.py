@@ -7,8 +7,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from trainer.data import Dataset
-from trainer.spec import Augmentation
+from tass.trainer.data import Dataset
+from tass.trainer.spec import Augmentation
 
 IMAGE_SIZE = 32
 

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import keras
 
-import trainer.losses
-import trainer.schedules
-from trainer.errors import ModelFileError
+from tass.trainer import losses, schedules
+from tass.trainer.errors import ModelFileError
 
 # Compiled models reference these; importing them registers them for deserialisation.
-REGISTERED = (trainer.losses.SmoothedSparseCrossentropy, trainer.schedules.OneCycle)
+REGISTERED = (losses.SmoothedSparseCrossentropy, schedules.OneCycle)
 # an extra member of exported .keras files (Keras ignores it): what the outputs mean
 CLASS_NAMES_MEMBER = "tass_class_names.json"
 

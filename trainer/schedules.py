@@ -7,7 +7,7 @@ import math
 import keras
 from keras import ops
 
-from trainer.spec import TrainSpec
+from tass.trainer.spec import TrainSpec
 
 PACKAGE = "tass"
 

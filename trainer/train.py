@@ -10,19 +10,19 @@ from typing import Any
 
 import keras
 
-from trainer.callbacks import Cancelled, Hook, TrainingMonitor
-from trainer.checkpoint import MODEL_FILE, read_state, resolve_checkpoint
-from trainer.data import Dataset, stratified_split
-from trainer.errors import CheckpointError
-from trainer.flops import training_flops_per_image
-from trainer.hardware import HardwareInfo, configure
-from trainer.losses import SmoothedSparseCrossentropy
-from trainer.models import build_model
-from trainer.pipeline import eval_dataset, steps_per_epoch, train_dataset
-from trainer.randomness import align_layer_randomness
-from trainer.saving import load_weights
-from trainer.schedules import make_optimizer
-from trainer.spec import TrainSpec
+from tass.trainer.callbacks import Cancelled, Hook, TrainingMonitor
+from tass.trainer.checkpoint import MODEL_FILE, read_state, resolve_checkpoint
+from tass.trainer.data import Dataset, stratified_split
+from tass.trainer.errors import CheckpointError
+from tass.trainer.flops import training_flops_per_image
+from tass.trainer.hardware import HardwareInfo, configure
+from tass.trainer.losses import SmoothedSparseCrossentropy
+from tass.trainer.models import build_model
+from tass.trainer.pipeline import eval_dataset, steps_per_epoch, train_dataset
+from tass.trainer.randomness import align_layer_randomness
+from tass.trainer.saving import load_weights
+from tass.trainer.schedules import make_optimizer
+from tass.trainer.spec import TrainSpec
 
 EVAL_BATCH_SIZE = 512
 

@@ -1,17 +1,17 @@
-"""The Celery application: `celery -A worker.app worker` (or `tass worker`)."""
+"""The Celery application: `celery -A tass.worker.app worker` (or `tass worker`)."""
 
 from __future__ import annotations
 
 from celery import Celery
 from kombu import Exchange, Queue
 
-from core.queue import celery_config
-from core.settings import get_settings
+from tass.core.queue import celery_config
+from tass.core.settings import get_settings
 
 
 def create_celery() -> Celery:
     settings = get_settings()
-    app = Celery("tass", include=["worker.tasks", "worker.housekeeping"])
+    app = Celery("tass", include=["tass.worker.tasks", "tass.worker.housekeeping"])
     app.conf.update(celery_config(settings))
     app.conf.update(
         # explicit exchanges: a bare Queue(name) would bind to the default queue's exchange

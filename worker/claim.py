@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from core.clock import database_now
-from core.jobstore import transition
-from core.models import Job
-from core.states import JobStatus
-from worker.context import WorkerContext
+from tass.core.clock import database_now
+from tass.core.jobstore import transition
+from tass.core.models import Job
+from tass.core.states import JobStatus
+from tass.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 4000

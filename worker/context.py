@@ -11,9 +11,9 @@ from celery.signals import worker_process_init
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import make_engine, make_session_factory
-from core.objectstore import ObjectStore
-from core.settings import Settings, get_settings
+from tass.core.db import make_engine, make_session_factory
+from tass.core.objectstore import ObjectStore
+from tass.core.settings import Settings, get_settings
 
 
 def worker_engine(settings: Settings) -> Engine:

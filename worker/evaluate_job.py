@@ -7,13 +7,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from core.jobs import get_model, model_artifact
-from core.reaper import job_deadline
-from core.states import JobStatus
-from worker.claim import claim, end_stopped, fail, finish
-from worker.context import WorkerContext
-from worker.lease import Lease
-from worker.train_job import load_job_dataset
+from tass.core.jobs import get_model, model_artifact
+from tass.core.reaper import job_deadline
+from tass.core.states import JobStatus
+from tass.worker.claim import claim, end_stopped, fail, finish
+from tass.worker.context import WorkerContext
+from tass.worker.lease import Lease
+from tass.worker.train_job import load_job_dataset
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,10 @@ def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
     workdir = Path(tempfile.mkdtemp(prefix=f"tass-{job_id}-"))
     try:
         with Lease(ctx, job.id, job.attempt, job_deadline(job, ctx.settings)) as lease:
-            from trainer.data import load_dataset
-            from trainer.errors import EvaluationStopped
-            from trainer.evaluate import evaluate
-            from trainer.saving import load_model, read_class_names
+            from tass.trainer.data import load_dataset
+            from tass.trainer.errors import EvaluationStopped
+            from tass.trainer.evaluate import evaluate
+            from tass.trainer.saving import load_model, read_class_names
 
             assert job.model_id is not None
             model_file = fetch_model_file(ctx, job.model_id, workdir / "model.keras")

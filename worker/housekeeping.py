@@ -14,17 +14,17 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 from kombu.exceptions import ChannelError
 
-from core.db import make_engine, make_session_factory
-from core.objectstore import ObjectStore
-from core.queue import EVALUATE_TASK, TRAIN_TASK
-from core.reaper import Requeued, reap, requeue_held_by, waiting_since
-from core.retention import collect_garbage
-from core.settings import get_settings
-from core.workers import WorkerInfo, report_alive, report_stopped
-from worker.context import worker_engine
-from worker.devices import visible_gpus
-from worker.sweep_step import run_sweep_step
-from worker.webhook_delivery import start_webhook_delivery
+from tass.core.db import make_engine, make_session_factory
+from tass.core.objectstore import ObjectStore
+from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
+from tass.core.reaper import Requeued, reap, requeue_held_by, waiting_since
+from tass.core.retention import collect_garbage
+from tass.core.settings import get_settings
+from tass.core.workers import WorkerInfo, report_alive, report_stopped
+from tass.worker.context import worker_engine
+from tass.worker.devices import visible_gpus
+from tass.worker.sweep_step import run_sweep_step
+from tass.worker.webhook_delivery import start_webhook_delivery
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -129,7 +129,7 @@ def _on_shutdown(sender: str, how: str = "", **_: object) -> None:
     """SIGTERM (warm): hand this node's running jobs back; their children see the lease
     change within one heartbeat and stop training within one batch."""
     _stop.set()
-    from worker.app import celery_app
+    from tass.worker.app import celery_app
 
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)

@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.clock import database_now
-from core.jobstore import transition
-from core.models import Job
-from core.reaper import TIMEOUT_REASON
-from core.states import JobStatus
-from worker.context import WorkerContext
+from tass.core.clock import database_now
+from tass.core.jobstore import transition
+from tass.core.models import Job
+from tass.core.reaper import TIMEOUT_REASON
+from tass.core.states import JobStatus
+from tass.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 

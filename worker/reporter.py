@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from core.jobs import record_artifacts, upsert_metrics
-from core.models import Artifact
-from worker.context import WorkerContext
-from worker.lease import Lease
+from tass.core.jobs import record_artifacts, upsert_metrics
+from tass.core.models import Artifact
+from tass.worker.context import WorkerContext
+from tass.worker.lease import Lease
 
 log = logging.getLogger(__name__)
 

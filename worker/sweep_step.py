@@ -8,9 +8,9 @@ import logging
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.queue import TRAIN_TASK
-from core.settings import Settings
-from core.sweeps import advance_sweeps
+from tass.core.queue import TRAIN_TASK
+from tass.core.settings import Settings
+from tass.core.sweeps import advance_sweeps
 
 log = logging.getLogger(__name__)
 

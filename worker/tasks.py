@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from celery import Task
 
-from core.queue import EVALUATE_TASK, TRAIN_TASK
-from worker.app import celery_app
-from worker.context import get_context
-from worker.evaluate_job import run_evaluate_job
-from worker.train_job import run_train_job
+from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
+from tass.worker.app import celery_app
+from tass.worker.context import get_context
+from tass.worker.evaluate_job import run_evaluate_job
+from tass.worker.train_job import run_train_job
 
 
 @celery_app.task(name=TRAIN_TASK, bind=True)

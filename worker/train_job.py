@@ -9,17 +9,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from core.datapaths import resolve_dataset_path
-from core.jobs import delete_metrics_after, record_artifacts
-from core.models import Artifact, Job, Model
-from core.reaper import job_deadline
-from core.registry import register_trained_model
-from core.states import JobStatus
-from trainer.spec import DatasetSpec, TrainSpec
-from worker.claim import claim, end_stopped, fail, finish
-from worker.context import WorkerContext
-from worker.lease import Lease
-from worker.reporter import JobReporter
+from tass.core.datapaths import resolve_dataset_path
+from tass.core.jobs import delete_metrics_after, record_artifacts
+from tass.core.models import Artifact, Job, Model
+from tass.core.reaper import job_deadline
+from tass.core.registry import register_trained_model
+from tass.core.states import JobStatus
+from tass.trainer.spec import DatasetSpec, TrainSpec
+from tass.worker.claim import claim, end_stopped, fail, finish
+from tass.worker.context import WorkerContext
+from tass.worker.lease import Lease
+from tass.worker.reporter import JobReporter
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +104,9 @@ def run_train_job(ctx: WorkerContext, job_id: str) -> None:
 
 
 def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Path | None) -> None:
-    from trainer.data import load_dataset
-    from trainer.saving import export_model, export_savedmodel
-    from trainer.train import train
+    from tass.trainer.data import load_dataset
+    from tass.trainer.saving import export_model, export_savedmodel
+    from tass.trainer.train import train
 
     spec = TrainSpec.model_validate(job.spec)
     data = load_dataset(

@@ -17,11 +17,11 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook as Signer
 
-from core.db import make_engine, make_session_factory
-from core.netguard import AddressRefused, Resolver, Target, check_url, parse_networks
-from core.netguard import system_resolver as default_resolver
-from core.settings import Settings, get_settings
-from core.webhooks import AttemptResult, DueEvent, claim_due, prune_settled, record_attempt
+from tass.core.db import make_engine, make_session_factory
+from tass.core.netguard import AddressRefused, Resolver, Target, check_url, parse_networks
+from tass.core.netguard import system_resolver as default_resolver
+from tass.core.settings import Settings, get_settings
+from tass.core.webhooks import AttemptResult, DueEvent, claim_due, prune_settled, record_attempt
 
 log = logging.getLogger(__name__)
 BATCH = 16

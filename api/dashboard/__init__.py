@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.dashboard.router import STATIC_DIR, router
+from tass.api.dashboard.router import STATIC_DIR, router
 
 __all__ = ["install"]
 

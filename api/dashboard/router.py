@@ -18,9 +18,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.auth import SESSION_COOKIE, client_address, is_same_origin
-from core.apikeys import Principal, authenticate
-from core.dashboard_sessions import end_session, session_principal, start_session
+from tass.api.auth import SESSION_COOKIE, client_address, is_same_origin
+from tass.core.apikeys import Principal, authenticate
+from tass.core.dashboard_sessions import end_session, session_principal, start_session
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Request
 from sse_starlette.sse import EventSourceResponse
 
-from api.auth import PrincipalDep
-from api.deps import SessionDep
-from api.routers.jobs import require_job
-from api.streams import JobEventHub, StreamCursor, StreamLimitReached, stream_job_events
+from tass.api.auth import PrincipalDep
+from tass.api.deps import SessionDep
+from tass.api.routers.jobs import require_job
+from tass.api.streams import JobEventHub, StreamCursor, StreamLimitReached, stream_job_events
 
 router = APIRouter(prefix="/v1/jobs", tags=["metrics"])
 

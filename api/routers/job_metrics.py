@@ -6,11 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.auth import PrincipalDep
-from api.deps import SessionDep
-from api.routers.jobs import require_job
-from api.schemas import MetricPage, MetricRow
-from core import jobs as job_queries
+from tass.api.auth import PrincipalDep
+from tass.api.deps import SessionDep
+from tass.api.routers.jobs import require_job
+from tass.api.schemas import MetricPage, MetricRow
+from tass.core import jobs as job_queries
 
 router = APIRouter(prefix="/v1/jobs", tags=["metrics"])
 

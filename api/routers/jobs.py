@@ -14,12 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import PrincipalDep
-from api.deps import ProducerDep, SessionDep, SettingsDep
-from api.errors import invalid
-from api.long_poll import etag_matches, job_etag, wait_for_change
-from api.presenters import job_out
-from api.schemas import (
+from tass.api.auth import PrincipalDep
+from tass.api.deps import ProducerDep, SessionDep, SettingsDep
+from tass.api.errors import invalid
+from tass.api.long_poll import etag_matches, job_etag, wait_for_change
+from tass.api.presenters import job_out
+from tass.api.schemas import (
     ArtifactRecord,
     EvaluateJobCreate,
     JobCreate,
@@ -27,19 +27,19 @@ from api.schemas import (
     JobPage,
     TrainJobCreate,
 )
-from api.strict_json import StrictJSONRoute
-from core import jobs as job_queries
-from core.apikeys import Principal
-from core.datapaths import DatasetPathError, resolve_dataset_path
-from core.db import read_only_sessions
-from core.jobstore import transition
-from core.models import IdempotencyKey, Job
-from core.pagination import BadCursor
-from core.queue import EVALUATE_TASK, TRAIN_TASK
-from core.registry import ModelRefNotFound, resolve_model_ref
-from core.settings import Settings
-from core.states import FINAL_STATUSES, JobStatus, JobType
-from trainer.spec import DatasetSpec
+from tass.api.strict_json import StrictJSONRoute
+from tass.core import jobs as job_queries
+from tass.core.apikeys import Principal
+from tass.core.datapaths import DatasetPathError, resolve_dataset_path
+from tass.core.db import read_only_sessions
+from tass.core.jobstore import transition
+from tass.core.models import IdempotencyKey, Job
+from tass.core.pagination import BadCursor
+from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
+from tass.core.registry import ModelRefNotFound, resolve_model_ref
+from tass.core.settings import Settings
+from tass.core.states import FINAL_STATUSES, JobStatus, JobType
+from tass.trainer.spec import DatasetSpec
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=StrictJSONRoute)
 log = logging.getLogger(__name__)

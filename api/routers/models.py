@@ -8,17 +8,17 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from api.auth import PrincipalDep
-from api.deps import SessionDep, SettingsDep, StoreDep
-from api.errors import invalid
-from api.presenters import model_out
-from api.ranges import RangeNotSatisfiable, parse_range
-from api.schemas import ModelOut, ModelPage
-from core import jobs as queries
-from core.apikeys import Principal
-from core.models import Model
-from core.pagination import BadCursor
-from core.registry import ModelRefNotFound, resolve_model_ref
+from tass.api.auth import PrincipalDep
+from tass.api.deps import SessionDep, SettingsDep, StoreDep
+from tass.api.errors import invalid
+from tass.api.presenters import model_out
+from tass.api.ranges import RangeNotSatisfiable, parse_range
+from tass.api.schemas import ModelOut, ModelPage
+from tass.core import jobs as queries
+from tass.core.apikeys import Principal
+from tass.core.models import Model
+from tass.core.pagination import BadCursor
+from tass.core.registry import ModelRefNotFound, resolve_model_ref
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

@@ -14,14 +14,14 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.auth import PrincipalDep
-from api.deps import SessionDep, SettingsDep
-from api.errors import invalid
-from api.routers.models import require_model
-from api.strict_json import StrictJSONRoute
-from core import jobs as queries
-from core.apikeys import Principal
-from core.settings import Settings
+from tass.api.auth import PrincipalDep
+from tass.api.deps import SessionDep, SettingsDep
+from tass.api.errors import invalid
+from tass.api.routers.models import require_model
+from tass.api.strict_json import StrictJSONRoute
+from tass.core import jobs as queries
+from tass.core.apikeys import Principal
+from tass.core.settings import Settings
 
 router = APIRouter(prefix="/v1/models", tags=["models"], route_class=StrictJSONRoute)
 log = logging.getLogger(__name__)

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
 from sqlalchemy.orm import Session
 
-from api.auth import PrincipalDep
-from api.deps import SessionDep, SettingsDep
-from api.errors import invalid
-from api.registry_schemas import (
+from tass.api.auth import PrincipalDep
+from tass.api.deps import SessionDep, SettingsDep
+from tass.api.errors import invalid
+from tass.api.registry_schemas import (
     AliasOut,
     AliasSet,
     RegisteredModelOut,
@@ -21,11 +21,11 @@ from api.registry_schemas import (
     VersionCreated,
     VersionOut,
 )
-from api.strict_json import StrictJSONRoute
-from core import registry as store
-from core.apikeys import Principal
-from core.models import RegisteredModel
-from core.registry import ALIAS_PATTERN, NAME_PATTERN, ModelRefNotFound
+from tass.api.strict_json import StrictJSONRoute
+from tass.core import registry as store
+from tass.core.apikeys import Principal
+from tass.core.models import RegisteredModel
+from tass.core.registry import ALIAS_PATTERN, NAME_PATTERN, ModelRefNotFound
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"], route_class=StrictJSONRoute)
 

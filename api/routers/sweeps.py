@@ -9,22 +9,22 @@ from fastapi import APIRouter, Body, HTTPException, Query, Response, status
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.orm import Session
 
-from api.auth import PrincipalDep
-from api.deps import ProducerDep, SessionDep, SettingsDep
-from api.errors import invalid
-from api.strict_json import StrictJSONRoute
-from api.sweep_schemas import BestOut, SweepCreate, SweepOut, SweepPage, TrialOut
-from api.sweep_validation import check_sweep, sweep_config
-from core import sweeps as sweep_store
-from core.apikeys import Principal
-from core.datapaths import DatasetPathError, resolve_dataset_path
-from core.jobs import count_active_jobs
-from core.models import Sweep
-from core.pagination import BadCursor
-from core.queue import TRAIN_TASK
-from core.settings import Settings
-from core.sweep_decisions import best_value
-from trainer.spec import DatasetSpec
+from tass.api.auth import PrincipalDep
+from tass.api.deps import ProducerDep, SessionDep, SettingsDep
+from tass.api.errors import invalid
+from tass.api.strict_json import StrictJSONRoute
+from tass.api.sweep_schemas import BestOut, SweepCreate, SweepOut, SweepPage, TrialOut
+from tass.api.sweep_validation import check_sweep, sweep_config
+from tass.core import sweeps as sweep_store
+from tass.core.apikeys import Principal
+from tass.core.datapaths import DatasetPathError, resolve_dataset_path
+from tass.core.jobs import count_active_jobs
+from tass.core.models import Sweep
+from tass.core.pagination import BadCursor
+from tass.core.queue import TRAIN_TASK
+from tass.core.settings import Settings
+from tass.core.sweep_decisions import best_value
+from tass.trainer.spec import DatasetSpec
 
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"], route_class=StrictJSONRoute)
 log = logging.getLogger(__name__)

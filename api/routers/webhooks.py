@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
-from api.auth import PrincipalDep
-from api.deps import SessionDep, SettingsDep
-from api.errors import invalid
-from api.strict_json import StrictJSONRoute
-from api.webhook_schemas import (
+from tass.api.auth import PrincipalDep
+from tass.api.deps import SessionDep, SettingsDep
+from tass.api.errors import invalid
+from tass.api.strict_json import StrictJSONRoute
+from tass.api.webhook_schemas import (
     DeliveryOut,
     DeliveryPage,
     WebhookCreate,
@@ -20,10 +20,10 @@ from api.webhook_schemas import (
     WebhookList,
     WebhookOut,
 )
-from core import webhooks as webhook_store
-from core.apikeys import Principal
-from core.models import Webhook
-from core.netguard import AddressRefused, check_url, parse_networks, system_resolver
+from tass.core import webhooks as webhook_store
+from tass.core.apikeys import Principal
+from tass.core.models import Webhook
+from tass.core.netguard import AddressRefused, check_url, parse_networks, system_resolver
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=StrictJSONRoute)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.auth import PrincipalDep
-from api.deps import SessionDep, SettingsDep
-from api.schemas import QueueOut, WorkerOut, WorkersOut
-from core.jobs import list_job_ids_of_tenant
-from core.workers import list_workers, queue_depths
+from tass.api.auth import PrincipalDep
+from tass.api.deps import SessionDep, SettingsDep
+from tass.api.schemas import QueueOut, WorkerOut, WorkersOut
+from tass.core.jobs import list_job_ids_of_tenant
+from tass.core.workers import list_workers, queue_depths
 
 router = APIRouter(prefix="/v1/workers", tags=["workers"])
 

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
-from core.apikeys import create_key, revoke_key
-from core.db import make_engine, make_session_factory
-from core.migrate import upgrade
-from core.settings import Settings
+from tass.api.app import create_app
+from tass.core.apikeys import create_key, revoke_key
+from tass.core.db import make_engine, make_session_factory
+from tass.core.settings import Settings
+from tass.migrations.runner import upgrade
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

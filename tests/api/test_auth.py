@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from core.objectstore import ObjectStore
+from tass.api.app import create_app
+from tass.core.objectstore import ObjectStore
 from tests.api.conftest import bearer
 from tests.support.seed import seed_trained_model
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.models import Artifact, Job, Worker, utcnow
-from core.workers import WorkerInfo, report_alive
+from tass.core.models import Artifact, Job, Worker, utcnow
+from tass.core.workers import WorkerInfo, report_alive
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}
 

@@ -17,15 +17,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
-from api.streams import StreamCursor, events_since
-from core import jobs as queries
-from core.apikeys import create_key, revoke_key
-from core.job_events import JobEventState
-from core.jobstore import transition
-from core.models import Job
-from core.settings import Settings
-from core.states import JobStatus
+from tass.api.app import create_app
+from tass.api.streams import StreamCursor, events_since
+from tass.core import jobs as queries
+from tass.core.apikeys import create_key, revoke_key
+from tass.core.job_events import JobEventState
+from tass.core.jobstore import transition
+from tass.core.models import Job
+from tass.core.settings import Settings
+from tass.core.states import JobStatus
 from tests.api.conftest import bearer
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}
@@ -33,7 +33,7 @@ SYNTHETIC = {"source": "synthetic", "num_examples": 100}
 
 @pytest.fixture(scope="session")
 def migrated_url(tmp_path_factory) -> str:
-    from core.migrate import upgrade
+    from tass.migrations.runner import upgrade
 
     url = f"sqlite:///{tmp_path_factory.mktemp('streams-db') / 'template.db'}"
     upgrade(url)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from core.db import make_engine, make_session_factory
-from core.migrate import SchemaOutOfDate
-from core.settings import Settings
+from tass.api.app import create_app
+from tass.core.db import make_engine, make_session_factory
+from tass.core.settings import Settings
+from tass.migrations.runner import SchemaOutOfDate
 
 
 def test_health_and_ready(client):

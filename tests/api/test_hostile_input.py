@@ -62,7 +62,7 @@ def test_lone_surrogates_are_422_naming_the_field(client, db, body, field):
 
 def test_the_422_builder_survives_non_finite_input_it_echoes(client):
     """The 422 handler echoes inputs through json_safe: NaN and surrogates stay writable."""
-    from api.errors import json_safe
+    from tass.api.errors import json_safe
 
     assert json_safe({"input": float("nan"), "s": "\ud800", "l": [float("inf")]}) == {
         "input": "nan",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from core import jobs as queries
-from core.jobstore import transition
-from core.states import JobStatus
+from tass.core import jobs as queries
+from tass.core.jobstore import transition
+from tass.core.states import JobStatus
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}
 

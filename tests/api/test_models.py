@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from core.objectstore import ObjectStore
+from tass.core.objectstore import ObjectStore
 from tests.support.seed import seed_trained_model
 
 PAYLOAD = bytes(range(256)) * 40

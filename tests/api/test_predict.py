@@ -18,11 +18,11 @@ import tensorflow as tf
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from client import service
-from client.cli import CliState
-from client.cli import app as tass
-from core.objectstore import ObjectStore
-from serving.app import create_app as create_serving_app
+from tass.client import service
+from tass.client.cli import CliState
+from tass.client.cli import app as tass
+from tass.core.objectstore import ObjectStore
+from tass.serving.app import create_app as create_serving_app
 from tests.api.conftest import bearer
 from tests.support.models import jpeg, png, random_pixels, tiny_model_file
 from tests.support.processes import Service, free_port, service_env, wait_http

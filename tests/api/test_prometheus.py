@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.jobstore import transition
-from core.models import utcnow
-from core.states import JobStatus
+from tass.core.jobstore import transition
+from tass.core.models import utcnow
+from tass.core.states import JobStatus
 from tests.api.conftest import bearer
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}

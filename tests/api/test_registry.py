@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from core.objectstore import ObjectStore
+from tass.core.objectstore import ObjectStore
 from tests.api.conftest import bearer
 from tests.support.seed import seed_trained_model
 

@@ -7,9 +7,9 @@ import hashlib
 import pytest
 from typer.testing import CliRunner
 
-from client.cli import CliState
-from client.cli import app as tass
-from core.objectstore import ObjectStore
+from tass.client.cli import CliState
+from tass.client.cli import app as tass
+from tass.core.objectstore import ObjectStore
 from tests.support.seed import seed_trained_model
 
 

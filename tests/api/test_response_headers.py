@@ -8,7 +8,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from tass.api.app import create_app
 from tests.api.conftest import bearer
 
 

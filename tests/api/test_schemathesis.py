@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from api.app import create_app
-from core.apikeys import create_key
-from core.db import make_engine, make_session_factory
-from core.migrate import upgrade
-from core.settings import Settings
-from trainer.spec import TrainSpec
+from tass.api.app import create_app
+from tass.core.apikeys import create_key
+from tass.core.db import make_engine, make_session_factory
+from tass.core.settings import Settings
+from tass.migrations.runner import upgrade
+from tass.trainer.spec import TrainSpec
 
 
 def cursor_text(text: str) -> str:

@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from api.app import create_app
-from core.apikeys import revoke_key
-from core.models import DashboardSession, utcnow
+from tass.api.app import create_app
+from tass.core.apikeys import revoke_key
+from tass.core.models import DashboardSession, utcnow
 from tests.api.conftest import bearer
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}

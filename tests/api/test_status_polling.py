@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
-from api.routers import jobs as jobs_router
-from core.jobstore import transition
-from core.states import JobStatus
+from tass.api.routers import jobs as jobs_router
+from tass.core.jobstore import transition
+from tass.core.states import JobStatus
 from tests.api.test_models import PAYLOAD, stored_model  # noqa: F401 - fixture
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from core.models import Job, JobTransition
-from core.queue import TRAIN_TASK
+from tass.core.models import Job, JobTransition
+from tass.core.queue import TRAIN_TASK
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}
 

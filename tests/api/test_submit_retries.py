@@ -5,7 +5,7 @@ from __future__ import annotations
 from kombu.exceptions import OperationalError
 from sqlalchemy import select
 
-from core.models import Job
+from tass.core.models import Job
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}
 KEY = {"Idempotency-Key": "retry-after-outage"}

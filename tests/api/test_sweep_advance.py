@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from core.jobs import upsert_metrics
-from core.jobstore import transition
-from core.models import JobTransition, utcnow
-from core.states import JobStatus
-from core.sweeps import advance_sweep, advance_sweeps
+from tass.core.jobs import upsert_metrics
+from tass.core.jobstore import transition
+from tass.core.models import JobTransition, utcnow
+from tass.core.states import JobStatus
+from tass.core.sweeps import advance_sweep, advance_sweeps
 
 BODY = {
     "name": "asha",

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api.app import create_app
-from core.models import Sweep
-from core.queue import TRAIN_TASK
+from tass.api.app import create_app
+from tass.core.models import Sweep
+from tass.core.queue import TRAIN_TASK
 from tests.api.conftest import bearer
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import select, update
 from standardwebhooks import Webhook as Verifier
 
-from core.models import WebhookOutbox, utcnow
-from core.states import JobStatus
-from core.webhooks import claim_due, prune_settled
+from tass.core.models import WebhookOutbox, utcnow
+from tass.core.states import JobStatus
+from tass.core.webhooks import claim_due, prune_settled
+from tass.worker.webhook_delivery import deliver_due
 from tests.support.webhook_jobs import move, new_job
 from tests.support.webhook_receiver import STALL, webhook_receiver
-from worker.webhook_delivery import deliver_due
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from standardwebhooks import Webhook as Verifier
 
-from core.jobstore import transition
-from core.models import WebhookOutbox
-from core.states import JobStatus
+from tass.core.jobstore import transition
+from tass.core.models import WebhookOutbox
+from tass.core.states import JobStatus
 from tests.api.conftest import bearer
 from tests.support.webhook_jobs import move, new_job
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from client.cli import CliState
-from client.cli import app as tass
-from core.states import JobStatus
+from tass.client.cli import CliState
+from tass.client.cli import app as tass
+from tass.core.states import JobStatus
+from tass.worker.webhook_delivery import deliver_due
 from tests.support.webhook_jobs import move, new_job
 from tests.support.webhook_receiver import webhook_receiver
-from worker.webhook_delivery import deliver_due
 
 
 @pytest.fixture

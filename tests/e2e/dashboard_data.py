@@ -10,14 +10,14 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import jobs as queries
-from core.apikeys import create_key
-from core.jobstore import transition
-from core.models import Artifact, Job, Model, utcnow
-from core.objectstore import ObjectStore
-from core.states import JobStatus
-from core.workers import WorkerInfo, report_alive
-from trainer.spec import TrainSpec
+from tass.core import jobs as queries
+from tass.core.apikeys import create_key
+from tass.core.jobstore import transition
+from tass.core.models import Artifact, Job, Model, utcnow
+from tass.core.objectstore import ObjectStore
+from tass.core.states import JobStatus
+from tass.core.workers import WorkerInfo, report_alive
+from tass.trainer.spec import TrainSpec
 
 TENANT = "acme"
 CLASS_NAMES = [

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.db import make_engine, make_session_factory
-from core.migrate import upgrade
-from core.objectstore import ObjectStore
+from tass.core.db import make_engine, make_session_factory
+from tass.core.objectstore import ObjectStore
+from tass.migrations.runner import upgrade
 from tests.e2e.dashboard_data import (
     CLASS_NAMES,
     EPOCHS,

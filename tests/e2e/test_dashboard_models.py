@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from client.service import serve_command
-from core.apikeys import create_key
-from core.db import make_engine, make_session_factory
-from core.migrate import upgrade
-from core.objectstore import ObjectStore
-from core.registry import get_registered, register_version, set_alias
+from tass.client.service import serve_command
+from tass.core.apikeys import create_key
+from tass.core.db import make_engine, make_session_factory
+from tass.core.objectstore import ObjectStore
+from tass.core.registry import get_registered, register_version, set_alias
+from tass.migrations.runner import upgrade
 from tests.support.models import png, random_pixels, tiny_model_file
 from tests.support.processes import Service, free_port, start_api, wait_http
 from tests.support.seed import seed_trained_model

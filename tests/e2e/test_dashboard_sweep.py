@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from core.apikeys import create_key
-from core.db import make_engine, make_session_factory
-from core.jobs import upsert_metrics
-from core.jobstore import transition
-from core.migrate import upgrade
-from core.models import utcnow
-from core.settings import Settings
-from core.states import JobStatus
-from core.sweeps import create_sweep, stop_trial, submit_trial
+from tass.core.apikeys import create_key
+from tass.core.db import make_engine, make_session_factory
+from tass.core.jobs import upsert_metrics
+from tass.core.jobstore import transition
+from tass.core.models import utcnow
+from tass.core.settings import Settings
+from tass.core.states import JobStatus
+from tass.core.sweeps import create_sweep, stop_trial, submit_trial
+from tass.migrations.runner import upgrade
 from tests.support.processes import start_api
 
 pytestmark = pytest.mark.integration

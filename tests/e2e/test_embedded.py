@@ -32,7 +32,16 @@ def embedded(tmp_path_factory) -> dict:
     }
     up = Service(
         "tass-up",
-        [sys.executable, "-m", "client", "up", "--port", str(port), "--data-dir", str(root / "d")],
+        [
+            sys.executable,
+            "-m",
+            "tass.client",
+            "up",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(root / "d"),
+        ],
         {k: v for k, v in env.items() if v},
         root,
     )
@@ -45,7 +54,7 @@ def embedded(tmp_path_factory) -> dict:
 def tass(embedded: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = service_env({**embedded["env"], "TASS_URL": embedded["url"]})
     return subprocess.run(
-        [sys.executable, "-m", "client", *args],
+        [sys.executable, "-m", "tass.client", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

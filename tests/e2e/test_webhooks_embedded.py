@@ -36,7 +36,16 @@ def start(root, port: int) -> Service:
     }
     up = Service(
         f"tass-up-{time.monotonic_ns()}",
-        [sys.executable, "-m", "client", "up", "--port", str(port), "--data-dir", str(root / "d")],
+        [
+            sys.executable,
+            "-m",
+            "tass.client",
+            "up",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(root / "d"),
+        ],
         env,
         root,
     )
@@ -63,7 +72,7 @@ def test_job_events_are_signed_retried_in_order_and_survive_a_restart(tmp_path):
         with webhook_receiver([500] * 1000) as receiver:
             env = service_env({"TASS_URL": url, "TASS_API_KEY": key_of(tmp_path, url)})
             created = subprocess.run(
-                [sys.executable, "-m", "client", "webhooks", "create", receiver.url,
+                [sys.executable, "-m", "tass.client", "webhooks", "create", receiver.url,
                  "-e", "job.started", "-e", "job.succeeded", "--json"],
                 cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
             )  # fmt: skip

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis
 
-from core.migrate import upgrade
+from tass.migrations.runner import upgrade
 from tests.support.processes import Service, start_api, start_worker
 from tests.support.seed import new_api_key
 

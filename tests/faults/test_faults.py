@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from core.queue import TRAIN_TASK, make_producer
-from core.settings import Settings
+from tass.core.queue import TRAIN_TASK, make_producer
+from tass.core.settings import Settings
 from tests.faults.conftest import (
     DATA,
     FINAL,

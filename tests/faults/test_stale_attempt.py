@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from core.db import make_engine, make_session_factory
-from core.jobs import job_artifacts
-from core.objectstore import ObjectStore
-from core.retention import collect_garbage
+from tass.core.db import make_engine, make_session_factory
+from tass.core.jobs import job_artifacts
+from tass.core.objectstore import ObjectStore
+from tass.core.retention import collect_garbage
 from tests.faults.conftest import FINAL, child_pid, submit, wait_until
 from tests.faults.test_faults import mid_epoch, wait_ready
 

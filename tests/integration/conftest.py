@@ -11,7 +11,7 @@ import pytest
 import redis
 from moto.server import ThreadedMotoServer
 
-from core.migrate import upgrade
+from tass.migrations.runner import upgrade
 from tests.support.processes import Service, start_api, start_worker
 from tests.support.seed import new_api_key
 

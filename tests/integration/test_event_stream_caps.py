@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.migrate import upgrade
+from tass.migrations.runner import upgrade
 from tests.support.processes import service_env, start_api
 from tests.support.seed import new_api_key
 

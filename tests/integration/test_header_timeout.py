@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from client.service import api_command
-from core.migrate import upgrade
+from tass.client.service import api_command
+from tass.migrations.runner import upgrade
 from tests.support.processes import Service, free_port, wait_http
 
 pytestmark = pytest.mark.integration

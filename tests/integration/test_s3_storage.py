@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.objectstore import ObjectExistsError, ObjectStore
+from tass.core.objectstore import ObjectExistsError, ObjectStore
 
 pytestmark = pytest.mark.integration
 

@@ -64,7 +64,7 @@ def test_event_stream_of_a_finished_job_ends_with_its_status(trained, http):
 
 
 def test_model_download_is_verified_and_predicts(trained, http, tmp_path):
-    from trainer.saving import load_model
+    from tass.trainer.saving import load_model
 
     model_id = trained["model_id"]
     meta = http.get(f"/v1/models/{model_id}").json()

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from trainer.saving import export_model
+from tass.trainer.saving import export_model
 
 
 def tiny_model_file(folder: Path, class_names: list[str], seed: int) -> Path:

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.apikeys import create_key
-from core.db import make_engine, make_session_factory
-from core.models import Artifact, Job, Model, new_id
-from core.objectstore import ObjectStore
+from tass.core.apikeys import create_key
+from tass.core.db import make_engine, make_session_factory
+from tass.core.models import Artifact, Job, Model, new_id
+from tass.core.objectstore import ObjectStore
 
 
 def seed_trained_model(

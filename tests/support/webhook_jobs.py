@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.jobs import create_job
-from core.jobstore import transition
-from core.models import utcnow
-from core.states import JobStatus
+from tass.core.jobs import create_job
+from tass.core.jobstore import transition
+from tass.core.models import utcnow
+from tass.core.states import JobStatus
 
 
 def new_job(db, tenant: str = "acme") -> str:

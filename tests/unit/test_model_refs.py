@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from core.db import make_engine, make_session_factory
-from core.migrate import upgrade
-from core.models import Job, Model, RegisteredModel
-from core.registry import (
+from tass.core.db import make_engine, make_session_factory
+from tass.core.models import Job, Model, RegisteredModel
+from tass.core.registry import (
     ModelRef,
     ModelRefNotFound,
     get_registered,
@@ -18,6 +17,7 @@ from core.registry import (
     resolve_model_ref,
     set_alias,
 )
+from tass.migrations.runner import upgrade
 
 
 @pytest.mark.parametrize(

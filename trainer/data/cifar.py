@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.data.dataset import Dataset
-from trainer.errors import DataError
+from tass.trainer.data.dataset import Dataset
+from tass.trainer.errors import DataError
 
 CIFAR10_CLASSES = [
     "airplane",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainer.errors import DataError
+from tass.trainer.errors import DataError
 
 IMAGE_SHAPE = (32, 32, 3)
 

@@ -10,9 +10,9 @@ from typing import BinaryIO
 import numpy as np
 import tensorflow as tf
 
-from trainer.data.dataset import Dataset
-from trainer.data.image_header import read_image_header
-from trainer.errors import DataError
+from tass.trainer.data.dataset import Dataset
+from tass.trainer.data.image_header import read_image_header
+from tass.trainer.errors import DataError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
 SPLITS = ("train", "test")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from trainer.errors import DataError
+from tass.trainer.errors import DataError
 
 # JPEG metadata segments (EXIF, ICC profiles) may come before the frame header
 MAX_HEADER_SCAN = 256 * 1024

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainer.data.cifar import CIFAR10_CLASSES, load_cifar10_python, load_keras_cifar10
-from trainer.data.dataset import Dataset
-from trainer.data.synthetic import synthetic_dataset
-from trainer.spec import DatasetSpec
+from tass.trainer.data.cifar import CIFAR10_CLASSES, load_cifar10_python, load_keras_cifar10
+from tass.trainer.data.dataset import Dataset
+from tass.trainer.data.synthetic import synthetic_dataset
+from tass.trainer.spec import DatasetSpec
 
 __all__ = ["CIFAR10_CLASSES", "load_dataset"]
 
@@ -22,7 +22,7 @@ def load_dataset(
     elif spec.source == "cifar10-python":
         data = load_cifar10_python(str(spec.path), spec.split, confine_to=confine_to)
     elif spec.source == "image-folder":
-        from trainer.data.image_folder import load_image_folder  # imports TensorFlow
+        from tass.trainer.data.image_folder import load_image_folder  # imports TensorFlow
 
         data = load_image_folder(str(spec.path), spec.split, confine_to=confine_to)
     else:

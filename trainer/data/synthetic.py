@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainer.data.dataset import Dataset
+from tass.trainer.data.dataset import Dataset
 
 _TEMPLATE_SEED = 20240601  # fixed so the train and test splits share the class patterns
 

@@ -8,7 +8,7 @@ import pytest
 from client_fakes import BASE_URL, FakeApi
 from typer.testing import CliRunner, Result
 
-from client.cli import CliState, app
+from tass.client.cli import CliState, app
 
 
 @pytest.fixture

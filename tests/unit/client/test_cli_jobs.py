@@ -11,8 +11,8 @@ from client_fakes import make_job, running, sse
 from rich.console import Console
 from typer.testing import CliRunner
 
-from client.cli import CliState, app
-from client.render import JobProgressView
+from tass.client.cli import CliState, app
+from tass.client.render import JobProgressView
 
 
 def test_watch_stops_at_the_terminal_status_and_exits_0_on_success(api, run):

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import client
-from client import cli, service
-from client.supervisor import Child, Outcome, Supervisor
+from tass import client
+from tass.client import cli, service
+from tass.client.supervisor import Child, Outcome, Supervisor
 
 REPO = Path(client.__file__).resolve().parents[1]
 PY = sys.executable
@@ -150,8 +150,8 @@ def test_sigterm_stops_tass_up_and_its_children_cleanly(tmp_path: Path):
     port = free_port()
     script = f"""
 import pathlib, sys
-from client.service import run_services
-from client.supervisor import Child
+from tass.client.service import run_services
+from tass.client.supervisor import Child
 api = Child("api", [sys.executable, "-c", {HEALTH_SERVER!r}, "{port}"])
 worker = Child("worker", [sys.executable, "-c", "import time; time.sleep(60)"])
 code = run_services(
@@ -226,8 +226,9 @@ def test_api_command(started):
 
     assert result.exit_code == 0, result.output
     assert started[0].argv == [
-        PY, "-m", "uvicorn", "api.app:create_app", "--factory",
-        "--http", "api.http_protocol:HeaderTimeoutProtocol", "--host", "0.0.0.0", "--port", "9000",
+        PY, "-m", "uvicorn", "tass.api.app:create_app", "--factory",
+        "--http", "tass.api.http_protocol:HeaderTimeoutProtocol",
+        "--host", "0.0.0.0", "--port", "9000",
     ]  # fmt: skip
 
 
@@ -238,7 +239,7 @@ def test_worker_command_with_queues_gpus_and_concurrency(started):
     assert result.exit_code == 0, result.output
     (child,) = started
     assert child.argv == [
-        PY, "-m", "celery", "-A", "worker.app", "worker", "--loglevel", "INFO",
+        PY, "-m", "celery", "-A", "tass.worker.app", "worker", "--loglevel", "INFO",
         "-Q", "train,evaluate", "-c", "2", "--pool", "prefork",
     ]  # fmt: skip
     assert child.env == {"CUDA_VISIBLE_DEVICES": "0,1"}
@@ -262,9 +263,9 @@ def test_worker_rejects_bad_gpus(started):
 
 def test_migrate_calls_core_lazily(monkeypatch: pytest.MonkeyPatch):
     calls: list[str | None] = []
-    fake = types.ModuleType("core.migrate")
+    fake = types.ModuleType("tass.migrations.runner")
     fake.upgrade = calls.append  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "core.migrate", fake)
+    monkeypatch.setitem(sys.modules, "tass.migrations.runner", fake)
 
     assert CliRunner().invoke(cli.app, ["migrate"]).exit_code == 0
     assert CliRunner().invoke(cli.app, ["migrate", "--database-url", "sqlite:///x"]).exit_code == 0
@@ -275,7 +276,9 @@ def test_a_failing_migration_is_one_message(monkeypatch: pytest.MonkeyPatch):
     def upgrade(_url: str | None) -> None:
         raise ConnectionError("database at postgres:5432 refused the connection")
 
-    monkeypatch.setitem(sys.modules, "core.migrate", types.SimpleNamespace(upgrade=upgrade))
+    monkeypatch.setitem(
+        sys.modules, "tass.migrations.runner", types.SimpleNamespace(upgrade=upgrade)
+    )
 
     result = CliRunner().invoke(cli.app, ["migrate"])
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from client.errors import UsageError, format_detail
-from client.specs import parse_data
-from client.sse import ServerSentEvent, iter_sse
+from tass.client.errors import UsageError, format_detail
+from tass.client.specs import parse_data
+from tass.client.sse import ServerSentEvent, iter_sse
 
 
 def test_event_stream_parsing():

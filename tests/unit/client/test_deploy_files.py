@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-import client
+from tass import client
 
 ROOT = Path(client.__file__).resolve().parents[1]
 

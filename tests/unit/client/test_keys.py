@@ -7,13 +7,13 @@ import stat
 import pytest
 from typer.testing import CliRunner
 
-from client import cli
-from client.credentials import credentials_path, key_for
-from client.keys_cli import ensure_admin_key
-from core.apikeys import authenticate
-from core.db import make_engine, make_session_factory
-from core.migrate import upgrade
-from core.settings import get_settings
+from tass.client import cli
+from tass.client.credentials import credentials_path, key_for
+from tass.client.keys_cli import ensure_admin_key
+from tass.core.apikeys import authenticate
+from tass.core.db import make_engine, make_session_factory
+from tass.core.settings import get_settings
+from tass.migrations.runner import upgrade
 
 URL = "http://127.0.0.1:8000"
 

@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from serving.app import predictions
-from serving.warm import ModelCache, ModelFile, ModelLoadError, WarmModel
+from tass.serving.app import predictions
+from tass.serving.warm import ModelCache, ModelFile, ModelLoadError, WarmModel
 
 
 class CountingModel:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from core.sweep_decisions import EpochValue, TrialRecord, decide, grid_points
+from tass.core.sweep_decisions import EpochValue, TrialRecord, decide, grid_points
 
 T0 = datetime(2026, 11, 29, tzinfo=timezone.utc)
 

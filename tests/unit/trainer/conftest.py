@@ -8,8 +8,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
 
-from trainer.data import Dataset
-from trainer.data.synthetic import synthetic_dataset
+from tass.trainer.data import Dataset
+from tass.trainer.data.synthetic import synthetic_dataset
 
 
 @pytest.fixture(scope="session")

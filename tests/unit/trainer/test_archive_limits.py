@@ -7,8 +7,8 @@ import tarfile
 
 import pytest
 
-from trainer.data import image_folder
-from trainer.errors import DataError
+from tass.trainer.data import image_folder
+from tass.trainer.errors import DataError
 
 
 def write_tar(path, members: dict[str, bytes]) -> None:

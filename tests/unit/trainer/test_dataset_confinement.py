@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from trainer_testdata import class_image, encode_jpeg, encode_png, write_cifar_batches
 
-from trainer.data import cifar, image_folder
-from trainer.data.image_header import read_image_header
-from trainer.errors import DataError
+from tass.trainer.data import cifar, image_folder
+from tass.trainer.data.image_header import read_image_header
+from tass.trainer.errors import DataError
 
 
 def image_tree(root: Path) -> Path:

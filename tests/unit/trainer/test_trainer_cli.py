@@ -1,4 +1,4 @@
-"""`python -m trainer` end to end in a subprocess, and its error handling."""
+"""`python -m tass.trainer` end to end in a subprocess, and its error handling."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[3]
 def run_cli(*args: str, timeout: int = 240) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(
-        [sys.executable, "-m", "trainer", *args],
+        [sys.executable, "-m", "tass.trainer", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 from trainer_testdata import tiny_spec
 
-from trainer.data import Dataset
-from trainer.data.synthetic import synthetic_dataset
-from trainer.errors import EvaluationStopped, ModelFileError
-from trainer.evaluate import evaluate
-from trainer.saving import (
+from tass.trainer.data import Dataset
+from tass.trainer.data.synthetic import synthetic_dataset
+from tass.trainer.errors import EvaluationStopped, ModelFileError
+from tass.trainer.evaluate import evaluate
+from tass.trainer.saving import (
     export_model,
     export_savedmodel,
     load_model,
     read_class_names,
     save_model,
 )
-from trainer.train import train
+from tass.trainer.train import train
 
 
 @pytest.fixture(scope="module")

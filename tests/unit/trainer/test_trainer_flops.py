@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from trainer.flops import forward_flops_per_image, training_flops_per_image
-from trainer.models import alexnet_cifar
+from tass.trainer.flops import forward_flops_per_image, training_flops_per_image
+from tass.trainer.models import alexnet_cifar
 
 
 def test_conv_and_dense_flops_follow_their_shapes() -> None:

@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 from trainer_testdata import tiny_spec
 
-from trainer.models import MODELS, alexnet_cifar, alexnet_seed, build_model, textbook_alexnet_layers
-from trainer.spec import MODEL_NAMES, TrainSpec
+from tass.trainer.models import (
+    MODELS,
+    alexnet_cifar,
+    alexnet_seed,
+    build_model,
+    textbook_alexnet_layers,
+)
+from tass.trainer.spec import MODEL_NAMES, TrainSpec
 
 
 def test_every_spec_model_name_is_registered() -> None:

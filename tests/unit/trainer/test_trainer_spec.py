@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from trainer.spec import PROFILES, DatasetSpec, TrainSpec, profile_fields
+from tass.trainer.spec import PROFILES, DatasetSpec, TrainSpec, profile_fields
 
 
 @pytest.mark.parametrize(

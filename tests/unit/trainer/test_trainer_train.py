@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from trainer_testdata import tiny_spec
 
-from trainer.checkpoint import latest_checkpoint
-from trainer.data import Dataset
-from trainer.errors import CheckpointError
-from trainer.progress import Progress
-from trainer.train import train
+from tass.trainer.checkpoint import latest_checkpoint
+from tass.trainer.data import Dataset
+from tass.trainer.errors import CheckpointError
+from tass.trainer.progress import Progress
+from tass.trainer.train import train
 
 HISTORY_KEYS = {
     "epoch",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.spec import TrainSpec
+from tass.trainer.spec import TrainSpec
 
 CLASSES = ["cat", "dog", "frog"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.webhooks import MAX_RETRY_DELAY_SECONDS, retry_delay
+from tass.core.webhooks import MAX_RETRY_DELAY_SECONDS, retry_delay
 
 
 def test_first_retry_comes_within_ten_seconds_and_later_ones_grow() -> None:

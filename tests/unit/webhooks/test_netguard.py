@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.netguard import AddressRefused, check_url, parse_networks
+from tass.core.netguard import AddressRefused, check_url, parse_networks
 
 
 def stub_resolver(table: dict[str, list[str]]):

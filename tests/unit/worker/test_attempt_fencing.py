@@ -11,17 +11,17 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import delete
 
-from core.jobs import job_artifacts, metric_rows
-from core.jobstore import transition
-from core.migrate import upgrade
-from core.models import Artifact, Job
-from core.settings import Settings
-from core.states import JobStatus
-from worker.claim import claim
-from worker.context import WorkerContext
-from worker.lease import Lease
-from worker.reporter import JobReporter
-from worker.train_job import fetch_checkpoint, forget_lost_progress, latest_stored_checkpoint
+from tass.core.jobs import job_artifacts, metric_rows
+from tass.core.jobstore import transition
+from tass.core.models import Artifact, Job
+from tass.core.settings import Settings
+from tass.core.states import JobStatus
+from tass.migrations.runner import upgrade
+from tass.worker.claim import claim
+from tass.worker.context import WorkerContext
+from tass.worker.lease import Lease
+from tass.worker.reporter import JobReporter
+from tass.worker.train_job import fetch_checkpoint, forget_lost_progress, latest_stored_checkpoint
 
 
 @pytest.fixture

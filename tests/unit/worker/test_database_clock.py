@@ -10,16 +10,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import update
 
-from core.clock import database_now
-from core.migrate import upgrade
-from core.models import Job
-from core.reaper import reap
-from core.settings import Settings
-from core.states import JobStatus
+from tass.core.clock import database_now
+from tass.core.models import Job
+from tass.core.reaper import reap
+from tass.core.settings import Settings
+from tass.core.states import JobStatus
+from tass.migrations.runner import upgrade
+from tass.worker.claim import claim
+from tass.worker.context import WorkerContext
+from tass.worker.lease import Lease
 from tests.support.scratch_pg import scratch_database
-from worker.claim import claim
-from worker.context import WorkerContext
-from worker.lease import Lease
 
 SKEW = timedelta(minutes=5)
 

@@ -10,15 +10,15 @@ import time
 import keras
 import pytest
 
-from core.jobstore import transition
-from core.migrate import upgrade
-from core.models import Job
-from core.settings import Settings
-from core.states import JobStatus
+from tass.core.jobstore import transition
+from tass.core.models import Job
+from tass.core.settings import Settings
+from tass.core.states import JobStatus
+from tass.migrations.runner import upgrade
+from tass.trainer.saving import export_model
+from tass.worker.context import WorkerContext
+from tass.worker.evaluate_job import run_evaluate_job
 from tests.support.seed import seed_trained_model
-from trainer.saving import export_model
-from worker.context import WorkerContext
-from worker.evaluate_job import run_evaluate_job
 
 CLASSES = [f"class_{c}" for c in range(10)]  # the synthetic source's names
 
@@ -68,7 +68,7 @@ def job_row(ctx: WorkerContext, job_id: str) -> Job:
 def test_a_cancel_stops_an_evaluation_within_a_batch(ctx, tmp_path, caplog):
     job_id = evaluation(ctx, tmp_path, CLASSES, examples=40_000)
     worker = threading.Thread(target=run_evaluate_job, args=(ctx, job_id))
-    with caplog.at_level(logging.INFO, logger="worker.evaluate_job"):
+    with caplog.at_level(logging.INFO, logger="tass.worker.evaluate_job"):
         worker.start()
         deadline = time.monotonic() + 60
         while job_row(ctx, job_id).status != "running":

@@ -9,15 +9,15 @@ import keras
 import numpy as np
 import pytest
 
-from core.migrate import upgrade
-from core.objectstore import ObjectExistsError
-from core.settings import Settings
+from tass.core.objectstore import ObjectExistsError
+from tass.core.settings import Settings
+from tass.migrations.runner import upgrade
+from tass.trainer.errors import ModelFileError
+from tass.trainer.saving import load_model
+from tass.worker.context import WorkerContext
+from tass.worker.evaluate_job import ModelFileError as StoredModelError
+from tass.worker.evaluate_job import fetch_model_file
 from tests.support.seed import seed_trained_model
-from trainer.errors import ModelFileError
-from trainer.saving import load_model
-from worker.context import WorkerContext
-from worker.evaluate_job import ModelFileError as StoredModelError
-from worker.evaluate_job import fetch_model_file
 
 
 def lambda_model(path) -> None:

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
-from core.db import make_engine, make_session_factory
-from core.migrate import upgrade
-from core.models import Job
-from core.reaper import reap
-from core.settings import Settings
+from tass.core.db import make_engine, make_session_factory
+from tass.core.models import Job
+from tass.core.reaper import reap
+from tass.core.settings import Settings
+from tass.migrations.runner import upgrade
+from tass.worker.claim import claim
+from tass.worker.context import WorkerContext
 from tests.support.scratch_pg import scratch_database
-from worker.claim import claim
-from worker.context import WorkerContext
 
 pytestmark = pytest.mark.postgres
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from core.jobstore import transition
-from core.migrate import upgrade
-from core.models import Job
-from core.registry import get_registered, resolve_model_ref, versions_of
-from core.settings import Settings
-from core.states import JobStatus
-from worker.claim import claim
-from worker.context import WorkerContext
-from worker.train_job import _publish
+from tass.core.jobstore import transition
+from tass.core.models import Job
+from tass.core.registry import get_registered, resolve_model_ref, versions_of
+from tass.core.settings import Settings
+from tass.core.states import JobStatus
+from tass.migrations.runner import upgrade
+from tass.worker.claim import claim
+from tass.worker.context import WorkerContext
+from tass.worker.train_job import _publish
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from client.cli import app
-from core.jobs import upsert_metrics
-from core.migrate import upgrade
-from core.models import Artifact, Job
-from core.retention import collect_garbage
-from core.settings import Settings, get_settings
-from worker.context import WorkerContext
+from tass.client.cli import app
+from tass.core.jobs import upsert_metrics
+from tass.core.models import Artifact, Job
+from tass.core.retention import collect_garbage
+from tass.core.settings import Settings, get_settings
+from tass.migrations.runner import upgrade
+from tass.worker.context import WorkerContext
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import redis
 
-from core.queue import EVALUATE_TASK, TRAIN_TASK, make_producer
-from core.settings import Settings, get_settings
+from tass.core.queue import EVALUATE_TASK, TRAIN_TASK, make_producer
+from tass.core.settings import Settings, get_settings
 
 REDIS = "redis://127.0.0.1:6379/9"
 
@@ -16,7 +16,7 @@ def test_train_and_evaluate_messages_land_only_in_their_own_queue(monkeypatch):
     monkeypatch.setenv("TASS_BROKER_URL", REDIS)
     get_settings.cache_clear()
     try:
-        from worker.app import create_celery
+        from tass.worker.app import create_celery
 
         worker = create_celery()
         producer = make_producer(Settings(broker_url=REDIS))

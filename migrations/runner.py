@@ -1,4 +1,8 @@
-"""Run and check Alembic migrations from code (`tass migrate`, app start-up, tests)."""
+"""Run and check Alembic migrations from code (`tass migrate`, app start-up, tests).
+
+It lives beside the revisions it runs: migrations build on core (env.py reads its models and
+settings), and core never imports migrations.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-import migrations
-from core.db import make_engine
-from core.settings import get_settings
+from tass.core.settings import get_settings
 
-MIGRATIONS_DIR = Path(migrations.__file__).parent
+MIGRATIONS_DIR = Path(__file__).parent
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -53,9 +55,4 @@ def check_schema_current(engine: Engine) -> None:
         )
 
 
-def upgrade_engine_url(engine: Engine) -> None:
-    """Upgrade the database behind an existing engine."""
-    upgrade(engine.url.render_as_string(hide_password=False))
-
-
-__all__ = ["SchemaOutOfDate", "check_schema_current", "make_engine", "upgrade"]
+__all__ = ["SchemaOutOfDate", "check_schema_current", "head_revision", "upgrade"]
