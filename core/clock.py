@@ -18,5 +18,4 @@ def database_now(session: Session) -> datetime:
     if session.get_bind().dialect.name == "sqlite":
         text = session.scalar(select(func.strftime("%Y-%m-%d %H:%M:%f", "now")))
         return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
-    value = session.scalar(select(func.now()))
-    return value.astimezone(timezone.utc)
+    return session.execute(select(func.now())).scalar_one().astimezone(timezone.utc)

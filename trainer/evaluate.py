@@ -23,7 +23,8 @@ class _BatchHook(keras.callbacks.Callback):
 
     def __init__(self, hook: EvalHook, batches: int) -> None:
         super().__init__()
-        self.hook, self.batches, self.stopped_after = hook, batches, None
+        self.hook, self.batches = hook, batches
+        self.stopped_after: int | None = None
 
     def on_predict_batch_end(self, batch: int, logs: Any = None) -> None:
         if not self.hook(batch + 1, self.batches):

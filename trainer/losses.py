@@ -17,7 +17,7 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
         self.label_smoothing = float(label_smoothing)
 
-    def call(self, y_true, y_pred):  # type: ignore[no-untyped-def]
+    def call(self, y_true, y_pred):
         classes = keras.ops.shape(y_pred)[-1]
         one_hot = keras.ops.one_hot(
             keras.ops.cast(keras.ops.reshape(y_true, [-1]), "int32"), classes

@@ -97,7 +97,7 @@ def alexnet_seed(
     `batch_norm` adds BatchNormalization after each convolution; the output layer is float32.
     """
     reg = _regularizer(l1, l2)
-    stack: list[layers.Layer] = [keras.Input(input_shape)]  # type: ignore[list-item]
+    stack: list[layers.Layer] = [keras.Input(input_shape)]
     for i, (filters, kernel, strides, pool) in enumerate(
         [
             (96, 11, 4, True),
@@ -143,7 +143,7 @@ def alexnet_cifar(
     reg = _regularizer(l1, l2)
     c1, c2, c3, c4, c5 = (max(8, round(c * width)) for c in CIFAR_WIDTHS)
     hidden = max(16, round(CIFAR_HIDDEN * width))
-    stack: list[layers.Layer] = [keras.Input(input_shape)]  # type: ignore[list-item]
+    stack: list[layers.Layer] = [keras.Input(input_shape)]
     stack += _conv(c1, 3, batch_norm=batch_norm, reg=reg, name="conv1")
     stack.append(layers.MaxPooling2D(2, name="pool1"))
     stack += _conv(c2, 3, batch_norm=batch_norm, reg=reg, name="conv2")

@@ -24,7 +24,7 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.warmup_steps = int(warmup_steps)
         self.decay = decay
 
-    def __call__(self, step):  # type: ignore[no-untyped-def]
+    def __call__(self, step):
         step = ops.cast(step, "float32")
         warm = max(self.warmup_steps, 1)
         warmup = self.peak * ops.minimum(1.0, (step + 1.0) / warm)
@@ -62,7 +62,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         self.start_fraction = float(start_fraction)
         self.end_fraction = float(end_fraction)
 
-    def __call__(self, step):  # type: ignore[no-untyped-def]
+    def __call__(self, step):
         step = ops.cast(step, "float32")
         rise = max(round(self.total_steps * self.rise_fraction), 1)
         fall = max(self.total_steps - rise, 1)
