@@ -5,7 +5,7 @@ bytes instead of after decompressing and decoding megabytes."""
 from __future__ import annotations
 
 import struct
-from typing import BinaryIO
+from typing import Protocol
 
 from tass.trainer.errors import DataError
 
@@ -15,6 +15,13 @@ _JPEG_FRAMES = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD
 _JPEG_NO_LENGTH = {0x01, 0xD8, *range(0xD0, 0xD8)}
 
 
+class ByteSource(Protocol):
+    """What the header readers read from: an open file, an archive member, or the bytes
+    already read chained before the rest."""
+
+    def read(self, count: int, /) -> bytes: ...
+
+
 def _bad(where: str, reason: str) -> DataError:
     return DataError(f"{where}: not a decodable image ({reason})")
 
@@ -22,7 +29,7 @@ def _bad(where: str, reason: str) -> DataError:
 class _Reader:
     """Reads from `handle` and keeps what it read, so the caller can read the rest later."""
 
-    def __init__(self, handle: BinaryIO, where: str) -> None:
+    def __init__(self, handle: ByteSource, where: str) -> None:
         self.handle, self.where, self.taken = handle, where, bytearray()
 
     def take(self, count: int) -> bytes:
@@ -65,7 +72,7 @@ def _bmp_size(head: bytes) -> tuple[int, int]:
     return abs(width), abs(height)
 
 
-def read_image_header(handle: BinaryIO, where: str) -> tuple[str, int, int, bytes]:
+def read_image_header(handle: ByteSource, where: str) -> tuple[str, int, int, bytes]:
     """(format, width, height, the bytes consumed) of the PNG, JPEG, GIF or BMP in `handle`;
     DataError if its first bytes are none of these."""
     reader = _Reader(handle, where)
@@ -93,7 +100,7 @@ def read_image_header(handle: BinaryIO, where: str) -> tuple[str, int, int, byte
 class _Chain:
     """Bytes already read, then the rest of the handle."""
 
-    def __init__(self, head: bytes, handle: BinaryIO) -> None:
+    def __init__(self, head: bytes, handle: ByteSource) -> None:
         self.head, self.handle = head, handle
 
     def read(self, count: int) -> bytes:
