@@ -4,6 +4,8 @@ session cookie)."""
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -34,7 +36,15 @@ def closed_docs_router(app: FastAPI) -> APIRouter:
     return router
 
 
-def docs_urls(public: bool) -> dict[str, str | None]:
+class DocsUrls(TypedDict):
+    """FastAPI's keyword arguments for its own document URLs (None: not served)."""
+
+    openapi_url: str | None
+    docs_url: str | None
+    redoc_url: str | None
+
+
+def docs_urls(public: bool) -> DocsUrls:
     """FastAPI's own (unauthenticated) document URLs, or none when they need a key."""
     if public:
         return {"openapi_url": OPENAPI_URL, "docs_url": "/docs", "redoc_url": "/redoc"}

@@ -94,10 +94,12 @@ def check_sweep(body: SweepCreate) -> None:
     """Every rule of a sweep request beyond its field types."""
     check_parameters(body)
     if body.method == "grid":
+        axes: list[int] = []
         for name, param in body.parameters.items():
             if not isinstance(param, ValuesParameter):
                 raise _param_error(name, "a grid sweep takes values lists only")
-        size = math.prod(len(param.values) for param in body.parameters.values())  # type: ignore[union-attr]
+            axes.append(len(param.values))
+        size = math.prod(axes)
         if size > body.max_trials:
             raise invalid(
                 ["body", "max_trials"],

@@ -78,8 +78,9 @@ async def _uploads(request: Request, settings: Settings) -> tuple[str, list[tupl
     limit = settings.max_predict_images
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form(max_files=limit + 1, max_fields=limit + 1)
-        files = form.getlist("files")
-        if not files or not all(isinstance(f, UploadFile) for f in files):
+        fields = form.getlist("files")
+        files = [f for f in fields if isinstance(f, UploadFile)]
+        if not files or len(files) != len(fields):
             raise invalid(["body", "files"], "files: send one or more image files as `files`")
         if len(files) > limit:
             raise invalid(["body", "files"], f"files: at most {limit} images per request")
