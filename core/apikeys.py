@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from tass.core.db import changed_rows
 from tass.core.models import ApiKey, utcnow
 
 KEY_PATTERN = re.compile(r"^tass_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -75,12 +76,13 @@ def list_keys(session: Session) -> list[ApiKey]:
 
 def revoke_key(session: Session, prefix: str) -> bool:
     """Revoke by prefix (the part after `tass_`); True if a live key was revoked."""
-    result = session.execute(
+    revoked = changed_rows(
+        session,
         update(ApiKey)
         .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=utcnow()),
     )
-    return result.rowcount == 1
+    return revoked == 1
 
 
 def revoked_among(session: Session, key_ids: set[int]) -> set[int]:

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from tass.core.apikeys import Principal
+from tass.core.db import changed_rows
 from tass.core.models import ApiKey, DashboardSession, utcnow
 
 
@@ -61,12 +62,13 @@ def session_principal(session: Session, token: str) -> Principal | None:
 
 def end_session(session: Session, token: str) -> bool:
     """Revoke a session (logout); True if a live one was ended."""
-    result = session.execute(
+    ended = changed_rows(
+        session,
         update(DashboardSession)
         .where(
             DashboardSession.token_hash == _digest(token),
             DashboardSession.revoked_at.is_(None),
         )
-        .values(revoked_at=utcnow())
+        .values(revoked_at=utcnow()),
     )
-    return result.rowcount == 1
+    return ended == 1

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 # connections a pool may open beyond pool_size (for the odd session outside the thread pool)
@@ -35,7 +37,7 @@ def make_engine(url: str, *, pool_size: int | None = None, **kwargs: object) -> 
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     # Let SQLAlchemy, not the sqlite3 module, start transactions (so SAVEPOINTs work).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -45,7 +47,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_begin(conn: Connection) -> None:
     # A session that may write takes the write lock up front (IMMEDIATE): the API and the worker
     # processes then queue on busy_timeout instead of failing when a read transaction later
     # tries to write. A read-only session begins DEFERRED: under WAL it reads a snapshot beside
@@ -82,3 +84,10 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def changed_rows(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE (without RETURNING) and return how many rows it changed."""
+    # Session.execute is typed as returning Result, which has no rowcount; for a DML statement
+    # it returns a CursorResult (the cast SQLAlchemy's 2.0 changelog recommends).
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tass.core.clock import database_now
+from tass.core.db import changed_rows
 from tass.core.models import Job, Model, ModelAlias, ModelVersion, RegisteredModel
 
 # Names and aliases never contain "@" or ":", so a reference always parses one way.
@@ -221,12 +222,13 @@ def set_alias(session: Session, registered: RegisteredModel, alias: str, version
 
 def delete_alias(session: Session, registered: RegisteredModel, alias: str) -> bool:
     """Remove an alias; False when it did not exist. The caller commits."""
-    result = session.execute(
+    removed = changed_rows(
+        session,
         delete(ModelAlias).where(
             ModelAlias.registered_model_id == registered.id, ModelAlias.alias == alias
-        )
+        ),
     )
-    if result.rowcount != 1:
+    if removed != 1:
         return False
     registered.updated_at = database_now(session)
     return True

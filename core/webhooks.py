@@ -15,6 +15,7 @@ from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from tass.core.clock import database_now
+from tass.core.db import changed_rows
 from tass.core.models import Job, Sweep, Webhook, WebhookDelivery, WebhookOutbox
 
 JOB_EVENTS = {
@@ -57,7 +58,8 @@ def current_time(session: Session) -> datetime:
     """The database's clock now: on PostgreSQL clock_timestamp(), not the transaction's start
     (a deliverer compares due times across its own short transactions)."""
     if session.get_bind().dialect.name == "postgresql":
-        return session.scalar(select(func.clock_timestamp())).astimezone(timezone.utc)
+        now = session.execute(select(func.clock_timestamp())).scalar_one()
+        return now.astimezone(timezone.utc)
     return database_now(session)
 
 
@@ -199,7 +201,8 @@ def claim_due(session: Session, *, limit: int, lease_seconds: float) -> list[Due
     claimed = []
     lease_until = now + timedelta(seconds=lease_seconds)
     for row, url, secret in session.execute(stmt).all():
-        won = session.execute(
+        won = changed_rows(
+            session,
             update(WebhookOutbox)
             .where(
                 WebhookOutbox.id == row.id,
@@ -207,8 +210,8 @@ def claim_due(session: Session, *, limit: int, lease_seconds: float) -> list[Due
                 WebhookOutbox.attempts == row.attempts,
             )
             .values(next_attempt_at=lease_until, attempts=row.attempts + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         if won == 1:
             claimed.append(
                 DueEvent(
@@ -290,4 +293,4 @@ def prune_settled(session: Session, keep_seconds: float) -> int:
         WebhookOutbox.status.in_((DELIVERED, FAILED)), WebhookOutbox.created_at < cutoff
     )
     session.execute(delete(WebhookDelivery).where(WebhookDelivery.outbox_id.in_(old)))
-    return session.execute(delete(WebhookOutbox).where(WebhookOutbox.id.in_(old))).rowcount
+    return changed_rows(session, delete(WebhookOutbox).where(WebhookOutbox.id.in_(old)))
