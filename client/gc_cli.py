@@ -10,7 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tass.client import service
+from tass.client.cli_common import handle_errors
 
+
+@handle_errors
 def gc(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would be deleted; delete nothing.")
@@ -24,6 +28,7 @@ def gc(
     ] = None,
 ) -> None:
     """Delete checkpoints past retention and orphaned objects (uploads no record names)."""
+    service.require_server_install()
     from tass.core.db import make_engine, make_session_factory
     from tass.core.objectstore import ObjectStore
     from tass.core.retention import collect_garbage

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tass.client.api_client import Json
+from tass.client.cli_common import (
+    JsonOption,
+    UrlOption,
+    handle_errors,
+    make_client,
+    print_json,
+    stdout_console,
+)
 from tass.client.errors import TassError
-from tass.client.sweep_cli import JsonOption, UrlOption, _client, _handle_errors
 
 
 def predictions_table(paths: list[Path], answer: Json) -> Table:
@@ -28,7 +32,7 @@ def predictions_table(paths: list[Path], answer: Json) -> Table:
     return table
 
 
-@_handle_errors
+@handle_errors
 def predict(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="A model id, NAME@ALIAS or NAME:VERSION.")],
@@ -49,13 +53,10 @@ def predict(
         ]
     except OSError as exc:
         raise TassError(str(exc)) from exc
-    with _client(ctx, url) as client:
+    with make_client(ctx, url) as client:
         path = f"/v1/models/{quote(model, safe='')}/predict"
         answer = client.request("POST", path, params={"top_k": top_k}, files=files).json()
     if as_json:
-        typer.echo(json.dumps(answer, indent=2))
+        print_json(answer)
         return
-    console = Console(highlight=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = 200  # piped output: don't fold the table at 80 columns
-    console.print(predictions_table(images, answer))
+    stdout_console().print(predictions_table(images, answer))

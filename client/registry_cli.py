@@ -3,20 +3,28 @@
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from tass.client import render
 from tass.client.api_client import Json
+from tass.client.cli_common import (
+    JsonOption,
+    UrlOption,
+    handle_errors,
+    make_client,
+    print_json,
+    print_page,
+    request_json,
+    stdout_console,
+)
 from tass.client.errors import TassError
-from tass.client.sweep_cli import JsonOption, UrlOption, _call, _client, _handle_errors
+from tass.client.specs import parse_tags
 
 registry_app = typer.Typer(
     help="The model registry: names, versions, aliases such as production.",
@@ -26,13 +34,6 @@ registry_app = typer.Typer(
 
 def _path(name: str, *rest: str) -> str:
     return "/".join(["/v1/registry", *(quote(part, safe="") for part in (name, *rest))])
-
-
-def _console() -> Console:
-    console = Console(highlight=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = 200  # piped output: don't fold the table at 80 columns
-    return console
 
 
 def _aliases_text(aliases: dict[str, int]) -> str:
@@ -70,18 +71,8 @@ def versions_table(registered: Json) -> Table:
     return table
 
 
-def _parse_tags(tags: list[str]) -> dict[str, str]:
-    parsed = {}
-    for tag in tags:
-        key, sep, value = tag.partition("=")
-        if not sep or not key:
-            raise TassError(f"--tag {tag!r}: expected KEY=VALUE")
-        parsed[key] = value
-    return parsed
-
-
 @registry_app.command("list")
-@_handle_errors
+@handle_errors
 def list_names(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="How many names (in name order).")] = 50,
@@ -90,23 +81,13 @@ def list_names(
     url: UrlOption = None,
 ) -> None:
     """Registered model names with their latest version and aliases."""
-    with _client(ctx, url) as client:
-        page = client.request(
-            "GET", "/v1/registry", params={"limit": limit, "cursor": cursor}
-        ).json()
-    if as_json:
-        typer.echo(json.dumps(page, indent=2))
-        return
-    if page["items"]:
-        _console().print(names_table(page["items"]))
-    else:
-        Console(stderr=True).print("no registered models")
-    if page.get("next_cursor"):
-        Console(stderr=True).print(f"more: --cursor {page['next_cursor']}")
+    with make_client(ctx, url) as client:
+        page = request_json(client, "GET", "/v1/registry", limit=limit, cursor=cursor)
+    print_page(page, as_json, names_table, "no registered models")
 
 
 @registry_app.command("show")
-@_handle_errors
+@handle_errors
 def show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The registered name.")],
@@ -114,21 +95,21 @@ def show(
     url: UrlOption = None,
 ) -> None:
     """Every version of a name: its model, metrics, training job and dataset, and aliases."""
-    with _client(ctx, url) as client:
-        registered = _call(client, "GET", _path(name))
+    with make_client(ctx, url) as client:
+        registered = request_json(client, "GET", _path(name))
     if as_json:
-        typer.echo(json.dumps(registered, indent=2))
+        print_json(registered)
         return
     heading = Text.assemble((registered["name"], "bold"))
     if registered.get("description"):
         heading.append(f": {registered['description']}")
     tags = " ".join(f"{k}={v}" for k, v in (registered.get("tags") or {}).items())
     parts: list[Any] = [heading, *([Text(f"tags: {tags}")] if tags else [])]
-    _console().print(Group(*parts, versions_table(registered)))
+    stdout_console().print(Group(*parts, versions_table(registered)))
 
 
 @registry_app.command("register")
-@_handle_errors
+@handle_errors
 def register(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The name (created on first use).")],
@@ -147,20 +128,20 @@ def register(
     if description is not None:
         update["description"] = description
     if tag:
-        update["tags"] = _parse_tags(tag)
-    with _client(ctx, url) as client:
-        created = _call(client, "POST", _path(name, "versions"), {"model_id": model})
+        update["tags"] = parse_tags(tag)
+    with make_client(ctx, url) as client:
+        created = request_json(client, "POST", _path(name, "versions"), {"model_id": model})
         if update:
-            _call(client, "PATCH", _path(name), update)
+            request_json(client, "PATCH", _path(name), update)
     if as_json:
-        typer.echo(json.dumps(created, indent=2))
+        print_json(created)
         return
     note = "" if created["created"] else " (already registered)"
     typer.echo(f"{name} version {created['version']}: model {created['model_id']}{note}")
 
 
 @registry_app.command("alias")
-@_handle_errors
+@handle_errors
 def alias(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The registered name.")],
@@ -174,10 +155,12 @@ def alias(
     """Point NAME@ALIAS at VERSION (moving it), or remove it with --delete."""
     if delete == (version is not None):
         raise TassError("give either VERSION or --delete")
-    with _client(ctx, url) as client:
+    with make_client(ctx, url) as client:
         if delete:
             client.request("DELETE", _path(name, "aliases", alias_name))
             typer.echo(f"{name}@{alias_name} removed")
             return
-        moved = _call(client, "PUT", _path(name, "aliases", alias_name), {"version": version})
+        moved = request_json(
+            client, "PUT", _path(name, "aliases", alias_name), {"version": version}
+        )
     typer.echo(f"{name}@{alias_name} -> version {moved['version']} (model {moved['model_id']})")

@@ -1,10 +1,12 @@
 """The service commands' work: migrations, and the API and worker command lines and processes.
 
-`core` is imported lazily, inside `migrate` only: the user commands never load the server code.
+`tass.migrations` is imported lazily, inside `migrate` only: the user commands never load the server
+code, and the light install (no server packages) can still run them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import socket
@@ -21,12 +23,25 @@ from tass.client.supervisor import Child, Outcome, Supervisor
 _GPUS = re.compile(r"^\d+(,\d+)*$")
 
 
+# What the server install (`pip install 'tass[server]'`) brings that the service commands need
+# first; the light install (the CLI and the Python client) has none of them.
+SERVER_MODULES = ("sqlalchemy", "alembic", "fastapi", "uvicorn", "celery", "obstore")
+SERVER_EXTRA_HINT = "this command runs the service: pip install 'tass[server]'"
+
+
+def require_server_install() -> None:
+    """Raise a `TassError` naming the `server` extra when its packages are not installed here
+    (found without importing them)."""
+    missing = [name for name in SERVER_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise TassError(f"{SERVER_EXTRA_HINT} (not installed here: {', '.join(missing)})")
+
+
 def migrate(database_url: str | None = None) -> None:
     """Upgrade the database to the latest schema (`tass.migrations.runner.upgrade`)."""
-    try:
-        from tass.migrations.runner import upgrade
-    except ImportError as exc:
-        raise TassError(f"the server code is not installed here ({exc})") from exc
+    require_server_install()
+    from tass.migrations.runner import upgrade
+
     try:
         upgrade(database_url)
     except Exception as exc:

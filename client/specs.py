@@ -1,6 +1,7 @@
 """Job request bodies from CLI flags and spec files, as plain dicts: the server validates them.
 
-The client never imports `trainer.spec`; field names follow its TrainSpec and DatasetSpec.
+Field names follow `tass.trainer.spec`'s TrainSpec and DatasetSpec (the train flags are
+generated from it, see `train_options`); the bodies are validated by the server alone.
 """
 
 from __future__ import annotations
@@ -147,6 +148,15 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> Json:
 def drop_none(values: Mapping[str, Any]) -> Json:
     """Only the flags the user gave (None means "not given": the server's default applies)."""
     return {key: value for key, value in values.items() if value is not None}
+def nest_dotted(values: Mapping[str, Any]) -> Json:
+    """Dotted field paths as nested mappings: {"augmentation.translate": 0.1} becomes
+    {"augmentation": {"translate": 0.1}}."""
+    nested: Json = {}
+    for path, value in values.items():
+        nested = deep_merge(nested, _nest(path.split("."), value))
+    return nested
+
+
 
 
 def build_train_body(

@@ -3,13 +3,9 @@ print its best trial, cancel it."""
 
 from __future__ import annotations
 
-import functools
-import json
-import os
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console, Group
@@ -19,47 +15,24 @@ from rich.text import Text
 
 from tass.client import render
 from tass.client.api_client import Json, TassClient
-from tass.client.errors import ServerUnreachable, TassError
+from tass.client.cli_common import (
+    JsonOption,
+    UrlOption,
+    handle_errors,
+    make_client,
+    print_json,
+    request_json,
+    stdout_console,
+)
+from tass.client.errors import ServerUnreachable
 from tass.client.specs import load_spec_file
 
-F = TypeVar("F", bound=Callable[..., Any])
 FINAL_SWEEP_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 sweep_app = typer.Typer(
     help="Hyperparameter sweeps: many trials, early stopping, the best model out.",
     no_args_is_help=True,
 )
-
-UrlOption = Annotated[str | None, typer.Option("--url", help="API base URL.", show_default=False)]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON the API returned.")]
-
-
-def _handle_errors(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TassError as exc:
-            Console(stderr=True, highlight=False).print(
-                Text.assemble(("error: ", "bold red"), str(exc))
-            )
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _client(ctx: typer.Context, url: str | None) -> TassClient:
-    """The client for this invocation (`tass --url` and test transports live in ctx.obj)."""
-    state = ctx.find_root().obj
-    return TassClient(
-        url or getattr(state, "url", None), transport=getattr(state, "transport", None)
-    )
-
-
-def _call(client: TassClient, method: str, path: str, body: Any = None) -> Json:
-    return client.request(method, path, json=body).json()  # type: ignore[no-any-return]
 
 
 def read_sweep_file(path: Path) -> dict[str, Any]:
@@ -113,7 +86,7 @@ def best_text(sweep: Json) -> str:
 
 
 @sweep_app.command("create")
-@_handle_errors
+@handle_errors
 def create(
     ctx: typer.Context,
     spec: Annotated[Path, typer.Option("--spec", help="The sweep as YAML or JSON.")],
@@ -122,17 +95,17 @@ def create(
 ) -> None:
     """Start a sweep; prints its id."""
     body = read_sweep_file(spec)
-    with _client(ctx, url) as client:
-        sweep = _call(client, "POST", "/v1/sweeps", body)
+    with make_client(ctx, url) as client:
+        sweep = request_json(client, "POST", "/v1/sweeps", body)
     if as_json:
-        typer.echo(json.dumps(sweep, indent=2))
+        print_json(sweep)
         return
     typer.echo(sweep["id"])
 
 
 def _poll(client: TassClient, sweep_id: str) -> Json | None:
     try:
-        return _call(client, "GET", f"/v1/sweeps/{sweep_id}")
+        return request_json(client, "GET", f"/v1/sweeps/{sweep_id}")
     except ServerUnreachable:
         return None  # an API restart: keep watching
 
@@ -155,7 +128,7 @@ def _watch(client: TassClient, sweep: Json, interval: float, console: Console | 
 
 
 @sweep_app.command("status")
-@_handle_errors
+@handle_errors
 def status(
     ctx: typer.Context,
     sweep_id: Annotated[str, typer.Argument(help="The sweep.")],
@@ -165,15 +138,13 @@ def status(
     url: UrlOption = None,
 ) -> None:
     """The sweep's trials as a table (exit 0 when a watched sweep succeeds, else 1)."""
-    console = Console(highlight=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = 200  # piped output: don't fold the table at 80 columns
-    with _client(ctx, url) as client:
-        sweep = _call(client, "GET", f"/v1/sweeps/{sweep_id}")
+    console = stdout_console()
+    with make_client(ctx, url) as client:
+        sweep = request_json(client, "GET", f"/v1/sweeps/{sweep_id}")
         if watch:
             sweep = _watch(client, sweep, interval, None if as_json else console)
     if as_json:
-        typer.echo(json.dumps(sweep, indent=2))
+        print_json(sweep)
     else:
         console.print(Group(trials_table(sweep), Text(best_text(sweep))))
     if watch:
@@ -181,7 +152,7 @@ def status(
 
 
 @sweep_app.command("list")
-@_handle_errors
+@handle_errors
 def list_sweeps(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 50,
@@ -189,10 +160,10 @@ def list_sweeps(
     url: UrlOption = None,
 ) -> None:
     """Sweeps, newest first: status, trials done, best value."""
-    with _client(ctx, url) as client:
-        page = client.request("GET", "/v1/sweeps", params={"limit": limit}).json()
+    with make_client(ctx, url) as client:
+        page = request_json(client, "GET", "/v1/sweeps", limit=limit)
     if as_json:
-        typer.echo(json.dumps(page, indent=2))
+        print_json(page)
         return
     table = Table("sweep", "name", "status", "method", "trials", "objective", "best")
     for sweep in page["items"]:
@@ -207,14 +178,11 @@ def list_sweeps(
             f"{objective['goal']} {objective['metric']}",
             _value((sweep.get("best") or {}).get("value")),
         )
-    console = Console(highlight=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = 200
-    console.print(table)
+    stdout_console().print(table)
 
 
 @sweep_app.command("best")
-@_handle_errors
+@handle_errors
 def best(
     ctx: typer.Context,
     sweep_id: Annotated[str, typer.Argument(help="The sweep.")],
@@ -222,10 +190,10 @@ def best(
     url: UrlOption = None,
 ) -> None:
     """The best finished trial: its job, model, parameters and objective value."""
-    with _client(ctx, url) as client:
-        sweep = _call(client, "GET", f"/v1/sweeps/{sweep_id}")
+    with make_client(ctx, url) as client:
+        sweep = request_json(client, "GET", f"/v1/sweeps/{sweep_id}")
     if as_json:
-        typer.echo(json.dumps(sweep.get("best"), indent=2))
+        print_json(sweep.get("best"))
     else:
         typer.echo(best_text(sweep))
     if not sweep.get("best"):
@@ -233,13 +201,13 @@ def best(
 
 
 @sweep_app.command("cancel")
-@_handle_errors
+@handle_errors
 def cancel(
     ctx: typer.Context,
     sweep_id: Annotated[str, typer.Argument(help="The sweep.")],
     url: UrlOption = None,
 ) -> None:
     """Cancel the sweep and its queued and running trials."""
-    with _client(ctx, url) as client:
-        sweep = _call(client, "POST", f"/v1/sweeps/{sweep_id}/cancel")
+    with make_client(ctx, url) as client:
+        sweep = request_json(client, "POST", f"/v1/sweeps/{sweep_id}/cancel")
     typer.echo(f"sweep {sweep_id}: {sweep['status']}")

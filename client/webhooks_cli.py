@@ -3,24 +3,25 @@ secret is printed once), list them, show each delivery attempt, delete one."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tass.client.api_client import Json
-from tass.client.sweep_cli import JsonOption, UrlOption, _client, _handle_errors
+from tass.client.cli_common import (
+    JsonOption,
+    UrlOption,
+    handle_errors,
+    make_client,
+    print_json,
+    request_json,
+    stdout_console,
+)
 
-EVENT_TYPES = (
-    "job.started",
-    "job.succeeded",
-    "job.failed",
-    "job.cancelled",
-    "sweep.succeeded",
-    "sweep.failed",
-    "sweep.cancelled",
+# The event types are the API's to list (an unknown one is refused naming the valid ones).
+EVENTS_HELP = (
+    "Repeat for several: job.started|succeeded|failed|cancelled, sweep.succeeded|failed|cancelled."
 )
 DEFAULT_EVENTS = ["job.succeeded", "job.failed", "job.cancelled"]
 
@@ -33,26 +34,25 @@ webhooks_app = typer.Typer(
 def _call(
     ctx: typer.Context, url: str | None, method: str, path: str, body: Any = None, **params: Any
 ) -> Any:
-    with _client(ctx, url) as client:
-        response = client.request(method, path, json=body, params=params)
-        return response.json() if response.content else None
+    with make_client(ctx, url) as client:
+        return request_json(client, method, path, body, **params)
 
 
 def _print(data: Json | None, table: Table, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        print_json(data)
     else:
-        Console(highlight=False).print(table)
+        stdout_console().print(table)
 
 
 @webhooks_app.command("create")
-@_handle_errors
+@handle_errors
 def create(
     ctx: typer.Context,
     endpoint: Annotated[str, typer.Argument(help="The http(s) URL events are POSTed to.")],
     events: Annotated[
         list[str] | None,
-        typer.Option("--event", "-e", help=f"Repeat for several: {', '.join(EVENT_TYPES)}."),
+        typer.Option("--event", "-e", help=EVENTS_HELP),
     ] = None,
     description: Annotated[str | None, typer.Option(help="A note for people.")] = None,
     as_json: JsonOption = False,
@@ -63,7 +63,7 @@ def create(
     body = {"url": endpoint, "events": events or DEFAULT_EVENTS, "description": description}
     created = _call(ctx, url, "POST", "/v1/webhooks", body)
     if as_json:
-        typer.echo(json.dumps(created, indent=2))
+        print_json(created)
         return
     typer.echo(f"webhook {created['id']} -> {created['url']} ({', '.join(created['events'])})")
     typer.echo(f"secret: {created['secret']}")
@@ -71,7 +71,7 @@ def create(
 
 
 @webhooks_app.command("list")
-@_handle_errors
+@handle_errors
 def list_(ctx: typer.Context, as_json: JsonOption = False, url: UrlOption = None) -> None:
     """Your webhooks."""
     data = _call(ctx, url, "GET", "/v1/webhooks")
@@ -88,7 +88,7 @@ def list_(ctx: typer.Context, as_json: JsonOption = False, url: UrlOption = None
 
 
 @webhooks_app.command("deliveries")
-@_handle_errors
+@handle_errors
 def deliveries(
     ctx: typer.Context,
     webhook_id: str,
@@ -114,7 +114,7 @@ def deliveries(
 
 
 @webhooks_app.command("delete")
-@_handle_errors
+@handle_errors
 def delete(ctx: typer.Context, webhook_id: str, url: UrlOption = None) -> None:
     """Delete a webhook; its undelivered events are dropped."""
     _call(ctx, url, "DELETE", f"/v1/webhooks/{webhook_id}")

@@ -8,11 +8,11 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import ValidationError
 
-from tass.trainer.spec import PROFILES, Augmentation, DatasetSpec, TrainSpec, profile_fields
+from tass.trainer.spec import PROFILES, DatasetSpec, TrainSpec, profile_fields, spec_flags
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -22,35 +22,23 @@ class UsageError(Exception):
     """Bad command-line input: printed without a traceback, exit code 2."""
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _add_spec_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainSpec (and Augmentation) field; values are validated by the spec."""
     group = parser.add_argument_group("hyperparameters (TrainSpec fields; default: the spec's)")
-    for model, prefix in ((TrainSpec, ""), (Augmentation, "augmentation.")):
-        for name, info in model.model_fields.items():
-            if name == "augmentation":
-                continue
-            dest = f"spec:{prefix}{name}"
-            help_text = (
-                f"{info.description} (default {info.get_default(call_default_factory=True)})"
+    for flag in spec_flags():
+        if flag.type is bool:
+            group.add_argument(
+                flag.flag,
+                dest=f"spec:{flag.path}",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=flag.help,
             )
-            if info.annotation is bool:
-                group.add_argument(
-                    _flag(name),
-                    dest=dest,
-                    action=argparse.BooleanOptionalAction,
-                    default=None,
-                    help=help_text,
-                )
-            else:
-                choices = get_args(info.annotation) if "Literal" in str(info.annotation) else None
-                metavar = "{" + ",".join(choices) + "}" if choices else None
-                group.add_argument(
-                    _flag(name), dest=dest, default=None, metavar=metavar, help=help_text
-                )
+        else:
+            metavar = "{" + ",".join(flag.choices) + "}" if flag.choices else None
+            group.add_argument(
+                flag.flag, dest=f"spec:{flag.path}", default=None, metavar=metavar, help=flag.help
+            )
 
 
 def parse_data(text: str, split: str, limit: int | None) -> DatasetSpec:

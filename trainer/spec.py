@@ -6,7 +6,9 @@ validates submitted jobs with these models without loading the trainer.
 
 from __future__ import annotations
 
-from typing import Literal
+import types
+from dataclasses import dataclass
+from typing import Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -120,6 +122,58 @@ def profile_fields(profile: str | None, fields: dict[str, object]) -> dict[str, 
     if profile not in PROFILES:
         raise ValueError(f"profile: unknown profile {profile!r}; choose from {sorted(PROFILES)}")
     return {**PROFILES[profile], **fields}
+
+
+@dataclass(frozen=True)
+class SpecFlag:
+    """A TrainSpec field that a command line sets with one flag (`--batch-size`, `--translate`).
+
+    Both command lines (`python -m tass.trainer train` and `tass submit train`) generate their
+    hyperparameter flags from `spec_flags()`, so a new field is a new flag in both.
+    """
+
+    path: str  # where the value goes in a spec: "epochs", "augmentation.translate"
+    name: str  # the field's own name, which names the flag
+    type: type  # bool, int, float or str (a Literal's values are strings)
+    help: str  # the field's description and its default
+    choices: tuple[str, ...] | None  # a Literal's values
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _flag_type(annotation: object) -> tuple[type, tuple[str, ...] | None]:
+    """bool/int/float/str for a field's annotation (`X | None` as X), with a Literal's values."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        (annotation,) = [arg for arg in get_args(annotation) if arg is not type(None)]
+    if get_origin(annotation) is Literal:
+        return str, tuple(str(value) for value in get_args(annotation))
+    if isinstance(annotation, type) and annotation in (bool, int, float, str):
+        return annotation, None
+    raise TypeError(f"no command-line flag for a field of type {annotation!r}")
+
+
+def spec_flags() -> list[SpecFlag]:
+    """One flag per TrainSpec field, the nested Augmentation's fields by their own names."""
+    flags = []
+    for model, prefix in ((TrainSpec, ""), (Augmentation, "augmentation.")):
+        for name, info in model.model_fields.items():
+            if name == "augmentation":
+                continue
+            flag_type, choices = _flag_type(info.annotation)
+            default = info.get_default(call_default_factory=True)
+            default = "unset" if default is None else default
+            flags.append(
+                SpecFlag(
+                    path=prefix + name,
+                    name=name,
+                    type=flag_type,
+                    help=f"{info.description} (default {default})",
+                    choices=choices,
+                )
+            )
+    return flags
 
 
 class DatasetSpec(_Strict):

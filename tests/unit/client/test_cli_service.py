@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tass import client
-from tass.client import cli, service
+from tass.client import cli, service, service_cli
 from tass.client.supervisor import Child, Outcome, Supervisor
 
 REPO = Path(client.__file__).resolve().parents[1]
@@ -217,7 +217,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[Child]:
         children.append(child)
         return 0
 
-    monkeypatch.setattr(cli, "run_child", fake_run_child)
+    monkeypatch.setattr(service_cli, "run_child", fake_run_child)
     return children
 
 
@@ -302,7 +302,7 @@ def test_up_sets_the_data_dir_migrates_then_runs_api_worker_and_serving(
         return 0
 
     monkeypatch.setattr(service, "run_services", fake_run_services)
-    monkeypatch.setattr(cli, "ensure_admin_key", lambda url: steps.append(url) or "tass_new_key")
+    monkeypatch.setattr(service_cli, "ensure_admin_key", lambda url: steps.append(url) or "tass_new_key")
     args = ["up", "--host", "0.0.0.0", "--port", "8100", "--data-dir", str(tmp_path / "d")]
     args += ["--serve-port", "8199"]
 

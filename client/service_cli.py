@@ -1,0 +1,151 @@
+"""`tass migrate|api|serve|worker|up`: run the service itself (the server side).
+
+They need the server install (`pip install 'tass[server]'`, or `[cpu]`/`[gpu]` to train): each
+checks for it first and says so, instead of failing on an import in a child process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tass.client import service
+from tass.client.api_client import DEFAULT_URL, URL_ENV
+from tass.client.cli_common import handle_errors, stderr_console
+from tass.client.credentials import credentials_path
+from tass.client.keys_cli import ensure_admin_key
+from tass.client.supervisor import Child, run_child
+
+
+@handle_errors
+def migrate(
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Database URL [default: $TASS_DATABASE_URL, else the embedded one]."),
+    ] = None,
+) -> None:
+    """Upgrade the database schema to the latest version."""
+    service.migrate(database_url)
+    stderr_console().print("the database schema is up to date")
+
+
+@handle_errors
+def api(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes (uvicorn workers) on the port; /metrics sums them all "
+            "(PROMETHEUS_MULTIPROC_DIR). About one per CPU core.",
+        ),
+    ] = 1,
+) -> None:
+    """Run the HTTP API (uvicorn) until stopped."""
+    service.require_server_install()
+    child = Child(
+        "api", service.api_command(host, port, workers), service.metrics_environment(workers)
+    )
+    raise typer.Exit(run_child(child))
+
+
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (keep it private).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind (the API's TASS_SERVE_URL).")] = 8100,
+) -> None:
+    """Run the serving process that answers predictions for the API, until stopped."""
+    service.require_server_install()
+    raise typer.Exit(run_child(Child("serving", service.serve_command(host, port))))
+
+
+@handle_errors
+def worker(
+    queues: Annotated[
+        str | None, typer.Option(help="Queues to consume, Q1,Q2 [default: the app's].")
+    ] = None,
+    gpus: Annotated[
+        str | None,
+        typer.Option(help="GPUs to use, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES; none hides all)."),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")
+    ] = 1,
+) -> None:
+    """Run a Celery worker that trains and evaluates, until stopped."""
+    service.require_server_install()
+    argv = service.worker_command(queues, concurrency)
+    raise typer.Exit(run_child(Child("worker", argv, service.gpu_env(gpus))))
+
+
+def _announce(base: str, new_key: str | None) -> None:
+    """What `tass up` prints once the API answers: where it is, and a first admin key."""
+    err = stderr_console()
+    err.print(
+        f"tass is up at {base}  (dashboard: {base}/dashboard; API docs, once logged in "
+        f"there: {base}/docs)",
+        style="bold green",
+    )
+    if base != DEFAULT_URL:
+        err.print(f"use it with: export {URL_ENV}={base}", style="dim")
+    if new_key:
+        err.print(f"admin API key (shown once, saved to {credentials_path()}):")
+        err.print(new_key, style="bold", soft_wrap=True)
+    err.print("press Ctrl-C to stop", style="dim")
+
+
+@handle_errors
+def up(
+    host: Annotated[str, typer.Option(help="Address for the API to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for the API.")] = 8000,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            help="Folder for the embedded database, queue and artifacts (sets TASS_DATA_DIR).",
+        ),
+    ] = None,
+    ready_timeout: Annotated[
+        float, typer.Option(min=1.0, help="Seconds to wait for the API to answer.")
+    ] = 120.0,
+    stop_timeout: Annotated[
+        float, typer.Option(min=0.0, help="Seconds to wait for a clean stop before killing.")
+    ] = 20.0,
+    serve_port: Annotated[
+        int | None,
+        typer.Option(help="Loopback port of the serving process [default: a free one]."),
+    ] = None,
+) -> None:
+    """Run the whole service here: migrate, then the API, one worker and the serving process
+    (predictions), until Ctrl-C.
+
+    Needs no other server: by default the database and the queue are files in the data dir.
+    """
+    service.require_server_install()
+    if data_dir is not None:
+        os.environ["TASS_DATA_DIR"] = str(data_dir.expanduser().resolve())
+    service.migrate()
+    base = service.connect_url(host, port)
+    new_key = ensure_admin_key(base)
+    # the serving process listens on a free loopback port the API is told about
+    serve_port = serve_port or service.free_port()
+    os.environ["TASS_SERVE_URL"] = f"http://127.0.0.1:{serve_port}"
+    children = [
+        Child("api", service.api_command(host, port)),
+        Child("worker", service.worker_command()),
+        Child("serving", service.serve_command("127.0.0.1", serve_port)),
+    ]
+    code = service.run_services(
+        children,
+        f"{base}/healthz",
+        on_ready=lambda: _announce(base, new_key),
+        report=lambda message: stderr_console().print(message),
+        ready_timeout=ready_timeout,
+        stop_timeout=stop_timeout,
+    )
+    raise typer.Exit(code)
