@@ -52,12 +52,12 @@ def main() -> None:
     if args.recipe == "textbook":
         from textbook import run_textbook
 
-        train, val = stratified_split(data, 0.1, spec.seed)
+        fit_split, val_split = stratified_split(data, 0.1, spec.seed)
         result["rows"] = run_textbook(
-            train.x,
-            train.y,
-            val.x,
-            val.y,
+            fit_split.x,
+            fit_split.y,
+            val_split.x,
+            val_split.y,
             epochs=args.epochs or 10,
             max_seconds=args.minutes * 60,
             validate_every=args.validate_every,

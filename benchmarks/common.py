@@ -8,7 +8,10 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tass.trainer.data import Dataset
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -30,7 +33,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def load_real(archive: str, limit: int | None = None):  # type: ignore[no-untyped-def]
+def load_real(archive: str, limit: int | None = None) -> Dataset:
     """The real CIFAR-10 training split from the JPEG archive, via the trainer's loader."""
     from tass.trainer.data import load_dataset
     from tass.trainer.spec import DatasetSpec

@@ -122,7 +122,7 @@ def keep_progress_changing(database_url: str, job_id: str, every: float, stop: t
     while not stop.wait(every):
         step += 1
         with factory() as session:
-            session.get(Job, job_id).progress = {"epoch": 1, "epochs": 1, "step": step}
+            session.get_one(Job, job_id).progress = {"epoch": 1, "epochs": 1, "step": step}
             session.commit()
 
 

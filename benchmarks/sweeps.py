@@ -139,7 +139,7 @@ def main() -> None:
     asha = asha_run(config, trials, data, args)
     asha_seconds = time.perf_counter() - start
     full = full_run(config, trials, data, args)
-    result = {
+    result: dict[str, Any] = {
         "args": vars(args),
         "machine": machine(),
         "asha": {**asha, "seconds": asha_seconds},

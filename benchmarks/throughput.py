@@ -16,9 +16,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from common import DEFAULT_ARCHIVE, load_real, machine, write_json
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tass.trainer.data import Dataset
 
 # alexnet-seed with the textbook hyperparameters, so only the input pipeline differs.
 SEED_AS_TEXTBOOK: dict[str, Any] = {
@@ -62,7 +68,8 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> dict[str, float]:
     import tensorflow as tf
 
     a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    candidates = {
+    # name: (floating-point operations, one run of them)
+    candidates: dict[str, tuple[int, Callable[[], object]]] = {
         "numpy_sgemm": (2 * size**3, lambda: a @ a),
     }
 
@@ -92,7 +99,7 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> dict[str, float]:
     return rates
 
 
-def _timed(function) -> float:  # type: ignore[no-untyped-def]
+def _timed(function: Callable[[], object]) -> float:
     start = time.perf_counter()
     function()
     return time.perf_counter() - start
@@ -106,7 +113,7 @@ def textbook_flops_per_image() -> int:
     return training_flops_per_image(textbook_model(10))
 
 
-def textbook_images_per_sec(x, y) -> float:  # type: ignore[no-untyped-def]
+def textbook_images_per_sec(x: np.ndarray, y: np.ndarray) -> float:
     """The issue's recipe: images / 255, adam, fit(batch_size=32) on NumPy; second epoch timed."""
     import keras
     from textbook import WallClock, textbook_model
@@ -120,7 +127,7 @@ def textbook_images_per_sec(x, y) -> float:  # type: ignore[no-untyped-def]
     return len(x) / clock.rows[-1]["epoch_seconds"]
 
 
-def trainer_images_per_sec(data, overrides: dict[str, Any]) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+def trainer_images_per_sec(data: Dataset, overrides: dict[str, Any]) -> tuple[float, int]:
     """Images/s of the timed epoch, and the model's training FLOPs per image."""
     from tass.trainer.spec import TrainSpec, profile_fields
     from tass.trainer.train import train

@@ -6,7 +6,8 @@
 # hook, which mypy does not run (it reads files, it never imports). So this script builds the
 # layout mypy can read, build/typecheck/tass/<package> -> <package>/ as relative symlinks (build/
 # is ignored by git), and the configuration's mypy_path points there; mypy reports the files
-# under the link tree. Extra arguments go to mypy.
+# under the link tree. Extra arguments go to mypy's run over the packages; a second run checks the
+# benchmarks.
 #
 # It also refuses a `# type: ignore` that has no error code or no reason after it:
 #     x = f()  # type: ignore[arg-type]  # the stub says str, the library accepts bytes too
@@ -30,3 +31,5 @@ if [ -n "$unexplained" ]; then
 fi
 
 .venv/bin/mypy "$@"
+# The benchmarks are scripts run from their folder (`import common`) that also use tests/support.
+MYPYPATH=benchmarks:. .venv/bin/mypy --explicit-package-bases benchmarks
