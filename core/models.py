@@ -338,3 +338,27 @@ class WebhookDelivery(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     latency_ms: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class UploadedDataset(Base):
+    """An archive of class folders a tenant uploaded (POST /v1/datasets), stored once in the
+    object store under `key`; a validation job moves it from `validating` to `ready` (with
+    what it found in `summary`) or `failed` (with the reason in `error`)."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    archive_format: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(300))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    num_examples: Mapped[int | None] = mapped_column(Integer)
+    summary: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    validated_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_datasets_tenant_created", "tenant", "created_at", "id"),)

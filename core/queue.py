@@ -8,6 +8,8 @@ from tass.core.settings import Settings
 
 TRAIN_TASK = "tass.train"
 EVALUATE_TASK = "tass.evaluate"
+# an uploaded dataset's validation; it runs on the evaluate queue (short, CPU-bound)
+VALIDATE_DATASET_TASK = "tass.validate_dataset"
 
 
 def celery_config(settings: Settings) -> dict[str, object]:
@@ -27,6 +29,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "task_routes": {
             TRAIN_TASK: {"queue": settings.train_queue},
             EVALUATE_TASK: {"queue": settings.evaluate_queue},
+            VALIDATE_DATASET_TASK: {"queue": settings.evaluate_queue},
         },
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": transport_options,
@@ -38,7 +41,3 @@ def make_producer(settings: Settings) -> Celery:
     app = Celery("tass-producer")
     app.conf.update(celery_config(settings))
     return app
-
-
-def queue_for(task_name: str, settings: Settings) -> str:
-    return settings.train_queue if task_name == TRAIN_TASK else settings.evaluate_queue

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     serve_timeout_seconds: float = Field(60.0, gt=0)
     max_predict_images: int = Field(64, ge=1, le=4096)
     max_predict_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    # uploaded datasets (README "Datasets"): the largest archive one POST /v1/datasets takes,
+    # and the bytes of uploaded archives one tenant may keep stored
+    max_dataset_bytes: int = Field(2 * 1024**3, ge=1024)
+    max_dataset_bytes_per_tenant: int = Field(20 * 1024**3, ge=1024)
     # threads an API process runs request handlers on; its database pool holds as many
     # connections (plus a little overflow), so a handler never waits for a connection
     api_threads: int = Field(32, ge=1, le=512)

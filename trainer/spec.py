@@ -13,10 +13,10 @@ from typing import Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MODEL_NAMES = ("alexnet-cifar", "alexnet-seed")
-DATA_SOURCES = ("cifar10", "cifar10-python", "image-folder", "synthetic")
+DATA_SOURCES = ("cifar10", "cifar10-python", "image-folder", "synthetic", "dataset")
 
 ModelName = Literal["alexnet-cifar", "alexnet-seed"]
-DataSource = Literal["cifar10", "cifar10-python", "image-folder", "synthetic"]
+DataSource = Literal["cifar10", "cifar10-python", "image-folder", "synthetic", "dataset"]
 OptimizerName = Literal["adam", "adamw", "sgd"]
 ScheduleName = Literal["constant", "cosine", "one-cycle"]
 Toggle = Literal["auto", "on", "off"]
@@ -179,11 +179,26 @@ def spec_flags() -> list[SpecFlag]:
 class DatasetSpec(_Strict):
     """Where the images come from; labels follow the sorted class names."""
 
-    source: DataSource = Field(description="cifar10, cifar10-python, image-folder or synthetic.")
+    source: DataSource = Field(
+        description="cifar10, cifar10-python, image-folder, synthetic, or dataset (uploaded)."
+    )
     path: str | None = Field(
         None,
         max_length=4096,
-        description="Folder or .tar.gz (image-folder) or cifar-10-batches-py folder.",
+        description="Folder, .tar.gz or .zip (image-folder; or an s3:// archive in the "
+        "service's bucket) or cifar-10-batches-py folder.",
+    )
+    id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="The uploaded dataset's id (source dataset; see POST /v1/datasets).",
+    )
+    sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="The uploaded dataset's digest (source dataset): recorded by the server at "
+        "submit; one sent must match.",
     )
     split: Literal["train", "test"] = Field("train", description="Which split to read.")
     limit: int | None = Field(
@@ -201,4 +216,8 @@ class DatasetSpec(_Strict):
             raise ValueError(f"path is required for source {self.source!r}")
         if not needs_path and self.path:
             raise ValueError(f"source {self.source!r} takes no path")
+        if self.source == "dataset" and not self.id:
+            raise ValueError("id is required for source 'dataset' (an uploaded dataset's id)")
+        if self.source != "dataset" and (self.id or self.sha256):
+            raise ValueError(f"source {self.source!r} takes no id or sha256")
         return self

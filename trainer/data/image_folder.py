@@ -1,17 +1,20 @@
-"""Image folders (`train/<class>/*.jpg`, optional `test/<class>/`) from disk or a .tar.gz."""
+"""Image folders (`train/<class>/*.jpg`, optional `test/<class>/`) from disk, a .tar.gz or a
+.zip."""
 
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterator
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 import tensorflow as tf
 
 from tass.trainer.data.dataset import Dataset
-from tass.trainer.data.image_header import read_image_header
+from tass.trainer.data.image_header import ByteSource, read_image_header
 from tass.trainer.errors import DataError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
@@ -39,7 +42,7 @@ class _Budget:
             )
 
 
-def read_checked_image(handle: BinaryIO, where: str, size: int, budget: _Budget) -> bytes:
+def read_checked_image(handle: ByteSource, where: str, size: int, budget: _Budget) -> bytes:
     """The bytes of one image file of declared `size`, read whole only after its size, its
     magic bytes and its pixel dimensions (from the header) passed."""
     if size > MAX_IMAGE_BYTES:
@@ -71,8 +74,13 @@ def confined(file: Path, shown: str, roots: list[Path] | None) -> Path:
     return resolved
 
 
+TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+ZIP_SUFFIXES = (".zip",)
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, ValueError)
+
+
 def _is_archive(path: Path) -> bool:
-    return path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar"))
+    return path.is_file() and path.name.endswith(TAR_SUFFIXES + ZIP_SUFFIXES)
 
 
 def _iter_folder(root: Path) -> Iterator[tuple[PurePosixPath, Path]]:
@@ -154,7 +162,7 @@ def load_image_folder(path: str, split: str, *, confine_to: list[Path] | None = 
         confined(root, str(root), confine_to)
         return _load_archive(root, split)
     if not root.is_dir():
-        raise DataError(f"{root}: expected a folder or a .tar.gz of class folders")
+        raise DataError(f"{root}: expected a folder, a .tar.gz or a .zip of class folders")
     files = list(_iter_folder(root))
     chosen, class_names = _layout(root, [p for p, _ in files], split)
     raws, wheres, labels = [], [], []
@@ -173,44 +181,117 @@ def load_image_folder(path: str, split: str, *, confine_to: list[Path] | None = 
     return Dataset(_decode_all(raws, wheres), np.asarray(labels, np.int64), class_names)
 
 
+def _check_archive_totals(root: Path, total: int, count: int) -> None:
+    if total > MAX_ARCHIVE_BYTES or count > MAX_ARCHIVE_MEMBERS:
+        raise DataError(
+            f"{root}: archive too large (over {MAX_ARCHIVE_BYTES} bytes uncompressed or "
+            f"{MAX_ARCHIVE_MEMBERS} members); refusing it"
+        )
+
+
+def _check_member_size(root: Path, name: str, size: int) -> None:
+    if size > MAX_IMAGE_BYTES and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+        raise DataError(f"{root}: member {name!r} is too large for a 32x32 image")
+
+
 def _bounded_members(root: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
     """The archive's files, read header by header, refusing archives past the limits before
     their content is decompressed."""
     members, total = [], 0
     for count, member in enumerate(tar, start=1):
         total += member.size
-        if total > MAX_ARCHIVE_BYTES or count > MAX_ARCHIVE_MEMBERS:
-            raise DataError(
-                f"{root}: archive too large (over {MAX_ARCHIVE_BYTES} bytes uncompressed or "
-                f"{MAX_ARCHIVE_MEMBERS} members); refusing it"
-            )
+        _check_archive_totals(root, total, count)
         if not member.isfile():
             continue
-        if member.size > MAX_IMAGE_BYTES and Path(member.name).suffix.lower() in IMAGE_EXTENSIONS:
-            raise DataError(f"{root}: member {member.name!r} is too large for a 32x32 image")
+        _check_member_size(root, member.name, member.size)
         members.append(member)
     return members
 
 
+def _bounded_zip_members(root: Path, archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The zip's files, from its central directory, refused past the same limits (the sizes a
+    zip declares are enforced while reading: zipfile stops at them and checks the CRC)."""
+    infos = archive.infolist()
+    _check_archive_totals(root, sum(i.file_size for i in infos), len(infos))
+    members = [i for i in infos if not i.is_dir()]
+    for info in members:
+        _check_member_size(root, info.filename, info.file_size)
+    return members
+
+
+# (member name, declared size) of each regular file, and how to open one by its index
+MemberOpener = Callable[[int], IO[bytes] | None]
+
+
+def _read_members(
+    root: Path, split: str, members: list[tuple[str, int]], open_member: MemberOpener
+) -> Dataset:
+    """Read the chosen split's images from an archive's members (nothing touches the disk)."""
+    paths = [_safe_member_path(root, name) for name, _ in members]
+    keep = [i for i, p in enumerate(paths) if p.suffix.lower() in IMAGE_EXTENSIONS]
+    chosen, class_names = _layout(root, [paths[i] for i in keep], split)
+    index = {name: i for i, name in enumerate(class_names)}
+    raws, wheres, labels = [], [], []
+    budget = _Budget(root)
+    for rel, member in sorted((paths[keep[i]], keep[i]) for i in chosen):
+        handle = open_member(member)
+        if handle is None:
+            raise DataError(f"{root}:{rel}: not a regular file")
+        raws.append(read_checked_image(handle, f"{root}:{rel}", members[member][1], budget))
+        wheres.append(f"{root}:{rel}")
+        labels.append(index[rel.parts[-2]])
+    return Dataset(_decode_all(raws, wheres), np.asarray(labels, np.int64), class_names)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
+
+
 def _load_archive(root: Path, split: str) -> Dataset:
     """Read members straight from the archive (nothing is extracted to disk)."""
+    if root.name.endswith(ZIP_SUFFIXES):
+        return _load_zip(root, split)
     try:
         with tarfile.open(root, "r:*") as tar:
             members = _bounded_members(root, tar)
-            paths = [_safe_member_path(root, m.name) for m in members]
-            keep = [i for i, p in enumerate(paths) if p.suffix.lower() in IMAGE_EXTENSIONS]
-            chosen, class_names = _layout(root, [paths[i] for i in keep], split)
-            index = {name: i for i, name in enumerate(class_names)}
-            selected = sorted((paths[keep[i]], members[keep[i]]) for i in chosen)
-            raws, wheres, labels = [], [], []
-            budget = _Budget(root)
-            for rel, member in selected:
-                handle = tar.extractfile(member)
-                if handle is None:
-                    raise DataError(f"{root}:{rel}: not a regular file")
-                raws.append(read_checked_image(handle, f"{root}:{rel}", member.size, budget))
-                wheres.append(f"{root}:{rel}")
-                labels.append(index[rel.parts[-2]])
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise DataError(f"{root}: not a readable .tar.gz archive ({exc})") from exc
-    return Dataset(_decode_all(raws, wheres), np.asarray(labels, np.int64), class_names)
+            listed = [(m.name, m.size) for m in members]
+            return _read_members(root, split, listed, lambda i: tar.extractfile(members[i]))
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{root}: not a readable .tar.gz archive ({_first_line(exc)})") from exc
+
+
+def _load_zip(root: Path, split: str) -> Dataset:
+    try:
+        with zipfile.ZipFile(root) as archive:
+            members = _bounded_zip_members(root, archive)
+            listed = [(m.filename, m.file_size) for m in members]
+            return _read_members(root, split, listed, lambda i: archive.open(members[i]))
+    except DataError:
+        raise
+    except (*ZIP_ERRORS, OSError, EOFError) as exc:
+        raise DataError(f"{root}: not a readable .zip archive ({_first_line(exc)})") from exc
+
+
+def archive_member_names(path: str) -> list[str]:
+    """The regular files' names in a .tar.gz or .zip (under the archive limits)."""
+    root = Path(path)
+    try:
+        if root.name.endswith(ZIP_SUFFIXES):
+            with zipfile.ZipFile(root) as archive:
+                return [m.filename for m in _bounded_zip_members(root, archive)]
+        with tarfile.open(root, "r:*") as tar:
+            return [m.name for m in _bounded_members(root, tar)]
+    except DataError:
+        raise
+    except (*ZIP_ERRORS, tarfile.TarError, OSError, EOFError) as exc:
+        kind = ".zip" if root.name.endswith(ZIP_SUFFIXES) else ".tar.gz"
+        raise DataError(f"{root}: not a readable {kind} archive ({_first_line(exc)})") from exc
+
+
+def splits_present(root: Path, names: list[str]) -> list[str]:
+    """The splits an image-folder layout holds: train and test when `train/` or `test/` class
+    folders exist, else train alone (class folders at the top level)."""
+    paths = [_safe_member_path(root, n) for n in names]
+    images = [p for p in paths if p.suffix.lower() in IMAGE_EXTENSIONS]
+    structured = {p.parts[-3] for p in images if len(p.parts) >= 3 and p.parts[-3] in SPLITS}
+    return [s for s in SPLITS if s in structured] if structured else ["train"]

@@ -7,6 +7,7 @@ from pathlib import Path
 from tass.trainer.data.cifar import CIFAR10_CLASSES, load_cifar10_python, load_keras_cifar10
 from tass.trainer.data.dataset import Dataset
 from tass.trainer.data.synthetic import synthetic_dataset
+from tass.trainer.errors import DataError
 from tass.trainer.spec import DatasetSpec
 
 __all__ = ["CIFAR10_CLASSES", "load_dataset"]
@@ -17,6 +18,8 @@ def load_dataset(
 ) -> Dataset:
     """Load the split that `spec` names; `spec.limit` keeps the first N after a seeded shuffle.
     `confine_to` (resolved folders): every file read must lie inside one, after symlinks."""
+    if spec.source == "dataset":
+        raise DataError("an uploaded dataset (source 'dataset') is fetched by the service first")
     if spec.source == "cifar10":
         data = load_keras_cifar10(spec.split)
     elif spec.source == "cifar10-python":

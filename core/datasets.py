@@ -1,0 +1,168 @@
+"""Uploaded datasets on the database: their rows, the tenant's stored bytes (the quota), who
+uses one (delete is refused meanwhile), the validation outcome, and where s3:// dataset paths
+may point. The bytes themselves live in the object store below `datasets/{id}/`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tass.core.models import Job, Sweep, UploadedDataset
+from tass.core.states import ACTIVE_STATUSES
+
+VALIDATING, READY, FAILED = "validating", "ready", "failed"
+DatasetStatusName = Literal["validating", "ready", "failed"]
+# request Content-Type -> the archive format stored (and the file suffix the loader reads)
+ARCHIVE_FORMATS = {
+    "application/gzip": "tar.gz",
+    "application/x-gzip": "tar.gz",
+    "application/x-tar": "tar",
+    "application/zip": "zip",
+    "application/x-zip-compressed": "zip",
+}
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+
+
+class DatasetUnavailable(LookupError):
+    """A job names an uploaded dataset it cannot use: `status` is 404 (missing or another
+    tenant's) or 409 (not ready, or its digest is not the one the job pinned)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def dataset_key(dataset_id: str, archive_format: str) -> str:
+    return f"datasets/{dataset_id}/archive.{archive_format}"
+
+
+def create_dataset(session: Session, **values: Any) -> UploadedDataset:
+    dataset = UploadedDataset(status=VALIDATING, **values)
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def get_dataset(
+    session: Session, dataset_id: str, scope: str | None = None
+) -> UploadedDataset | None:
+    """The dataset; None when missing or (with a scope) another tenant's."""
+    dataset = session.get(UploadedDataset, dataset_id)
+    if dataset is None or (scope is not None and dataset.tenant != scope):
+        return None
+    return dataset
+
+
+def list_datasets(
+    session: Session, scope: str | None, limit: int, status: str | None = None
+) -> list[UploadedDataset]:
+    """Newest first."""
+    stmt = select(UploadedDataset).order_by(
+        UploadedDataset.created_at.desc(), UploadedDataset.id.desc()
+    )
+    if scope is not None:
+        stmt = stmt.where(UploadedDataset.tenant == scope)
+    if status is not None:
+        stmt = stmt.where(UploadedDataset.status == status)
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def stored_bytes(session: Session, tenant: str) -> int:
+    """What the tenant's uploaded archives take in the store (the quota counts this)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(UploadedDataset.size), 0)).where(
+            UploadedDataset.tenant == tenant
+        )
+    )
+    return int(total or 0)
+
+
+def _names_dataset(dataset: dict[str, Any] | None, dataset_id: str) -> bool:
+    return bool(dataset) and dataset.get("source") == "dataset" and dataset.get("id") == dataset_id
+
+
+def users_of(session: Session, dataset: UploadedDataset) -> list[str]:
+    """The queued or running jobs and the running sweeps of the tenant that read the dataset
+    (a handful: a tenant's active jobs are capped), as `job ID` / `sweep ID`."""
+    active = [status.value for status in ACTIVE_STATUSES]
+    jobs = session.execute(
+        select(Job.id, Job.dataset).where(Job.tenant == dataset.tenant, Job.status.in_(active))
+    )
+    users = [f"job {row.id}" for row in jobs if _names_dataset(row.dataset, dataset.id)]
+    sweeps = session.execute(
+        select(Sweep.id, Sweep.config).where(
+            Sweep.tenant == dataset.tenant, Sweep.status == "running"
+        )
+    )
+    users += [
+        f"sweep {row.id}"
+        for row in sweeps
+        if _names_dataset((row.config or {}).get("dataset"), dataset.id)
+    ]
+    return users
+
+
+def record_validation(
+    session: Session, dataset_id: str, summary: dict[str, Any] | None, error: str | None
+) -> None:
+    """`ready` with what the archive holds, or `failed` with the reason."""
+    dataset = session.get(UploadedDataset, dataset_id)
+    if dataset is None:  # deleted while it was being validated
+        return
+    dataset.validated_at = datetime.now(timezone.utc)
+    if error is None:
+        assert summary is not None
+        dataset.status, dataset.summary = READY, summary
+        dataset.num_examples = int(summary["num_examples"])
+    else:
+        dataset.status, dataset.error = FAILED, error[:2000]
+
+
+def usable_dataset(
+    session: Session, dataset_id: str, scope: str | None, pinned_sha256: str | None
+) -> UploadedDataset:
+    """The dataset a job may train or evaluate on: ready, the caller's, and with the digest
+    the job pinned (when it pinned one)."""
+    dataset = get_dataset(session, dataset_id, scope)
+    if dataset is None:
+        raise DatasetUnavailable(404, f"no dataset {dataset_id!r}")
+    if dataset.status != READY:
+        raise DatasetUnavailable(
+            409, f"dataset {dataset_id!r} is {dataset.status}, not ready: it cannot be used yet"
+        )
+    if pinned_sha256 is not None and pinned_sha256 != dataset.sha256:
+        raise DatasetUnavailable(
+            409, f"dataset {dataset_id!r} has sha256 {dataset.sha256}, not {pinned_sha256}"
+        )
+    return dataset
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str
+
+
+def s3_dataset_location(path: str, artifact_url: str) -> S3Location:
+    """An `s3://BUCKET/KEY` archive path, accepted only inside the bucket the service stores
+    its artifacts in (read with the service's own endpoint and credentials: a path can never
+    make a worker contact another host). ValueError says why not."""
+    parsed = urlparse(path)
+    store = urlparse(artifact_url)
+    if store.scheme != "s3":
+        raise ValueError("s3:// paths need the service's store on S3 (TASS_ARTIFACT_URL s3://)")
+    if parsed.netloc != store.netloc:
+        raise ValueError(f"must lie in the service's bucket s3://{store.netloc}/")
+    key = parsed.path.lstrip("/")
+    if parsed.query or parsed.fragment or parsed.params or not key:
+        raise ValueError("must be s3://BUCKET/KEY with nothing after the key")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise ValueError("has an empty, '.' or '..' path component")
+    if not key.endswith(ARCHIVE_SUFFIXES):
+        raise ValueError(f"must name an archive ({', '.join(ARCHIVE_SUFFIXES)})")
+    return S3Location(store.netloc, key)

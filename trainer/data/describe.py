@@ -1,0 +1,41 @@
+"""What an image-folder archive holds, found by reading and decoding every image in it under
+the archive limits: the check an uploaded dataset passes before it can be trained on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tass.trainer.data.image_folder import (
+    IMAGE_SIZE,
+    archive_member_names,
+    load_image_folder,
+    splits_present,
+)
+from tass.trainer.errors import DataError
+
+
+def describe_archive(path: Path, shown: str) -> dict[str, Any]:
+    """num_examples, classes, per-split per-class counts and image sizes of the .tar.gz or
+    .zip at `path`. DataError names the problem (a corrupt archive, no class folders, an
+    unreadable image by its path inside the archive), with `path` itself written `shown`."""
+    try:
+        splits = splits_present(path, archive_member_names(str(path)))
+        loaded = {split: load_image_folder(str(path), split) for split in splits}
+    except DataError as exc:
+        raise DataError(str(exc).replace(str(path), shown)) from exc
+    classes = loaded["train"].class_names
+    counts = {
+        split: dict(zip(classes, np.bincount(data.y, minlength=len(classes)).tolist(), strict=True))
+        for split, data in loaded.items()
+    }
+    total = sum(len(data) for data in loaded.values())
+    width, height = IMAGE_SIZE
+    return {
+        "num_examples": total,
+        "classes": classes,
+        "class_counts": counts,
+        "image_sizes": {f"{width}x{height}": total},
+    }
