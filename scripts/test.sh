@@ -8,4 +8,5 @@ scripts/setup.sh cpu,dev
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports
+scripts/typecheck.sh
 .venv/bin/python -m pytest "$@"

@@ -5,9 +5,8 @@
 # and setuptools' package-dir maps them to `tass.*`; the editable install does that with an import
 # hook, which mypy does not run (it reads files, it never imports). So this script builds the
 # layout mypy can read, build/typecheck/tass/<package> -> <package>/ as relative symlinks (build/
-# is ignored by git), and the configuration's mypy_path points there; mypy reports the files
-# under the link tree. Extra arguments go to mypy's run over the packages; a second run checks the
-# benchmarks.
+# is ignored by git), and the configuration's mypy_path points there; errors name the real files.
+# Extra arguments go to mypy's run over the packages; a second run checks the benchmarks.
 #
 # It also refuses a `# type: ignore` that has no error code or no reason after it:
 #     x = f()  # type: ignore[arg-type]  # the stub says str, the library accepts bytes too
@@ -30,6 +29,9 @@ if [ -n "$unexplained" ]; then
   exit 1
 fi
 
-.venv/bin/mypy "$@"
+status=0
+.venv/bin/mypy "$@" | sed "s#^${tree}/##" || status=1
 # The benchmarks are scripts run from their folder (`import common`) that also use tests/support.
-MYPYPATH=benchmarks:. .venv/bin/mypy --explicit-package-bases benchmarks
+MYPYPATH=benchmarks:. .venv/bin/mypy --explicit-package-bases benchmarks | sed "s#^${tree}/##" ||
+  status=1
+exit "$status"
