@@ -10,7 +10,6 @@ cancelled, 2 a usage error. Errors are printed as one message on stderr, never a
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -95,4 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -24,7 +24,8 @@ def _require_server_install() -> None:
     service.require_server_install()
 
 
-def _sessions():  # type: ignore[no-untyped-def]
+def _sessions():
+    """The server database's sessions (imported here: the light install has none of it)."""
     from tass.core.db import make_engine, make_session_factory
     from tass.core.settings import get_settings
 

@@ -83,7 +83,11 @@ def stored_bytes(session: Session, tenant: str) -> int:
 
 
 def _names_dataset(dataset: dict[str, Any] | None, dataset_id: str) -> bool:
-    return bool(dataset) and dataset.get("source") == "dataset" and dataset.get("id") == dataset_id
+    return (
+        dataset is not None
+        and dataset.get("source") == "dataset"
+        and dataset.get("id") == dataset_id
+    )
 
 
 def users_of(session: Session, dataset: UploadedDataset) -> list[str]:
