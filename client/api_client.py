@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
@@ -210,3 +210,28 @@ class TassClient:
 
     def download_path(self, model_id: str) -> str:
         return f"/v1/models/{_segment(model_id)}/download"
+
+    def upload_dataset(
+        self, name: str, chunks: Iterable[bytes], *, size: int, content_type: str
+    ) -> Json:
+        """POST /v1/datasets: stream an archive (`chunks`, `size` bytes in all) as the body;
+        returns the dataset, `validating` until a worker has checked it."""
+        headers = {"Content-Type": content_type, "Content-Length": str(size)}
+        try:
+            response = self._http.post(
+                "/v1/datasets", params={"name": name}, content=chunks, headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.base_url, exc) from exc
+        if response.is_error:
+            raise ApiError.from_response(response)
+        return response.json()  # type: ignore[no-any-return]
+
+    def list_datasets(self, *, status: str | None = None, limit: int | None = None) -> Json:
+        return self._json("GET", "/v1/datasets", params={"status": status, "limit": limit})
+
+    def get_dataset(self, dataset_id: str) -> Json:
+        return self._json("GET", f"/v1/datasets/{_segment(dataset_id)}")
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        self.request("DELETE", f"/v1/datasets/{_segment(dataset_id)}")

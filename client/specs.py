@@ -88,7 +88,8 @@ def parse_data(value: str) -> Json:
     """`--data SOURCE[:PATH]` as a DatasetSpec dict.
 
     `synthetic` or `synthetic:N` (N examples), `cifar10`, `cifar10-python:PATH`,
-    `image-folder:PATH`. Paths are the server's paths and are sent as given.
+    `image-folder:PATH`, `dataset:ID` (an uploaded dataset, see `tass datasets`). Paths are
+    the server's paths (or s3:// archives in the service's bucket) and are sent as given.
     """
     source, sep, rest = value.partition(":")
     source = source.strip()
@@ -105,6 +106,8 @@ def parse_data(value: str) -> Json:
         return {"source": source}
     if not rest:
         raise UsageError(f"--data {value!r}: the path after {source}: is empty")
+    if source == "dataset":
+        return {"source": source, "id": rest}
     return {"source": source, "path": rest}
 
 
