@@ -101,13 +101,7 @@ def concurrent(url: str, key: str, path: str, image: bytes, clients: int, each: 
                 with lock:
                     (done if ok else errors).append(1)
 
-    threads = [threading.Thread(target=one_client) for _ in range(clients)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - start
+    seconds = run_threads(one_client, clients)
     return {
         "clients": clients,
         "images": len(done),
@@ -124,13 +118,18 @@ def per_second(call: Callable[[httpx.Client], object], base: str, clients: int, 
             for _ in range(each):
                 call(client)
 
-    threads = [threading.Thread(target=one_client) for _ in range(clients)]
+    return round(clients * each / run_threads(one_client, clients), 1)
+
+
+def run_threads(target: Callable[[], None], count: int) -> float:
+    """Run `target` in `count` threads at once; the seconds until the last one ends."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
     start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return round(clients * each / (time.perf_counter() - start), 1)
+    return time.perf_counter() - start
 
 
 def breakdown(data_dir: str, urls: dict[str, str], key: str, model_id: str, image: bytes) -> dict:

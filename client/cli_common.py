@@ -48,6 +48,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON the API
 IntervalOption = Annotated[
     float, typer.Option("--interval", min=0.0, help="Seconds between polls while watching.")
 ]
+CursorOption = Annotated[
+    str | None, typer.Option(help="Continue from a previous page (its `more: --cursor` hint).")
+]
 
 
 def stdout_console() -> Console:

@@ -15,6 +15,7 @@ from rich.text import Text
 from tass.client import render, specs, watch
 from tass.client.api_client import Json, TassClient
 from tass.client.cli_common import (
+    CursorOption,
     IntervalOption,
     JsonOption,
     UrlOption,
@@ -215,7 +216,7 @@ def list_jobs(
     ] = None,
     job_type: Annotated[str | None, typer.Option("--type", help="train or evaluate.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many jobs (newest first).")] = 20,
-    cursor: Annotated[str | None, typer.Option(help="Continue from a previous page.")] = None,
+    cursor: CursorOption = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -303,7 +304,7 @@ def cancel(
 def models(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="How many models (newest first).")] = 20,
-    cursor: Annotated[str | None, typer.Option(help="Continue from a previous page.")] = None,
+    cursor: CursorOption = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:

@@ -14,6 +14,7 @@ from rich.text import Text
 from tass.client import render
 from tass.client.api_client import Json
 from tass.client.cli_common import (
+    CursorOption,
     JsonOption,
     UrlOption,
     handle_errors,
@@ -76,7 +77,7 @@ def versions_table(registered: Json) -> Table:
 def list_names(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="How many names (in name order).")] = 50,
-    cursor: Annotated[str | None, typer.Option(help="Continue after this name.")] = None,
+    cursor: CursorOption = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:

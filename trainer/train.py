@@ -88,6 +88,50 @@ def _resume(
     return model, int(state["epoch"]), list(state.get("history", []))
 
 
+def _fit(
+    model: keras.Model,
+    spec: TrainSpec,
+    train_data: Dataset,
+    val_data: Dataset | None,
+    first_epoch: int,
+    steps: int,
+    monitor: TrainingMonitor,
+) -> bool:
+    """Run the epochs from `first_epoch` on; True when the hook cancelled training."""
+    callbacks: list[keras.callbacks.Callback] = [monitor]
+    if spec.early_stopping_patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=spec.early_stopping_patience,
+                restore_best_weights=False,
+            )
+        )
+    aug = spec.augmentation
+    use_aug = aug.horizontal_flip or aug.crop_padding > 0 or aug.translate > 0
+    try:
+        model.fit(
+            train_dataset(
+                train_data,
+                spec.batch_size,
+                aug if use_aug else None,
+                seed=spec.seed,
+                first_epoch=first_epoch,
+                epochs=spec.epochs,
+            ),
+            epochs=spec.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps,
+            validation_data=eval_dataset(val_data, EVAL_BATCH_SIZE) if val_data else None,
+            callbacks=callbacks,
+            shuffle=False,  # the pipeline shuffles, seeded per epoch
+            verbose=0,
+        )
+    except Cancelled:
+        return True
+    return False
+
+
 def train(
     spec: TrainSpec,
     data: Dataset,
@@ -147,39 +191,9 @@ def train(
         state=state,
         log=log,
     )
-    callbacks: list[keras.callbacks.Callback] = [monitor]
-    if spec.early_stopping_patience is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss",
-                patience=spec.early_stopping_patience,
-                restore_best_weights=False,
-            )
-        )
     stopped = False
     if first_epoch < spec.epochs:
-        aug = spec.augmentation
-        use_aug = aug.horizontal_flip or aug.crop_padding > 0 or aug.translate > 0
-        try:
-            model.fit(
-                train_dataset(
-                    train_data,
-                    spec.batch_size,
-                    aug if use_aug else None,
-                    seed=spec.seed,
-                    first_epoch=first_epoch,
-                    epochs=spec.epochs,
-                ),
-                epochs=spec.epochs,
-                initial_epoch=first_epoch,
-                steps_per_epoch=steps,
-                validation_data=eval_dataset(val_data, EVAL_BATCH_SIZE) if val_data else None,
-                callbacks=callbacks,
-                shuffle=False,  # the pipeline shuffles, seeded per epoch
-                verbose=0,
-            )
-        except Cancelled:
-            stopped = True
+        stopped = _fit(model, spec, train_data, val_data, first_epoch, steps, monitor)
     return TrainResult(
         model=model,
         history=history,

@@ -6,13 +6,11 @@ checkpoints), and the sweep finishes with the best of the trials that ran to the
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from tests.support.processes import REPO, Service, free_port, service_env, wait_http
+from tests.support.embedded import Embedded, running_embedded
 
 pytestmark = pytest.mark.integration
 
@@ -43,66 +41,20 @@ SWEEP = {
 
 
 @pytest.fixture(scope="module")
-def embedded(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("sweep")
-    port = free_port()
-    env = {
-        "TASS_CREDENTIALS_FILE": str(root / "credentials.json"),
-        "TASS_HEARTBEAT_SECONDS": "1",
-        "HOME": str(root),
-    }
-    up = Service(
-        "tass-up",
-        [
-            sys.executable,
-            "-m",
-            "tass.client",
-            "up",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(root / "d"),
-        ],
-        env,
-        root,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/healthz", up, timeout=120)
-        yield {"url": url, "env": env, "root": root, "service": up}
-    finally:
-        up.stop()
-
-
-def tass(embedded: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = service_env({**embedded["env"], "TASS_URL": embedded["url"]})
-    return subprocess.run(
-        [sys.executable, "-m", "tass.client", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def api(embedded: dict) -> httpx.Client:
-    stored = json.loads((embedded["root"] / "credentials.json").read_text())["keys"]
-    key = stored[embedded["url"]]
-    return httpx.Client(
-        base_url=embedded["url"], headers={"Authorization": f"Bearer {key}"}, timeout=30
-    )
+def embedded(tmp_path_factory) -> Iterator[Embedded]:
+    with running_embedded(tmp_path_factory.mktemp("sweep")) as service:
+        yield service
 
 
 def test_a_sweep_stops_the_hopeless_trials_early_and_ends_with_the_best(embedded, tmp_path):
     spec_file = tmp_path / "sweep.yaml"
     spec_file.write_text(json.dumps(SWEEP))  # JSON is YAML
-    created = tass(embedded, "sweep", "create", "--spec", str(spec_file))
-    assert created.returncode == 0, created.stderr + embedded["service"].log_tail()
+    created = embedded.tass("sweep", "create", "--spec", str(spec_file))
+    assert created.returncode == 0, created.stderr + embedded.service.log_tail()
     sweep_id = created.stdout.strip()
 
-    watched = tass(embedded, "sweep", "status", sweep_id, "--watch", "--json", timeout=400)
-    assert watched.returncode == 0, watched.stderr + embedded["service"].log_tail()
+    watched = embedded.tass("sweep", "status", sweep_id, "--watch", "--json", timeout=400)
+    assert watched.returncode == 0, watched.stderr + embedded.service.log_tail()
     sweep = json.loads(watched.stdout)
     assert sweep["status"] == "succeeded"
     trials = sweep["trials"]
@@ -118,11 +70,11 @@ def test_a_sweep_stops_the_hopeless_trials_early_and_ends_with_the_best(embedded
 
     finished = [t for t in trials if t["status"] == "succeeded"]
     winner = min(finished, key=lambda t: t["final_value"])
-    best = json.loads(tass(embedded, "sweep", "best", sweep_id, "--json").stdout)
+    best = json.loads(embedded.tass("sweep", "best", sweep_id, "--json").stdout)
     assert best["job_id"] == winner["job_id"] and best["value"] == winner["final_value"]
     assert best["model_id"] and best["params"] == winner["params"]
 
-    with api(embedded) as client:
+    with embedded.api() as client:
         jobs = client.get("/v1/jobs", params={"sweep": sweep_id}).json()["items"]
         assert sorted(j["id"] for j in jobs) == sorted(t["job_id"] for t in trials)
         for trial in hopeless:  # a stopped trial keeps its metrics and checkpoints
@@ -132,6 +84,6 @@ def test_a_sweep_stops_the_hopeless_trials_early_and_ends_with_the_best(embedded
             assert any(a["kind"] == "checkpoint" for a in artifacts)
         assert client.get(f"/v1/models/{best['model_id']}").status_code == 200
 
-    table = tass(embedded, "sweep", "status", sweep_id)
+    table = embedded.tass("sweep", "status", sweep_id)
     assert table.returncode == 0 and "stopped early" in table.stdout
-    assert tass(embedded, "sweep", "cancel", sweep_id).returncode != 0, "already over: 409"
+    assert embedded.tass("sweep", "cancel", sweep_id).returncode != 0, "already over: 409"

@@ -6,15 +6,13 @@ failing is still delivered after the whole service is stopped and started again.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
-import httpx
 import pytest
 from standardwebhooks import Webhook as Verifier
 
-from tests.support.processes import REPO, Service, free_port, service_env, wait_http
+from tests.support.embedded import Embedded, start_embedded
+from tests.support.processes import Service, free_port
 from tests.support.webhook_receiver import webhook_receiver
 
 pytestmark = pytest.mark.integration
@@ -27,34 +25,8 @@ JOB = {
 }
 
 
-def start(root, port: int) -> Service:
-    env = {
-        "TASS_CREDENTIALS_FILE": str(root / "credentials.json"),
-        "TASS_HEARTBEAT_SECONDS": "1",
-        "TASS_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
-        "HOME": str(root),
-    }
-    up = Service(
-        f"tass-up-{time.monotonic_ns()}",
-        [
-            sys.executable,
-            "-m",
-            "tass.client",
-            "up",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(root / "d"),
-        ],
-        env,
-        root,
-    )
-    wait_http(f"http://127.0.0.1:{port}/healthz", up, timeout=120)
-    return up
-
-
-def key_of(root, url: str) -> str:
-    return json.loads((root / "credentials.json").read_text())["keys"][url]
+def start(root, port: int) -> Embedded:
+    return start_embedded(root, port, TASS_WEBHOOK_ALLOW_NETWORKS="127.0.0.1/32")
 
 
 def wait_until(done, service: Service, seconds: float) -> None:
@@ -66,32 +38,27 @@ def wait_until(done, service: Service, seconds: float) -> None:
 
 def test_job_events_are_signed_retried_in_order_and_survive_a_restart(tmp_path):
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
     up = start(tmp_path, port)
     try:
         with webhook_receiver([500] * 1000) as receiver:
-            env = service_env({"TASS_URL": url, "TASS_API_KEY": key_of(tmp_path, url)})
-            created = subprocess.run(
-                [sys.executable, "-m", "tass.client", "webhooks", "create", receiver.url,
-                 "-e", "job.started", "-e", "job.succeeded", "--json"],
-                cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+            created = up.tass(
+                "webhooks", "create", receiver.url, "-e", "job.started", "-e", "job.succeeded",
+                "--json", timeout=60,
             )  # fmt: skip
             assert created.returncode == 0, created.stderr
             secret = json.loads(created.stdout)["secret"]
-            api = httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {key_of(tmp_path, url)}"}
-            )
+            api = up.api()
             job_id = api.post("/v1/jobs", json=JOB).json()["id"]
             # the receiver refuses every attempt: the job still runs to the end
             wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded",
-                       up, 300)  # fmt: skip
+                       up.service, 300)  # fmt: skip
             assert {r.answered for r in receiver.received} == {500}
             up.stop()
             with receiver.lock:
                 receiver.script.clear()  # from now on the receiver answers 200
                 refused = len(receiver.received)
             up = start(tmp_path, port)
-            wait_until(lambda: len(receiver.received) >= refused + 2, up, 60)
+            wait_until(lambda: len(receiver.received) >= refused + 2, up.service, 60)
             time.sleep(2)
         verifier = Verifier(secret)
         events = [verifier.verify(r.body, r.headers) for r in receiver.received]

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import httpx
 import pytest
 import redis
-from moto.server import ThreadedMotoServer
 
 from tass.migrations.runner import upgrade
 from tests.support.processes import Service, start_api, start_worker
+from tests.support.s3 import moto_s3
 from tests.support.seed import new_api_key
 
 REDIS_URL = "redis://127.0.0.1:6379/7"
@@ -20,24 +19,8 @@ REDIS_URL = "redis://127.0.0.1:6379/7"
 
 @pytest.fixture(scope="session")
 def s3_env() -> Iterator[dict[str, str]]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "integration",
-        "AWS_SECRET_ACCESS_KEY": "integration-secret",
-        "AWS_REGION": "us-east-1",
-    }
-    boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="integration",
-        aws_secret_access_key="integration-secret",
-    ).create_bucket(Bucket="tass")
-    yield env
-    server.stop()
+    with moto_s3("tass", access_key="integration") as env:
+        yield env
 
 
 @pytest.fixture(scope="session")

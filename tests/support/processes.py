@@ -1,24 +1,19 @@
-"""Starting real service processes (uvicorn, Celery worker) for integration tests."""
+"""Starting real service processes (uvicorn, Celery worker) for integration tests, with the
+command lines the `tass api` and `tass worker` commands run (`tass.client.service`)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from tass.client.service import api_command, free_port, worker_command
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def service_env(extra: dict[str, str]) -> dict[str, str]:
@@ -62,52 +57,17 @@ class Service:
 
 
 def start_api(env: dict[str, str], log_dir: Path) -> tuple[Service, str]:
+    """The API as `tass api` runs it, on a free loopback port; returns it and its URL."""
     port = free_port()
-    service = Service(
-        "api",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "tass.api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--http",
-            "tass.api.http_protocol:HeaderTimeoutProtocol",
-        ],
-        env,
-        log_dir,
-    )
+    service = Service("api", api_command("127.0.0.1", port), env, log_dir)
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/healthz", service)
     return service, url
 
 
 def start_worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Service:
-    return Service(
-        name,
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tass.worker.app",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            "1",
-            "--pool",
-            "prefork",
-            "--hostname",
-            f"{name}@%h",
-        ],
-        env,
-        log_dir,
-    )
+    """A Celery worker as `tass worker` runs it, named `name` (one process)."""
+    return Service(name, [*worker_command(), "--hostname", f"{name}@%h"], env, log_dir)
 
 
 def wait_http(url: str, service: Service, timeout: float = 60) -> None:

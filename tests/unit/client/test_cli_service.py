@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,12 +35,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(path: Path, timeout: float = 10.0) -> None:
@@ -100,7 +93,7 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_timeout(tmp_path: Path):
 
 
 def test_run_services_waits_for_health_then_stops_when_a_child_dies():
-    port = free_port()
+    port = service.free_port()
     api = Child("api", [PY, "-c", HEALTH_SERVER, str(port)])
     # the worker dies only once the api answers, however slowly a loaded machine starts it
     dies_after_ready = (
@@ -147,7 +140,7 @@ def test_run_services_gives_up_when_health_never_answers():
 
 
 def test_sigterm_stops_tass_up_and_its_children_cleanly(tmp_path: Path):
-    port = free_port()
+    port = service.free_port()
     script = f"""
 import pathlib, sys
 from tass.client.service import run_services
@@ -192,7 +185,7 @@ def test_run_child_forwards_sigterm_and_returns_the_childs_status(tmp_path: Path
     )
     script = (
         "import sys\n"
-        "from client.supervisor import Child, run_child\n"
+        "from tass.client.supervisor import Child, run_child\n"
         f"sys.exit(run_child(Child('c', [sys.executable, '-c', {child!r}])))"
     )
     process = subprocess.Popen([PY, "-c", script], cwd=REPO)
@@ -225,11 +218,9 @@ def test_api_command(started):
     result = CliRunner().invoke(cli.app, ["api", "--host", "0.0.0.0", "--port", "9000"])
 
     assert result.exit_code == 0, result.output
-    assert started[0].argv == [
-        PY, "-m", "uvicorn", "tass.api.app:create_app", "--factory",
-        "--http", "tass.api.http_protocol:HeaderTimeoutProtocol",
-        "--host", "0.0.0.0", "--port", "9000",
-    ]  # fmt: skip
+    assert started[0].argv == service.api_command("0.0.0.0", 9000)
+    # the header-timeout protocol (tests/integration/test_header_timeout.py checks it works)
+    assert "tass.api.http_protocol:HeaderTimeoutProtocol" in started[0].argv
 
 
 def test_worker_command_with_queues_gpus_and_concurrency(started):
@@ -238,10 +229,9 @@ def test_worker_command_with_queues_gpus_and_concurrency(started):
 
     assert result.exit_code == 0, result.output
     (child,) = started
-    assert child.argv == [
-        PY, "-m", "celery", "-A", "tass.worker.app", "worker", "--loglevel", "INFO",
-        "-Q", "train,evaluate", "-c", "2", "--pool", "prefork",
-    ]  # fmt: skip
+    assert child.argv == service.worker_command("train,evaluate", 2)
+    assert child.argv[child.argv.index("-Q") :][:2] == ["-Q", "train,evaluate"]
+    assert child.argv[child.argv.index("-c") :][:2] == ["-c", "2"]
     assert child.env == {"CUDA_VISIBLE_DEVICES": "0,1"}
 
 
@@ -302,7 +292,9 @@ def test_up_sets_the_data_dir_migrates_then_runs_api_worker_and_serving(
         return 0
 
     monkeypatch.setattr(service, "run_services", fake_run_services)
-    monkeypatch.setattr(service_cli, "ensure_admin_key", lambda url: steps.append(url) or "tass_new_key")
+    monkeypatch.setattr(
+        service_cli, "ensure_admin_key", lambda url: steps.append(url) or "tass_new_key"
+    )
     args = ["up", "--host", "0.0.0.0", "--port", "8100", "--data-dir", str(tmp_path / "d")]
     args += ["--serve-port", "8199"]
 
