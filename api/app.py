@@ -16,6 +16,7 @@ from tass.api.docs import closed_docs_router, docs_urls
 from tass.api.errors import install_error_handlers
 from tass.api.prometheus import DatabaseCollector, HttpMetrics, make_registries
 from tass.api.routers import (
+    datasets,
     health,
     job_events,
     job_metrics,
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(job_events.router)
     app.include_router(webhooks.router)
+    app.include_router(datasets.router)
     app.include_router(model_registry.router)
     app.include_router(predictions.router)
     if not settings.public_docs:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +17,10 @@ from obstore.exceptions import AlreadyExistsError, NotFoundError, PreconditionEr
 from obstore.store import LocalStore, S3Store
 
 CHUNK = 1024 * 1024
+# a streamed upload goes up in parts of this size (S3's smallest), at most two in flight, so
+# the memory it holds stays near 2 x PART_BYTES whatever the object's size
+PART_BYTES = 5 * 1024 * 1024
+PARTS_IN_FLIGHT = 2
 
 
 class ObjectExistsError(RuntimeError):
@@ -78,6 +82,29 @@ class ObjectStore:
             message = f"object {key!r} already exists; stored objects are never overwritten"
             raise ObjectExistsError(message) from exc
         return StoredObject(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
+        """Store an async stream of bytes at a fresh key without holding it in memory (a
+        multipart upload), with its size and sha256 counted on the way. An exception raised
+        by `chunks` aborts the upload and leaves nothing stored. A multipart upload cannot be
+        conditional: callers pass keys that are new by construction (a random id)."""
+        digest, size = hashlib.sha256(), 0
+
+        async def hashed() -> AsyncIterator[bytes]:
+            nonlocal size
+            async for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                yield chunk
+
+        await obstore.put_async(
+            self._store,
+            key,
+            hashed(),
+            chunk_size=PART_BYTES,
+            max_concurrency=PARTS_IN_FLIGHT,
+        )
+        return StoredObject(key=key, size=size, sha256=digest.hexdigest())
 
     def download(self, key: str, path: Path) -> str:
         """Write an object to `path` and return the sha256 of what was written."""

@@ -233,6 +233,14 @@ def models_page(request: Request) -> Response:
     return _page(request, "models.html", principal, page="models", title="Models")
 
 
+@router.get("/datasets", response_class=HTMLResponse)
+def datasets_page(request: Request) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    return _page(request, "datasets.html", principal, page="datasets", title="Datasets")
+
+
 @router.get("/workers", response_class=HTMLResponse)
 def workers_page(request: Request) -> Response:
     principal = _principal(request)

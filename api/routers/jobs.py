@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from tass.api.auth import PrincipalDep
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep
 from tass.api.errors import invalid
+from tass.api.job_datasets import checked_dataset
 from tass.api.long_poll import etag_matches, job_etag, wait_for_change
 from tass.api.presenters import job_out
 from tass.api.schemas import (
@@ -30,7 +31,6 @@ from tass.api.schemas import (
 from tass.api.strict_json import StrictJSONRoute
 from tass.core import jobs as job_queries
 from tass.core.apikeys import Principal
-from tass.core.datapaths import DatasetPathError, resolve_dataset_path
 from tass.core.db import read_only_sessions
 from tass.core.jobstore import transition
 from tass.core.models import IdempotencyKey, Job
@@ -39,7 +39,6 @@ from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
 from tass.core.registry import ModelRefNotFound, resolve_model_ref
 from tass.core.settings import Settings
 from tass.core.states import FINAL_STATUSES, JobStatus, JobType
-from tass.trainer.spec import DatasetSpec
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=StrictJSONRoute)
 log = logging.getLogger(__name__)
@@ -48,16 +47,6 @@ log = logging.getLogger(__name__)
 def field_error(loc: list[str | int], message: str) -> HTTPException:
     """A 422 naming a field of the request body."""
     return invalid(["body", *loc], message)
-
-
-def _checked_dataset(dataset: DatasetSpec, settings: Settings) -> dict[str, object]:
-    data = dataset.model_dump(mode="json")
-    if dataset.path is not None:
-        try:
-            data["path"] = str(resolve_dataset_path(dataset.path, settings.resolved_data_roots))
-        except DatasetPathError as exc:
-            raise field_error(["dataset", "path"], f"dataset.path {dataset.path!r} {exc}") from exc
-    return data
 
 
 def _check_quota(session: Session, settings: Settings, tenant: str) -> None:
@@ -140,7 +129,7 @@ def submit_job(
     ] = None,
 ) -> JobOut:
     """Validate, store the job, commit, and only then enqueue it by task name."""
-    dataset = _checked_dataset(body.dataset, settings)
+    dataset = checked_dataset(body.dataset, settings, session, principal)
     body_sha256 = hashlib.sha256(
         json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
     ).hexdigest()

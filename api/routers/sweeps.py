@@ -12,19 +12,18 @@ from sqlalchemy.orm import Session
 from tass.api.auth import PrincipalDep
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep
 from tass.api.errors import invalid
+from tass.api.job_datasets import checked_dataset
 from tass.api.strict_json import StrictJSONRoute
 from tass.api.sweep_schemas import BestOut, SweepCreate, SweepOut, SweepPage, TrialOut
 from tass.api.sweep_validation import check_sweep, sweep_config
 from tass.core import sweeps as sweep_store
 from tass.core.apikeys import Principal
-from tass.core.datapaths import DatasetPathError, resolve_dataset_path
 from tass.core.jobs import count_active_jobs
 from tass.core.models import Sweep
 from tass.core.pagination import BadCursor
 from tass.core.queue import TRAIN_TASK
 from tass.core.settings import Settings
 from tass.core.sweep_decisions import best_value
-from tass.trainer.spec import DatasetSpec
 
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"], route_class=StrictJSONRoute)
 log = logging.getLogger(__name__)
@@ -68,19 +67,6 @@ def sweep_out(session: Session, sweep: Sweep) -> SweepOut:
     )
 
 
-def checked_dataset(dataset: DatasetSpec, settings: Settings) -> dict[str, object]:
-    """The dataset as stored, its server-side path resolved inside the data roots."""
-    data = dataset.model_dump(mode="json")
-    if dataset.path is not None:
-        try:
-            data["path"] = str(resolve_dataset_path(dataset.path, settings.resolved_data_roots))
-        except DatasetPathError as exc:
-            raise invalid(
-                ["body", "dataset", "path"], f"dataset.path {dataset.path!r} {exc}"
-            ) from exc
-    return data
-
-
 def check_quota(session: Session, settings: Settings, tenant: str) -> None:
     """Trials count as jobs: a tenant at its quota cannot start a sweep (429)."""
     active = count_active_jobs(session, tenant)
@@ -113,7 +99,7 @@ def create_sweep(
     """Validate the search space, store the sweep with its first trials, commit, enqueue them.
     Housekeeping starts the rest as slots free up and stops the trials the pruner stops."""
     check_sweep(body)
-    dataset = checked_dataset(body.dataset, settings)
+    dataset = checked_dataset(body.dataset, settings, session, principal)
     check_quota(session, settings, principal.tenant)
     sweep = sweep_store.create_sweep(
         session,

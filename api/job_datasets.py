@@ -1,0 +1,43 @@
+"""The dataset of a submitted job or sweep as it is stored: a server-side path resolved inside
+the data roots, an s3:// archive checked to lie in the service's bucket, or an uploaded
+dataset checked to be the caller's and ready, with its sha256 recorded for lineage."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+
+from tass.api.errors import invalid
+from tass.core.apikeys import Principal
+from tass.core.datapaths import DatasetPathError, resolve_dataset_path
+from tass.core.datasets import DatasetUnavailable, s3_dataset_location, usable_dataset
+from tass.core.db import Session
+from tass.core.settings import Settings
+from tass.trainer.spec import DatasetSpec
+
+
+def checked_dataset(
+    dataset: DatasetSpec, settings: Settings, session: Session, principal: Principal
+) -> dict[str, object]:
+    """The dataset as the job records it; 422 naming `dataset.path`, or 404/409 naming the
+    uploaded dataset (missing or another tenant's / not ready or not the pinned digest)."""
+    data = dataset.model_dump(mode="json")
+    if dataset.source != "dataset":  # jobs on other sources record what they always did
+        del data["id"], data["sha256"]
+    if dataset.source == "dataset":
+        assert dataset.id is not None  # the spec's own validator requires it
+        try:
+            uploaded = usable_dataset(session, dataset.id, principal.scope, dataset.sha256)
+        except DatasetUnavailable as exc:
+            raise HTTPException(exc.status, detail=f"dataset.id: {exc}") from exc
+        data["sha256"] = uploaded.sha256
+        return data
+    if dataset.path is None:
+        return data
+    try:
+        if dataset.path.startswith("s3://"):
+            s3_dataset_location(dataset.path, settings.resolved_artifact_url)
+        else:
+            data["path"] = str(resolve_dataset_path(dataset.path, settings.resolved_data_roots))
+    except (DatasetPathError, ValueError) as exc:
+        raise invalid(["body", "dataset", "path"], f"dataset.path {dataset.path!r} {exc}") from exc
+    return data

@@ -1,0 +1,107 @@
+"""The dashboard's datasets page in a real browser (Playwright + Debian's chromium; uvicorn over
+SQLite): upload an archive with the form, see it validating, then ready with its classes (the
+validation is recorded directly: no worker runs here), and delete it."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tass.core.apikeys import create_key
+from tass.core.datasets import record_validation
+from tass.core.db import make_engine, make_session_factory
+from tass.migrations.runner import upgrade
+from tests.support.archives import class_files, tar_gz, write
+from tests.support.processes import start_api
+
+pytestmark = pytest.mark.integration
+
+import playwright.sync_api as playwright_api  # noqa: E402 - the dev extra installs it
+
+CHROMIUM = os.environ.get("TASS_TEST_CHROMIUM", "/usr/bin/chromium")
+assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run scripts/setup.sh cpu,dev"
+expect = playwright_api.expect
+SUMMARY = {
+    "num_examples": 12,
+    "classes": ["cat", "dog"],
+    "class_counts": {"train": {"cat": 6, "dog": 6}},
+    "image_sizes": {"32x32": 12},
+}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("dashboard-datasets")
+    db_url = f"sqlite:///{root / 'tass.db'}"
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        _, key = create_key(session, "acme")
+    env = {
+        "TASS_DATA_DIR": str(root),
+        "TASS_DATABASE_URL": db_url,
+        "TASS_BROKER_URL": f"sqla+sqlite:///{root / 'broker.db'}",
+        "TASS_ARTIFACT_URL": (root / "artifacts").as_uri(),
+    }
+    service, url = start_api(env, root)
+    try:
+        yield {"url": url, "key": key, "service": service, "root": root, "db": factory}
+    finally:
+        service.stop()
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def page(site) -> Iterator[object]:
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context(base_url=site["url"])
+        context.set_default_timeout(20_000)
+        tab = context.new_page()
+        problems: list[str] = []
+        tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        tab.on(
+            "response",
+            lambda r: (
+                problems.append(f"HTTP {r.status} {r.url}")
+                if r.status >= 400 and not r.url.endswith("/favicon.ico")
+                else None
+            ),
+        )
+        tab.goto("/dashboard/login")
+        tab.get_by_label("API key").fill(site["key"])
+        tab.get_by_role("button", name="Log in").click()
+        tab.wait_for_url(re.compile(r"/dashboard$"))
+        yield tab
+        browser.close()
+        assert not problems, "\n".join(problems) + "\n" + site["service"].log_tail()
+
+
+def test_upload_see_it_ready_and_delete_it(page, site):
+    archive = write(site["root"] / "pets.tar.gz", tar_gz(class_files()))
+    page.goto("/dashboard")
+    page.get_by_role("link", name="Datasets").click()
+    expect(page.locator("#datasets-empty")).to_be_visible()
+    page.locator("#upload-file").set_input_files(str(archive))
+    page.locator("#upload-name").fill("pets")
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-state")).to_contain_text("uploaded pets: validating")
+    row = page.locator("#datasets-table tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("validating")
+    dataset_id = row.get_attribute("data-dataset-id")
+    with site["db"].begin() as session:
+        record_validation(session, dataset_id, SUMMARY, None)
+    expect(row).to_contain_text("ready", timeout=10_000)
+    expect(row).to_contain_text("cat 6, dog 6")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete").click()
+    expect(page.locator("#datasets-empty")).to_be_visible()
+    assert not any((site["root"] / "artifacts" / "datasets").rglob("*.tar.gz"))
