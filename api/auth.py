@@ -1,12 +1,16 @@
-"""Bearer API keys, dashboard session cookies (with an Origin check), the per-key request
-rate limit and the per-address throttle on failed authentication."""
+"""Who may call, as Annotated dependencies that handlers declare: PrincipalDep (every /v1
+endpoint: a bearer API key, or a dashboard session cookie with an Origin check, within the
+per-key request rate), AdminKeyDep (machine endpoints such as /metrics: an admin's bearer key)
+and DashboardUserDep (every dashboard page: a live login session, else a redirect to the login
+form). All of them share the per-address throttle on failed authentication."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
@@ -14,6 +18,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from tass.api.deps import SessionDep
 from tass.core.apikeys import Principal, authenticate
 from tass.core.dashboard_sessions import session_principal
+from tass.core.db import Session
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `tass keys create`.")
 SESSION_COOKIE = "tass_session"  # the dashboard's HttpOnly, SameSite=Strict session token
@@ -23,6 +28,7 @@ session_cookie = APIKeyCookie(
     description="The dashboard's login session (POST /dashboard/login); never an API key.",
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DASHBOARD_PREFIX = "/dashboard"  # where the dashboard's pages and login form are mounted
 
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 SessionCookieDep = Annotated[str | None, Depends(session_cookie)]
@@ -82,6 +88,33 @@ def get_auth_throttle(request: Request) -> AuthFailureThrottle:
 AuthThrottleDep = Annotated[AuthFailureThrottle, Depends(get_auth_throttle)]
 
 
+MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>'"
+INVALID_KEY = "invalid or revoked API key"
+
+
+def _identified(
+    request: Request,
+    session: Session,
+    throttle: AuthFailureThrottle,
+    look_up: Callable[[], Principal | None],
+    failure: str,
+) -> Principal:
+    """Who a credential names, throttled per address: an address with too many recent
+    failures is refused (429) before the credential is looked at, and one that names nobody
+    counts as a failure (401 `failure`)."""
+    address = client_address(request)
+    throttle.refuse_if_blocked(address)
+    principal = look_up()
+    # end the key lookup's transaction: its connection goes back to the pool now, not after
+    # the handler has waited for a thread (connections held while waiting for threads, and
+    # threads waiting for connections, deadlock the pool against the thread pool)
+    session.commit()
+    if principal is None:
+        throttle.record_failure(address)
+        raise unauthorized(failure)
+    return principal
+
+
 def current_principal(
     request: Request,
     session: SessionDep,
@@ -92,31 +125,23 @@ def current_principal(
     """Every /v1 endpoint: a valid, unrevoked key (bearer header) or a live dashboard session
     (cookie; unsafe methods only from this origin), within the key's request rate. An address
     with too many recent failures is refused before any credential is looked at."""
-    if credentials is None and not cookie_token:
-        raise unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    cookie_only = credentials is None
-    if (
-        cookie_only
-        and request.method not in SAFE_METHODS
-        and not is_same_origin(request, allow_missing=False)
-    ):
-        raise HTTPException(403, detail="cross-origin request refused (Origin check)")
-    address = client_address(request)
-    throttle.refuse_if_blocked(address)
     if credentials is not None:
-        principal = authenticate(session, credentials.credentials)
-        failure = "invalid or revoked API key"
+        key = credentials.credentials
+        principal = _identified(
+            request, session, throttle, lambda: authenticate(session, key), INVALID_KEY
+        )
+    elif cookie_token:
+        if request.method not in SAFE_METHODS and not is_same_origin(request, allow_missing=False):
+            raise HTTPException(403, detail="cross-origin request refused (Origin check)")
+        principal = _identified(
+            request,
+            session,
+            throttle,
+            lambda: session_principal(session, cookie_token),
+            "the dashboard session expired or was ended: log in again",
+        )
     else:
-        assert cookie_token is not None
-        principal = session_principal(session, cookie_token)
-        failure = "the dashboard session expired or was ended: log in again"
-    # end the key lookup's transaction: its connection goes back to the pool now, not after
-    # the handler has waited for a thread (connections held while waiting for threads, and
-    # threads waiting for connections, deadlock the pool against the thread pool)
-    session.commit()
-    if principal is None:
-        throttle.record_failure(address)
-        raise unauthorized(failure)
+        raise unauthorized(MISSING_KEY)
     limiter = request.app.state.rate_limiter
     if not limiter.hit(principal.key_id):
         retry = limiter.retry_after(principal.key_id)
@@ -129,6 +154,58 @@ def current_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def admin_key(
+    request: Request, session: SessionDep, credentials: BearerDep, throttle: AuthThrottleDep
+) -> Principal:
+    """Machine endpoints (/metrics): an admin's bearer key, throttled like every credential
+    but outside the per-key request rate; never a dashboard session."""
+    if credentials is None:
+        raise unauthorized(MISSING_KEY)
+    key = credentials.credentials
+    principal = _identified(
+        request, session, throttle, lambda: authenticate(session, key), INVALID_KEY
+    )
+    if not principal.is_admin:
+        raise HTTPException(403, detail="this needs an admin API key")
+    return principal
+
+
+AdminKeyDep = Annotated[Principal, Depends(admin_key)]
+
+
+def dashboard_url(request: Request, path: str = "") -> str:
+    """A dashboard URL below the app's root path: path-only, never built from the Host
+    header (no redirect to another site)."""
+    return request.scope.get("root_path", "").rstrip("/") + DASHBOARD_PREFIX + path
+
+
+class LoginRequired(HTTPException):
+    """A dashboard page without a live session: a redirect (303) to the login form that
+    comes back to the page afterwards."""
+
+    def __init__(self, request: Request) -> None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        url = dashboard_url(request, f"/login?next={quote(target, safe='')}")
+        super().__init__(
+            303, detail="log in first", headers={"Location": url, "Cache-Control": "no-store"}
+        )
+
+
+def dashboard_user(
+    request: Request, session: SessionDep, cookie_token: SessionCookieDep
+) -> Principal:
+    """Every dashboard page: the key of a live login session (the session cookie), else a
+    redirect to the login form."""
+    principal = session_principal(session, cookie_token) if cookie_token else None
+    session.commit()  # the connection goes back to the pool before the page is rendered
+    if principal is None:
+        raise LoginRequired(request)
+    return principal
+
+
+DashboardUserDep = Annotated[Principal, Depends(dashboard_user)]
 
 
 class RateLimiter:

@@ -8,9 +8,8 @@ from typing import Annotated
 import anyio
 from celery import Celery
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
-from tass.core.db import read_only_sessions
+from tass.core.db import Session, read_only_sessions
 from tass.core.objectstore import ObjectStore
 from tass.core.settings import Settings
 

@@ -11,8 +11,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from tass.core.db import DatabaseUnavailable, DBAPIError, PoolTimeout
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ def json_safe(value: Any) -> Any:
 
 async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 shape, written through `json_safe` (its own handler fails on NaN)."""
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):  # registered for it only
+        raise exc
     return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
@@ -53,14 +54,15 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
 
 
 async def database_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DBAPIError)
-    if exc.connection_invalidated or isinstance(exc, OperationalError):
+    if not isinstance(exc, DBAPIError):  # registered for DBAPIError only
+        raise exc
+    if exc.connection_invalidated or isinstance(exc, DatabaseUnavailable):
         return await database_unavailable(request, exc)
     raise exc
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_failed)
-    app.add_exception_handler(OperationalError, database_unavailable)
+    app.add_exception_handler(DatabaseUnavailable, database_unavailable)
     app.add_exception_handler(PoolTimeout, database_unavailable)
     app.add_exception_handler(DBAPIError, database_error)

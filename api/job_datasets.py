@@ -24,7 +24,8 @@ def checked_dataset(
     if dataset.source != "dataset":  # jobs on other sources record what they always did
         del data["id"], data["sha256"]
     if dataset.source == "dataset":
-        assert dataset.id is not None  # the spec's own validator requires it
+        if dataset.id is None:  # the spec's own validator already requires it
+            raise invalid(["body", "dataset", "id"], "dataset.id is required for source dataset")
         try:
             uploaded = usable_dataset(session, dataset.id, principal.scope, dataset.sha256)
         except DatasetUnavailable as exc:

@@ -10,7 +10,7 @@ import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -21,15 +21,13 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tass.api.auth import client_address
-from tass.core.apikeys import authenticate
+from tass.api.auth import AuthThrottleDep, BearerDep, admin_key
+from tass.api.deps import SessionDep
+from tass.core import job_queries
 from tass.core.clock import database_now
-from tass.core.db import read_only_sessions
-from tass.core.models import Job, JobTransition, Worker
+from tass.core.db import Session, SessionFactory, read_only_sessions
 from tass.core.states import FINAL_STATUSES, JobStatus
 
 DURATION_BUCKETS = (10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400)
@@ -99,7 +97,7 @@ class HttpMetrics:
 class DatabaseCollector(Collector):
     """Job, queue, worker and training figures, queried once per scrape."""
 
-    def __init__(self, factory: Callable[[], sessionmaker[Session]], worker_timeout: float) -> None:
+    def __init__(self, factory: Callable[[], SessionFactory], worker_timeout: float) -> None:
         self.factory, self.worker_timeout = factory, worker_timeout
 
     def collect(self) -> Iterator[object]:
@@ -110,11 +108,7 @@ class DatabaseCollector(Collector):
             yield from self._reaper_and_workers(session)
 
     def _jobs(self, session: Session) -> Iterable[object]:
-        counts = session.execute(
-            select(Job.type, Job.status, Job.queue, func.count()).group_by(
-                Job.type, Job.status, Job.queue
-            )
-        ).all()
+        counts = job_queries.job_counts(session)
         submitted = CounterMetricFamily("tass_jobs_submitted", "Jobs submitted.", labels=["type"])
         finished = CounterMetricFamily(
             "tass_jobs_finished", "Jobs that reached a final status.", labels=["type", "status"]
@@ -142,9 +136,7 @@ class DatabaseCollector(Collector):
         return [submitted, finished, current, depth]
 
     def _durations(self, session: Session) -> Iterable[object]:
-        rows = session.execute(
-            select(Job.type, Job.created_at, Job.started_at, Job.finished_at)
-        ).all()
+        rows = job_queries.job_times(session)
         run = HistogramMetricFamily(
             "tass_job_duration_seconds", "Time from first start to final status.", labels=["type"]
         )
@@ -172,29 +164,16 @@ class DatabaseCollector(Collector):
         epoch = GaugeMetricFamily(
             "tass_training_epoch", "Current epoch of each running job.", labels=["job_id"]
         )
-        for job_id, progress in session.execute(
-            select(Job.id, Job.progress).where(Job.status == JobStatus.RUNNING.value)
-        ):
-            progress = progress or {}
+        for job_id, progress in job_queries.running_progress(session):
             speed.add_metric([job_id], float(progress.get("images_per_sec") or 0.0))
             epoch.add_metric([job_id], float(progress.get("epoch") or 0))
         return [speed, epoch]
 
     def _reaper_and_workers(self, session: Session) -> Iterable[object]:
-        requeues = (
-            session.scalar(
-                select(func.count())
-                .select_from(JobTransition)
-                .where(
-                    JobTransition.status == JobStatus.QUEUED.value,
-                    JobTransition.from_status == JobStatus.RUNNING.value,
-                )
-            )
-            or 0
-        )
+        requeues = job_queries.requeue_count(session)
         # Heartbeats are written on the database clock; judge them on it too.
         alive_since = database_now(session).timestamp() - self.worker_timeout
-        seen = session.execute(select(Worker.last_seen_at, Worker.stopped_at)).all()
+        seen = job_queries.worker_sightings(session)
         alive = sum(
             1 for last, stopped in seen if stopped is None and last.timestamp() >= alive_since
         )
@@ -226,25 +205,16 @@ def _allowed_network(request: Request) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
-@router.get("/metrics", include_in_schema=False)
-def metrics(request: Request) -> Response:
+def scraper(
+    request: Request, session: SessionDep, credentials: BearerDep, throttle: AuthThrottleDep
+) -> None:
     """Open to the configured networks (default: this host); elsewhere an admin key."""
     if not _allowed_network(request):
-        header = request.headers.get("authorization", "")
-        key = header.removeprefix("Bearer ").strip()
-        throttle, address = request.app.state.auth_throttle, client_address(request)
-        if key:
-            throttle.refuse_if_blocked(address)
-        with request.app.state.session_factory() as session:
-            principal = authenticate(session, key) if key else None
-        if key and principal is None:
-            throttle.record_failure(address)
-        if principal is None or not principal.is_admin:
-            raise HTTPException(
-                401 if principal is None else 403,
-                detail="/metrics needs an admin API key from this network",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        admin_key(request, session, credentials, throttle)
+
+
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(scraper)])
+def metrics(request: Request) -> Response:
     return Response(
         generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
     )

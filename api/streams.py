@@ -20,11 +20,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from tass.core.apikeys import revoked_among
-from tass.core.db import read_only_sessions
+from tass.core.db import SessionFactory, read_only_sessions
 from tass.core.job_events import JobEventState, read_job_event_state
 from tass.core.states import FINAL_STATUSES, JobStatus
 
@@ -194,7 +193,7 @@ class JobEventHub:
 
     def __init__(
         self,
-        session_factory: Callable[[], sessionmaker[Session]],
+        session_factory: Callable[[], SessionFactory],
         *,
         poll_seconds: float,
         lifetime_seconds: float,

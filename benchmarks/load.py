@@ -31,7 +31,8 @@ from common import REPO, write_json  # noqa: F401 - REPO puts the repository on 
 
 from tass.client.service import api_command
 from tass.core.db import make_engine, make_session_factory
-from tass.core.jobs import create_job, upsert_metrics
+from tass.core.job_lifecycle import create_job
+from tass.core.job_results import upsert_metrics
 from tass.core.objectstore import ObjectStore
 from tass.migrations.runner import upgrade
 from tests.support.load import LoadResult, hammer, slow_download

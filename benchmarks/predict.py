@@ -35,7 +35,7 @@ if str(REPO) not in sys.path:
 from tass.client.service import api_command, serve_command  # noqa: E402
 from tass.core.apikeys import create_key  # noqa: E402
 from tass.core.db import make_engine, make_session_factory  # noqa: E402
-from tass.core.jobs import model_artifact  # noqa: E402
+from tass.core.job_queries import model_artifact  # noqa: E402
 from tass.core.objectstore import ObjectStore  # noqa: E402
 from tass.core.settings import Settings  # noqa: E402
 from tass.migrations.runner import upgrade  # noqa: E402
@@ -86,7 +86,8 @@ def timed_posts(client: httpx.Client, path: str, images: list[bytes], count: int
 
 
 def concurrent(url: str, key: str, path: str, image: bytes, clients: int, each: int) -> dict:
-    errors, done = [], []
+    errors: list[int] = []  # one entry per failed request
+    done: list[int] = []  # one entry per answered request
     lock = threading.Lock()
 
     def one_client() -> None:

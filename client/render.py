@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tass.client.sse import ServerSentEvent
+from tass.trainer.progress import format_duration
 
 Json = dict[str, Any]
 
@@ -59,19 +60,6 @@ def format_metrics(metrics: Mapping[str, Any] | None, keys: Iterable[str] | None
     if keys is None and not names:
         names = sorted(metrics)
     return " ".join(f"{name}={format_number(metrics[name])}" for name in names)
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "-"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
 
 
 def format_time(value: str | None) -> str:
@@ -297,7 +285,8 @@ class JobProgressView:
         self._progress.stop()
 
     def update(self, job: Mapping[str, Any]) -> None:
-        assert self._task is not None, "use JobProgressView as a context manager"
+        if self._task is None:
+            raise RuntimeError("use JobProgressView as a context manager")
         completed, total = progress_position(job)
         progress = job.get("progress") or {}
         speed = progress.get("images_per_sec")

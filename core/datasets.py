@@ -120,7 +120,8 @@ def record_validation(
         return
     dataset.validated_at = datetime.now(timezone.utc)
     if error is None:
-        assert summary is not None
+        if summary is None:
+            raise ValueError("a dataset validated without error needs its summary")
         dataset.status, dataset.summary = READY, summary
         dataset.num_examples = int(summary["num_examples"])
     else:

@@ -6,10 +6,39 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
-from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event, text
+
+# The database types and errors that code outside core names (api, worker and serving never
+# import SQLAlchemy themselves: an import contract in pyproject.toml says so).
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import IntegrityError as DuplicateRow
+from sqlalchemy.exc import OperationalError as DatabaseUnavailable
+from sqlalchemy.exc import SQLAlchemyError as DatabaseError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = [
+    "POOL_OVERFLOW",
+    "READ_ONLY",
+    "DBAPIError",
+    "DatabaseError",
+    "DatabaseUnavailable",
+    "DuplicateRow",
+    "Engine",
+    "PoolTimeout",
+    "Session",
+    "SessionFactory",
+    "changed_rows",
+    "make_engine",
+    "make_session_factory",
+    "ping_database",
+    "read_only_sessions",
+    "session_scope",
+]
+
+SessionFactory: TypeAlias = sessionmaker[Session]
 
 # connections a pool may open beyond pool_size (for the odd session outside the thread pool)
 POOL_OVERFLOW = 8
@@ -91,3 +120,9 @@ def changed_rows(session: Session, statement: Executable) -> int:
     # Session.execute is typed as returning Result, which has no rowcount; for a DML statement
     # it returns a CursorResult (the cast SQLAlchemy's 2.0 changelog recommends).
     return cast("CursorResult[Any]", session.execute(statement)).rowcount
+
+
+def ping_database(engine: Engine) -> None:
+    """Raise unless the database answers a trivial query (the readiness probe)."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tass.core.jobs import metric_rows
+from tass.core.job_queries import metric_rows
 from tass.core.models import Job, JobTransition
 
 

@@ -1,52 +1,26 @@
 """Finding jobs whose worker is gone or whose deadline has passed, and deciding their fate:
-requeue as the next attempt (up to max_attempts), or fail with a clear reason."""
+requeue as the next attempt (up to max_attempts), or fail with a clear reason. The deadline
+itself, and the failure it causes, belong to `core.job_lifecycle`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tass.core.clock import database_now
-from tass.core.jobstore import transition
+from tass.core.job_lifecycle import QueuedJob, deadline_passed, fail_past_deadline
+from tass.core.job_transitions import transition
 from tass.core.models import Job, JobTransition
 from tass.core.settings import Settings
 from tass.core.states import JobStatus
 
-TIMEOUT_REASON = "timeout"
 
-
-@dataclass(frozen=True)
-class Requeued:
-    job_id: str
-    job_type: str
-    queue: str
-    attempt: int
-
-
-def max_runtime(job: Job, settings: Settings) -> float:
-    limit = (job.spec or {}).get("max_runtime_seconds")
-    return float(limit or settings.default_max_runtime_seconds)
-
-
-def job_deadline(job: Job, settings: Settings) -> datetime | None:
-    """When the job must be over: its first start plus its max runtime."""
-    if job.started_at is None:
-        return None
-    return job.started_at + timedelta(seconds=max_runtime(job, settings))
-
-
-def deadline_passed(job: Job, settings: Settings, now: datetime) -> bool:
-    deadline = job_deadline(job, settings)
-    return deadline is not None and now > deadline
-
-
-def reap(factory: sessionmaker[Session], settings: Settings) -> list[Requeued]:
+def reap(factory: sessionmaker[Session], settings: Settings) -> list[QueuedJob]:
     """One sweep. Returns the jobs put back in the queue; the caller enqueues them (the DB
     change is already committed, so a crash here loses nothing: the next sweep sees them)."""
-    requeued: list[Requeued] = []
+    requeued: list[QueuedJob] = []
     with factory() as session:
         now = database_now(session)  # heartbeats were written on the same clock
         stale_before = now - timedelta(seconds=settings.heartbeat_timeout_seconds)
@@ -57,14 +31,7 @@ def reap(factory: sessionmaker[Session], settings: Settings) -> list[Requeued]:
             stmt = stmt.with_for_update(skip_locked=True)
         for job in session.scalars(stmt):
             if deadline_passed(job, settings, now):
-                transition(
-                    session,
-                    job.id,
-                    JobStatus.FAILED,
-                    attempt=job.attempt,
-                    reason=TIMEOUT_REASON,
-                    values={"error": f"timeout: ran longer than {max_runtime(job, settings):.0f}s"},
-                )
+                fail_past_deadline(session, job.id, job.attempt, settings)
                 continue
             heartbeat = job.last_heartbeat_at or job.started_at
             if heartbeat is None or heartbeat >= stale_before:
@@ -86,7 +53,7 @@ def reap(factory: sessionmaker[Session], settings: Settings) -> list[Requeued]:
                     reason="worker lost (no heartbeat)",
                     values={"attempt": job.attempt + 1, "worker_id": None},
                 ):
-                    requeued.append(Requeued(job.id, job.type, job.queue, job.attempt + 1))
+                    requeued.append(QueuedJob(job.id, job.type, job.queue, job.attempt + 1))
             else:
                 transition(
                     session,
@@ -102,9 +69,9 @@ def reap(factory: sessionmaker[Session], settings: Settings) -> list[Requeued]:
 
 def requeue_held_by(
     factory: sessionmaker[Session], settings: Settings, worker_prefix: str, reason: str
-) -> list[Requeued]:
+) -> list[QueuedJob]:
     """Put the running jobs of one worker node back in the queue (warm shutdown)."""
-    requeued: list[Requeued] = []
+    requeued: list[QueuedJob] = []
     with factory() as session:
         jobs = session.scalars(
             select(Job).where(
@@ -121,12 +88,12 @@ def requeue_held_by(
                 reason=reason,
                 values={"attempt": job.attempt + 1, "worker_id": None},
             ):
-                requeued.append(Requeued(job.id, job.type, job.queue, job.attempt + 1))
+                requeued.append(QueuedJob(job.id, job.type, job.queue, job.attempt + 1))
         session.commit()
     return requeued
 
 
-def waiting_since(factory: sessionmaker[Session], queue: str, seconds: float) -> list[Requeued]:
+def waiting_since(factory: sessionmaker[Session], queue: str, seconds: float) -> list[QueuedJob]:
     """Queued jobs of `queue` that entered `queued` over `seconds` ago (oldest first)."""
     with factory() as session:
         before = database_now(session) - timedelta(seconds=seconds)
@@ -142,4 +109,4 @@ def waiting_since(factory: sessionmaker[Session], queue: str, seconds: float) ->
             .where(Job.status == JobStatus.QUEUED.value, Job.queue == queue, entered.c.at < before)
             .order_by(entered.c.at)
         ).all()
-    return [Requeued(row.id, row.type, row.queue, row.attempt) for row in rows]
+    return [QueuedJob(row.id, row.type, row.queue, row.attempt) for row in rows]

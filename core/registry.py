@@ -71,7 +71,8 @@ def resolve_model_ref(session: Session, ref: str, *, tenant: str, scope: str | N
         if model is None or (scope is not None and model.tenant != scope):
             raise ModelRefNotFound(f"no model {ref!r}")
         return model
-    assert parsed.name is not None
+    if parsed.name is None:  # parse_model_ref gives an id or a name
+        raise ModelRefNotFound(f"no model {ref!r}")
     registered = get_registered(session, tenant, parsed.name)
     if registered is None:
         raise ModelRefNotFound(f"no registered model {parsed.name!r}")

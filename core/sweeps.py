@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tass.core.jobs import count_active_jobs, create_job, newest_first_page
-from tass.core.jobstore import transition
+from tass.core.job_lifecycle import QueuedJob, count_active_jobs, create_job
+from tass.core.job_queries import newest_first_page
+from tass.core.job_transitions import transition
 from tass.core.models import Job, Metric, Sweep, utcnow
-from tass.core.reaper import Requeued
 from tass.core.settings import Settings
 from tass.core.states import FINAL_STATUSES, JobStatus, JobType
 from tass.core.sweep_decisions import EpochValue, TrialRecord, decide
@@ -172,7 +172,7 @@ def _locked_running_sweep(session: Session, sweep_id: str) -> Sweep | None:
     return session.scalar(stmt)
 
 
-def advance_sweep(session: Session, sweep_id: str, settings: Settings) -> list[Requeued]:
+def advance_sweep(session: Session, sweep_id: str, settings: Settings) -> list[QueuedJob]:
     """Decide and apply one step of a running sweep; returns the new trials, which the
     caller enqueues after committing."""
     sweep = _locked_running_sweep(session, sweep_id)
@@ -188,7 +188,7 @@ def advance_sweep(session: Session, sweep_id: str, settings: Settings) -> list[R
     started = []
     for number, params in decision.start:
         job = submit_trial(session, sweep, number, params, settings)
-        started.append(Requeued(job.id, job.type, job.queue, job.attempt))
+        started.append(QueuedJob.of(job))
     if decision.finish is not None:
         sweep.status = decision.finish
         sweep.finished_at = utcnow()
@@ -199,13 +199,13 @@ def advance_sweep(session: Session, sweep_id: str, settings: Settings) -> list[R
     return started
 
 
-def advance_sweeps(factory: sessionmaker[Session], settings: Settings) -> list[Requeued]:
+def advance_sweeps(factory: sessionmaker[Session], settings: Settings) -> list[QueuedJob]:
     """One housekeeping pass over every running sweep, each in its own transaction."""
     with factory() as session:
         sweep_ids = list(
             session.scalars(select(Sweep.id).where(Sweep.status == SweepStatus.RUNNING.value))
         )
-    started: list[Requeued] = []
+    started: list[QueuedJob] = []
     for sweep_id in sweep_ids:
         with factory() as session:
             try:

@@ -13,7 +13,6 @@ from typing import Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MODEL_NAMES = ("alexnet-cifar", "alexnet-seed")
-DATA_SOURCES = ("cifar10", "cifar10-python", "image-folder", "synthetic", "dataset")
 
 ModelName = Literal["alexnet-cifar", "alexnet-seed"]
 DataSource = Literal["cifar10", "cifar10-python", "image-folder", "synthetic", "dataset"]

@@ -1,49 +1,24 @@
-"""Claiming a job and ending it: thin wrappers over the state machine for the worker."""
+"""Claiming a job and ending it: the worker's side of `core.job_lifecycle`, each step in a
+transaction of its own on the worker's sessions."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from sqlalchemy import func, select
-
-from tass.core.clock import database_now
-from tass.core.jobstore import transition
+from tass.core import job_lifecycle
+from tass.core.db import Session
 from tass.core.models import Job
 from tass.core.states import JobStatus
 from tass.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
-MAX_ERROR_CHARS = 4000
 
 
 def claim(ctx: WorkerContext, job_id: str, resumed_from_epoch: int | None = None) -> Job | None:
-    """queued -> running with one conditional UPDATE; None if someone else has it or it is
-    no longer queued (cancelled, already running under a live lease, or finished)."""
+    """queued -> running; None if someone else has it or it is no longer queued."""
     with ctx.sessions.begin() as session:
-        now = database_now(session)  # leases and deadlines run on the database's clock
-        won = transition(
-            session,
-            job_id,
-            JobStatus.RUNNING,
-            expected={JobStatus.QUEUED},
-            reason="claimed",
-            details={
-                "worker": ctx.worker_id,
-                **({"resumed_from_epoch": resumed_from_epoch} if resumed_from_epoch else {}),
-            },
-            values={
-                "worker_id": ctx.worker_id,
-                # the deadline counts from the first start, across attempts
-                "started_at": func.coalesce(Job.started_at, now),
-                "last_heartbeat_at": now,
-            },
-        )
-        if not won:
-            return None
-        job = session.scalar(select(Job).where(Job.id == job_id))
-        session.expunge(job)
-        return job
+        return job_lifecycle.claim(session, job_id, ctx.worker_id, resumed_from_epoch)
 
 
 def finish(
@@ -53,39 +28,25 @@ def finish(
     *,
     reason: str | None = None,
     values: dict[str, Any] | None = None,
-    session: Any = None,
+    session: Session | None = None,
 ) -> bool:
-    """Move this attempt of the job to a final status (no-op if it already left it)."""
+    """Move this attempt of the job to a final status (no-op if it already left it); in
+    `session`'s transaction when given (the caller commits), else in one of its own."""
     if session is None:
         with ctx.sessions.begin() as own:
             return finish(ctx, job, status, reason=reason, values=values, session=own)
-    return transition(
-        session,
-        job.id,
-        status,
-        expected={JobStatus.RUNNING, JobStatus.CANCELLING},
-        attempt=job.attempt,
-        reason=reason,
-        values=values,
-    )
+    return job_lifecycle.finish(session, job.id, job.attempt, status, reason=reason, values=values)
 
 
 def fail(ctx: WorkerContext, job: Job, exc: BaseException) -> None:
-    message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-    log.error("job %s failed: %s", job.id, message)
-    finish(ctx, job, JobStatus.FAILED, reason="error", values={"error": message})
+    """Fail this attempt with the exception's message; the traceback goes to the log."""
+    log.error("job %s attempt %s failed", job.id, job.attempt, exc_info=exc)
+    with ctx.sessions.begin() as session:
+        job_lifecycle.fail(session, job.id, job.attempt, f"{type(exc).__name__}: {exc}")
 
 
 def end_stopped(ctx: WorkerContext, job: Job) -> None:
     """Training stopped early: a cancel request ends as cancelled; a lost lease ends nothing
     (another attempt owns the job now)."""
     with ctx.sessions.begin() as session:
-        current = session.scalar(select(Job.status).where(Job.id == job.id))
-        if current == JobStatus.CANCELLING.value:
-            transition(
-                session,
-                job.id,
-                JobStatus.CANCELLED,
-                attempt=job.attempt,
-                reason="cancelled while running",
-            )
+        job_lifecycle.end_stopped(session, job.id, job.attempt)

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from celery.signals import worker_process_init
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from tass.core.db import make_engine, make_session_factory
+from tass.core.db import Engine, SessionFactory, make_engine, make_session_factory
 from tass.core.objectstore import ObjectStore
 from tass.core.settings import Settings, get_settings
 
@@ -37,7 +35,7 @@ class WorkerContext:
         return worker_engine(self.settings)
 
     @cached_property
-    def sessions(self) -> sessionmaker[Session]:
+    def sessions(self) -> SessionFactory:
         return make_session_factory(self.engine)
 
     @cached_property

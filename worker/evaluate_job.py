@@ -7,19 +7,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tass.core.jobs import get_model, model_artifact
-from tass.core.reaper import job_deadline
+from tass.core.job_lifecycle import job_deadline
+from tass.core.job_queries import get_model, model_artifact
 from tass.core.states import JobStatus
+from tass.trainer.artifacts import MODEL_FILE, ArtifactError
 from tass.worker.claim import claim, end_stopped, fail, finish
 from tass.worker.context import WorkerContext
+from tass.worker.job_data import load_job_data
 from tass.worker.lease import Lease
-from tass.worker.train_job import load_job_dataset
 
 log = logging.getLogger(__name__)
-
-
-class ModelFileError(RuntimeError):
-    """The stored model is missing or does not match its recorded digest."""
 
 
 def registered_class_names(ctx: WorkerContext, model_id: str) -> list[str] | None:
@@ -30,14 +27,13 @@ def registered_class_names(ctx: WorkerContext, model_id: str) -> list[str] | Non
 
 
 def fetch_model_file(ctx: WorkerContext, model_id: str, dest: Path) -> Path:
+    """The model's Keras file, checked against its recorded sha256 (ArtifactError if it is
+    missing or altered: nothing is loaded from it)."""
     with ctx.sessions() as session:
         artifact = model_artifact(session, model_id, "keras")
     if artifact is None:
-        raise ModelFileError(f"model {model_id} has no stored .keras file")
-    digest = ctx.store.download(artifact.key, dest)
-    if digest != artifact.sha256:
-        raise ModelFileError(f"model {model_id}: sha256 mismatch, refusing to load it")
-    return dest
+        raise ArtifactError(f"model {model_id} has no stored .keras file")
+    return ctx.store.download(artifact.key, dest, artifact.sha256).path
 
 
 def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
@@ -48,18 +44,16 @@ def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
     workdir = Path(tempfile.mkdtemp(prefix=f"tass-{job_id}-"))
     try:
         with Lease(ctx, job.id, job.attempt, job_deadline(job, ctx.settings)) as lease:
-            from tass.trainer.data import load_dataset
             from tass.trainer.errors import EvaluationStopped
             from tass.trainer.evaluate import evaluate
             from tass.trainer.saving import load_model, read_class_names
 
-            assert job.model_id is not None
-            model_file = fetch_model_file(ctx, job.model_id, workdir / "model.keras")
+            if job.model_id is None:
+                raise ValueError(f"evaluation job {job.id} names no model to evaluate")
+            model_file = fetch_model_file(ctx, job.model_id, workdir / MODEL_FILE)
             model = load_model(model_file, compile=False)
             classes = registered_class_names(ctx, job.model_id) or read_class_names(model_file)
-            data = load_dataset(
-                load_job_dataset(ctx, job.dataset), confine_to=ctx.settings.resolved_data_roots
-            )
+            data = load_job_data(ctx, job.dataset, workdir)
             try:  # the lease thread sets `lost` on cancel, deadline or takeover
                 result = evaluate(
                     model, data, class_names=classes, hook=lambda *_: not lease.lost.is_set()

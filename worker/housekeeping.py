@@ -15,9 +15,9 @@ from celery.signals import worker_ready, worker_shutting_down
 from kombu.exceptions import ChannelError
 
 from tass.core.db import make_engine, make_session_factory
+from tass.core.job_lifecycle import QueuedJob, enqueue_all
 from tass.core.objectstore import ObjectStore
-from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
-from tass.core.reaper import Requeued, reap, requeue_held_by, waiting_since
+from tass.core.reaper import reap, requeue_held_by, waiting_since
 from tass.core.retention import collect_garbage
 from tass.core.settings import get_settings
 from tass.core.workers import WorkerInfo, report_alive, report_stopped
@@ -30,12 +30,9 @@ log = logging.getLogger(__name__)
 _stop = threading.Event()
 
 
-def enqueue(app: Celery, jobs: list[Requeued]) -> None:
-    for job in jobs:
-        task = TRAIN_TASK if job.job_type == "train" else EVALUATE_TASK
-        app.send_task(
-            task, args=[job.job_id], queue=job.queue, task_id=f"{job.job_id}-{job.attempt}"
-        )
+def enqueue(app: Celery, jobs: list[QueuedJob]) -> None:
+    """Send requeued jobs to the broker (one it refuses stays queued: re-sent later)."""
+    for job in enqueue_all(app, jobs):
         log.warning("job %s requeued as attempt %s", job.job_id, job.attempt)
 
 

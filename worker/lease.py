@@ -7,14 +7,9 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.exc import SQLAlchemyError
-
 from tass.core.clock import database_now
-from tass.core.jobstore import transition
-from tass.core.models import Job
-from tass.core.reaper import TIMEOUT_REASON
-from tass.core.states import JobStatus
+from tass.core.db import DatabaseError, Session
+from tass.core.job_lifecycle import fail_past_deadline, heartbeat
 from tass.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -46,18 +41,9 @@ class Lease:
             held = self.renew_in(session, **values)
         return held
 
-    def renew_in(self, session: Any, **values: Any) -> bool:
-        """The conditional UPDATE inside the caller's transaction."""
-        result = session.execute(
-            update(Job)
-            .where(
-                Job.id == self.job_id,
-                Job.attempt == self.attempt,
-                Job.status == JobStatus.RUNNING.value,
-            )
-            .values(last_heartbeat_at=database_now(session), **values)
-        )
-        if result.rowcount != 1:
+    def renew_in(self, session: Session, **values: Any) -> bool:
+        """The heartbeat inside the caller's transaction."""
+        if not heartbeat(session, self.job_id, self.attempt, **values):
             self.lost.set()
             return False
         return True
@@ -65,14 +51,7 @@ class Lease:
     def expire(self) -> None:
         """Past the job's max runtime: fail it with reason `timeout`, which ends the lease."""
         with self.ctx.sessions.begin() as session:
-            transition(
-                session,
-                self.job_id,
-                JobStatus.FAILED,
-                attempt=self.attempt,
-                reason=TIMEOUT_REASON,
-                values={"error": "timeout: max_runtime_seconds exceeded"},
-            )
+            fail_past_deadline(session, self.job_id, self.attempt, self.ctx.settings)
         self.lost.set()
 
     def past_deadline(self) -> bool:
@@ -92,5 +71,5 @@ class Lease:
                 if not self.renew():
                     log.info("job %s attempt %s lost its lease", self.job_id, self.attempt)
                     return
-            except SQLAlchemyError as exc:  # a DB blip: keep training, try again next beat
+            except DatabaseError as exc:  # a DB blip: keep training, try again next beat
                 log.warning("heartbeat for job %s failed: %s", self.job_id, exc)

@@ -8,34 +8,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from tass.core.jobs import record_artifacts, upsert_metrics
+from tass.core.db import DatabaseUnavailable
+from tass.core.job_results import record_artifacts, upsert_metrics
 from tass.core.models import Artifact
+from tass.trainer.artifacts import checkpoint_key, checkpoint_kind
+from tass.trainer.progress import JobProgress
 from tass.worker.context import WorkerContext
 from tass.worker.lease import Lease
 
 log = logging.getLogger(__name__)
-
-PROGRESS_FIELDS = (
-    "epoch",
-    "epochs",
-    "step",
-    "steps_per_epoch",
-    "images_per_sec",
-    "gflops_per_sec",
-    "eta_seconds",
-)
-
-
-def checkpoint_key(job_id: str, attempt: int, epoch: int, name: str) -> str:
-    """Every attempt writes below its own prefix: a stale attempt can never touch the bytes
-    that a later one recorded."""
-    return f"jobs/{job_id}/attempt-{attempt}/checkpoints/epoch-{epoch:04d}/{name}"
-
-
-CHECKPOINT_KINDS = {".keras": "checkpoint", ".json": "checkpoint-state"}
 
 
 class JobReporter:
@@ -61,7 +44,7 @@ class JobReporter:
                     step=progress.global_step,
                     values=_floats(progress.metrics),
                 )
-            except OperationalError as exc:  # a DB blip costs one progress row, not the job
+            except DatabaseUnavailable as exc:  # a DB blip costs one progress row, not the job
                 log.warning("progress write for job %s failed: %s", self.job_id, exc)
         return True
 
@@ -72,7 +55,7 @@ class JobReporter:
         values = {k: v for k, v in _floats(progress.metrics).items() if k != "epoch"}
         # an epoch's metrics and checkpoint must land: retry through a database outage
         retrying = Retrying(
-            retry=retry_if_exception_type(OperationalError),
+            retry=retry_if_exception_type(DatabaseUnavailable),
             wait=wait_exponential(multiplier=0.5, max=10),
             stop=stop_after_delay(self.ctx.settings.heartbeat_timeout_seconds * 5),
             reraise=True,
@@ -97,9 +80,7 @@ class JobReporter:
         latest: dict[str, float] | None = None,
         artifacts: list[Artifact] | None = None,
     ) -> bool:
-        snapshot = {name: getattr(progress, name) for name in PROGRESS_FIELDS}
-        snapshot["global_step"] = progress.global_step
-        extra: dict[str, Any] = {"progress": snapshot}
+        extra: dict[str, Any] = {"progress": JobProgress.of(progress).model_dump()}
         if latest is not None:
             extra["latest_metrics"] = latest
         with self.ctx.sessions.begin() as session:
@@ -120,7 +101,7 @@ class JobReporter:
             stored.append(
                 Artifact(
                     job_id=self.job_id,
-                    kind=CHECKPOINT_KINDS.get(file.suffix, "checkpoint-file"),
+                    kind=checkpoint_kind(file.name),
                     key=obj.key,
                     size=obj.size,
                     sha256=obj.sha256,

@@ -6,21 +6,15 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from sqlalchemy.orm import Session, sessionmaker
 
-from tass.core.queue import TRAIN_TASK
+from tass.core.db import SessionFactory
+from tass.core.job_lifecycle import enqueue_all
 from tass.core.settings import Settings
 from tass.core.sweeps import advance_sweeps
 
 log = logging.getLogger(__name__)
 
 
-def run_sweep_step(app: Celery, factory: sessionmaker[Session], settings: Settings) -> None:
-    for trial in advance_sweeps(factory, settings):
-        app.send_task(
-            TRAIN_TASK,
-            args=[trial.job_id],
-            queue=trial.queue,
-            task_id=f"{trial.job_id}-{trial.attempt}",
-        )
+def run_sweep_step(app: Celery, factory: SessionFactory, settings: Settings) -> None:
+    for trial in enqueue_all(app, advance_sweeps(factory, settings)):
         log.info("sweep trial job %s enqueued", trial.job_id)

@@ -6,64 +6,46 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
-
-from tass.core.datapaths import resolve_dataset_path
-from tass.core.jobs import delete_metrics_after, record_artifacts
-from tass.core.models import Artifact, Job, Model
-from tass.core.reaper import job_deadline
-from tass.core.registry import register_trained_model
+from tass.core.job_lifecycle import job_deadline
+from tass.core.job_queries import latest_checkpoint_files
+from tass.core.job_results import forget_metrics_after_checkpoint, record_model
+from tass.core.models import Artifact, Job
 from tass.core.states import JobStatus
-from tass.trainer.spec import DatasetSpec, TrainSpec
+from tass.trainer.artifacts import (
+    CHECKPOINTS_DIR,
+    MODEL_FILE,
+    MODEL_FORMAT_FILES,
+    SAVEDMODEL_DIR,
+    STATE_FILE,
+    key_file_name,
+    key_folder,
+    model_key,
+    model_kind,
+)
+from tass.trainer.spec import TrainSpec
 from tass.worker.claim import claim, end_stopped, fail, finish
 from tass.worker.context import WorkerContext
+from tass.worker.job_data import load_job_data
 from tass.worker.lease import Lease
 from tass.worker.reporter import JobReporter
 
 log = logging.getLogger(__name__)
 
 
-def load_job_dataset(ctx: WorkerContext, raw: dict) -> DatasetSpec:  # type: ignore[type-arg]
-    """Re-check a server-side path against this worker's data roots before reading it."""
-    spec = DatasetSpec.model_validate(raw)
-    if spec.path is not None:
-        path = resolve_dataset_path(spec.path, ctx.settings.resolved_data_roots)
-        spec = spec.model_copy(update={"path": str(path)})
-    return spec
-
-
 def latest_stored_checkpoint(ctx: WorkerContext, job_id: str) -> list[Artifact]:
     """The recorded files of the job's newest checkpoint (empty when there is none)."""
     with ctx.sessions() as session:
-        newest = session.scalar(
-            select(Artifact)
-            .where(Artifact.job_id == job_id, Artifact.kind == "checkpoint")
-            .order_by(Artifact.epoch.desc(), Artifact.id.desc())
-            .limit(1)
-        )
-        if newest is None:
-            return []
-        folder = newest.key.rsplit("/", 1)[0] + "/"
-        return list(
-            session.scalars(
-                select(Artifact).where(
-                    Artifact.job_id == job_id,
-                    Artifact.epoch == newest.epoch,
-                    Artifact.key.startswith(folder, autoescape=True),
-                )
-            )
-        )
+        return latest_checkpoint_files(session, job_id)
 
 
 def fetch_checkpoint(ctx: WorkerContext, files: list[Artifact], dest: Path) -> Path:
     """Download every recorded file of a checkpoint, each checked against its digest."""
     for artifact in files:
-        name = artifact.key.rsplit("/", 1)[1]
-        if ctx.store.download(artifact.key, dest / name) != artifact.sha256:
-            raise RuntimeError(f"checkpoint {artifact.key}: sha256 mismatch")
-    if not (dest / "state.json").exists():  # written before state files were recorded
-        ctx.store.download(files[0].key.rsplit("/", 1)[0] + "/state.json", dest / "state.json")
+        ctx.store.download(artifact.key, dest / key_file_name(artifact.key), artifact.sha256)
+    if not (dest / STATE_FILE).exists():  # written before state files were recorded
+        ctx.store.download(key_folder(files[0].key) + STATE_FILE, dest / STATE_FILE, None)
     return dest
 
 
@@ -72,11 +54,7 @@ def forget_lost_progress(ctx: WorkerContext, job: Job, epoch: int) -> None:
     this attempt redoes: drop them so that only one history remains."""
     steps_per_epoch = (job.progress or {}).get("steps_per_epoch")
     with ctx.sessions.begin() as session:
-        delete_metrics_after(session, job.id, "epoch", epoch)
-        if epoch == 0:
-            delete_metrics_after(session, job.id, "step", -1)
-        elif steps_per_epoch:
-            delete_metrics_after(session, job.id, "step", epoch * int(steps_per_epoch))
+        forget_metrics_after_checkpoint(session, job.id, epoch, steps_per_epoch)
 
 
 def run_train_job(ctx: WorkerContext, job_id: str) -> None:
@@ -104,80 +82,52 @@ def run_train_job(ctx: WorkerContext, job_id: str) -> None:
 
 
 def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Path | None) -> None:
-    from tass.trainer.data import load_dataset
     from tass.trainer.saving import export_model, export_savedmodel
     from tass.trainer.train import train
 
     spec = TrainSpec.model_validate(job.spec)
-    data = load_dataset(
-        load_job_dataset(ctx, job.dataset), confine_to=ctx.settings.resolved_data_roots
-    )
+    data = load_job_data(ctx, job.dataset, workdir)
     reporter = JobReporter(ctx, lease, every_steps=ctx.settings.progress_every_steps)
     result = train(
         spec,
         data,
         hook=reporter,
         progress_every=1,
-        checkpoint_dir=workdir / "checkpoints",
+        checkpoint_dir=workdir / CHECKPOINTS_DIR,
         resume_from=resume,
         log=log.info,
     )
     if result.stopped or lease.lost.is_set():
         end_stopped(ctx, job)
         return
-    keras_file = workdir / "model.keras"
+    keras_file = workdir / MODEL_FILE
     export_model(result.model, keras_file, result.class_names)
-    export_savedmodel(result.model, workdir / "savedmodel")
-    zipped = Path(shutil.make_archive(str(workdir / "savedmodel"), "zip", workdir / "savedmodel"))
+    savedmodel = workdir / SAVEDMODEL_DIR
+    export_savedmodel(result.model, savedmodel)
+    zipped = Path(shutil.make_archive(str(savedmodel), "zip", savedmodel))
     _publish(ctx, job, result.final_metrics, result.class_names, keras_file, zipped)
-
-
-def model_key(job: Job, name: str) -> str:
-    """Write-once and per attempt, like checkpoints: only the attempt that wins the final
-    transaction is ever recorded; the others' uploads are orphans for the collector."""
-    return f"models/{job.id}/attempt-{job.attempt}/{name}"
 
 
 def _publish(
     ctx: WorkerContext,
     job: Job,
-    metrics: dict,
-    class_names: list[str],  # type: ignore[type-arg]
+    metrics: dict[str, Any],
+    class_names: list[str],
     keras_file: Path,
     savedmodel_zip: Path,
 ) -> None:
     """Upload both model files, then create the model and succeed in one transaction."""
-    model = Model(
-        job_id=job.id,
-        tenant=job.tenant,
-        name=job.name,
-        metrics=metrics,
-        class_names=list(class_names),
-    )
+    files = {"keras": keras_file, "savedmodel": savedmodel_zip}
     uploads = {
-        "model-keras": ctx.store.put_file(model_key(job, "model.keras"), keras_file),
-        "model-savedmodel": ctx.store.put_file(model_key(job, "savedmodel.zip"), savedmodel_zip),
+        model_kind(fmt): ctx.store.put_file(
+            model_key(job.id, job.attempt, MODEL_FORMAT_FILES[fmt]), path
+        )
+        for fmt, path in files.items()
     }
     with ctx.sessions() as session:
-        existing = session.scalar(select(Model).where(Model.job_id == job.id))
-        if existing is not None:  # an earlier attempt published before dying
-            model = existing
-        else:
-            session.add(model)
-            session.flush()
-        artifacts = [
-            Artifact(
-                job_id=job.id,
-                model_id=model.id,
-                kind=kind,
-                key=obj.key,
-                size=obj.size,
-                sha256=obj.sha256,
-            )
-            for kind, obj in uploads.items()
-        ]
-        record_artifacts(session, artifacts)
-        register_trained_model(session, job, model)  # register_as, in the same transaction
+        # the model (or the one an earlier attempt recorded before dying), its files and its
+        # register_as registration, in the transaction that succeeds the job
+        model = record_model(session, job, metrics, class_names, uploads)
         done = finish(
             ctx,
             job,

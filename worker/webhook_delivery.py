@@ -14,10 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import httpx
-from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook as Signer
 
-from tass.core.db import make_engine, make_session_factory
+from tass.core.db import SessionFactory, make_engine, make_session_factory
 from tass.core.netguard import AddressRefused, Resolver, Target, check_url, parse_networks
 from tass.core.netguard import system_resolver as default_resolver
 from tass.core.settings import Settings, get_settings
@@ -87,7 +86,7 @@ def _ms_since(started: float) -> float:
 
 
 def deliver_due(
-    factory: sessionmaker[Session],
+    factory: SessionFactory,
     settings: Settings,
     resolver: Resolver = default_resolver,
     pool: ThreadPoolExecutor | None = None,
@@ -120,7 +119,7 @@ def deliver_due(
     return len(events)
 
 
-def prune(factory: sessionmaker[Session], settings: Settings) -> None:
+def prune(factory: SessionFactory, settings: Settings) -> None:
     try:
         with factory.begin() as session:
             removed = prune_settled(session, settings.webhook_keep_days * 86400)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
+
+from tass.core.db import ping_database
 
 router = APIRouter(tags=["health"])
 
@@ -20,8 +21,7 @@ def _check_all(request: Request) -> dict[str, str]:
     state = request.app.state
     checks: dict[str, str] = {}
     try:
-        with state.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping_database(state.engine)
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"

@@ -10,7 +10,7 @@ from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep
 from tass.api.routers.jobs import require_job
 from tass.api.schemas import MetricPage, MetricRow
-from tass.core import jobs as job_queries
+from tass.core import job_queries
 
 router = APIRouter(prefix="/v1/jobs", tags=["metrics"])
 

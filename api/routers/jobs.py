@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
-from kombu.exceptions import OperationalError as BrokerError
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from tass.api.auth import PrincipalDep
@@ -29,19 +26,16 @@ from tass.api.schemas import (
     TrainJobCreate,
 )
 from tass.api.strict_json import StrictJSONRoute
-from tass.core import jobs as job_queries
+from tass.core import job_lifecycle, job_queries
 from tass.core.apikeys import Principal
-from tass.core.db import read_only_sessions
-from tass.core.jobstore import transition
-from tass.core.models import IdempotencyKey, Job
+from tass.core.db import Session, SessionFactory, read_only_sessions
+from tass.core.models import Job
 from tass.core.pagination import BadCursor
-from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
-from tass.core.registry import ModelRefNotFound, resolve_model_ref
+from tass.core.registry import ModelRefNotFound
 from tass.core.settings import Settings
 from tass.core.states import FINAL_STATUSES, JobStatus, JobType
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=StrictJSONRoute)
-log = logging.getLogger(__name__)
 
 
 def field_error(loc: list[str | int], message: str) -> HTTPException:
@@ -49,65 +43,45 @@ def field_error(loc: list[str | int], message: str) -> HTTPException:
     return invalid(["body", *loc], message)
 
 
-def _check_quota(session: Session, settings: Settings, tenant: str) -> None:
-    active = job_queries.count_active_jobs(session, tenant)
-    if active >= settings.max_active_jobs_per_tenant:
-        raise HTTPException(
-            429,
-            detail=f"tenant {tenant!r} already has {active} queued or running jobs "
-            f"(limit {settings.max_active_jobs_per_tenant})",
-            headers={"Retry-After": "30"},
-        )
+def _new_job(
+    body: TrainJobCreate | EvaluateJobCreate, dataset: dict[str, object], principal: Principal
+) -> job_lifecycle.NewJob:
+    new = job_lifecycle.NewJob(
+        job_type=JobType.TRAIN if isinstance(body, TrainJobCreate) else JobType.EVALUATE,
+        tenant=principal.tenant,
+        dataset=dataset,
+        name=body.name,
+        tags=body.tags,
+    )
+    if isinstance(body, TrainJobCreate):
+        return replace(new, spec=body.spec.model_dump(mode="json"), register_as=body.register_as)
+    return replace(new, model_ref=body.model_id)
 
 
-def _insert_job(
+def _submit(
     session: Session,
-    body: TrainJobCreate | EvaluateJobCreate,
-    dataset: dict[str, object],
+    new: job_lifecycle.NewJob,
     settings: Settings,
     principal: Principal,
-) -> tuple[Job, str]:
-    """Insert the job row; returns it with the task name that runs it."""
-    common = {"tenant": principal.tenant, "dataset": dataset, "name": body.name, "tags": body.tags}
-    if isinstance(body, TrainJobCreate):
-        job = job_queries.create_job(
+    idempotency_key: str | None,
+    body_sha256: str,
+) -> job_lifecycle.Submission:
+    """core's submit, with its refusals as HTTP errors."""
+    try:
+        return job_lifecycle.submit(
             session,
-            job_type=JobType.TRAIN.value,
-            queue=settings.train_queue,
-            spec=body.spec.model_dump(mode="json"),
-            register_as=body.register_as,
-            **common,
+            new,
+            settings,
+            scope=principal.scope,
+            idempotency_key=idempotency_key,
+            body_sha256=body_sha256,
         )
-        return job, TRAIN_TASK
-    try:  # the job records the model a reference names now, not the reference
-        model = resolve_model_ref(
-            session, body.model_id, tenant=principal.tenant, scope=principal.scope
-        )
-    except ModelRefNotFound as exc:
+    except job_lifecycle.QuotaExceeded as exc:
+        raise HTTPException(429, detail=str(exc), headers={"Retry-After": "30"}) from exc
+    except job_lifecycle.IdempotencyConflict as exc:
+        raise HTTPException(409, detail=str(exc)) from exc
+    except ModelRefNotFound as exc:  # the job records the model a reference names now
         raise field_error(["model_id"], f"model_id: {exc}") from exc
-    job = job_queries.create_job(
-        session,
-        job_type=JobType.EVALUATE.value,
-        queue=settings.evaluate_queue,
-        model_id=model.id,
-        **common,
-    )
-    return job, EVALUATE_TASK
-
-
-def _replay(
-    session: Session, record: IdempotencyKey, body_sha256: str, response: Response
-) -> JobOut:
-    """A repeated submission with the same key: the same job, or 409 for another body."""
-    if record.body_sha256 != body_sha256:
-        raise HTTPException(
-            409, detail="Idempotency-Key was already used with a different request body"
-        )
-    job = session.get(Job, record.job_id)
-    assert job is not None
-    response.headers["Location"] = f"/v1/jobs/{job.id}"
-    response.headers["Idempotent-Replayed"] = "true"
-    return job_out(job)
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
@@ -133,40 +107,21 @@ def submit_job(
     body_sha256 = hashlib.sha256(
         json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
     ).hexdigest()
-    if idempotency_key:
-        record = job_queries.find_idempotency_key(session, principal.tenant, idempotency_key)
-        if record is not None:
-            return _replay(session, record, body_sha256, response)
-    _check_quota(session, settings, principal.tenant)
-    job, task = _insert_job(session, body, dataset, settings, principal)
-    if idempotency_key:
-        session.add(
-            IdempotencyKey(
-                tenant=principal.tenant, key=idempotency_key, body_sha256=body_sha256, job_id=job.id
-            )
-        )
-        try:
-            session.commit()
-        except IntegrityError:  # a concurrent request with the same key won the insert
-            session.rollback()
-            record = job_queries.find_idempotency_key(session, principal.tenant, idempotency_key)
-            assert record is not None
-            return _replay(session, record, body_sha256, response)
-    session.commit()
+    new = _new_job(body, dataset, principal)
+    submitted = _submit(session, new, settings, principal, idempotency_key, body_sha256)
+    job = submitted.job
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if submitted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+        return job_out(job)
     try:
-        producer.send_task(task, args=[job.id], queue=job.queue, task_id=f"{job.id}-1")
-    except (BrokerError, OSError) as exc:
-        log.error("could not enqueue job %s: %s", job.id, exc)
-        transition(session, job.id, JobStatus.FAILED, reason="broker unavailable at submit")
-        if idempotency_key:  # the key names no queued job: a retry with it makes a fresh one
-            job_queries.forget_idempotency_key(session, principal.tenant, idempotency_key)
-        session.commit()
+        job_lifecycle.enqueue_submitted(session, producer, job, idempotency_key)
+    except job_lifecycle.QueueUnavailable as exc:
         raise HTTPException(
             503,
             detail="the job queue is unavailable; the job was not queued (retry later, with "
             "the same Idempotency-Key if you sent one)",
         ) from exc
-    response.headers["Location"] = f"/v1/jobs/{job.id}"
     session.refresh(job)
     return job_out(job)
 
@@ -226,7 +181,7 @@ def _read_and_close(session: Session, job_id: str, principal: Principal) -> JobO
         session.close()  # a long-poll waits with no session open
 
 
-def _read_job(factory: sessionmaker[Session], job_id: str, principal: Principal) -> JobOut:
+def _read_job(factory: SessionFactory, job_id: str, principal: Principal) -> JobOut:
     with factory() as session:
         return job_out(require_job(session, job_id, principal))
 
@@ -279,10 +234,7 @@ def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> Job
     """A queued job is cancelled at once (it never starts); a running one goes to
     `cancelling` and its worker stops it within one batch."""
     job = require_job(session, job_id, principal)
-    done = transition(
-        session, job_id, JobStatus.CANCELLED, expected={JobStatus.QUEUED}, reason="cancel requested"
-    ) or transition(session, job_id, JobStatus.CANCELLING, reason="cancel requested")
-    if not done:
+    if not job_lifecycle.request_cancel(session, job_id):
         session.refresh(job)
         if JobStatus(job.status) in FINAL_STATUSES:
             raise HTTPException(409, detail=f"job {job_id} is already {job.status}")

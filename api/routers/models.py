@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
-from sqlalchemy.orm import Session
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep, SettingsDep, StoreDep
@@ -14,15 +13,16 @@ from tass.api.errors import invalid
 from tass.api.presenters import model_out
 from tass.api.ranges import RangeNotSatisfiable, parse_range
 from tass.api.schemas import ModelOut, ModelPage
-from tass.core import jobs as queries
+from tass.core import job_queries as queries
 from tass.core.apikeys import Principal
+from tass.core.db import Session
 from tass.core.models import Model
 from tass.core.pagination import BadCursor
 from tass.core.registry import ModelRefNotFound, resolve_model_ref
+from tass.trainer.artifacts import download_name
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
-FILENAMES = {"keras": "{id}.keras", "savedmodel": "{id}-savedmodel.zip"}
 MEDIA_TYPES = {"keras": "application/zip", "savedmodel": "application/zip"}
 
 
@@ -86,13 +86,14 @@ def download_model(
         "ETag": etag,
         "X-Checksum-Sha256": artifact.sha256,
         "Accept-Ranges": "bytes",
-        "Content-Disposition": f'attachment; filename="{FILENAMES[format].format(id=model_id)}"',
+        "Content-Disposition": f'attachment; filename="{download_name(model_id, format)}"',
     }
     if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
     if settings.presign_downloads and store.signs_urls:
         url = store.presigned_get(artifact.key)
-        assert url is not None
+        if url is None:  # signs_urls said it would sign
+            raise RuntimeError(f"the object store did not sign a URL for {artifact.key}")
         return RedirectResponse(url, status_code=307, headers=headers)
     size = artifact.size
     try:

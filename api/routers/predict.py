@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -19,8 +18,9 @@ from tass.api.deps import SessionDep, SettingsDep
 from tass.api.errors import invalid
 from tass.api.routers.models import require_model
 from tass.api.strict_json import StrictJSONRoute
-from tass.core import jobs as queries
+from tass.core import job_queries as queries
 from tass.core.apikeys import Principal
+from tass.core.db import Session
 from tass.core.settings import Settings
 
 router = APIRouter(prefix="/v1/models", tags=["models"], route_class=StrictJSONRoute)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
-from sqlalchemy.orm import Session
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep, SettingsDep
@@ -24,6 +23,7 @@ from tass.api.registry_schemas import (
 from tass.api.strict_json import StrictJSONRoute
 from tass.core import registry as store
 from tass.core.apikeys import Principal
+from tass.core.db import Session
 from tass.core.models import RegisteredModel
 from tass.core.registry import ALIAS_PATTERN, NAME_PATTERN, ModelRefNotFound
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Query, Response, status
-from kombu.exceptions import OperationalError as BrokerError
-from sqlalchemy.orm import Session
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep
@@ -18,15 +15,14 @@ from tass.api.sweep_schemas import BestOut, SweepCreate, SweepOut, SweepPage, Tr
 from tass.api.sweep_validation import check_sweep, sweep_config
 from tass.core import sweeps as sweep_store
 from tass.core.apikeys import Principal
-from tass.core.jobs import count_active_jobs
+from tass.core.db import Session
+from tass.core.job_lifecycle import QuotaExceeded, check_quota, enqueue_all
 from tass.core.models import Sweep
 from tass.core.pagination import BadCursor
-from tass.core.queue import TRAIN_TASK
 from tass.core.settings import Settings
 from tass.core.sweep_decisions import best_value
 
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"], route_class=StrictJSONRoute)
-log = logging.getLogger(__name__)
 
 
 def sweep_out(session: Session, sweep: Sweep) -> SweepOut:
@@ -67,16 +63,12 @@ def sweep_out(session: Session, sweep: Sweep) -> SweepOut:
     )
 
 
-def check_quota(session: Session, settings: Settings, tenant: str) -> None:
+def check_sweep_quota(session: Session, settings: Settings, tenant: str) -> None:
     """Trials count as jobs: a tenant at its quota cannot start a sweep (429)."""
-    active = count_active_jobs(session, tenant)
-    if active >= settings.max_active_jobs_per_tenant:
-        raise HTTPException(
-            429,
-            detail=f"tenant {tenant!r} already has {active} queued or running jobs "
-            f"(limit {settings.max_active_jobs_per_tenant})",
-            headers={"Retry-After": "30"},
-        )
+    try:
+        check_quota(session, tenant, settings.max_active_jobs_per_tenant)
+    except QuotaExceeded as exc:
+        raise HTTPException(429, detail=str(exc), headers={"Retry-After": "30"}) from exc
 
 
 def require_sweep(session: Session, sweep_id: str, principal: Principal) -> Sweep:
@@ -100,7 +92,7 @@ def create_sweep(
     Housekeeping starts the rest as slots free up and stops the trials the pruner stops."""
     check_sweep(body)
     dataset = checked_dataset(body.dataset, settings, session, principal)
-    check_quota(session, settings, principal.tenant)
+    check_sweep_quota(session, settings, principal.tenant)
     sweep = sweep_store.create_sweep(
         session,
         tenant=principal.tenant,
@@ -110,13 +102,7 @@ def create_sweep(
     )
     started = sweep_store.advance_sweep(session, sweep.id, settings)
     session.commit()
-    for trial in started:
-        try:
-            producer.send_task(
-                TRAIN_TASK, args=[trial.job_id], queue=trial.queue, task_id=f"{trial.job_id}-1"
-            )
-        except (BrokerError, OSError) as exc:  # queued in the database: re-sent by housekeeping
-            log.error("could not enqueue trial job %s: %s", trial.job_id, exc)
+    enqueue_all(producer, started)  # one the broker refuses is re-sent by housekeeping
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
     return sweep_out(session, sweep)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
-from sqlalchemy.orm import Session
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep, SettingsDep
@@ -22,6 +21,7 @@ from tass.api.webhook_schemas import (
 )
 from tass.core import webhooks as webhook_store
 from tass.core.apikeys import Principal
+from tass.core.db import Session
 from tass.core.models import Webhook
 from tass.core.netguard import AddressRefused, check_url, parse_networks, system_resolver
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep, SettingsDep
 from tass.api.schemas import QueueOut, WorkerOut, WorkersOut
-from tass.core.jobs import list_job_ids_of_tenant
+from tass.core.job_queries import list_job_ids_of_tenant
 from tass.core.workers import list_workers, queue_depths
 
 router = APIRouter(prefix="/v1/workers", tags=["workers"])

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tass.api.app import create_app
 from tass.api.streams import StreamCursor, events_since
-from tass.core import jobs as queries
 from tass.core.apikeys import create_key, revoke_key
 from tass.core.job_events import JobEventState
-from tass.core.jobstore import transition
+from tass.core.job_results import upsert_metrics
+from tass.core.job_transitions import transition
 from tass.core.models import Job
 from tass.core.settings import Settings
 from tass.core.states import JobStatus
@@ -143,7 +143,7 @@ def test_a_stream_ends_after_its_lifetime_and_resumes_from_last_event_id(serve, 
     job_id = submit(client, keys["acme"])
     with db() as session:
         transition(session, job_id, JobStatus.RUNNING)
-        queries.upsert_metrics(session, job_id, "epoch", 1, {"loss": 0.5})
+        upsert_metrics(session, job_id, "epoch", 1, {"loss": 0.5})
         session.commit()
 
     with client.stream("GET", f"/v1/jobs/{job_id}/events", headers=bearer(keys["acme"])) as first:
@@ -153,7 +153,7 @@ def test_a_stream_ends_after_its_lifetime_and_resumes_from_last_event_id(serve, 
     assert "id" not in before[-1]
 
     with db() as session:  # while nobody listens: another epoch, progress, the end
-        queries.upsert_metrics(session, job_id, "epoch", 2, {"loss": 0.25})
+        upsert_metrics(session, job_id, "epoch", 2, {"loss": 0.25})
         session.get(Job, job_id).progress = {"epoch": 2, "epochs": 2}
         transition(session, job_id, JobStatus.SUCCEEDED)
         session.commit()

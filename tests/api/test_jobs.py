@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tass.core import jobs as queries
-from tass.core.jobstore import transition
+from tass.core.job_results import upsert_metrics
+from tass.core.job_transitions import transition
 from tass.core.states import JobStatus
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}
@@ -93,7 +93,7 @@ def test_metric_history_groups_pages_and_downsamples(client, db):
     job = submit(client)
     with db() as session:
         for epoch in range(1, 6):
-            queries.upsert_metrics(
+            upsert_metrics(
                 session,
                 job["id"],
                 "epoch",
@@ -101,7 +101,7 @@ def test_metric_history_groups_pages_and_downsamples(client, db):
                 {"loss": 1.0 / epoch, "val_accuracy": 0.1 * epoch},
             )
         # a retried write of epoch 3 overwrites instead of adding a row
-        queries.upsert_metrics(session, job["id"], "epoch", 3, {"loss": 0.3})
+        upsert_metrics(session, job["id"], "epoch", 3, {"loss": 0.3})
         session.commit()
 
     url = f"/v1/jobs/{job['id']}/metrics"
@@ -120,7 +120,7 @@ def test_event_stream_reports_metrics_and_ends_with_the_terminal_status(client, 
     job = submit(client)
     with db() as session:
         transition(session, job["id"], JobStatus.RUNNING)
-        queries.upsert_metrics(session, job["id"], "epoch", 1, {"loss": 0.5})
+        upsert_metrics(session, job["id"], "epoch", 1, {"loss": 0.5})
         transition(session, job["id"], JobStatus.SUCCEEDED)
         session.commit()
 

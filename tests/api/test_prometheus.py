@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tass.core.jobstore import transition
+from tass.core.job_transitions import transition
 from tass.core.models import utcnow
 from tass.core.states import JobStatus
 from tests.api.conftest import bearer
@@ -27,6 +28,19 @@ def test_metrics_need_an_admin_key_off_the_allowed_networks(anonymous, keys):
     assert anonymous.get("/metrics").status_code == 401
     assert anonymous.get("/metrics", headers=bearer(keys["acme"])).status_code == 403
     assert anonymous.get("/metrics", headers=bearer(keys["admin"])).status_code == 200
+
+
+def test_allowed_networks_scrape_without_a_key_and_wrong_keys_elsewhere_are_throttled(app, keys):
+    local = TestClient(app, client=("127.0.0.1", 40000))
+    assert local.get("/metrics").status_code == 200
+    elsewhere = TestClient(app, client=("192.0.2.7", 40000))
+    wrong = elsewhere.get("/metrics", headers=bearer("tass_nope"))
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    limit = int(app.state.settings.auth_failure_limit.split("/")[0])
+    for _ in range(limit):
+        elsewhere.get("/metrics", headers=bearer("tass_nope"))
+    # past the limit even the right key waits: guesses cost time
+    assert elsewhere.get("/metrics", headers=bearer(keys["admin"])).status_code == 429
 
 
 def test_job_counters_and_gauges_move_as_a_job_runs(client, anonymous, keys, db):

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from tass.api.routers import jobs as jobs_router
-from tass.core.jobstore import transition
+from tass.core.job_transitions import transition
 from tass.core.states import JobStatus
 from tests.api.test_models import PAYLOAD, stored_model  # noqa: F401 - fixture
 

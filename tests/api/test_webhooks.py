@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from standardwebhooks import Webhook as Verifier
 
-from tass.core.jobstore import transition
+from tass.core.job_transitions import transition
 from tass.core.models import WebhookOutbox
 from tass.core.states import JobStatus
 from tests.api.conftest import bearer

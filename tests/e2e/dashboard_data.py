@@ -10,9 +10,10 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from tass.core import jobs as queries
 from tass.core.apikeys import create_key
-from tass.core.jobstore import transition
+from tass.core.job_lifecycle import create_job
+from tass.core.job_results import upsert_metrics
+from tass.core.job_transitions import transition
 from tass.core.models import Artifact, Job, Model, utcnow
 from tass.core.objectstore import ObjectStore
 from tass.core.states import JobStatus
@@ -79,7 +80,7 @@ def _train_job(
     epochs_done: int,
     minutes_ago: int,
 ) -> Job:
-    job = queries.create_job(
+    job = create_job(
         session,
         job_type="train",
         tenant=TENANT,
@@ -104,11 +105,11 @@ def _train_job(
     )
     for epoch in range(1, epochs_done + 1):
         values = _curve(epoch, scale)
-        queries.upsert_metrics(session, job.id, "epoch", epoch, values)
+        upsert_metrics(session, job.id, "epoch", epoch, values)
         for step in range(STEP_EVERY, STEPS_PER_EPOCH + 1, STEP_EVERY):
             global_step = (epoch - 1) * STEPS_PER_EPOCH + step
             loss = _curve(epoch - 1 + step / STEPS_PER_EPOCH, scale)["loss"]
-            queries.upsert_metrics(
+            upsert_metrics(
                 session, job.id, "step", global_step, {"loss": loss + 0.05 * math.sin(step)}
             )
     job.progress = {
@@ -222,7 +223,7 @@ def seed(factory: sessionmaker[Session], store: ObjectStore) -> Seeded:
         )
 
         # the evaluation of the baseline model: a 10x10 confusion matrix
-        evaluation = queries.create_job(
+        evaluation = create_job(
             session,
             job_type="evaluate",
             tenant=TENANT,
@@ -272,7 +273,7 @@ def seed(factory: sessionmaker[Session], store: ObjectStore) -> Seeded:
             minutes_ago=5,
         )
         out.running = running.id
-        queued = queries.create_job(
+        queued = create_job(
             session,
             job_type="train",
             tenant=TENANT,
@@ -296,7 +297,7 @@ def advance_running_job(factory: sessionmaker[Session], job_id: str, epoch: int)
     """What the worker's reporter would write at the end of `epoch`."""
     with factory() as session:
         values = _curve(epoch, 1.0)
-        queries.upsert_metrics(session, job_id, "epoch", epoch, values)
+        upsert_metrics(session, job_id, "epoch", epoch, values)
         job = session.get(Job, job_id)
         assert job is not None
         job.progress = {**(job.progress or {}), "epoch": epoch, "eta_seconds": 95.0}

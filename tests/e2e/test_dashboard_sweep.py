@@ -13,8 +13,8 @@ import pytest
 
 from tass.core.apikeys import create_key
 from tass.core.db import make_engine, make_session_factory
-from tass.core.jobs import upsert_metrics
-from tass.core.jobstore import transition
+from tass.core.job_results import upsert_metrics
+from tass.core.job_transitions import transition
 from tass.core.models import utcnow
 from tass.core.settings import Settings
 from tass.core.states import JobStatus

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tass.core.db import make_engine, make_session_factory
-from tass.core.jobs import job_artifacts
+from tass.core.job_queries import job_artifacts
 from tass.core.objectstore import ObjectStore
 from tass.core.retention import collect_garbage
 from tests.faults.conftest import FINAL, child_pid, submit, wait_until

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tass.core.jobs import create_job
-from tass.core.jobstore import transition
+from tass.core.job_lifecycle import create_job
+from tass.core.job_transitions import transition
 from tass.core.models import utcnow
 from tass.core.states import JobStatus
 

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import delete
 
-from tass.core.jobs import job_artifacts, metric_rows
-from tass.core.jobstore import transition
+from tass.core.job_queries import job_artifacts, metric_rows
+from tass.core.job_transitions import transition
 from tass.core.models import Artifact, Job
 from tass.core.settings import Settings
 from tass.core.states import JobStatus

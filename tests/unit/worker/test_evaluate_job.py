@@ -10,7 +10,7 @@ import time
 import keras
 import pytest
 
-from tass.core.jobstore import transition
+from tass.core.job_transitions import transition
 from tass.core.models import Job
 from tass.core.settings import Settings
 from tass.core.states import JobStatus

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tass.core.jobstore import transition
+from tass.core.job_transitions import transition
 from tass.core.models import Job
 from tass.core.registry import get_registered, resolve_model_ref, versions_of
 from tass.core.settings import Settings

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tass.client.cli import app
-from tass.core.jobs import upsert_metrics
+from tass.core.job_results import upsert_metrics
 from tass.core.models import Artifact, Job
 from tass.core.retention import collect_garbage
 from tass.core.settings import Settings, get_settings

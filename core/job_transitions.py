@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tass.core.clock import database_now
+from tass.core.db import changed_rows
 from tass.core.models import Job, JobTransition
 from tass.core.states import ALLOWED_FROM, FINAL_STATUSES, JobStatus
 from tass.core.webhooks import enqueue_job_event
@@ -75,7 +76,7 @@ def transition(
         stmt = stmt.where(Job.attempt == attempt)
     if to in FINAL_STATUSES:
         stmt = stmt.values(finished_at=now)
-    if session.execute(stmt).rowcount != 1:
+    if changed_rows(session, stmt) != 1:
         return False
     record_transition(
         session,

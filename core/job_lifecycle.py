@@ -1,0 +1,417 @@
+"""The job lifecycle, in one place: submit (idempotency, quota, insert), enqueue (which queue,
+task and task id), claim, heartbeat, finish, cancel, and the deadline every job runs under.
+
+The API submits and cancels, the worker claims, heartbeats and finishes, housekeeping reaps
+(`core.reaper`, built on the deadline and `QueuedJob` here) and re-enqueues. Every status
+change goes through `core.job_transitions.transition` (one conditional UPDATE, recorded)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tass.core.clock import database_now
+from tass.core.db import changed_rows
+from tass.core.job_transitions import record_transition, transition
+from tass.core.models import IdempotencyKey, Job, utcnow
+from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
+from tass.core.registry import resolve_model_ref
+from tass.core.settings import Settings
+from tass.core.states import ACTIVE_STATUSES, JobStatus, JobType
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_REASON = "timeout"
+MAX_ERROR_CHARS = 4000
+# the first key of the PostgreSQL advisory locks that serialize one tenant's quota checks
+QUOTA_LOCK_CLASS = 0x7A55
+
+
+class QuotaExceeded(Exception):
+    """The tenant already has as many queued or running jobs as it may."""
+
+    def __init__(self, tenant: str, active: int, limit: int) -> None:
+        super().__init__(
+            f"tenant {tenant!r} already has {active} queued or running jobs (limit {limit})"
+        )
+
+
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key sent again with a different request body."""
+
+
+class QueueUnavailable(Exception):
+    """The broker refused the job; it was failed, never queued."""
+
+
+# Submit
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What a submission asks for; `model_ref` (evaluate) is resolved at submit time, so the
+    job records the model the reference names now, not the reference."""
+
+    job_type: JobType
+    tenant: str
+    dataset: dict[str, Any]
+    name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    spec: dict[str, Any] | None = None
+    model_ref: str | None = None
+    register_as: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: Job
+    replayed: bool  # an earlier submission with the same Idempotency-Key made it
+
+
+def submit(
+    session: Session,
+    new: NewJob,
+    settings: Settings,
+    *,
+    scope: str | None,
+    idempotency_key: str | None = None,
+    body_sha256: str = "",
+) -> Submission:
+    """Store a job (or find the one this Idempotency-Key made) and commit; the caller then
+    enqueues a new one with `enqueue_submitted`. Raises QuotaExceeded, IdempotencyConflict,
+    or core.registry.ModelRefNotFound."""
+    if idempotency_key:
+        record = session.get(IdempotencyKey, (new.tenant, idempotency_key))
+        if record is not None:
+            return _replay(session, record, body_sha256)
+    check_quota(session, new.tenant, settings.max_active_jobs_per_tenant)
+    job = _insert_new_job(session, new, settings, scope)
+    if idempotency_key:
+        session.add(
+            IdempotencyKey(
+                tenant=new.tenant, key=idempotency_key, body_sha256=body_sha256, job_id=job.id
+            )
+        )
+        try:
+            session.commit()
+        except IntegrityError:  # a concurrent request with the same key won the insert
+            session.rollback()
+            record = session.get(IdempotencyKey, (new.tenant, idempotency_key))
+            if record is None:
+                raise RuntimeError(
+                    "the Idempotency-Key insert conflicted, yet no key is stored"
+                ) from None
+            return _replay(session, record, body_sha256)
+    session.commit()
+    return Submission(job, replayed=False)
+
+
+def _replay(session: Session, record: IdempotencyKey, body_sha256: str) -> Submission:
+    if record.body_sha256 != body_sha256:
+        raise IdempotencyConflict("Idempotency-Key was already used with a different request body")
+    job = session.get(Job, record.job_id)
+    if job is None:  # the key row cascades with its job, so this cannot happen
+        raise RuntimeError(f"Idempotency-Key names job {record.job_id}, which does not exist")
+    return Submission(job, replayed=True)
+
+
+def _insert_new_job(session: Session, new: NewJob, settings: Settings, scope: str | None) -> Job:
+    model_id = None
+    if new.model_ref is not None:
+        model_id = resolve_model_ref(session, new.model_ref, tenant=new.tenant, scope=scope).id
+    return create_job(
+        session,
+        job_type=new.job_type.value,
+        tenant=new.tenant,
+        queue=queue_for(new.job_type.value, settings),
+        dataset=new.dataset,
+        spec=new.spec,
+        model_id=model_id,
+        name=new.name,
+        tags=new.tags,
+        register_as=new.register_as,
+    )
+
+
+def create_job(
+    session: Session,
+    *,
+    job_type: str,
+    tenant: str,
+    queue: str,
+    dataset: dict[str, Any],
+    spec: dict[str, Any] | None = None,
+    model_id: str | None = None,
+    name: str | None = None,
+    tags: dict[str, str] | None = None,
+    sweep_id: str | None = None,
+    trial_number: int | None = None,
+    register_as: str | None = None,
+) -> Job:
+    """Insert a queued job and its first transition; the caller commits, then enqueues."""
+    job = Job(
+        type=job_type,
+        tenant=tenant,
+        status=JobStatus.QUEUED.value,
+        queue=queue,
+        dataset=dataset,
+        spec=spec,
+        model_id=model_id,
+        name=name,
+        tags=tags or {},
+        attempt=1,
+        created_at=utcnow(),
+        sweep_id=sweep_id,
+        trial_number=trial_number,
+        register_as=register_as,
+    )
+    session.add(job)
+    session.flush()
+    record_transition(
+        session,
+        job.id,
+        JobStatus.QUEUED,
+        from_status=None,
+        attempt=job.attempt,
+        reason="submitted",
+        at=job.created_at,
+    )
+    return job
+
+
+def count_active_jobs(session: Session, tenant: str) -> int:
+    """Queued, running and cancelling jobs of a tenant (what its quota counts).
+
+    Callers count in order to insert, so the count holds the tenant's quota lock until the
+    transaction ends: on PostgreSQL a transaction-scoped advisory lock per tenant (a concurrent
+    submit waits here until this one commits its insert, so the quota is never overshot); on
+    SQLite every writing transaction already holds the database's write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(QUOTA_LOCK_CLASS, func.hashtext(tenant))))
+    active = [s.value for s in ACTIVE_STATUSES]
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.tenant == tenant, Job.status.in_(active))
+        )
+        or 0
+    )
+
+
+def check_quota(session: Session, tenant: str, limit: int) -> None:
+    """Raise QuotaExceeded when the tenant may not add a job (sweep trials count too)."""
+    active = count_active_jobs(session, tenant)
+    if active >= limit:
+        raise QuotaExceeded(tenant, active, limit)
+
+
+# Enqueue
+
+
+class TaskSender(Protocol):
+    """What enqueueing needs of a Celery app (the API's producer or the worker's app)."""
+
+    def send_task(self, name: str, *, args: list[Any], queue: str, task_id: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """A job that is `queued` in the database and must be (re)sent to its broker queue."""
+
+    job_id: str
+    job_type: str
+    queue: str
+    attempt: int
+
+    @classmethod
+    def of(cls, job: Job) -> QueuedJob:
+        return cls(job.id, job.type, job.queue, job.attempt)
+
+
+def queue_for(job_type: str, settings: Settings) -> str:
+    """The broker queue a new job of `job_type` goes to (recorded on the job)."""
+    return settings.train_queue if job_type == JobType.TRAIN.value else settings.evaluate_queue
+
+
+def enqueue(sender: TaskSender, job: QueuedJob) -> None:
+    """Send one attempt of a job: the task runs it by type, the task id names the attempt (so a
+    re-send of the same attempt is recognisably the same delivery)."""
+    task = TRAIN_TASK if job.job_type == JobType.TRAIN.value else EVALUATE_TASK
+    sender.send_task(
+        task, args=[job.job_id], queue=job.queue, task_id=f"{job.job_id}-{job.attempt}"
+    )
+
+
+def enqueue_submitted(
+    session: Session, sender: TaskSender, job: Job, idempotency_key: str | None
+) -> None:
+    """Enqueue a just-submitted job; if the broker refuses, fail the job, forget its
+    Idempotency-Key (a retry with it makes a fresh job) and raise QueueUnavailable."""
+    try:
+        enqueue(sender, QueuedJob.of(job))
+    except (BrokerError, OSError) as exc:
+        log.error("could not enqueue job %s", job.id, exc_info=True)
+        transition(session, job.id, JobStatus.FAILED, reason="broker unavailable at submit")
+        if idempotency_key:
+            session.execute(
+                delete(IdempotencyKey).where(
+                    IdempotencyKey.tenant == job.tenant, IdempotencyKey.key == idempotency_key
+                )
+            )
+        session.commit()
+        raise QueueUnavailable(str(exc)) from exc
+
+
+def enqueue_all(sender: TaskSender, jobs: list[QueuedJob]) -> list[QueuedJob]:
+    """Send each job; one the broker refuses stays queued in the database (housekeeping
+    re-sends it). Returns the jobs that were sent."""
+    sent = []
+    for job in jobs:
+        try:
+            enqueue(sender, job)
+            sent.append(job)
+        except (BrokerError, OSError):
+            log.error("could not enqueue job %s; it stays queued", job.job_id, exc_info=True)
+    return sent
+
+
+# Claim, heartbeat, finish, cancel
+
+
+def claim(
+    session: Session, job_id: str, worker_id: str, resumed_from_epoch: int | None = None
+) -> Job | None:
+    """queued -> running with one conditional UPDATE; None if someone else has it or it is
+    no longer queued (cancelled, already running under a live lease, or finished). The job
+    returned is detached from the session."""
+    now = database_now(session)  # leases and deadlines run on the database's clock
+    won = transition(
+        session,
+        job_id,
+        JobStatus.RUNNING,
+        expected={JobStatus.QUEUED},
+        reason="claimed",
+        details={
+            "worker": worker_id,
+            **({"resumed_from_epoch": resumed_from_epoch} if resumed_from_epoch else {}),
+        },
+        values={
+            "worker_id": worker_id,
+            # the deadline counts from the first start, across attempts
+            "started_at": func.coalesce(Job.started_at, now),
+            "last_heartbeat_at": now,
+        },
+    )
+    if not won:
+        return None
+    job = session.scalar(select(Job).where(Job.id == job_id))
+    if job is None:
+        raise RuntimeError(f"job {job_id} vanished inside the transaction that claimed it")
+    session.expunge(job)
+    return job
+
+
+def heartbeat(session: Session, job_id: str, attempt: int, **values: Any) -> bool:
+    """Renew the lease (and write `values`) only while this attempt still runs the job: False
+    once it was cancelled, timed out or handed to another attempt."""
+    renewed = changed_rows(
+        session,
+        update(Job)
+        .where(Job.id == job_id, Job.attempt == attempt, Job.status == JobStatus.RUNNING.value)
+        .values(last_heartbeat_at=database_now(session), **values),
+    )
+    return renewed == 1
+
+
+def finish(
+    session: Session,
+    job_id: str,
+    attempt: int,
+    status: JobStatus,
+    *,
+    reason: str | None = None,
+    values: dict[str, Any] | None = None,
+) -> bool:
+    """Move this attempt of the job to a final status (no-op if it already left running)."""
+    return transition(
+        session,
+        job_id,
+        status,
+        expected={JobStatus.RUNNING, JobStatus.CANCELLING},
+        attempt=attempt,
+        reason=reason,
+        values=values,
+    )
+
+
+def fail(session: Session, job_id: str, attempt: int, error: str) -> bool:
+    """This attempt failed with `error` (kept to MAX_ERROR_CHARS)."""
+    values = {"error": error[:MAX_ERROR_CHARS]}
+    return finish(session, job_id, attempt, JobStatus.FAILED, reason="error", values=values)
+
+
+def end_stopped(session: Session, job_id: str, attempt: int) -> bool:
+    """A run stopped early: a cancel request ends as cancelled; a lost lease ends nothing
+    (another attempt owns the job now)."""
+    current = session.scalar(select(Job.status).where(Job.id == job_id))
+    if current != JobStatus.CANCELLING.value:
+        return False
+    return transition(
+        session,
+        job_id,
+        JobStatus.CANCELLED,
+        attempt=attempt,
+        reason="cancelled while running",
+    )
+
+
+def request_cancel(session: Session, job_id: str) -> bool:
+    """A queued job is cancelled at once; a running one goes to `cancelling` (its worker
+    stops it). False when the job is already final."""
+    return transition(
+        session, job_id, JobStatus.CANCELLED, expected={JobStatus.QUEUED}, reason="cancel requested"
+    ) or transition(session, job_id, JobStatus.CANCELLING, reason="cancel requested")
+
+
+# Deadlines: the one place that says how long a job may run and what happens after
+
+
+def max_runtime(spec: dict[str, Any] | None, settings: Settings) -> float:
+    """Seconds a job may run, from its first start, across attempts."""
+    limit = (spec or {}).get("max_runtime_seconds")
+    return float(limit or settings.default_max_runtime_seconds)
+
+
+def job_deadline(job: Job, settings: Settings) -> datetime | None:
+    """When the job must be over: its first start plus its max runtime."""
+    if job.started_at is None:
+        return None
+    return job.started_at + timedelta(seconds=max_runtime(job.spec, settings))
+
+
+def deadline_passed(job: Job, settings: Settings, now: datetime) -> bool:
+    deadline = job_deadline(job, settings)
+    return deadline is not None and now > deadline
+
+
+def fail_past_deadline(session: Session, job_id: str, attempt: int, settings: Settings) -> bool:
+    """Fail this attempt with reason `timeout` (which ends its lease). Called by the worker
+    holding the lease and by the reaper, whichever notices first; the caller commits."""
+    spec = session.scalar(select(Job.spec).where(Job.id == job_id))
+    limit = max_runtime(spec, settings)
+    return transition(
+        session,
+        job_id,
+        JobStatus.FAILED,
+        attempt=attempt,
+        reason=TIMEOUT_REASON,
+        values={"error": f"timeout: ran longer than max_runtime_seconds ({limit:.0f}s)"},
+    )

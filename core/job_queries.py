@@ -1,0 +1,228 @@
+"""Reading jobs, their metrics, artifacts and models: every query the API, the dashboard, the
+metrics endpoint and the worker run to look at jobs (changes live in `job_lifecycle`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from tass.core.models import Artifact, Job, JobTransition, Metric, Model, Worker
+from tass.core.pagination import decode_cursor, encode_cursor
+from tass.core.states import JobStatus
+from tass.trainer.artifacts import CHECKPOINT_MODEL_KIND, key_folder, model_kind
+
+
+def get_job(session: Session, job_id: str, scope: str | None = None) -> Job | None:
+    """The job, or None if it does not exist or belongs to a tenant other than `scope`."""
+    job = session.get(Job, job_id)
+    if job is None or (scope is not None and job.tenant != scope):
+        return None
+    return job
+
+
+def list_job_ids_of_tenant(session: Session, tenant: str, job_ids: list[str]) -> set[str]:
+    """Which of `job_ids` belong to `tenant`."""
+    if not job_ids:
+        return set()
+    rows = session.scalars(select(Job.id).where(Job.id.in_(job_ids), Job.tenant == tenant))
+    return set(rows)
+
+
+def list_jobs(
+    session: Session,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    status: str | None = None,
+    job_type: str | None = None,
+    scope: str | None = None,
+    tag: tuple[str, str] | None = None,
+    sweep_id: str | None = None,
+) -> tuple[list[Job], str | None]:
+    stmt = select(Job)
+    if sweep_id is not None:
+        stmt = stmt.where(Job.sweep_id == sweep_id)
+    if tag is not None:
+        stmt = stmt.where(Job.tags[tag[0]].as_string() == tag[1])
+    if scope is not None:
+        stmt = stmt.where(Job.tenant == scope)
+    if status:
+        stmt = stmt.where(Job.status == status)
+    if job_type:
+        stmt = stmt.where(Job.type == job_type)
+    return newest_first_page(session, stmt, Job, limit=limit, cursor=cursor)
+
+
+def newest_first_page(
+    session: Session,
+    stmt: Select[Any],
+    entity: type[Job] | type[Model],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Any], str | None]:
+    """One page of `stmt` ordered newest first by (created_at, id), with the next cursor."""
+    if cursor:
+        at, row_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(entity.created_at < at, and_(entity.created_at == at, entity.id < row_id))
+        )
+    order = (entity.created_at.desc(), entity.id.desc())
+    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1].created_at, rows[-1].id)
+
+
+def metric_rows(
+    session: Session,
+    job_id: str,
+    *,
+    kind: str,
+    after: int = -1,
+    limit: int = 1000,
+    every: int = 1,
+) -> tuple[list[tuple[int, dict[str, float]]], int | None]:
+    """Metric rows grouped by step, ascending, after step `after`; keeps every `every`-th step."""
+    steps = list(
+        session.scalars(
+            select(Metric.step)
+            .where(Metric.job_id == job_id, Metric.kind == kind, Metric.step > after)
+            .group_by(Metric.step)
+            .order_by(Metric.step)
+            .limit(limit * every + 1)
+        )
+    )
+    more = len(steps) > limit * every
+    steps = steps[: limit * every]
+    kept = steps[every - 1 :: every] if every > 1 else steps
+    next_after = steps[-1] if more and steps else None
+    if not kept:
+        return [], next_after
+    values: dict[int, dict[str, float]] = {step: {} for step in kept}
+    for metric in session.scalars(
+        select(Metric).where(Metric.job_id == job_id, Metric.kind == kind, Metric.step.in_(kept))
+    ):
+        values[metric.step][metric.name] = metric.value
+    return [(step, values[step]) for step in kept], next_after
+
+
+def get_model(session: Session, model_id: str, scope: str | None = None) -> Model | None:
+    """The model, or None if it does not exist or belongs to a tenant other than `scope`."""
+    model = session.get(Model, model_id)
+    if model is None or (scope is not None and model.tenant != scope):
+        return None
+    return model
+
+
+def list_models(
+    session: Session, *, limit: int, cursor: str | None = None, scope: str | None = None
+) -> tuple[list[Model], str | None]:
+    stmt = select(Model) if scope is None else select(Model).where(Model.tenant == scope)
+    return newest_first_page(session, stmt, Model, limit=limit, cursor=cursor)
+
+
+def job_artifacts(session: Session, job_id: str) -> list[Artifact]:
+    return list(
+        session.scalars(select(Artifact).where(Artifact.job_id == job_id).order_by(Artifact.id))
+    )
+
+
+def model_artifact(session: Session, model_id: str, fmt: str) -> Artifact | None:
+    return session.scalar(
+        select(Artifact)
+        .where(Artifact.model_id == model_id, Artifact.kind == model_kind(fmt))
+        .order_by(Artifact.id.desc())
+        .limit(1)
+    )
+
+
+def job_status(session: Session, job_id: str) -> str | None:
+    return session.scalar(select(Job.status).where(Job.id == job_id))
+
+
+def model_of_job(session: Session, job_id: str) -> Model | None:
+    """The model a train job published (an earlier attempt may have published it)."""
+    return session.scalar(select(Model).where(Model.job_id == job_id))
+
+
+def latest_checkpoint_files(session: Session, job_id: str) -> list[Artifact]:
+    """The recorded files of the job's newest checkpoint (empty when there is none)."""
+    newest = session.scalar(
+        select(Artifact)
+        .where(Artifact.job_id == job_id, Artifact.kind == CHECKPOINT_MODEL_KIND)
+        .order_by(Artifact.epoch.desc(), Artifact.id.desc())
+        .limit(1)
+    )
+    if newest is None:
+        return []
+    folder = key_folder(newest.key)
+    return list(
+        session.scalars(
+            select(Artifact).where(
+                Artifact.job_id == job_id,
+                Artifact.epoch == newest.epoch,
+                Artifact.key.startswith(folder, autoescape=True),
+            )
+        )
+    )
+
+
+# What the Prometheus collector reads at each scrape.
+
+
+def job_counts(session: Session) -> list[tuple[str, str, str, int]]:
+    """(type, status, queue, number of jobs) for every combination that has jobs."""
+    rows = session.execute(
+        select(Job.type, Job.status, Job.queue, func.count()).group_by(
+            Job.type, Job.status, Job.queue
+        )
+    ).all()
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+@dataclass(frozen=True)
+class JobTimes:
+    type: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+def job_times(session: Session) -> list[JobTimes]:
+    rows = session.execute(select(Job.type, Job.created_at, Job.started_at, Job.finished_at))
+    return [JobTimes(*row) for row in rows]
+
+
+def running_progress(session: Session) -> list[tuple[str, dict[str, Any]]]:
+    """(job id, progress) of every running job."""
+    rows = session.execute(
+        select(Job.id, Job.progress).where(Job.status == JobStatus.RUNNING.value)
+    )
+    return [(job_id, progress or {}) for job_id, progress in rows]
+
+
+def requeue_count(session: Session) -> int:
+    """How many times a running job was put back in the queue (worker lost or shut down)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(JobTransition)
+            .where(
+                JobTransition.status == JobStatus.QUEUED.value,
+                JobTransition.from_status == JobStatus.RUNNING.value,
+            )
+        )
+        or 0
+    )
+
+
+def worker_sightings(session: Session) -> list[tuple[datetime, datetime | None]]:
+    """(last seen, stopped at) of every worker the registry knows."""
+    rows = session.execute(select(Worker.last_seen_at, Worker.stopped_at))
+    return [(last, stopped) for last, stopped in rows]

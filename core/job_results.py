@@ -1,0 +1,108 @@
+"""What a running job records besides its status: metrics, stored artifacts and, at the end of
+a train job, its model. Every write here happens inside the transaction that renews the job's
+lease or finishes it (see `job_lifecycle`), so a stale attempt never records anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tass.core.job_queries import model_of_job
+from tass.core.models import Artifact, Job, Metric, Model, utcnow
+from tass.core.objectstore import StoredObject
+from tass.core.registry import register_trained_model
+
+
+def upsert_metrics(
+    session: Session, job_id: str, kind: str, step: int, values: dict[str, float]
+) -> None:
+    """One row per metric at (job, kind, step): a retried write overwrites, never duplicates."""
+    rows = [
+        {
+            "job_id": job_id,
+            "kind": kind,
+            "step": step,
+            "name": name,
+            "value": float(value),
+            "at": utcnow(),
+        }
+        for name, value in values.items()
+        if value is not None
+    ]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Metric).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["job_id", "kind", "step", "name"],
+        set_={"value": stmt.excluded.value, "at": stmt.excluded.at},
+    )
+    session.execute(stmt)
+
+
+def delete_metrics_after(session: Session, job_id: str, kind: str, step: int) -> None:
+    """Forget metrics past `step` (a resumed attempt rewrites them)."""
+    session.execute(
+        delete(Metric).where(Metric.job_id == job_id, Metric.kind == kind, Metric.step > step)
+    )
+
+
+def forget_metrics_after_checkpoint(
+    session: Session, job_id: str, epoch: int, steps_per_epoch: int | None
+) -> None:
+    """Metrics an earlier attempt wrote after the checkpoint this attempt resumes from (epoch 0:
+    none) describe training that is redone: drop them, so only one history remains."""
+    delete_metrics_after(session, job_id, "epoch", epoch)
+    if epoch == 0:
+        delete_metrics_after(session, job_id, "step", -1)
+    elif steps_per_epoch:
+        delete_metrics_after(session, job_id, "step", epoch * int(steps_per_epoch))
+
+
+def record_artifacts(session: Session, artifacts: list[Artifact]) -> None:
+    """Record stored objects. Keys are write-once and carry the attempt, so a row is never
+    replaced: a key recorded twice is a bug and fails on the unique constraint."""
+    session.add_all(artifacts)
+
+
+def record_model(
+    session: Session,
+    job: Job,
+    metrics: dict[str, Any],
+    class_names: list[str],
+    uploads: dict[str, StoredObject],
+) -> Model:
+    """The train job's model (the one an earlier attempt recorded before dying, else a new
+    one), its uploaded files by artifact kind, and its `register_as` registration. The caller
+    finishes the job in the same transaction and commits only if that succeeded."""
+    model = model_of_job(session, job.id)
+    if model is None:
+        model = Model(
+            job_id=job.id,
+            tenant=job.tenant,
+            name=job.name,
+            metrics=metrics,
+            class_names=list(class_names),
+        )
+        session.add(model)
+        session.flush()
+    record_artifacts(
+        session,
+        [
+            Artifact(
+                job_id=job.id,
+                model_id=model.id,
+                kind=kind,
+                key=obj.key,
+                size=obj.size,
+                sha256=obj.sha256,
+            )
+            for kind, obj in uploads.items()
+        ],
+    )
+    register_trained_model(session, job, model)
+    return model
