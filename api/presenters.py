@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from tass.api.schemas import ArtifactOut, JobOut, ModelOut, ProgressOut, TransitionOut
+from tass.api.schemas import ArtifactOut, JobOut, ModelOut, TransitionOut
 from tass.core.models import Job, Model
+from tass.trainer.artifacts import model_format
+from tass.trainer.progress import JobProgress
 
 
 def job_out(job: Job) -> JobOut:
@@ -23,7 +25,7 @@ def job_out(job: Job) -> JobOut:
         register_as=job.register_as,
         worker=job.worker_id,
         last_heartbeat_at=job.last_heartbeat_at,
-        progress=ProgressOut(**job.progress) if job.progress else None,
+        progress=JobProgress.model_validate(job.progress) if job.progress else None,
         metrics=job.latest_metrics or {},
         result=job.result,
         error=job.error,
@@ -50,8 +52,8 @@ def model_out(model: Model) -> ModelOut:
         metrics=model.metrics or {},
         class_names=model.class_names,
         artifacts=[
-            ArtifactOut(format=a.kind.removeprefix("model-"), size=a.size, sha256=a.sha256)
+            ArtifactOut(format=fmt, size=a.size, sha256=a.sha256)
             for a in model.artifacts
-            if a.kind.startswith("model-")
+            if (fmt := model_format(a.kind)) is not None
         ],
     )

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tass.core.registry import NAME_PATTERN
+from tass.trainer.progress import JobProgress
 from tass.trainer.spec import DatasetSpec, TrainSpec
 
 Tags = Annotated[
@@ -57,18 +58,6 @@ class TransitionOut(BaseModel):
     details: dict[str, Any] | None = None
 
 
-class ProgressOut(BaseModel):
-    epoch: int | None = None
-    epochs: int | None = None
-    step: int | None = None
-    steps_per_epoch: int | None = None
-    images_per_sec: float | None = None
-    gflops_per_sec: float | None = Field(
-        None, description="Achieved training compute: images/s x training FLOPs per image."
-    )
-    eta_seconds: float | None = None
-
-
 class JobOut(BaseModel):
     id: str
     type: str
@@ -85,7 +74,7 @@ class JobOut(BaseModel):
     register_as: str | None = None
     worker: str | None = Field(None, description="`<worker node>/<pid>` running the job.")
     last_heartbeat_at: datetime | None = None
-    progress: ProgressOut | None
+    progress: JobProgress | None
     metrics: dict[str, float]
     result: dict[str, Any] | None
     error: str | None

@@ -18,7 +18,9 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 URL_ENV = "TASS_URL"
 API_KEY_ENV = "TASS_API_KEY"
 
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+# a job's (and a sweep's) final statuses, as the API names them (core.states.FINAL_STATUSES;
+# tests/unit/client/test_final_statuses.py keeps the two equal)
+FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 Json = dict[str, Any]
 

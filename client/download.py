@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -13,12 +11,16 @@ from typing import Protocol
 import httpx
 
 from tass.client.api_client import TassClient
-from tass.client.errors import ChecksumMismatch, TassError, UsageError
+from tass.client.errors import TassError, UsageError
+from tass.trainer.artifacts import (
+    MODEL_FORMATS,
+    ArtifactError,
+    as_sha256,
+    download_name,
+    save_verified,
+)
 
-FORMATS = ("keras", "savedmodel")
-DEFAULT_FILENAMES = {"keras": "{id}.keras", "savedmodel": "{id}-savedmodel.zip"}
 CHECKSUM_HEADER = "X-Checksum-Sha256"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 
 
@@ -41,12 +43,8 @@ class DownloadResult:
 
 def sha256_from_headers(headers: httpx.Headers) -> str | None:
     """The announced sha256: `X-Checksum-Sha256`, else an ETag that is a bare sha256 hex."""
-    value = headers.get(CHECKSUM_HEADER, "").strip().lower()
-    if _SHA256.match(value):
-        return value
-    etag = headers.get("ETag", "").strip()
-    etag = etag.removeprefix("W/").strip('"').lower()
-    return etag if _SHA256.match(etag) else None
+    etag = headers.get("ETag", "").strip().removeprefix("W/").strip('"')
+    return as_sha256(headers.get(CHECKSUM_HEADER)) or as_sha256(etag)
 
 
 def filename_from_headers(headers: httpx.Headers) -> str | None:
@@ -84,11 +82,11 @@ def download_model(
 
     `dest` is a file, an existing folder, or None for the server's filename in the current
     folder. Redirects (to presigned object-store URLs) are followed; the checksum is taken from
-    the API's own first response. On a mismatch the file is deleted and `ChecksumMismatch` is
+    the API's own first response. On a mismatch the file is deleted and TassError is
     raised; an existing file is only replaced with `overwrite`.
     """
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt not in MODEL_FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(MODEL_FORMATS)}")
     if dest is not None and dest.exists() and not dest.is_dir() and not overwrite:
         raise UsageError(f"{dest} already exists (use --force to replace it)")
     path = client.download_path(model_id)
@@ -102,7 +100,7 @@ def download_model(
         filename = (
             filename_from_headers(first.headers)
             or filename_from_headers(response.headers)
-            or DEFAULT_FILENAMES[fmt].format(id=model_id)
+            or download_name(model_id, fmt)
         )
         target = _target(dest, filename)
         if target.exists() and not overwrite:
@@ -111,40 +109,29 @@ def download_model(
             expected = _checksum_from_record(client, model_id, fmt)
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
-        part = target.with_name(f"{target.name}.part")
-        digest = hashlib.sha256()
-        size = 0
         if progress is not None:
             progress.start(target, total)
+        chunks = _reported(response.iter_bytes(_CHUNK), progress)
         try:
-            with part.open("wb") as out:
-                for chunk in response.iter_bytes(_CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                    if progress is not None:
-                        progress.advance(len(chunk))
+            saved = save_verified(chunks, target, expected, size=total, what=str(target))
         except httpx.HTTPError as exc:
-            part.unlink(missing_ok=True)
             raise TassError(f"the download of {model_id} was interrupted ({exc})") from exc
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
-    actual = digest.hexdigest()
-    if total is not None and size != total:
-        part.unlink(missing_ok=True)
-        raise TassError(f"the download of {model_id} ended after {size} of {total} bytes")
-    if expected is not None and actual != expected:
-        part.unlink(missing_ok=True)
-        raise ChecksumMismatch(str(target), expected, actual)
-    os.replace(part, target)
-    return DownloadResult(target, size, actual, verified=expected is not None)
+        except ArtifactError as exc:  # truncated or corrupted: nothing was kept
+            raise TassError(str(exc)) from exc
+    return DownloadResult(saved.path, saved.size, saved.sha256, verified=saved.checked)
+
+
+def _reported(chunks: Iterable[bytes], progress: DownloadProgress | None) -> Iterator[bytes]:
+    for chunk in chunks:
+        if progress is not None:
+            progress.advance(len(chunk))
+        yield chunk
 
 
 def _checksum_from_record(client: TassClient, model_id: str, fmt: str) -> str | None:
     """The sha256 the model record lists for `fmt`, for servers that sent no checksum header."""
     for artifact in client.get_model(model_id).get("artifacts") or []:
-        value = str(artifact.get("sha256") or "").lower()
-        if artifact.get("format") == fmt and _SHA256.match(value):
+        value = as_sha256(artifact.get("sha256"))
+        if artifact.get("format") == fmt and value:
             return value
     return None

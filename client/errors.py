@@ -79,18 +79,6 @@ class ApiError(TassError):
         return cls(response.status_code, response.reason_phrase, messages)
 
 
-class ChecksumMismatch(TassError):
-    """A downloaded file did not hash to the checksum the server announced."""
-
-    def __init__(self, path: str, expected: str, actual: str) -> None:
-        self.expected = expected
-        self.actual = actual
-        super().__init__(
-            f"sha256 mismatch for {path}: expected {expected}, got {actual}; "
-            "the corrupted file was deleted"
-        )
-
-
 def format_detail(detail: Any) -> list[str]:
     """FastAPI's `detail` (a message, or a list of {loc, msg, type}) as `field.path: msg` lines."""
     if isinstance(detail, str):

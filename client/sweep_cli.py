@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tass.client import render
-from tass.client.api_client import Json, TassClient
+from tass.client.api_client import FINAL_STATUSES, Json, TassClient
 from tass.client.cli_common import (
     JsonOption,
     UrlOption,
@@ -26,8 +26,6 @@ from tass.client.cli_common import (
 )
 from tass.client.errors import ServerUnreachable
 from tass.client.specs import load_spec_file
-
-FINAL_SWEEP_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 sweep_app = typer.Typer(
     help="Hyperparameter sweeps: many trials, early stopping, the best model out.",
@@ -66,7 +64,7 @@ def trials_table(sweep: Json) -> Table:
 
 
 def _title(sweep: Json) -> str:
-    done = sum(1 for t in sweep.get("trials", []) if t["status"] in FINAL_SWEEP_STATUSES)
+    done = sum(1 for t in sweep.get("trials", []) if t["status"] in FINAL_STATUSES)
     return (
         f"sweep {sweep['id']} {sweep.get('name') or ''} [{sweep['status']}] "
         f"{sweep.get('method')}: {done}/{sweep.get('max_trials')} trials done"
@@ -116,7 +114,7 @@ def _watch(client: TassClient, sweep: Json, interval: float, console: Console | 
     if live is not None:
         live.start()
     try:
-        while sweep["status"] not in FINAL_SWEEP_STATUSES:
+        while sweep["status"] not in FINAL_STATUSES:
             time.sleep(interval)
             sweep = _poll(client, sweep["id"]) or sweep
             if live is not None:
@@ -167,7 +165,7 @@ def list_sweeps(
         return
     table = Table("sweep", "name", "status", "method", "trials", "objective", "best")
     for sweep in page["items"]:
-        done = sum(1 for t in sweep["trials"] if t["status"] in FINAL_SWEEP_STATUSES)
+        done = sum(1 for t in sweep["trials"] if t["status"] in FINAL_STATUSES)
         objective = sweep["objective"]
         table.add_row(
             sweep["id"],

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from tass.client.api_client import TERMINAL_STATUSES, Json, TassClient
+from tass.client.api_client import FINAL_STATUSES, Json, TassClient
 from tass.client.errors import ServerUnreachable, TassError
 from tass.client.sse import ServerSentEvent
 
@@ -46,7 +46,7 @@ def watch_job(
             continue
         failures = 0
         view.update(job)
-        if job.get("status") in TERMINAL_STATUSES:
+        if job.get("status") in FINAL_STATUSES:
             return job
         sleep(interval)
 
@@ -81,7 +81,7 @@ def follow_events(
                 last_event_id = event.id or last_event_id
                 on_event(event)
                 status = _status_of(event)
-                if status in TERMINAL_STATUSES:
+                if status in FINAL_STATUSES:
                     return status
         except ServerUnreachable:
             pass  # a dropped stream: the job read below raises if the server is really gone
@@ -89,7 +89,7 @@ def follow_events(
             continue
         job = client.get_job(job_id)
         status = str(job.get("status"))
-        if status in TERMINAL_STATUSES:
+        if status in FINAL_STATUSES:
             return status
         attempts += 1
         if attempts > max_reconnects:

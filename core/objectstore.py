@@ -10,11 +10,18 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import obstore
 from obstore.exceptions import AlreadyExistsError, NotFoundError, PreconditionError
 from obstore.store import LocalStore, S3Store
+
+from tass.trainer.artifacts import ArtifactError, Verified, save_verified
+
+if TYPE_CHECKING:
+    from obstore import GetOptions  # these two are defined in obstore's stubs only
+    from obstore.store import ClientConfig
 
 CHUNK = 1024 * 1024
 # a streamed upload goes up in parts of this size (S3's smallest), at most two in flight, so
@@ -50,22 +57,24 @@ class ObjectStore:
         if parsed.scheme == "file":
             root = Path(parsed.path)
             root.mkdir(parents=True, exist_ok=True)
-            self._store = LocalStore(root)
-            self.signs_urls = False
+            self._store: LocalStore | S3Store = LocalStore(root)
         elif parsed.scheme == "s3":
             endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-            client_options = (
-                {"allow_http": True} if endpoint and endpoint.startswith("http:") else None
-            )
-            self._store = S3Store(
-                parsed.netloc,
-                prefix=parsed.path.strip("/") or None,
-                client_options=client_options,
-                **({"endpoint": endpoint} if endpoint else {}),
-            )
-            self.signs_urls = True
+            bucket, prefix = parsed.netloc, parsed.path.strip("/") or None
+            if endpoint:  # MinIO or another S3-compatible server
+                client_options: ClientConfig = {"allow_http": endpoint.startswith("http:")}
+                self._store = S3Store(
+                    bucket, prefix=prefix, endpoint=endpoint, client_options=client_options
+                )
+            else:
+                self._store = S3Store(bucket, prefix=prefix)
         else:
             raise ValueError(f"artifact URL must be file:// or s3://, got {url!r}")
+
+    @property
+    def signs_urls(self) -> bool:
+        """Whether presigned_get can hand out URLs (S3 can; a local folder cannot)."""
+        return isinstance(self._store, S3Store)
 
     def put_file(self, key: str, path: Path) -> StoredObject:
         """Upload a file once and return its size and sha256. The write is atomic (no reader
@@ -106,22 +115,23 @@ class ObjectStore:
         )
         return StoredObject(key=key, size=size, sha256=digest.hexdigest())
 
-    def download(self, key: str, path: Path) -> str:
-        """Write an object to `path` and return the sha256 of what was written."""
-        digest = hashlib.sha256()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:
-            for chunk in obstore.get(self._store, key).stream(min_chunk_size=CHUNK):
-                digest.update(chunk)
-                handle.write(chunk)
-        return digest.hexdigest()
+    def download(self, key: str, path: Path, sha256: str | None) -> Verified:
+        """Write an object to `path` only if its bytes hash to `sha256` (None: unchecked).
+        A missing object or a mismatch raises ArtifactError and leaves no file behind."""
+        try:
+            stream = obstore.get(self._store, key).stream(min_chunk_size=CHUNK)
+        except (FileNotFoundError, NotFoundError) as exc:
+            raise ArtifactError(f"{key}: no such stored object") from exc
+        return save_verified((bytes(chunk) for chunk in stream), path, sha256, what=key)
 
     def iter_range(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Stream bytes [start, end) of an object."""
-        options = {"range": (start, end)} if end is not None else {"range": {"offset": start}}
-        if start == 0 and end is None:
-            options = {}
-        result = obstore.get(self._store, key, options=options)  # type: ignore[arg-type]
+        options: GetOptions = {}
+        if end is not None:
+            options = {"range": (start, end)}
+        elif start:
+            options = {"range": {"offset": start}}
+        result = obstore.get(self._store, key, options=options)
         for chunk in result.stream(min_chunk_size=CHUNK):
             yield bytes(chunk)
 
@@ -145,9 +155,9 @@ class ObjectStore:
 
     def presigned_get(self, key: str, expires: timedelta = timedelta(minutes=5)) -> str | None:
         """A short-lived GET URL (S3 only)."""
-        if not self.signs_urls:
+        if not isinstance(self._store, S3Store):
             return None
-        return obstore.sign(self._store, "GET", key, expires)  # type: ignore[arg-type]
+        return obstore.sign(self._store, "GET", key, expires)
 
     def ping(self) -> None:
         """Raise if the store cannot be listed."""

@@ -10,7 +10,6 @@ never touched; keys of any other layout are never touched either."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -20,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tass.core.models import Artifact, Job, Metric
 from tass.core.objectstore import ListedObject, ObjectStore
 from tass.core.states import FINAL_STATUSES
+from tass.trainer.artifacts import ATTEMPT_KEY, CHECKPOINT_KIND_PREFIX
 
-ATTEMPT_KEY = re.compile(r"^(?:jobs|models)/(?P<job>[0-9a-f]{32})/attempt-(?P<attempt>\d+)/")
 # the epoch metric that ranks checkpoints, and whether higher is better; first present wins
 BEST_BY = (("val_accuracy", True), ("val_loss", False), ("accuracy", True), ("loss", False))
 
@@ -56,7 +55,7 @@ def checkpoints_past_retention(session: Session, keep: str) -> list[Artifact]:
         select(Artifact)
         .join(Job, Job.id == Artifact.job_id)
         .where(
-            Artifact.kind.startswith("checkpoint"),
+            Artifact.kind.startswith(CHECKPOINT_KIND_PREFIX),
             Artifact.epoch.is_not(None),
             Job.status.in_([s.value for s in FINAL_STATUSES]),
         )

@@ -16,7 +16,11 @@ import numpy as np
 import tensorflow as tf
 
 from tass.core.objectstore import ObjectStore
+from tass.trainer.artifacts import MODEL_FILE
 from tass.trainer.saving import load_model, read_class_names
+
+# one prediction request waiting for its batch: its images and the future its answer goes to
+PendingRequest = tuple[np.ndarray, asyncio.Future[np.ndarray]]
 
 
 class ModelLoadError(Exception):
@@ -46,13 +50,10 @@ def load_checked(store: ObjectStore, file: ModelFile) -> tuple[keras.Model, list
     """Fetch the model file, refuse it unless its bytes match the recorded sha256, then load it
     in Keras safe mode (no code from the file runs)."""
     with tempfile.TemporaryDirectory(prefix="tass-serve-") as folder:
-        path = Path(folder) / "model.keras"
         try:
-            digest = store.download(file.key, path)
-        except Exception as exc:  # any store failure: this model cannot be served
-            raise ModelLoadError(f"model {file.model_id}: cannot read its file ({exc})") from exc
-        if digest != file.sha256:
-            raise ModelLoadError(f"model {file.model_id}: its file does not match its sha256")
+            path = store.download(file.key, Path(folder) / MODEL_FILE, file.sha256).path
+        except Exception as exc:  # missing, altered (ArtifactError) or unreadable: not served
+            raise ModelLoadError(f"model {file.model_id}: cannot use its file ({exc})") from exc
         try:
             return load_model(path, compile=False), read_class_names(path)
         except Exception as exc:  # ModelFileError and whatever else a hostile file raises
@@ -69,7 +70,7 @@ class WarmModel:
     max_batch: int = 256
     # the model's forward pass as one traced graph (batch size free); None: call the model
     runner: Callable[[np.ndarray], Any] | None = None
-    pending: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = field(default_factory=list)
+    pending: list[PendingRequest] = field(default_factory=list)
     running: bool = False
     task: asyncio.Task[None] | None = None
 
@@ -107,9 +108,11 @@ class WarmModel:
         finally:
             self.running = False
 
-    def _take(self) -> tuple[list[tuple[np.ndarray, asyncio.Future[np.ndarray]]], list]:  # type: ignore[type-arg]
-        """The next batch: pending requests up to `max_batch` images (always at least one)."""
-        taken, count = [], 0
+    def _take(self) -> tuple[list[PendingRequest], list[PendingRequest]]:
+        """The next batch and the requests left waiting: pending requests up to `max_batch`
+        images (always at least one)."""
+        taken: list[PendingRequest] = []
+        count = 0
         for index, (images, future) in enumerate(self.pending):
             if taken and count + len(images) > self.max_batch:
                 return taken, self.pending[index:]

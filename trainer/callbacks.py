@@ -10,22 +10,13 @@ from typing import Any
 import keras
 
 from tass.trainer.checkpoint import write_checkpoint
-from tass.trainer.progress import Progress
+from tass.trainer.progress import Progress, format_duration
 
 Hook = Callable[[Progress], "bool | None"]
 
 
 class Cancelled(Exception):
     """Raised inside fit() when the hook returns False; train() catches it."""
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
 def format_epoch(row: dict[str, Any], epochs: int, eta: float | None) -> str:

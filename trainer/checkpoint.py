@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import keras
 
+from tass.trainer.artifacts import EPOCH_DIR, MODEL_FILE, STATE_FILE, epoch_dir_name
 from tass.trainer.errors import CheckpointError
-
-MODEL_FILE = "model.keras"
-STATE_FILE = "state.json"
-_EPOCH_DIR = re.compile(r"^epoch-(\d{4,})$")
 
 
 def epoch_dir(checkpoint_dir: str | os.PathLike, epoch: int) -> Path:
-    return Path(checkpoint_dir) / f"epoch-{epoch:04d}"
+    return Path(checkpoint_dir) / epoch_dir_name(epoch)
 
 
 def write_checkpoint(
@@ -59,7 +55,7 @@ def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path | None:
         return None
     found = []
     for child in root.iterdir():
-        match = _EPOCH_DIR.match(child.name)
+        match = EPOCH_DIR.match(child.name)
         if match and (child / MODEL_FILE).is_file() and (child / STATE_FILE).is_file():
             found.append((int(match.group(1)), child))
     return max(found)[1] if found else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tass.trainer.artifacts import ArtifactError
+
 
 class TrainerError(Exception):
     """Base class of the trainer's user-facing errors."""
@@ -15,8 +17,9 @@ class CheckpointError(TrainerError, ValueError):
     """A checkpoint directory is missing, incomplete or does not fit the run."""
 
 
-class ModelFileError(TrainerError, ValueError):
-    """A saved model file is missing or cannot be loaded."""
+class ModelFileError(TrainerError, ArtifactError):
+    """A saved model file is missing or cannot be loaded (an ArtifactError, like a stored file
+    that fails its sha256 check)."""
 
 
 class EvaluationStopped(TrainerError):

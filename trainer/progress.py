@@ -1,9 +1,15 @@
-"""The progress events that `trainer.train.train` reports to its hook."""
+"""The progress events that `trainer.train.train` reports to its hook, the snapshot of them
+that a job stores and the API serves (JobProgress), and how a duration (an ETA) is written.
+
+Pure (dataclasses and pydantic, no TensorFlow): the worker, the API and the client share it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
+
+from pydantic import BaseModel, Field
 
 
 @dataclass(frozen=True)
@@ -21,3 +27,37 @@ class Progress:
     gflops_per_sec: float = 0.0  # images_per_sec x training FLOPs per image (trainer.flops)
     eta_seconds: float | None = None
     checkpoint_path: str | None = None
+
+
+class JobProgress(BaseModel):
+    """Where a running job is: the worker stores it with every progress write, the API serves
+    it as the job's `progress` (each field null until the trainer reports it)."""
+
+    epoch: int | None = None
+    epochs: int | None = None
+    step: int | None = None
+    steps_per_epoch: int | None = None
+    global_step: int | None = None
+    images_per_sec: float | None = None
+    gflops_per_sec: float | None = Field(
+        None, description="Achieved training compute: images/s x training FLOPs per image."
+    )
+    eta_seconds: float | None = None
+
+    @classmethod
+    def of(cls, progress: Progress) -> JobProgress:
+        return cls.model_validate(progress, from_attributes=True)
+
+
+def format_duration(seconds: float | None) -> str:
+    """`45s`, `3m05s`, `1h02m`; `-` when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "-"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"

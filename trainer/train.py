@@ -10,8 +10,9 @@ from typing import Any
 
 import keras
 
+from tass.trainer.artifacts import MODEL_FILE
 from tass.trainer.callbacks import Cancelled, Hook, TrainingMonitor
-from tass.trainer.checkpoint import MODEL_FILE, read_state, resolve_checkpoint
+from tass.trainer.checkpoint import read_state, resolve_checkpoint
 from tass.trainer.data import Dataset, stratified_split
 from tass.trainer.errors import CheckpointError
 from tass.trainer.flops import training_flops_per_image

@@ -11,16 +11,25 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.orm import Session, sessionmaker
 
-from tass.api.auth import SESSION_COOKIE, client_address, is_same_origin
+from tass.api.auth import (
+    DASHBOARD_PREFIX,
+    SESSION_COOKIE,
+    AuthThrottleDep,
+    DashboardUserDep,
+    SessionCookieDep,
+    client_address,
+    dashboard_url,
+    is_same_origin,
+)
+from tass.api.deps import SessionDep
 from tass.core.apikeys import Principal, authenticate
-from tass.core.dashboard_sessions import end_session, session_principal, start_session
+from tass.core.dashboard_sessions import end_session, start_session
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -53,20 +62,7 @@ def _static_version() -> str:
 
 STATIC_VERSION = _static_version()
 
-router = APIRouter(prefix="/dashboard", include_in_schema=False)
-
-
-def _base(request: Request) -> str:
-    return request.scope.get("root_path", "").rstrip("/") + "/dashboard"
-
-
-def _principal(request: Request) -> Principal | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    with factory() as session:
-        return session_principal(session, token)
+router = APIRouter(prefix=DASHBOARD_PREFIX, include_in_schema=False)
 
 
 def _safe_next(value: str | None) -> str | None:
@@ -90,7 +86,7 @@ def _page(
         request,
         template,
         {
-            "base": _base(request),
+            "base": dashboard_url(request),
             "root": request.scope.get("root_path", "").rstrip("/"),
             "v": STATIC_VERSION,
             "principal": principal,
@@ -102,12 +98,6 @@ def _page(
     return response
 
 
-def _to_login(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    url = f"{_base(request)}/login?next={quote(target, safe='')}"
-    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
-
-
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str | None = None) -> Response:
     return _page(request, "login.html", None, next=_safe_next(next), error=None)
@@ -116,6 +106,8 @@ def login_form(request: Request, next: str | None = None) -> Response:
 @router.post("/login", response_class=HTMLResponse)
 def login(
     request: Request,
+    session: SessionDep,
+    throttle: AuthThrottleDep,
     api_key: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
@@ -124,7 +116,6 @@ def login(
         return _page(
             request, "login.html", None, 403, next=target, error="Cross-site login refused."
         )
-    throttle = request.app.state.auth_throttle
     address = client_address(request)
     try:
         throttle.refuse_if_blocked(address)
@@ -133,17 +124,15 @@ def login(
         page = _page(request, "login.html", None, 429, next=target, error=error)
         page.headers.update(exc.headers or {})
         return page
-    factory: sessionmaker[Session] = request.app.state.session_factory
     ttl = request.app.state.settings.session_ttl_seconds
-    with factory.begin() as session:
-        principal = authenticate(session, api_key.strip())
-        token = start_session(session, principal.key_id, ttl) if principal else None
+    principal = authenticate(session, api_key.strip())
+    token = start_session(session, principal.key_id, ttl) if principal else None
     if principal is None or token is None:
         throttle.record_failure(address)
         return _page(
             request, "login.html", None, 401, next=target, error="Invalid or revoked API key."
         )
-    response = RedirectResponse(target or _base(request), status_code=303)
+    response = RedirectResponse(target or dashboard_url(request), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -158,14 +147,11 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
-    response = RedirectResponse(f"{_base(request)}/login", status_code=303)
-    token = request.cookies.get(SESSION_COOKIE)
+def logout(request: Request, session: SessionDep, token: SessionCookieDep) -> Response:
+    response = RedirectResponse(dashboard_url(request, "/login"), status_code=303)
     if is_same_origin(request, allow_missing=False):
         if token:
-            factory: sessionmaker[Session] = request.app.state.session_factory
-            with factory.begin() as session:
-                end_session(session, token)
+            end_session(session, token)
         response.delete_cookie(
             SESSION_COOKIE,
             path="/",
@@ -179,30 +165,23 @@ def logout(request: Request) -> Response:
 @router.get("/")
 def trailing_slash(request: Request) -> Response:
     """A path-only redirect: never built from the Host header."""
-    return RedirectResponse(_base(request), status_code=307)
+    return RedirectResponse(dashboard_url(request), status_code=307)
 
 
 @router.get("", response_class=HTMLResponse)
-def jobs_page(request: Request) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
+def jobs_page(request: Request, principal: DashboardUserDep) -> Response:
     return _page(request, "jobs.html", principal, page="jobs", title="Jobs")
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(request: Request, job_id: str) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
+def job_page(request: Request, principal: DashboardUserDep, job_id: str) -> Response:
     return _page(request, "job.html", principal, page="job", title="Job", job_id=job_id)
 
 
 @router.get("/compare", response_class=HTMLResponse)
-def compare_page(request: Request, ids: Annotated[str, Query(max_length=1000)] = "") -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
+def compare_page(
+    request: Request, principal: DashboardUserDep, ids: Annotated[str, Query(max_length=1000)] = ""
+) -> Response:
     job_ids = [part.strip() for part in ids.split(",") if part.strip()]
     return _page(
         request, "compare.html", principal, page="compare", title="Compare", job_ids=job_ids
@@ -210,40 +189,25 @@ def compare_page(request: Request, ids: Annotated[str, Query(max_length=1000)] =
 
 
 @router.get("/sweeps", response_class=HTMLResponse)
-def sweeps_page(request: Request) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
+def sweeps_page(request: Request, principal: DashboardUserDep) -> Response:
     return _page(request, "sweeps.html", principal, page="sweeps", title="Sweeps")
 
 
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
-def sweep_page(request: Request, sweep_id: str) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
+def sweep_page(request: Request, principal: DashboardUserDep, sweep_id: str) -> Response:
     return _page(request, "sweep.html", principal, page="sweep", title="Sweep", sweep_id=sweep_id)
 
 
 @router.get("/models", response_class=HTMLResponse)
-def models_page(request: Request) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
+def models_page(request: Request, principal: DashboardUserDep) -> Response:
     return _page(request, "models.html", principal, page="models", title="Models")
 
 
 @router.get("/datasets", response_class=HTMLResponse)
-def datasets_page(request: Request) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
+def datasets_page(request: Request, principal: DashboardUserDep) -> Response:
     return _page(request, "datasets.html", principal, page="datasets", title="Datasets")
 
 
 @router.get("/workers", response_class=HTMLResponse)
-def workers_page(request: Request) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
+def workers_page(request: Request, principal: DashboardUserDep) -> Response:
     return _page(request, "workers.html", principal, page="workers", title="Workers")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -57,6 +58,16 @@ def test_the_cookie_is_a_random_session_token_stored_hashed(browser, keys, db, s
         assert token not in row.token_hash
     assert browser.get("/v1/jobs").status_code == 200
     assert browser.get("/dashboard").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "page", ["/dashboard", "/dashboard/jobs/j-1", "/dashboard/compare?ids=a,b", "/dashboard/models"]
+)
+def test_every_page_without_a_session_redirects_to_the_login_form_and_back(anonymous, page):
+    response = anonymous.get(page, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/dashboard/login?next={quote(page, safe='')}"
+    assert response.headers["cache-control"] == "no-store"
 
 
 def test_a_raw_api_key_in_the_cookie_is_refused(anonymous, keys):

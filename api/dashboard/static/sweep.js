@@ -3,10 +3,9 @@
 
 (function () {
   const T = window.Tass;
-  const { el, clear } = T;
+  const { el, clear, FINAL } = T;
   const $ = (id) => document.getElementById(id);
   const sweepId = document.body.dataset.sweepId || "";
-  const FINAL = new Set(["succeeded", "failed", "cancelled"]);
   const REFRESH_MS = 5000;
 
   function fail(message) {

@@ -3,8 +3,7 @@
 
 (function () {
   const T = window.Tass;
-  const { el, clear } = T;
-  const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+  const { el, clear, FINAL } = T;
   const BASE = document.body.dataset.base || "/dashboard";
 
   async function main() {

@@ -12,10 +12,10 @@ import pytest
 from tass.core.objectstore import ObjectExistsError
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
+from tass.trainer.artifacts import ArtifactError
 from tass.trainer.errors import ModelFileError
 from tass.trainer.saving import load_model
 from tass.worker.context import WorkerContext
-from tass.worker.evaluate_job import ModelFileError as StoredModelError
 from tass.worker.evaluate_job import fetch_model_file
 from tests.support.seed import seed_trained_model
 
@@ -53,8 +53,9 @@ def test_a_model_file_changed_in_the_store_is_refused_before_loading(ctx, tmp_pa
     model_id = store_model(ctx, b"the real weights")
     # the service never overwrites a key; this simulates bytes changed behind its back
     (Path(urlparse(ctx.store.url).path) / "models/m/model.keras").write_bytes(b"tampered bytes")
-    with pytest.raises(StoredModelError, match="sha256 mismatch"):
+    with pytest.raises(ArtifactError, match="sha256 mismatch"):
         fetch_model_file(ctx, model_id, tmp_path / "download.keras")
+    assert list(tmp_path.glob("download.keras*")) == []  # neither the file nor a part of it
 
 
 def test_an_intact_model_file_is_fetched(ctx, tmp_path):
