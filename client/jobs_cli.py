@@ -38,7 +38,8 @@ DataOption = Annotated[
         "--data",
         "-d",
         help="SOURCE[:PATH]: synthetic[:N], cifar10, cifar10-python:PATH, image-folder:PATH "
-        "(server-side paths). Required unless the spec file has a dataset.",
+        "(server-side paths), dataset:ID (uploaded: tass datasets). Required unless the spec "
+        "file has a dataset.",
         rich_help_panel=DATA_PANEL,
     ),
 ]
