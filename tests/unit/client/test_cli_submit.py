@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 from client_fakes import make_job, running
 
 
@@ -235,3 +236,48 @@ def test_wait_watches_to_the_end_and_exits_by_the_outcome(api, run):
 
     assert result.exit_code == 1
     assert "out of memory" in result.stdout
+
+
+def test_every_trainspec_field_is_a_flag_in_both_command_lines(capsys):
+    """`tass submit train` and `python -m tass.trainer train` generate their hyperparameter flags
+    from TrainSpec: a field added there is a flag in both, with its description as help."""
+    from typer.testing import CliRunner
+
+    from tass.client.cli import app
+    from tass.trainer.cli import make_parser
+    from tass.trainer.spec import Augmentation, TrainSpec
+
+    fields = {*TrainSpec.model_fields, *Augmentation.model_fields} - {"augmentation"}
+    flags = {"--" + name.replace("_", "-") for name in fields}
+    with pytest.raises(SystemExit):
+        make_parser().parse_args(["train", "--help"])
+    trainer_help = capsys.readouterr().out
+
+    # wide enough that rich does not shorten the longer flag names
+    result = CliRunner().invoke(app, ["submit", "train", "--help"], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0
+    help_text = result.stdout.replace("\n", " ")
+    for flag in flags:
+        assert flag in help_text, f"tass submit train has no {flag}"
+        assert flag in trainer_help, f"python -m tass.trainer train has no {flag}"
+    assert TrainSpec.model_fields["label_smoothing"].description in help_text
+
+
+def test_generated_flags_reach_the_spec_including_the_newer_fields(api, run):
+    api.route("POST", "/v1/jobs", accept())
+
+    result = run(
+        "submit", "train", "--data", "synthetic", "--lr", "0.05", "--deterministic",
+        "--max-runtime-seconds", "600", "--mixed-precision", "off", "--crop-padding", "4",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    (body,) = api.bodies("POST", "/v1/jobs")
+    assert body["spec"] == {
+        "learning_rate": 0.05,
+        "deterministic": True,
+        "max_runtime_seconds": 600,
+        "mixed_precision": "off",
+        "augmentation": {"crop_padding": 4},
+    }
