@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from celery import Task
 
-from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
+from tass.core.queue import EVALUATE_TASK, TRAIN_TASK, VALIDATE_DATASET_TASK
 from tass.worker.app import celery_app
 from tass.worker.context import get_context
+from tass.worker.dataset_validation import run_validate_dataset
 from tass.worker.evaluate_job import run_evaluate_job
 from tass.worker.train_job import run_train_job
 
@@ -19,3 +20,8 @@ def train(self: Task, job_id: str) -> None:
 @celery_app.task(name=EVALUATE_TASK, bind=True)
 def evaluate(self: Task, job_id: str) -> None:
     run_evaluate_job(get_context(self.request.hostname), job_id)
+
+
+@celery_app.task(name=VALIDATE_DATASET_TASK, bind=True)
+def validate_dataset(self: Task, dataset_id: str) -> None:
+    run_validate_dataset(get_context(self.request.hostname), dataset_id)

@@ -1,0 +1,109 @@
+"""The images a job reads, from wherever its dataset spec says: a server-side path (checked
+again against this worker's data roots), an uploaded dataset (fetched from the object store
+into a local cache and checked against the sha256 the job recorded), or an s3:// archive in
+the service's own bucket (read with the service's endpoint and credentials)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tass.core.datapaths import resolve_dataset_path
+from tass.core.datasets import dataset_key, s3_dataset_location
+from tass.core.models import UploadedDataset
+from tass.core.objectstore import ObjectStore
+from tass.trainer.errors import DataError
+from tass.trainer.spec import DatasetSpec
+from tass.worker.context import WorkerContext
+
+if TYPE_CHECKING:
+    from tass.trainer.data import Dataset
+
+log = logging.getLogger(__name__)
+CACHE_FOLDER = "dataset-cache"
+CACHE_KEEP = 4  # archives kept in a worker's cache, most recently used first
+
+
+def load_job_dataset(ctx: WorkerContext, raw: dict[str, Any]) -> DatasetSpec:
+    """Re-check a server-side path against this worker's data roots before reading it."""
+    spec = DatasetSpec.model_validate(raw)
+    if spec.path is not None and not spec.path.startswith("s3://"):
+        path = resolve_dataset_path(spec.path, ctx.settings.resolved_data_roots)
+        spec = spec.model_copy(update={"path": str(path)})
+    return spec
+
+
+def _evict(cache: Path, keep: int) -> None:
+    archives = sorted(
+        (p for p in cache.iterdir() if p.is_file() and not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for stale in archives[keep:]:
+        stale.unlink(missing_ok=True)
+
+
+def cached_upload(ctx: WorkerContext, dataset_id: str, sha256: str) -> Path:
+    """The uploaded archive as a local file whose bytes hash to `sha256` (the digest the job
+    recorded at submit): reused from the cache when it is there and still hashes right,
+    else downloaded and checked on the way. DataError when the dataset is gone."""
+    with ctx.sessions() as session:
+        dataset = session.get(UploadedDataset, dataset_id)
+        archive_format = dataset.archive_format if dataset is not None else None
+    if archive_format is None:
+        raise DataError(f"dataset {dataset_id!r} no longer exists")
+    cache = ctx.settings.data_dir / CACHE_FOLDER
+    cache.mkdir(parents=True, exist_ok=True)
+    final = cache / f"{sha256}.{archive_format}"
+    if final.exists() and _file_sha256(final) == sha256:
+        final.touch()
+        return final
+    partial = cache / f".{sha256}.{os.getpid()}.{archive_format}"
+    ctx.store.download(dataset_key(dataset_id, archive_format), partial, sha256)
+    os.replace(partial, final)
+    _evict(cache, CACHE_KEEP)
+    return final
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_s3_archive(ctx: WorkerContext, path: str, workdir: Path) -> Path:
+    """An s3:// archive path (inside the service's bucket, checked again here) downloaded into
+    the job's working folder."""
+    try:
+        location = s3_dataset_location(path, ctx.settings.resolved_artifact_url)
+    except ValueError as exc:
+        raise DataError(f"dataset.path {path!r} {exc}") from exc
+    local = workdir / "dataset" / location.key.rsplit("/", 1)[-1]
+    verified = ObjectStore(f"s3://{location.bucket}").download(location.key, local, None)
+    log.info("dataset %s fetched (%s bytes, sha256 %s)", path, verified.size, verified.sha256)
+    return local
+
+
+def load_job_data(ctx: WorkerContext, raw: dict[str, Any], workdir: Path) -> Dataset:
+    """The job's images and labels, ready for training or evaluation."""
+    from tass.trainer.data import load_dataset
+
+    spec = load_job_dataset(ctx, raw)
+    if spec.source == "dataset":
+        assert spec.id is not None and spec.sha256 is not None, "recorded at submit"
+        local = cached_upload(ctx, spec.id, spec.sha256)
+        spec = _as_image_folder(spec, local)
+        return load_dataset(spec, confine_to=None)  # our own, digest-checked file
+    if spec.path is not None and spec.path.startswith("s3://"):
+        local = fetch_s3_archive(ctx, spec.path, workdir)
+        return load_dataset(_as_image_folder(spec, local), confine_to=None)
+    return load_dataset(spec, confine_to=ctx.settings.resolved_data_roots)
+
+
+def _as_image_folder(spec: DatasetSpec, local: Path) -> DatasetSpec:
+    return DatasetSpec(source="image-folder", path=str(local), split=spec.split, limit=spec.limit)
