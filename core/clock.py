@@ -16,6 +16,6 @@ def database_now(session: Session) -> datetime:
     """The database's current time (UTC, timezone-aware). On PostgreSQL this is the start of
     the current transaction, the same instant for every row the transaction writes."""
     if session.get_bind().dialect.name == "sqlite":
-        text = session.scalar(select(func.strftime("%Y-%m-%d %H:%M:%f", "now")))
+        text = session.execute(select(func.strftime("%Y-%m-%d %H:%M:%f", "now"))).scalar_one()
         return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
     return session.execute(select(func.now())).scalar_one().astimezone(timezone.utc)
