@@ -19,7 +19,12 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -100,14 +105,14 @@ class DatabaseCollector(Collector):
     def __init__(self, factory: Callable[[], SessionFactory], worker_timeout: float) -> None:
         self.factory, self.worker_timeout = factory, worker_timeout
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         with read_only_sessions(self.factory())() as session:
             yield from self._jobs(session)
             yield from self._durations(session)
             yield from self._training(session)
             yield from self._reaper_and_workers(session)
 
-    def _jobs(self, session: Session) -> Iterable[object]:
+    def _jobs(self, session: Session) -> Iterable[Metric]:
         counts = job_queries.job_counts(session)
         submitted = CounterMetricFamily("tass_jobs_submitted", "Jobs submitted.", labels=["type"])
         finished = CounterMetricFamily(
@@ -117,7 +122,9 @@ class DatabaseCollector(Collector):
             "tass_jobs", "Jobs by current status.", labels=["type", "status"]
         )
         depth = GaugeMetricFamily("tass_queue_depth", "Queued jobs per queue.", labels=["queue"])
-        by_type, by_status, by_queue = Tally(), Tally(), Tally()
+        by_type: Tally[str] = Tally()
+        by_status: Tally[tuple[str, str]] = Tally()  # (type, status)
+        by_queue: Tally[str] = Tally()
         for job_type, status, queue, count in counts:
             by_type[job_type] += count
             by_status[(job_type, status)] += count
@@ -135,7 +142,7 @@ class DatabaseCollector(Collector):
             depth.add_metric([queue], count)
         return [submitted, finished, current, depth]
 
-    def _durations(self, session: Session) -> Iterable[object]:
+    def _durations(self, session: Session) -> Iterable[Metric]:
         rows = job_queries.job_times(session)
         run = HistogramMetricFamily(
             "tass_job_duration_seconds", "Time from first start to final status.", labels=["type"]
@@ -155,7 +162,7 @@ class DatabaseCollector(Collector):
             wait.add_metric([job_type], *_buckets(queued, QUEUE_BUCKETS))
         return [run, wait]
 
-    def _training(self, session: Session) -> Iterable[object]:
+    def _training(self, session: Session) -> Iterable[Metric]:
         speed = GaugeMetricFamily(
             "tass_training_images_per_second",
             "Training throughput of each running job.",
@@ -169,7 +176,7 @@ class DatabaseCollector(Collector):
             epoch.add_metric([job_id], float(progress.get("epoch") or 0))
         return [speed, epoch]
 
-    def _reaper_and_workers(self, session: Session) -> Iterable[object]:
+    def _reaper_and_workers(self, session: Session) -> Iterable[Metric]:
         requeues = job_queries.requeue_count(session)
         # Heartbeats are written on the database clock; judge them on it too.
         alive_since = database_now(session).timestamp() - self.worker_timeout

@@ -227,7 +227,7 @@ class TassClient:
             raise ServerUnreachable(self.base_url, exc) from exc
         if response.is_error:
             raise ApiError.from_response(response)
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def list_datasets(self, *, status: str | None = None, limit: int | None = None) -> Json:
         return self._json("GET", "/v1/datasets", params={"status": status, "limit": limit})

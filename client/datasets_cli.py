@@ -14,6 +14,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -54,11 +55,11 @@ def content_type_for(path: Path) -> str:
     raise UsageError(f"{path}: expected a .tar.gz, .tgz, .tar or .zip archive of class folders")
 
 
-def _file_chunks(path: Path, progress: Progress, task: int) -> Iterator[bytes]:
+def _file_chunks(path: Path, progress: Progress, task: TaskID) -> Iterator[bytes]:
     with path.open("rb") as handle:
         while block := handle.read(CHUNK_BYTES):
             yield block
-            progress.update(task, advance=len(block))  # type: ignore[arg-type]
+            progress.update(task, advance=len(block))
 
 
 def _progress() -> Progress:

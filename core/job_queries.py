@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from tass.core.models import Artifact, Job, JobTransition, Metric, Model, Worker
+from tass.core.models import Artifact, Job, JobTransition, Metric, Model, Sweep, Worker
 from tass.core.pagination import decode_cursor, encode_cursor
 from tass.core.states import JobStatus
 from tass.trainer.artifacts import CHECKPOINT_MODEL_KIND, key_folder, model_kind
@@ -60,7 +60,7 @@ def list_jobs(
 def newest_first_page(
     session: Session,
     stmt: Select[Any],
-    entity: type[Job] | type[Model],
+    entity: type[Job] | type[Model] | type[Sweep],
     *,
     limit: int,
     cursor: str | None,

@@ -64,7 +64,7 @@ def list_sweeps(
     session: Session, *, limit: int, cursor: str | None = None, scope: str | None = None
 ) -> tuple[list[Sweep], str | None]:
     stmt = select(Sweep) if scope is None else select(Sweep).where(Sweep.tenant == scope)
-    return newest_first_page(session, stmt, Sweep, limit=limit, cursor=cursor)  # type: ignore[arg-type]
+    return newest_first_page(session, stmt, Sweep, limit=limit, cursor=cursor)
 
 
 def get_dotted(spec: dict[str, Any], name: str) -> Any:

@@ -9,17 +9,18 @@ import os
 import socket
 import threading
 import time
+from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 from kombu.exceptions import ChannelError
 
-from tass.core.db import make_engine, make_session_factory
+from tass.core.db import SessionFactory, make_engine, make_session_factory
 from tass.core.job_lifecycle import QueuedJob, enqueue_all
 from tass.core.objectstore import ObjectStore
 from tass.core.reaper import reap, requeue_held_by, waiting_since
 from tass.core.retention import collect_garbage
-from tass.core.settings import get_settings
+from tass.core.settings import Settings, get_settings
 from tass.core.workers import WorkerInfo, report_alive, report_stopped
 from tass.worker.context import worker_engine
 from tass.worker.devices import visible_gpus
@@ -36,7 +37,7 @@ def enqueue(app: Celery, jobs: list[QueuedJob]) -> None:
         log.warning("job %s requeued as attempt %s", job.job_id, job.attempt)
 
 
-def broker_queue_length(channel, queue: str) -> int:  # type: ignore[no-untyped-def]
+def broker_queue_length(channel: Any, queue: str) -> int:  # a kombu Channel (untyped)
     """Messages waiting in the broker; a queue the broker does not know holds none."""
     try:
         return channel.queue_declare(queue=queue, passive=True).message_count
@@ -44,7 +45,7 @@ def broker_queue_length(channel, queue: str) -> int:  # type: ignore[no-untyped-
         return 0
 
 
-def redispatch_lost(app: Celery, factory, settings) -> None:  # type: ignore[no-untyped-def]
+def redispatch_lost(app: Celery, factory: SessionFactory, settings: Settings) -> None:
     """A queue that is empty in the broker while the database still holds jobs queued for a
     while means the messages were lost (say, Redis restarted without persistence): send them
     again. A duplicate is harmless, the claim lets only one delivery run the job."""
@@ -62,7 +63,7 @@ class GarbageCollector:
     """Runs core.retention every gc_interval_seconds (the first time one interval after start,
     so a restarting fleet does not list the store at once)."""
 
-    def __init__(self, factory, settings) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, factory: SessionFactory, settings: Settings) -> None:
         self.factory, self.settings = factory, settings
         self.store = ObjectStore(settings.resolved_artifact_url)
         self.due = time.monotonic() + settings.gc_interval_seconds
@@ -105,7 +106,7 @@ def housekeeping_loop(app: Celery, info: WorkerInfo) -> None:
 
 
 @worker_ready.connect
-def _start_housekeeping(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
+def _start_housekeeping(sender: Any, **_: object) -> None:  # Celery's WorkController (untyped)
     gpus = visible_gpus()
     info = WorkerInfo(
         name=sender.hostname,

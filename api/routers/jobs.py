@@ -149,7 +149,10 @@ def list_jobs(
     ] = None,
 ) -> JobPage:
     """Jobs newest first, optionally filtered; follow `next_cursor` for the next page."""
-    tag_filter = tuple(tag.split("=", 1)) if tag else None
+    tag_filter = None
+    if tag:  # the pattern above guarantees the `=`
+        key, _, value = tag.partition("=")
+        tag_filter = (key, value)
     try:
         rows, next_cursor = job_queries.list_jobs(
             session,
@@ -158,7 +161,7 @@ def list_jobs(
             status=status_.value if status_ else None,
             job_type=type_,
             scope=principal.scope,
-            tag=tag_filter,  # type: ignore[arg-type]
+            tag=tag_filter,
             sweep_id=sweep,
         )
     except BadCursor as exc:
