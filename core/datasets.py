@@ -48,6 +48,11 @@ def create_dataset(session: Session, **values: Any) -> UploadedDataset:
     return dataset
 
 
+def delete_dataset(session: Session, dataset: UploadedDataset) -> None:
+    """Delete the dataset's row (the caller commits, then deletes the stored archive)."""
+    session.delete(dataset)
+
+
 def get_dataset(
     session: Session, dataset_id: str, scope: str | None = None
 ) -> UploadedDataset | None:

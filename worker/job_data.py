@@ -95,7 +95,8 @@ def load_job_data(ctx: WorkerContext, raw: dict[str, Any], workdir: Path) -> Dat
 
     spec = load_job_dataset(ctx, raw)
     if spec.source == "dataset":
-        assert spec.id is not None and spec.sha256 is not None, "recorded at submit"
+        if spec.id is None or spec.sha256 is None:  # the API records both at submit
+            raise ValueError("the job's dataset names no uploaded dataset id and sha256")
         local = cached_upload(ctx, spec.id, spec.sha256)
         spec = _as_image_folder(spec, local)
         return load_dataset(spec, confine_to=None)  # our own, digest-checked file

@@ -118,7 +118,7 @@ def _record(
 
 
 def _withdraw(session: Session, store: ObjectStore, dataset: UploadedDataset) -> None:
-    session.delete(dataset)
+    dataset_store.delete_dataset(session, dataset)
     session.commit()
     store.delete(dataset.key)
 
@@ -212,7 +212,7 @@ def delete_dataset(
             detail=f"dataset {dataset_id!r} is in use by {', '.join(users)}: cancel them or "
             "wait until they end",
         )
-    session.delete(dataset)
+    dataset_store.delete_dataset(session, dataset)
     session.commit()  # the row first: no row ever names a deleted object
     store.delete(dataset.key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -54,7 +54,7 @@ def skew_host_clock(monkeypatch: pytest.MonkeyPatch, offset: timedelta) -> None:
         return datetime.now(timezone.utc) + offset
 
     for name, module in list(sys.modules.items()):
-        if name.split(".")[0] in {"core", "worker"} and hasattr(module, "utcnow"):
+        if name.startswith(("tass.core.", "tass.worker.")) and hasattr(module, "utcnow"):
             monkeypatch.setattr(module, "utcnow", skewed)
 
 
