@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import httpx
 import typer
@@ -22,7 +22,8 @@ from rich.text import Text
 from tass.client.api_client import URL_ENV, Json, TassClient
 from tass.client.errors import TassError
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # The rich help panel of the commands that run or administer the service.
 SERVICE_PANEL = "Service (run the server side)"
@@ -66,11 +67,11 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def handle_errors(func: F) -> F:
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Print a `TassError` as `error: ...` on stderr and exit with its code; Ctrl-C exits 130."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except TassError as exc:
@@ -80,7 +81,7 @@ def handle_errors(func: F) -> F:
             stderr_console().print("interrupted")
             raise typer.Exit(130) from None
 
-    return wrapper  # type: ignore[return-value]  # wraps keeps the signature typer reads
+    return wrapper
 
 
 def make_client(ctx: typer.Context, url: str | None) -> TassClient:
