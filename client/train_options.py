@@ -87,7 +87,7 @@ def train_spec_options(command: Callable[..., R]) -> Callable[..., R]:
 
     # typer reads the options from inspect.signature, which returns __signature__ as it is
     new_signature = signature.replace(parameters=[*kept, *generated])
-    with_spec.__signature__ = new_signature  # type: ignore[attr-defined]  # a function attribute
+    with_spec.__signature__ = new_signature  # type: ignore[attr-defined]  # undeclared in typeshed
     with_spec.__annotations__ = {
         **{param.name: param.annotation for param in [*kept, *generated]},
         "return": signature.return_annotation,
