@@ -191,3 +191,40 @@ def test_s3_paths_outside_the_service_bucket_are_refused(client):
     response = train_on(client, {"source": "image-folder", "path": "s3://other/data.tar.gz"})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "dataset", "path"]
+
+
+def test_a_running_sweep_on_a_dataset_holds_it_and_records_the_digest(client, archive, db):
+    uploaded = upload(client, archive).json()
+    dataset_id = uploaded["id"]
+    mark(db, dataset_id)
+    sweep = client.post(
+        "/v1/sweeps",
+        json={
+            "spec": {"epochs": 1, "width": 0.25, "batch_size": 8},
+            "dataset": {"source": "dataset", "id": dataset_id},
+            "method": "grid",
+            "parameters": {"dropout": {"values": [0.1, 0.3]}},
+            "objective": {"metric": "val_accuracy", "goal": "maximize"},
+            "max_trials": 2,
+        },
+    )
+    assert sweep.status_code == 202, sweep.text
+    trials = client.get("/v1/jobs", params={"sweep": sweep.json()["id"]}).json()["items"]
+    assert trials and {t["dataset"]["sha256"] for t in trials} == {uploaded["sha256"]}
+    busy = client.delete(f"/v1/datasets/{dataset_id}")
+    assert busy.status_code == 409 and sweep.json()["id"] in busy.json()["detail"]
+
+
+def test_evaluations_on_another_tenants_dataset_are_404(client, app, keys, archive, db):
+    dataset_id = upload(client, archive).json()["id"]
+    mark(db, dataset_id)
+    globex = TestClient(app, headers=bearer(keys["globex"]))
+    refused = globex.post(
+        "/v1/jobs",
+        json={
+            "type": "evaluate",
+            "model_id": "any",
+            "dataset": {"source": "dataset", "id": dataset_id},
+        },
+    )
+    assert refused.status_code == 404 and dataset_id in refused.json()["detail"]

@@ -149,12 +149,13 @@ def test_422_names_the_path_as_given_never_the_data_root(client, data_root, tmp_
 
 
 def test_every_operation_that_reads_a_body_parses_it_strictly(app, client):
-    """Any route taking JSON must be on StrictJSONRoute: a lone surrogate is refused there."""
+    """Any route taking JSON must be on StrictJSONRoute: a lone surrogate is refused there.
+    (Dataset uploads take archive bytes, never JSON: their body is no JSON document.)"""
     operations = [
         (method, path.replace("{", "").replace("}", ""))
         for path, methods in app.openapi()["paths"].items()
         for method, operation in methods.items()
-        if "requestBody" in operation
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
     ]
     assert ("post", "/v1/jobs") in operations
     for method, path in operations:
