@@ -4,6 +4,7 @@ may point. The bytes themselves live in the object store below `datasets/{id}/`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -35,6 +36,9 @@ class DatasetUnavailable(LookupError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+DATASET_KEY = re.compile(r"^datasets/(?P<id>[0-9a-f]{32})/")
 
 
 def dataset_key(dataset_id: str, archive_format: str) -> str:

@@ -6,17 +6,21 @@ and become visible only through an `artifacts` row written after the upload comp
 transaction that the attempt's lease fences. So an unrecorded object is garbage exactly when
 its attempt can no longer record it: the job is finished or gone, or has moved on to another
 attempt. The current attempt of an unfinished job may be between upload and record, and is
-never touched; keys of any other layout are never touched either."""
+never touched. Uploaded datasets (`datasets/{id}/...`) are garbage when no dataset row names
+them an hour after they were stored (an upload inserts its row right after storing the
+archive). Keys of any other layout are never touched."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tass.core.models import Artifact, Job, Metric
+from tass.core.datasets import DATASET_KEY
+from tass.core.models import Artifact, Job, Metric, UploadedDataset
 from tass.core.objectstore import ListedObject, ObjectStore
 from tass.core.states import FINAL_STATUSES
 from tass.trainer.artifacts import ATTEMPT_KEY, CHECKPOINT_KIND_PREFIX
@@ -115,6 +119,30 @@ def orphans(session: Session, listed: Iterable[ListedObject]) -> list[Garbage]:
     return found
 
 
+UPLOAD_GRACE = timedelta(hours=1)
+
+
+def unrecorded_uploads(session: Session, listed: Iterable[ListedObject]) -> list[Garbage]:
+    """Uploaded archives that no dataset row names, stored over UPLOAD_GRACE ago: an upload
+    cut off between storing and recording, or a delete whose store call failed."""
+    before = datetime.now(timezone.utc) - UPLOAD_GRACE
+    candidates = {}
+    for obj in listed:
+        match = DATASET_KEY.match(obj.key)
+        if match and obj.last_modified < before:
+            candidates[obj.key] = (obj, match["id"])
+    known: set[str] = set()
+    for chunk in _chunks(sorted({dataset_id for _, dataset_id in candidates.values()})):
+        known.update(
+            session.scalars(select(UploadedDataset.id).where(UploadedDataset.id.in_(chunk)))
+        )
+    return [
+        Garbage(obj.key, obj.size, "orphan: no dataset names this upload")
+        for obj, dataset_id in candidates.values()
+        if dataset_id not in known
+    ]
+
+
 def collect_garbage(
     factory: sessionmaker[Session], store: ObjectStore, keep: str, *, dry_run: bool = False
 ) -> list[Garbage]:
@@ -130,7 +158,7 @@ def collect_garbage(
             Garbage(a.key, sizes.get(a.key, a.size), f"retention: epoch {a.epoch} ({keep})")
             for a in expired
         ]
-        stray = orphans(session, listed)
+        stray = orphans(session, listed) + unrecorded_uploads(session, listed)
         if not dry_run and expired:
             session.execute(delete(Artifact).where(Artifact.id.in_([a.id for a in expired])))
             session.commit()
