@@ -148,9 +148,6 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> Json:
     return merged
 
 
-def drop_none(values: Mapping[str, Any]) -> Json:
-    """Only the flags the user gave (None means "not given": the server's default applies)."""
-    return {key: value for key, value in values.items() if value is not None}
 def nest_dotted(values: Mapping[str, Any]) -> Json:
     """Dotted field paths as nested mappings: {"augmentation.translate": 0.1} becomes
     {"augmentation": {"translate": 0.1}}."""
@@ -160,6 +157,9 @@ def nest_dotted(values: Mapping[str, Any]) -> Json:
     return nested
 
 
+def drop_none(values: Mapping[str, Any]) -> Json:
+    """Only the flags the user gave (None means "not given": the server's default applies)."""
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def build_train_body(
