@@ -87,7 +87,7 @@ def ready(http, api, worker) -> tuple[dict, bytes]:
     return wait_validated(http, uploaded["id"], 180, api[0], worker), archive
 
 
-def test_an_upload_is_validated_then_trained_on_and_recorded(ready, http, api, worker):
+def test_an_upload_is_validated_trained_and_evaluated_on_and_recorded(ready, http, api, worker):
     dataset, archive = ready
     assert dataset["status"] == "ready", dataset["error"]
     assert dataset["sha256"] == hashlib.sha256(archive).hexdigest()
@@ -105,6 +105,19 @@ def test_an_upload_is_validated_then_trained_on_and_recorded(ready, http, api, w
     assert job["status"] == "succeeded", job["error"]
     assert job["dataset"]["sha256"] == dataset["sha256"]
     assert job["progress"]["epoch"] == 1
+    evaluation = http.post(
+        "/v1/jobs",
+        json={
+            "type": "evaluate",
+            "model_id": job["model_id"],
+            "dataset": {"source": "dataset", "id": dataset["id"]},
+        },
+    )
+    assert evaluation.status_code == 202, evaluation.text
+    evaluated = wait_for_status(http, evaluation.json()["id"], FINAL, 300, api[0], worker)
+    assert evaluated["status"] == "succeeded", evaluated["error"]
+    assert evaluated["dataset"]["sha256"] == dataset["sha256"]
+    assert sum(map(sum, evaluated["result"]["confusion_matrix"])) == 16
     deleted = http.delete(f"/v1/datasets/{dataset['id']}")
     assert deleted.status_code == 204
     assert http.get(f"/v1/datasets/{dataset['id']}").status_code == 404
