@@ -111,11 +111,15 @@ async def _hold_streams(url: str, key: str, job_id: str, count: int, ready: Any,
     }
 
 
-def hold_streams(url: str, key: str, job_id: str, count: int, ready: Any, stop: Any, out: Any):
+def hold_streams(
+    url: str, key: str, job_id: str, count: int, ready: Any, stop: Any, out: Any
+) -> None:
     out.put(asyncio.run(_hold_streams(url, key, job_id, count, ready, stop)))
 
 
-def keep_progress_changing(database_url: str, job_id: str, every: float, stop: threading.Event):
+def keep_progress_changing(
+    database_url: str, job_id: str, every: float, stop: threading.Event
+) -> None:
     """Stand in for a worker: write a new progress value to the job every `every` seconds."""
     factory = make_session_factory(make_engine(database_url))
     step = 0
