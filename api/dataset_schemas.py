@@ -46,5 +46,5 @@ def dataset_out(dataset: UploadedDataset) -> DatasetOut:
         image_sizes=summary.get("image_sizes"),
         error=dataset.error,
         created_at=dataset.created_at,
-        validated_at=dataset.validated_at,
+        validated_at=dataset.validated_at if dataset.status != "validating" else None,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from urllib.parse import urlparse
 
@@ -118,6 +118,31 @@ def users_of(session: Session, dataset: UploadedDataset) -> list[str]:
         if _names_dataset((row.config or {}).get("dataset"), dataset.id)
     ]
     return users
+
+
+def mark_validation_started(session: Session, dataset_id: str) -> bool:
+    """A worker takes up the validation: `validated_at` is set now (and again when it ends),
+    so housekeeping no longer re-sends it. False when the dataset is no longer validating."""
+    dataset = session.get(UploadedDataset, dataset_id)
+    if dataset is None or dataset.status != VALIDATING:
+        return False
+    dataset.validated_at = datetime.now(timezone.utc)
+    return True
+
+
+def unstarted_validations(session: Session, older_than_seconds: float) -> list[str]:
+    """Datasets uploaded over `older_than_seconds` ago whose validation no worker has taken
+    up: their message was lost (say, a broker restarted without persistence)."""
+    before = datetime.now(timezone.utc) - timedelta(seconds=older_than_seconds)
+    return list(
+        session.scalars(
+            select(UploadedDataset.id).where(
+                UploadedDataset.status == VALIDATING,
+                UploadedDataset.validated_at.is_(None),
+                UploadedDataset.created_at < before,
+            )
+        )
+    )
 
 
 def record_validation(

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tass.core.datasets import VALIDATING, record_validation
+from tass.core.datasets import mark_validation_started, record_validation
 from tass.core.models import UploadedDataset
 from tass.trainer.artifacts import ArtifactError
 from tass.trainer.errors import DataError
@@ -28,11 +28,12 @@ def _inspect(ctx: WorkerContext, dataset: UploadedDataset, workdir: Path) -> dic
 
 
 def run_validate_dataset(ctx: WorkerContext, dataset_id: str) -> None:
-    with ctx.sessions() as session:
-        dataset = session.get(UploadedDataset, dataset_id)
-        if dataset is None or dataset.status != VALIDATING:
+    with ctx.sessions.begin() as session:
+        if not mark_validation_started(session, dataset_id):
             log.info("dataset %s is not awaiting validation; skipping", dataset_id)
             return
+        dataset = session.get(UploadedDataset, dataset_id)
+        assert dataset is not None
         session.expunge(dataset)
     workdir = Path(tempfile.mkdtemp(prefix=f"tass-dataset-{dataset_id}-"))
     summary: dict[str, Any] | None = None

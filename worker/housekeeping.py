@@ -15,9 +15,11 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 from kombu.exceptions import ChannelError
 
+from tass.core.datasets import unstarted_validations
 from tass.core.db import SessionFactory, make_engine, make_session_factory
 from tass.core.job_lifecycle import QueuedJob, enqueue_all
 from tass.core.objectstore import ObjectStore
+from tass.core.queue import VALIDATE_DATASET_TASK
 from tass.core.reaper import reap, requeue_held_by, waiting_since
 from tass.core.retention import collect_garbage
 from tass.core.settings import Settings, get_settings
@@ -45,6 +47,16 @@ def broker_queue_length(channel: Any, queue: str) -> int:  # a kombu Channel (un
         return 0
 
 
+def resend_validations(app: Celery, factory: SessionFactory, settings: Settings) -> None:
+    """Dataset validations no worker took up while the evaluate queue is empty: lost messages,
+    sent again (one that arrives after the dataset is ready or failed does nothing)."""
+    with factory() as session:
+        lost = unstarted_validations(session, settings.redispatch_after_seconds)
+    for dataset_id in lost:
+        log.warning("re-sending the validation of dataset %s", dataset_id)
+        app.send_task(VALIDATE_DATASET_TASK, args=[dataset_id], queue=settings.evaluate_queue)
+
+
 def redispatch_lost(app: Celery, factory: SessionFactory, settings: Settings) -> None:
     """A queue that is empty in the broker while the database still holds jobs queued for a
     while means the messages were lost (say, Redis restarted without persistence): send them
@@ -57,6 +69,8 @@ def redispatch_lost(app: Celery, factory: SessionFactory, settings: Settings) ->
                 if lost:
                     log.warning("re-sending %d queued jobs missing from queue %s", len(lost), queue)
                     enqueue(app, lost)
+                if queue == settings.evaluate_queue:
+                    resend_validations(app, factory, settings)
 
 
 class GarbageCollector:
