@@ -57,11 +57,20 @@ def delete_dataset(session: Session, dataset: UploadedDataset) -> None:
     session.delete(dataset)
 
 
+# row locks (PostgreSQL; SQLite runs one writer at a time): a job naming a dataset holds it
+# shared until the job's transaction commits, and a delete takes it exclusively before it looks
+# for users, so a delete never misses a job submitted at the same moment
+SHARED, EXCLUSIVE = {"read": True}, True
+
+
 def get_dataset(
-    session: Session, dataset_id: str, scope: str | None = None
+    session: Session,
+    dataset_id: str,
+    scope: str | None = None,
+    lock: dict[str, bool] | bool | None = None,
 ) -> UploadedDataset | None:
     """The dataset; None when missing or (with a scope) another tenant's."""
-    dataset = session.get(UploadedDataset, dataset_id)
+    dataset = session.get(UploadedDataset, dataset_id, with_for_update=lock)
     if dataset is None or (scope is not None and dataset.tenant != scope):
         return None
     return dataset
@@ -167,7 +176,7 @@ def usable_dataset(
 ) -> UploadedDataset:
     """The dataset a job may train or evaluate on: ready, the caller's, and with the digest
     the job pinned (when it pinned one)."""
-    dataset = get_dataset(session, dataset_id, scope)
+    dataset = get_dataset(session, dataset_id, scope, lock=SHARED)
     if dataset is None:
         raise DatasetUnavailable(404, f"no dataset {dataset_id!r}")
     if dataset.status != READY:

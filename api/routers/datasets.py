@@ -37,9 +37,14 @@ UPLOAD_BODY = {
 }
 
 
-def require_dataset(session: Session, dataset_id: str, principal: Principal) -> UploadedDataset:
+def require_dataset(
+    session: Session,
+    dataset_id: str,
+    principal: Principal,
+    lock: dict[str, bool] | bool | None = None,
+) -> UploadedDataset:
     """The caller's dataset; another tenant's is reported as missing (404)."""
-    dataset = dataset_store.get_dataset(session, dataset_id, principal.scope)
+    dataset = dataset_store.get_dataset(session, dataset_id, principal.scope, lock)
     if dataset is None:
         raise HTTPException(404, detail=f"no dataset {dataset_id!r}")
     return dataset
@@ -204,7 +209,7 @@ def delete_dataset(
 ) -> Response:
     """Delete the dataset and its stored archive; 409 while a queued or running job (or a
     running sweep) reads it. Jobs that ran on it keep its sha256 in their record."""
-    dataset = require_dataset(session, dataset_id, principal)
+    dataset = require_dataset(session, dataset_id, principal, lock=dataset_store.EXCLUSIVE)
     users = dataset_store.users_of(session, dataset)
     if users:
         raise HTTPException(
