@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,6 +18,8 @@ class Dataset:
     x: np.ndarray
     y: np.ndarray
     class_names: list[str]
+    # how many images of each original size ("WxH") were read, for sources that resize
+    source_sizes: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.x.dtype != np.uint8 or self.x.ndim != 4 or self.x.shape[1:] != IMAGE_SHAPE:

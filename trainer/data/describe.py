@@ -3,13 +3,13 @@ the archive limits: the check an uploaded dataset passes before it can be traine
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tass.trainer.data.image_folder import (
-    IMAGE_SIZE,
     archive_member_names,
     load_image_folder,
     splits_present,
@@ -31,11 +31,13 @@ def describe_archive(path: Path, shown: str) -> dict[str, Any]:
         split: dict(zip(classes, np.bincount(data.y, minlength=len(classes)).tolist(), strict=True))
         for split, data in loaded.items()
     }
-    total = sum(len(data) for data in loaded.values())
-    width, height = IMAGE_SIZE
+    sizes: Counter[str] = Counter()
+    for data in loaded.values():
+        sizes.update(data.source_sizes)
     return {
-        "num_examples": total,
+        "num_examples": sum(len(data) for data in loaded.values()),
         "classes": classes,
         "class_counts": counts,
-        "image_sizes": {f"{width}x{height}": total},
+        # as uploaded; training reads each at the models' 32x32 (area-averaged when larger)
+        "image_sizes": dict(sorted(sizes.items(), key=lambda item: -item[1])),
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import tarfile
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -23,6 +24,9 @@ SPLITS = ("train", "test")
 MAX_ARCHIVE_BYTES = 8 * 1024**3  # uncompressed, all members together
 MAX_ARCHIVE_MEMBERS = 5_000_000
 MAX_IMAGE_BYTES = 4 * 1024**2  # declared size of one file, checked before it is read
+# Images of any other size are resized to IMAGE_SIZE (area averaging, as a thumbnail is made);
+# their pixel count, read from the header, is capped before anything is decoded.
+MAX_IMAGE_PIXELS = 4096 * 4096
 # encoded image bytes one load may hold in memory (CIFAR-10 as PNGs is ~150 MB)
 MAX_ENCODED_BYTES = 2 * 1024**3
 IMAGE_SIZE = (32, 32)
@@ -42,22 +46,37 @@ class _Budget:
             )
 
 
-def read_checked_image(handle: ByteSource, where: str, size: int, budget: _Budget) -> bytes:
-    """The bytes of one image file of declared `size`, read whole only after its size, its
-    magic bytes and its pixel dimensions (from the header) passed."""
-    if size > MAX_IMAGE_BYTES:
-        raise DataError(f"{where}: {size} bytes is too large for a 32x32 image")
-    _, width, height, head = read_image_header(handle, where)
-    if (width, height) != IMAGE_SIZE:
-        raise DataError(
-            f"{where}: image is {width}x{height} pixels; the models take 32x32 "
-            "(resize the dataset first)"
-        )
-    budget.charge(size)
-    raw = head + handle.read(max(size - len(head), 0) + 1)  # never more than declared
-    if len(raw) > size:
-        raise DataError(f"{where}: longer than its declared {size} bytes")
-    return raw
+class EncodedImages:
+    """The encoded bytes of the images read so far, where each came from, and how many of each
+    original size (WxH, from the headers) there were."""
+
+    def __init__(self) -> None:
+        self.raws: list[bytes] = []
+        self.wheres: list[str] = []
+        self.sizes: Counter[str] = Counter()
+
+    def add(self, handle: ByteSource, where: str, size: int, budget: _Budget) -> None:
+        """Read one image file of declared `size`, whole only after its size, its magic bytes
+        and its pixel dimensions (from the header) passed."""
+        if size > MAX_IMAGE_BYTES:
+            raise DataError(f"{where}: {size} bytes is over the {MAX_IMAGE_BYTES}-byte image limit")
+        _, width, height, head = read_image_header(handle, where)
+        if width * height > MAX_IMAGE_PIXELS:
+            raise DataError(
+                f"{where}: image is {width}x{height} pixels, over the limit of {MAX_IMAGE_PIXELS}"
+                " pixels (the models take 32x32; larger images are resized)"
+            )
+        budget.charge(size)
+        raw = head + handle.read(max(size - len(head), 0) + 1)  # never more than declared
+        if len(raw) > size:
+            raise DataError(f"{where}: longer than its declared {size} bytes")
+        self.raws.append(raw)
+        self.wheres.append(where)
+        self.sizes[f"{width}x{height}"] += 1
+
+    def decode(self, labels: list[int], class_names: list[str]) -> Dataset:
+        images = _decode_all(self.raws, self.wheres)
+        return Dataset(images, np.asarray(labels, np.int64), class_names, dict(self.sizes))
 
 
 def confined(file: Path, shown: str, roots: list[Path] | None) -> Path:
@@ -121,32 +140,37 @@ def _layout(root: Path, paths: list[PurePosixPath], split: str) -> tuple[list[in
     return chosen, sorted({paths[i].parts[-2] for i in chosen})
 
 
+def _to_model_size(image: tf.Tensor) -> tf.Tensor:
+    """A decoded uint8 image at IMAGE_SIZE: 32x32 ones untouched, others averaged down (or
+    interpolated up) with antialiasing and rounded back to uint8. Eager or traced."""
+
+    def resized() -> tf.Tensor:
+        smooth = tf.image.resize(image, IMAGE_SIZE, method="area", antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(smooth), 0, 255), tf.uint8)
+
+    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], IMAGE_SIZE))
+    return tf.ensure_shape(tf.cond(same, lambda: image, resized), (*IMAGE_SIZE, 3))
+
+
 def _decode(raw: bytes, where: str) -> np.ndarray:
     try:
-        image = tf.io.decode_image(raw, channels=3, expand_animations=False).numpy()
+        image = tf.io.decode_image(raw, channels=3, expand_animations=False)
     except (tf.errors.InvalidArgumentError, ValueError) as exc:
         raise DataError(f"{where}: not a decodable image ({str(exc).splitlines()[0]})") from exc
-    if image.shape[:2] != (32, 32):
-        raise DataError(
-            f"{where}: image is {image.shape[1]}x{image.shape[0]} pixels; the models take 32x32 "
-            "(resize the dataset first)"
-        )
-    return image
+    return _to_model_size(image).numpy()
 
 
 def _decode_all(raws: list[bytes], wheres: list[str]) -> np.ndarray:
     """Decode in parallel with tf.data; on any failure find and report the bad file."""
 
     def decode(raw: tf.Tensor) -> tf.Tensor:
-        return tf.io.decode_image(raw, channels=3, expand_animations=False)
+        return _to_model_size(tf.io.decode_image(raw, channels=3, expand_animations=False))
 
     try:
         ds = tf.data.Dataset.from_tensor_slices(tf.constant(raws, tf.string))
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(1024)
         batches = [b.numpy() for b in ds]
-        images = np.concatenate(batches) if batches else np.zeros((0, 32, 32, 3), np.uint8)
-        if images.shape[1:] == (32, 32, 3):
-            return images
+        return np.concatenate(batches) if batches else np.zeros((0, 32, 32, 3), np.uint8)
     except (tf.errors.InvalidArgumentError, ValueError):
         pass
     return np.stack([_decode(raw, where) for raw, where in zip(raws, wheres, strict=True)])
@@ -165,7 +189,7 @@ def load_image_folder(path: str, split: str, *, confine_to: list[Path] | None = 
         raise DataError(f"{root}: expected a folder, a .tar.gz or a .zip of class folders")
     files = list(_iter_folder(root))
     chosen, class_names = _layout(root, [p for p, _ in files], split)
-    raws, wheres, labels = [], [], []
+    images, labels = EncodedImages(), []
     index = {name: i for i, name in enumerate(class_names)}
     budget = _Budget(root)
     for i in chosen:
@@ -173,12 +197,11 @@ def load_image_folder(path: str, split: str, *, confine_to: list[Path] | None = 
         real = confined(file, str(file), confine_to)
         try:
             with open(real, "rb") as handle:
-                raws.append(read_checked_image(handle, str(file), real.stat().st_size, budget))
+                images.add(handle, str(file), real.stat().st_size, budget)
         except OSError as exc:
             raise DataError(f"{file}: cannot read ({exc})") from exc
-        wheres.append(str(file))
         labels.append(index[rel.parts[-2]])
-    return Dataset(_decode_all(raws, wheres), np.asarray(labels, np.int64), class_names)
+    return images.decode(labels, class_names)
 
 
 def _check_archive_totals(root: Path, total: int, count: int) -> None:
@@ -191,7 +214,7 @@ def _check_archive_totals(root: Path, total: int, count: int) -> None:
 
 def _check_member_size(root: Path, name: str, size: int) -> None:
     if size > MAX_IMAGE_BYTES and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-        raise DataError(f"{root}: member {name!r} is too large for a 32x32 image")
+        raise DataError(f"{root}: member {name!r} is over the {MAX_IMAGE_BYTES}-byte image limit")
 
 
 def _bounded_members(root: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
@@ -231,16 +254,15 @@ def _read_members(
     keep = [i for i, p in enumerate(paths) if p.suffix.lower() in IMAGE_EXTENSIONS]
     chosen, class_names = _layout(root, [paths[i] for i in keep], split)
     index = {name: i for i, name in enumerate(class_names)}
-    raws, wheres, labels = [], [], []
+    images, labels = EncodedImages(), []
     budget = _Budget(root)
     for rel, member in sorted((paths[keep[i]], keep[i]) for i in chosen):
         handle = open_member(member)
         if handle is None:
             raise DataError(f"{root}:{rel}: not a regular file")
-        raws.append(read_checked_image(handle, f"{root}:{rel}", members[member][1], budget))
-        wheres.append(f"{root}:{rel}")
+        images.add(handle, f"{root}:{rel}", members[member][1], budget)
         labels.append(index[rel.parts[-2]])
-    return Dataset(_decode_all(raws, wheres), np.asarray(labels, np.int64), class_names)
+    return images.decode(labels, class_names)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -93,10 +93,28 @@ def test_an_archive_member_that_is_not_an_image_is_refused_by_its_first_bytes(tm
 
 
 @pytest.mark.parametrize("encode", [encode_png, encode_jpeg])
-def test_an_image_of_the_wrong_size_is_refused_from_its_header(tmp_path, encode):
-    big = encode(np.zeros((600, 800, 3), np.uint8))
-    archive = write_tar(tmp_path / "big.tar.gz", {"train/cat/0.img.png": big})
-    with pytest.raises(DataError, match="image is 800x600 pixels; the models take 32x32"):
+def test_an_image_of_another_size_is_resized_to_32x32(tmp_path, encode):
+    big = np.zeros((600, 800, 3), np.uint8)
+    big[:, :, 0], big[:, 400:, 2] = 200, 100  # red everywhere, blue on the right half
+    archive = write_tar(
+        tmp_path / "big.tar.gz",
+        {"train/cat/0.img.png": encode(big), "train/dog/0.png": encode_png(class_image(1, 0))},
+    )
+    data = image_folder.load_image_folder(str(archive), "train")
+    assert data.x.shape == (2, 32, 32, 3)
+    cat = data.x[data.class_names.index("cat")].astype(int)
+    assert abs(cat[:, :, 0].mean() - 200) <= 3  # averaged down, not cropped or zero-padded
+    assert cat[:, :14, 2].max() <= 3 and cat[:, 18:, 2].min() >= 97
+    assert data.source_sizes == {"800x600": 1, "32x32": 1}
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+    monkeypatch.setattr(image_folder, "MAX_IMAGE_PIXELS", 64 * 64)
+    archive = write_tar(
+        tmp_path / "big.tar.gz", {"train/cat/0.png": encode_png(np.zeros((65, 64, 3), np.uint8))}
+    )
+    monkeypatch.setattr(image_folder.tf.io, "decode_image", None)  # refused before decoding
+    with pytest.raises(DataError, match=r"0\.png: image is 64x65 pixels, over the limit of 4096"):
         image_folder.load_image_folder(str(archive), "train")
 
 

@@ -30,6 +30,16 @@ def test_a_good_archive_is_described(tmp_path: Path, name: str) -> None:
     assert load_image_folder(str(path), "train").x.shape == (6, 32, 32, 3)
 
 
+def test_images_of_other_sizes_are_counted_by_their_own_size(tmp_path: Path) -> None:
+    files = class_files(per_class=2)
+    files["train/cat/big.png"] = png_bytes(0, 0, 250, size=96)
+    summary = describe_archive(write(tmp_path / "a.tar.gz", tar_gz(files)), shown="pets")
+    assert summary["image_sizes"] == {"32x32": 4, "96x96": 1}
+    loaded = load_image_folder(str(tmp_path / "a.tar.gz"), "train")
+    assert loaded.x.shape == (5, 32, 32, 3)
+    assert loaded.x[loaded.y == 0][:, :, :, 2].max() == 250  # the big blue one, averaged down
+
+
 @pytest.mark.parametrize("name", PACKERS)
 def test_a_non_image_is_named_by_its_path_in_the_archive(tmp_path: Path, name: str) -> None:
     files = {**class_files(per_class=2), "train/dog/notes.png": b"these are not pixels" * 4}
