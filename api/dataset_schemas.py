@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from tass.api.presenters import from_row
 from tass.core.models import UploadedDataset
 
 
@@ -33,18 +34,9 @@ class DatasetList(BaseModel):
 
 def dataset_out(dataset: UploadedDataset) -> DatasetOut:
     summary = dataset.summary or {}
-    return DatasetOut(
-        id=dataset.id,
-        name=dataset.name,
-        status=dataset.status,
-        archive_format=dataset.archive_format,
-        size=dataset.size,
-        sha256=dataset.sha256,
-        num_examples=dataset.num_examples,
-        classes=summary.get("classes"),
-        class_counts=summary.get("class_counts"),
-        image_sizes=summary.get("image_sizes"),
-        error=dataset.error,
-        created_at=dataset.created_at,
+    return from_row(
+        DatasetOut,
+        dataset,
+        **{key: summary.get(key) for key in ("classes", "class_counts", "image_sizes")},
         validated_at=dataset.validated_at if dataset.status != "validating" else None,
     )

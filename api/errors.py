@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
@@ -16,10 +16,20 @@ from tass.core.db import DatabaseUnavailable, DBAPIError, PoolTimeout
 
 log = logging.getLogger(__name__)
 
+Row = TypeVar("Row")
+
 
 def invalid(loc: list[str | int], message: str) -> HTTPException:
     """A 422 in FastAPI's own validation shape, naming the offending field."""
     return HTTPException(422, detail=[{"loc": loc, "msg": message, "type": "value_error"}])
+
+
+def found(row: Row | None, what: str, key: str) -> Row:
+    """`row`, or a 404 saying there is no `what` called `key` (another tenant's rows are looked
+    up as missing, so they are reported the same way)."""
+    if row is None:
+        raise HTTPException(404, detail=f"no {what} {key!r}")
+    return row
 
 
 def json_safe(value: Any) -> Any:

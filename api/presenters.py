@@ -2,55 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
 from tass.api.schemas import ArtifactOut, JobOut, ModelOut, TransitionOut
-from tass.core.models import Job, Model
+from tass.core.models import Job, JobTransition, Model
 from tass.trainer.artifacts import model_format
 from tass.trainer.progress import JobProgress
 
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def from_row(schema: type[Schema], row: object, **computed: Any) -> Schema:
+    """`schema` with each field read from `row`'s attribute of the same name, except the
+    fields given in `computed` (renamed, defaulted or derived ones)."""
+    copied = {name: getattr(row, name) for name in schema.model_fields if name not in computed}
+    return schema(**copied, **computed)
+
+
+def transition_out(transition: JobTransition) -> TransitionOut:
+    details = transition.details or {}
+    return from_row(TransitionOut, transition, resumed_from_epoch=details.get("resumed_from_epoch"))
+
 
 def job_out(job: Job) -> JobOut:
-    return JobOut(
-        id=job.id,
-        type=job.type,
-        name=job.name,
-        status=job.status,
-        attempt=job.attempt,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        spec=job.spec,
-        dataset=job.dataset,
+    return from_row(
+        JobOut,
+        job,
         tags=job.tags or {},
-        model_id=job.model_id,
-        register_as=job.register_as,
         worker=job.worker_id,
-        last_heartbeat_at=job.last_heartbeat_at,
         progress=JobProgress.model_validate(job.progress) if job.progress else None,
         metrics=job.latest_metrics or {},
-        result=job.result,
-        error=job.error,
-        transitions=[
-            TransitionOut(
-                status=t.status,
-                at=t.at,
-                attempt=t.attempt,
-                reason=t.reason,
-                resumed_from_epoch=(t.details or {}).get("resumed_from_epoch"),
-                details=t.details,
-            )
-            for t in job.transitions
-        ],
+        transitions=[transition_out(t) for t in job.transitions],
     )
 
 
 def model_out(model: Model) -> ModelOut:
-    return ModelOut(
-        id=model.id,
-        job_id=model.job_id,
-        name=model.name,
-        created_at=model.created_at,
+    return from_row(
+        ModelOut,
+        model,
         metrics=model.metrics or {},
-        class_names=model.class_names,
         artifacts=[
             ArtifactOut(format=fmt, size=a.size, sha256=a.sha256)
             for a in model.artifacts

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from tass.api.auth import PrincipalDep
 from tass.api.dataset_schemas import DatasetList, DatasetOut, dataset_out
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep, StoreDep
-from tass.api.errors import invalid
+from tass.api.errors import found, invalid
 from tass.core import datasets as dataset_store
 from tass.core.apikeys import Principal
 from tass.core.db import Session
@@ -45,9 +45,7 @@ def require_dataset(
 ) -> UploadedDataset:
     """The caller's dataset; another tenant's is reported as missing (404)."""
     dataset = dataset_store.get_dataset(session, dataset_id, principal.scope, lock)
-    if dataset is None:
-        raise HTTPException(404, detail=f"no dataset {dataset_id!r}")
-    return dataset
+    return found(dataset, "dataset", dataset_id)
 
 
 def too_large(detail: str) -> HTTPException:

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep
-from tass.api.errors import invalid
+from tass.api.errors import found, invalid
 from tass.api.job_datasets import checked_dataset
 from tass.api.long_poll import etag_matches, job_etag, wait_for_change
 from tass.api.presenters import job_out
@@ -171,10 +171,7 @@ def list_jobs(
 
 def require_job(session: Session, job_id: str, principal: Principal) -> Job:
     """The caller's job; another tenant's job is reported as missing (404), not forbidden."""
-    job = job_queries.get_job(session, job_id, principal.scope)
-    if job is None:
-        raise HTTPException(404, detail=f"no job {job_id!r}")
-    return job
+    return found(job_queries.get_job(session, job_id, principal.scope), "job", job_id)
 
 
 def _read_and_close(session: Session, job_id: str, principal: Principal) -> JobOut:

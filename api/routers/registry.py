@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, statu
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep, SettingsDep
-from tass.api.errors import invalid
+from tass.api.errors import found, invalid
 from tass.api.registry_schemas import (
     AliasOut,
     AliasSet,
@@ -48,9 +48,7 @@ AliasPath = Annotated[
 def require_registered(session: Session, name: str, principal: Principal) -> RegisteredModel:
     """The caller's registered name; names are per tenant, so another tenant's is a 404."""
     registered = store.get_registered(session, principal.tenant, name)
-    if registered is None:
-        raise HTTPException(404, detail=f"no registered model {name!r}")
-    return registered
+    return found(registered, "registered model", name)
 
 
 def summary(registered: RegisteredModel, aliases: dict[str, int]) -> RegisteredModelSummary:

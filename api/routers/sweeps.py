@@ -8,8 +8,9 @@ from fastapi import APIRouter, Body, HTTPException, Query, Response, status
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep
-from tass.api.errors import invalid
+from tass.api.errors import found, invalid
 from tass.api.job_datasets import checked_dataset
+from tass.api.presenters import from_row
 from tass.api.strict_json import StrictJSONRoute
 from tass.api.sweep_schemas import BestOut, SweepCreate, SweepOut, SweepPage, TrialOut
 from tass.api.sweep_validation import check_sweep, sweep_config
@@ -20,46 +21,43 @@ from tass.core.job_lifecycle import QuotaExceeded, check_quota, enqueue_all
 from tass.core.models import Sweep
 from tass.core.pagination import BadCursor
 from tass.core.settings import Settings
-from tass.core.sweep_decisions import best_value
+from tass.core.sweep_decisions import TrialRecord, best_value
 
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"], route_class=StrictJSONRoute)
+
+
+# The sweep settings SweepOut shows as stored in the sweep's config.
+CONFIG_FIELDS = (
+    "method",
+    "parameters",
+    "objective",
+    "max_trials",
+    "max_parallel",
+    "spec",
+    "dataset",
+)
+
+
+def trial_out(trial: TrialRecord, goal: str) -> TrialOut:
+    return from_row(
+        TrialOut,
+        trial,
+        best_value=best_value([p.value for p in trial.epochs], goal),
+        epochs_run=len(trial.epochs),
+    )
 
 
 def sweep_out(session: Session, sweep: Sweep) -> SweepOut:
     config = sweep.config
     goal = config["objective"]["goal"]
-    trials = [
-        TrialOut(
-            number=t.number,
-            job_id=t.job_id,
-            params=t.params,
-            status=t.status,
-            stopped_early=t.stopped_early,
-            best_value=best_value([p.value for p in t.epochs], goal),
-            final_value=t.final_value,
-            epochs_run=len(t.epochs),
-            model_id=t.model_id,
-        )
-        for t in sweep_store.trial_records(session, sweep)
-    ]
-    return SweepOut(
-        id=sweep.id,
-        name=sweep.name,
-        status=sweep.status,
-        created_at=sweep.created_at,
-        finished_at=sweep.finished_at,
-        method=config["method"],
-        parameters=config["parameters"],
-        objective=config["objective"],
-        max_trials=config["max_trials"],
-        max_parallel=config["max_parallel"],
+    return from_row(
+        SweepOut,
+        sweep,
+        **{key: config[key] for key in CONFIG_FIELDS},
         early_stopping=config.get("early_stopping"),
-        spec=config["spec"],
-        dataset=config["dataset"],
         tags=sweep.tags or {},
-        trials=trials,
+        trials=[trial_out(t, goal) for t in sweep_store.trial_records(session, sweep)],
         best=BestOut(**sweep.best) if sweep.best else None,
-        error=sweep.error,
     )
 
 
@@ -73,10 +71,7 @@ def check_sweep_quota(session: Session, settings: Settings, tenant: str) -> None
 
 def require_sweep(session: Session, sweep_id: str, principal: Principal) -> Sweep:
     """The caller's sweep; another tenant's sweep is reported as missing (404)."""
-    sweep = sweep_store.get_sweep(session, sweep_id, principal.scope)
-    if sweep is None:
-        raise HTTPException(404, detail=f"no sweep {sweep_id!r}")
-    return sweep
+    return found(sweep_store.get_sweep(session, sweep_id, principal.scope), "sweep", sweep_id)
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=SweepOut)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep, SettingsDep
-from tass.api.errors import invalid
+from tass.api.errors import found, invalid
+from tass.api.presenters import from_row
 from tass.api.strict_json import StrictJSONRoute
 from tass.api.webhook_schemas import (
     DeliveryOut,
@@ -29,21 +30,13 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=StrictJ
 
 
 def webhook_out(webhook: Webhook) -> WebhookOut:
-    return WebhookOut(
-        id=webhook.id,
-        url=webhook.url,
-        events=webhook.events,
-        description=webhook.description,
-        created_at=webhook.created_at,
-    )
+    return from_row(WebhookOut, webhook)
 
 
 def require_webhook(session: Session, webhook_id: str, principal: Principal) -> Webhook:
     """The caller's webhook; another tenant's is reported as missing (404)."""
     webhook = webhook_store.get_webhook(session, webhook_id, principal.scope)
-    if webhook is None:
-        raise HTTPException(404, detail=f"no webhook {webhook_id!r}")
-    return webhook
+    return found(webhook, "webhook", webhook_id)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
@@ -112,18 +105,5 @@ def list_deliveries(
     rows = webhook_store.list_deliveries(
         session, webhook_id, limit, before=int(cursor) if cursor else None
     )
-    items = [
-        DeliveryOut(
-            id=row.id,
-            event_id=row.event_id,
-            event_type=row.event_type,
-            attempt=row.attempt,
-            at=row.at,
-            status_code=row.status_code,
-            latency_ms=row.latency_ms,
-            error=row.error,
-        )
-        for row in rows
-    ]
     next_cursor = str(rows[-1].id) if len(rows) == limit else None
-    return DeliveryPage(items=items, next_cursor=next_cursor)
+    return DeliveryPage(items=[from_row(DeliveryOut, row) for row in rows], next_cursor=next_cursor)
