@@ -9,6 +9,7 @@ this origin (api.auth)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -168,11 +169,6 @@ def trailing_slash(request: Request) -> Response:
     return RedirectResponse(dashboard_url(request), status_code=307)
 
 
-@router.get("", response_class=HTMLResponse)
-def jobs_page(request: Request, principal: DashboardUserDep) -> Response:
-    return _page(request, "jobs.html", principal, page="jobs", title="Jobs")
-
-
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, principal: DashboardUserDep, job_id: str) -> Response:
     return _page(request, "job.html", principal, page="job", title="Job", job_id=job_id)
@@ -188,26 +184,33 @@ def compare_page(
     )
 
 
-@router.get("/sweeps", response_class=HTMLResponse)
-def sweeps_page(request: Request, principal: DashboardUserDep) -> Response:
-    return _page(request, "sweeps.html", principal, page="sweeps", title="Sweeps")
-
-
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
 def sweep_page(request: Request, principal: DashboardUserDep, sweep_id: str) -> Response:
     return _page(request, "sweep.html", principal, page="sweep", title="Sweep", sweep_id=sweep_id)
 
 
-@router.get("/models", response_class=HTMLResponse)
-def models_page(request: Request, principal: DashboardUserDep) -> Response:
-    return _page(request, "models.html", principal, page="models", title="Models")
+# The list pages, by path: each shows <page>.html, titled with the page's name.
+LIST_PAGES = {
+    "": "jobs",
+    "/sweeps": "sweeps",
+    "/models": "models",
+    "/datasets": "datasets",
+    "/workers": "workers",
+}
 
 
-@router.get("/datasets", response_class=HTMLResponse)
-def datasets_page(request: Request, principal: DashboardUserDep) -> Response:
-    return _page(request, "datasets.html", principal, page="datasets", title="Datasets")
+def list_page(page: str) -> Callable[..., Response]:
+    def show(request: Request, principal: DashboardUserDep) -> Response:
+        return _page(request, f"{page}.html", principal, page=page, title=page.capitalize())
+
+    return show
 
 
-@router.get("/workers", response_class=HTMLResponse)
-def workers_page(request: Request, principal: DashboardUserDep) -> Response:
-    return _page(request, "workers.html", principal, page="workers", title="Workers")
+for list_path, list_name in LIST_PAGES.items():
+    router.add_api_route(
+        list_path,
+        list_page(list_name),
+        methods=["GET"],
+        response_class=HTMLResponse,
+        name=f"{list_name}_page",
+    )

@@ -70,6 +70,25 @@ def test_every_page_without_a_session_redirects_to_the_login_form_and_back(anony
     assert response.headers["cache-control"] == "no-store"
 
 
+@pytest.mark.parametrize(
+    ("path", "page", "title"),
+    [
+        ("/dashboard", "jobs", "Jobs"),
+        ("/dashboard/sweeps", "sweeps", "Sweeps"),
+        ("/dashboard/models", "models", "Models"),
+        ("/dashboard/datasets", "datasets", "Datasets"),
+        ("/dashboard/workers", "workers", "Workers"),
+    ],
+)
+def test_each_list_page_shows_its_own_script_and_title(browser, keys, path, page, title):
+    log_in(browser, keys["acme"])
+    response = browser.get(path)
+    assert response.status_code == 200
+    assert f"<title>{title} · tass</title>" in response.text
+    assert f'data-page="{page}"' in response.text
+    assert f"/static/{page}.js" in response.text
+
+
 def test_a_raw_api_key_in_the_cookie_is_refused(anonymous, keys):
     anonymous.cookies.set("tass_session", keys["acme"])
     assert anonymous.get("/v1/jobs").status_code == 401
