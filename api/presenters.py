@@ -44,7 +44,7 @@ def model_out(model: Model) -> ModelOut:
         model,
         metrics=model.metrics or {},
         artifacts=[
-            ArtifactOut(format=fmt, size=a.size, sha256=a.sha256)
+            from_row(ArtifactOut, a, format=fmt)
             for a in model.artifacts
             if (fmt := model_format(a.kind)) is not None
         ],

@@ -16,7 +16,7 @@ from tass.api.deps import ProducerDep, SessionDep, SettingsDep
 from tass.api.errors import found, invalid
 from tass.api.job_datasets import checked_dataset
 from tass.api.long_poll import etag_matches, job_etag, wait_for_change
-from tass.api.presenters import job_out
+from tass.api.presenters import from_row, job_out
 from tass.api.schemas import (
     ArtifactRecord,
     EvaluateJobCreate,
@@ -249,14 +249,4 @@ def job_artifacts(
 ) -> list[ArtifactRecord]:
     """Checkpoints and model files the job stored, with size and sha256."""
     require_job(session, job_id, principal)
-    return [
-        ArtifactRecord(
-            kind=a.kind,
-            epoch=a.epoch,
-            size=a.size,
-            sha256=a.sha256,
-            created_at=a.created_at,
-            model_id=a.model_id,
-        )
-        for a in job_queries.job_artifacts(session, job_id)
-    ]
+    return [from_row(ArtifactRecord, a) for a in job_queries.job_artifacts(session, job_id)]
