@@ -104,6 +104,12 @@
     }
   }
 
+  // A <thead> row of column headers; the labels in `numeric` head right-aligned columns.
+  function tableHead(labels, numeric = []) {
+    const cell = (label) => el("th", { scope: "col", class: numeric.includes(label) ? "num" : null, text: label });
+    return el("thead", null, el("tr", null, labels.map(cell)));
+  }
+
   function clear(node) {
     while (node.firstChild) node.removeChild(node.firstChild);
     return node;
@@ -322,6 +328,7 @@
     metricRows,
     el,
     svg,
+    tableHead,
     clear,
     showNotice,
     hideNotice,

@@ -55,19 +55,7 @@
 
   function renderJobs(entries) {
     const table = clear($("cmp-jobs"));
-    table.append(
-      el(
-        "thead",
-        null,
-        el(
-          "tr",
-          null,
-          ["Job", "Status", "Epochs", "Best val acc", "Final val loss", "Duration"].map((h) =>
-            el("th", { scope: "col", text: h })
-          )
-        )
-      )
-    );
+    table.append(T.tableHead(["Job", "Status", "Epochs", "Best val acc", "Final val loss", "Duration"]));
     const tbody = el("tbody");
     for (const e of entries) {
       const swatch = el("span", { class: "swatch", "aria-hidden": "true" });
@@ -133,18 +121,7 @@
     $("cmp-nodiff").hidden = differing.length > 0;
     table.hidden = differing.length === 0;
     if (!differing.length) return;
-    table.append(
-      el(
-        "thead",
-        null,
-        el(
-          "tr",
-          null,
-          el("th", { scope: "col", text: "Parameter" }),
-          entries.map((e) => el("th", { scope: "col", text: e.label }))
-        )
-      )
-    );
+    table.append(T.tableHead(["Parameter", ...entries.map((e) => e.label)]));
     const tbody = el("tbody");
     for (const key of differing) {
       tbody.append(

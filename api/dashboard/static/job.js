@@ -168,7 +168,7 @@
         el(
           "table",
           { class: "data kv" },
-          el("thead", null, el("tr", null, el("th", { scope: "col", text: "Parameter" }), el("th", { scope: "col", text: "Value" }))),
+          T.tableHead(["Parameter", "Value"]),
           tbody
         )
       );
@@ -331,7 +331,7 @@
     const bars = el("table", { class: "bars", id: "per-class-table" });
     bars.append(
       el("caption", { class: "visually-hidden", text: "Accuracy per class" }),
-      el("thead", null, el("tr", null, el("th", { scope: "col", text: "Class" }), el("th", { scope: "col", text: "Accuracy" }), el("th", { scope: "col", class: "num", text: "%" })))
+      T.tableHead(["Class", "Accuracy", "%"], ["%"])
     );
     const tb = el("tbody");
     names.forEach((name, i) => {
@@ -413,19 +413,7 @@
       return;
     }
     const table = el("table", { class: "data artifacts", id: "artifacts-table" });
-    table.append(
-      el(
-        "thead",
-        null,
-        el(
-          "tr",
-          null,
-          ["Kind", "Epoch", "Size", "SHA-256", "Created", "Download"].map((h) =>
-            el("th", { scope: "col", class: h === "Size" ? "num" : null, text: h })
-          )
-        )
-      )
-    );
+    table.append(T.tableHead(["Kind", "Epoch", "Size", "SHA-256", "Created", "Download"], ["Size"]));
     const tbody = el("tbody");
     for (const a of items) {
       const format = downloadFormat(a.kind);

@@ -34,7 +34,7 @@
     const table = el(
       "table",
       { class: "data" },
-      el("thead", null, el("tr", null, heads.map((h) => el("th", { scope: "col", text: h })))),
+      T.tableHead(heads),
       el("tbody", null, registered.versions.slice().reverse().map((v) => versionRow(v, aliasesOf, evaluations)))
     );
     return el(
@@ -79,7 +79,7 @@
     }
     status.textContent = `Model ${T.shortId(answer.model_id)} (${ref})`;
     const heads = ["Image", "Label", "Top classes"];
-    table.append(el("thead", null, el("tr", null, heads.map((h) => el("th", { scope: "col", text: h })))));
+    table.append(T.tableHead(heads));
     table.append(
       el(
         "tbody",

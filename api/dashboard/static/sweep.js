@@ -67,7 +67,7 @@
     const names = Object.keys(sweep.parameters);
     const table = clear($("sweep-trials"));
     const heads = ["#", "Status", ...names, `Best ${sweep.objective.metric}`, "Epochs"];
-    table.append(el("thead", null, el("tr", null, heads.map((h) => el("th", { scope: "col", text: h })))));
+    table.append(T.tableHead(heads));
     const tbody = el("tbody");
     for (const t of sweep.trials) {
       const status = el("td", null, T.statusBadge(t.status));

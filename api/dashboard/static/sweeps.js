@@ -19,7 +19,7 @@
     document.getElementById("sweeps-empty").hidden = page.items.length > 0;
     if (!page.items.length) return;
     const heads = ["Sweep", "Status", "Method", "Trials done", "Objective", "Best"];
-    table.append(el("thead", null, el("tr", null, heads.map((h) => el("th", { scope: "col", text: h })))));
+    table.append(T.tableHead(heads));
     const tbody = el("tbody");
     for (const s of page.items) {
       const done = s.trials.filter((t) => FINAL.has(t.status)).length;
