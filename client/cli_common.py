@@ -91,6 +91,14 @@ def make_client(ctx: typer.Context, url: str | None) -> TassClient:
     return TassClient(url or state.url, transport=state.transport)
 
 
+def call_api(
+    ctx: typer.Context, url: str | None, method: str, path: str, body: Any = None, **params: Any
+) -> Any:
+    """One API call with this invocation's client (`make_client`); its JSON answer."""
+    with make_client(ctx, url) as client:
+        return request_json(client, method, path, body, **params)
+
+
 def request_json(
     client: TassClient, method: str, path: str, body: Any = None, **params: Any
 ) -> Any:

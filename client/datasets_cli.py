@@ -10,17 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from tass.client import render
 from tass.client.api_client import Json
 from tass.client.cli_common import (
     JsonOption,
@@ -62,18 +55,6 @@ def _file_chunks(path: Path, progress: Progress, task: TaskID) -> Iterator[bytes
             progress.update(task, advance=len(block))
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=stderr_console(),
-        transient=True,
-    )
-
-
 def _describe(dataset: Json) -> str:
     head = f"dataset {dataset['id']} ({dataset['name']}): {dataset['status']}"
     if dataset["status"] == "ready":
@@ -103,7 +84,7 @@ def upload(
     content_type = content_type_for(path)
     size = path.stat().st_size
     with make_client(ctx, url) as client:
-        with _progress() as progress:
+        with render.transfer_progress(stderr_console()) as progress:
             task = progress.add_task(f"uploading {path.name}", total=size)
             dataset = client.upload_dataset(
                 name or path.name,

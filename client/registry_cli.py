@@ -17,11 +17,10 @@ from tass.client.cli_common import (
     CursorOption,
     JsonOption,
     UrlOption,
+    call_api,
     handle_errors,
-    make_client,
     print_json,
     print_page,
-    request_json,
     stdout_console,
 )
 from tass.client.errors import TassError
@@ -82,8 +81,7 @@ def list_names(
     url: UrlOption = None,
 ) -> None:
     """Registered model names with their latest version and aliases."""
-    with make_client(ctx, url) as client:
-        page = request_json(client, "GET", "/v1/registry", limit=limit, cursor=cursor)
+    page = call_api(ctx, url, "GET", "/v1/registry", limit=limit, cursor=cursor)
     print_page(page, as_json, names_table, "no registered models")
 
 
@@ -96,8 +94,7 @@ def show(
     url: UrlOption = None,
 ) -> None:
     """Every version of a name: its model, metrics, training job and dataset, and aliases."""
-    with make_client(ctx, url) as client:
-        registered = request_json(client, "GET", _path(name))
+    registered = call_api(ctx, url, "GET", _path(name))
     if as_json:
         print_json(registered)
         return
@@ -130,10 +127,9 @@ def register(
         update["description"] = description
     if tag:
         update["tags"] = parse_tags(tag)
-    with make_client(ctx, url) as client:
-        created = request_json(client, "POST", _path(name, "versions"), {"model_id": model})
-        if update:
-            request_json(client, "PATCH", _path(name), update)
+    created = call_api(ctx, url, "POST", _path(name, "versions"), {"model_id": model})
+    if update:
+        call_api(ctx, url, "PATCH", _path(name), update)
     if as_json:
         print_json(created)
         return
@@ -156,12 +152,9 @@ def alias(
     """Point NAME@ALIAS at VERSION (moving it), or remove it with --delete."""
     if delete == (version is not None):
         raise TassError("give either VERSION or --delete")
-    with make_client(ctx, url) as client:
-        if delete:
-            client.request("DELETE", _path(name, "aliases", alias_name))
-            typer.echo(f"{name}@{alias_name} removed")
-            return
-        moved = request_json(
-            client, "PUT", _path(name, "aliases", alias_name), {"version": version}
-        )
+    if delete:
+        call_api(ctx, url, "DELETE", _path(name, "aliases", alias_name))
+        typer.echo(f"{name}@{alias_name} removed")
+        return
+    moved = call_api(ctx, url, "PUT", _path(name, "aliases", alias_name), {"version": version})
     typer.echo(f"{name}@{alias_name} -> version {moved['version']} (model {moved['model_id']})")

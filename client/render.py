@@ -329,20 +329,26 @@ class JobLogView:
         self._console.print("  ".join(part for part in parts if part), highlight=False)
 
 
+def transfer_progress(console: Console, *, disable: bool = False) -> Progress:
+    """A transient bar for moving a file: its name, bytes so far, speed and time left (the
+    upload of `tass datasets upload` and the download of `tass download`)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=disable,
+    )
+
+
 class DownloadBar:
     """A rich download bar (size, speed, time left) on terminals; implements `DownloadProgress`."""
 
     def __init__(self, console: Console) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-            disable=not console.is_terminal,
-        )
+        self._progress = transfer_progress(console, disable=not console.is_terminal)
         self._task: TaskID | None = None
 
     def __enter__(self) -> DownloadBar:

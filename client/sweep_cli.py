@@ -18,6 +18,7 @@ from tass.client.api_client import FINAL_STATUSES, Json, TassClient
 from tass.client.cli_common import (
     JsonOption,
     UrlOption,
+    call_api,
     handle_errors,
     make_client,
     print_json,
@@ -93,8 +94,7 @@ def create(
 ) -> None:
     """Start a sweep; prints its id."""
     body = read_sweep_file(spec)
-    with make_client(ctx, url) as client:
-        sweep = request_json(client, "POST", "/v1/sweeps", body)
+    sweep = call_api(ctx, url, "POST", "/v1/sweeps", body)
     if as_json:
         print_json(sweep)
         return
@@ -158,8 +158,7 @@ def list_sweeps(
     url: UrlOption = None,
 ) -> None:
     """Sweeps, newest first: status, trials done, best value."""
-    with make_client(ctx, url) as client:
-        page = request_json(client, "GET", "/v1/sweeps", limit=limit)
+    page = call_api(ctx, url, "GET", "/v1/sweeps", limit=limit)
     if as_json:
         print_json(page)
         return
@@ -188,8 +187,7 @@ def best(
     url: UrlOption = None,
 ) -> None:
     """The best finished trial: its job, model, parameters and objective value."""
-    with make_client(ctx, url) as client:
-        sweep = request_json(client, "GET", f"/v1/sweeps/{sweep_id}")
+    sweep = call_api(ctx, url, "GET", f"/v1/sweeps/{sweep_id}")
     if as_json:
         print_json(sweep.get("best"))
     else:
@@ -206,6 +204,5 @@ def cancel(
     url: UrlOption = None,
 ) -> None:
     """Cancel the sweep and its queued and running trials."""
-    with make_client(ctx, url) as client:
-        sweep = request_json(client, "POST", f"/v1/sweeps/{sweep_id}/cancel")
+    sweep = call_api(ctx, url, "POST", f"/v1/sweeps/{sweep_id}/cancel")
     typer.echo(f"sweep {sweep_id}: {sweep['status']}")

@@ -3,7 +3,7 @@ secret is printed once), list them, show each delivery attempt, delete one."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -12,10 +12,9 @@ from tass.client.api_client import Json
 from tass.client.cli_common import (
     JsonOption,
     UrlOption,
+    call_api,
     handle_errors,
-    make_client,
     print_json,
-    request_json,
     stdout_console,
 )
 
@@ -29,13 +28,6 @@ webhooks_app = typer.Typer(
     help="Webhooks: signed HTTP POSTs (Standard Webhooks) when jobs and sweeps end.",
     no_args_is_help=True,
 )
-
-
-def _call(
-    ctx: typer.Context, url: str | None, method: str, path: str, body: Any = None, **params: Any
-) -> Any:
-    with make_client(ctx, url) as client:
-        return request_json(client, method, path, body, **params)
 
 
 def _print(data: Json | None, table: Table, as_json: bool) -> None:
@@ -61,7 +53,7 @@ def create(
     """Register a webhook (default events: job succeeded, failed, cancelled); prints its id
     and the signing secret, which is never shown again."""
     body = {"url": endpoint, "events": events or DEFAULT_EVENTS, "description": description}
-    created = _call(ctx, url, "POST", "/v1/webhooks", body)
+    created = call_api(ctx, url, "POST", "/v1/webhooks", body)
     if as_json:
         print_json(created)
         return
@@ -74,7 +66,7 @@ def create(
 @handle_errors
 def list_(ctx: typer.Context, as_json: JsonOption = False, url: UrlOption = None) -> None:
     """Your webhooks."""
-    data = _call(ctx, url, "GET", "/v1/webhooks")
+    data = call_api(ctx, url, "GET", "/v1/webhooks")
     table = Table("id", "url", "events", "description", "created")
     for item in data["items"]:
         table.add_row(
@@ -97,7 +89,7 @@ def deliveries(
     url: UrlOption = None,
 ) -> None:
     """Delivery attempts of a webhook, newest first: time, event, status code, latency, error."""
-    data = _call(ctx, url, "GET", f"/v1/webhooks/{webhook_id}/deliveries", limit=limit)
+    data = call_api(ctx, url, "GET", f"/v1/webhooks/{webhook_id}/deliveries", limit=limit)
     table = Table("at", "event", "type", "attempt", "status", "latency ms", "error")
     for item in data["items"]:
         code = item.get("status_code")
@@ -117,5 +109,5 @@ def deliveries(
 @handle_errors
 def delete(ctx: typer.Context, webhook_id: str, url: UrlOption = None) -> None:
     """Delete a webhook; its undelivered events are dropped."""
-    _call(ctx, url, "DELETE", f"/v1/webhooks/{webhook_id}")
+    call_api(ctx, url, "DELETE", f"/v1/webhooks/{webhook_id}")
     typer.echo(f"deleted webhook {webhook_id}")
