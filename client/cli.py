@@ -16,7 +16,7 @@ import typer
 
 from tass.client import jobs_cli, service_cli
 from tass.client.api_client import DEFAULT_URL, URL_ENV
-from tass.client.cli_common import SERVICE_PANEL, CliState
+from tass.client.cli_common import SERVICE_PANEL, CliState, ErrorReportingGroup
 from tass.client.datasets_cli import datasets_app
 from tass.client.gc_cli import gc
 from tass.client.keys_cli import keys_app
@@ -33,6 +33,7 @@ app = typer.Typer(
     "download the models, and run the service itself.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=ErrorReportingGroup,
 )
 
 # jobs and models

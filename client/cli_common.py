@@ -1,5 +1,5 @@
 """What every `tass` command shares: the per-invocation state, the common options, the consoles,
-the error handler, the client factory and JSON/page printing.
+the command group that reports errors, the client factory and JSON/page printing.
 
 Exit codes: 0 success, 1 an error (or a watched job that failed), 2 a usage error, 130 Ctrl-C.
 Errors are printed as one message on stderr, never a traceback.
@@ -7,23 +7,20 @@ Errors are printed as one message on stderr, never a traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperGroup
 
 from tass.client.api_client import URL_ENV, Json, TassClient
 from tass.client.errors import TassError
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 # The rich help panel of the commands that run or administer the service.
 SERVICE_PANEL = "Service (run the server side)"
@@ -67,21 +64,20 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Print a `TassError` as `error: ...` on stderr and exit with its code; Ctrl-C exits 130."""
+class ErrorReportingGroup(TyperGroup):
+    """The `tass` command group: whatever runs below it (a command, a group callback, an option
+    callback) and raises a `TassError` prints `error: ...` on stderr and exits with the error's
+    code; Ctrl-C exits 130. No command needs a handler of its own."""
 
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    def invoke(self, ctx: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            return super().invoke(ctx)
         except TassError as exc:
             stderr_console().print(Text.assemble(("error: ", "bold red"), str(exc)))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             stderr_console().print("interrupted")
             raise typer.Exit(130) from None
-
-    return wrapper
 
 
 def make_client(ctx: typer.Context, url: str | None) -> TassClient:

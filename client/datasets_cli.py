@@ -18,7 +18,6 @@ from tass.client.api_client import Json
 from tass.client.cli_common import (
     JsonOption,
     UrlOption,
-    handle_errors,
     make_client,
     print_json,
     stderr_console,
@@ -66,7 +65,6 @@ def _describe(dataset: Json) -> str:
 
 
 @datasets_app.command("upload")
-@handle_errors
 def upload(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="A .tar.gz, .tar or .zip of class folders.")],
@@ -105,7 +103,6 @@ def upload(
 
 
 @datasets_app.command("list")
-@handle_errors
 def list_(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="validating, ready or failed.")] = None,
@@ -133,7 +130,6 @@ def list_(
 
 
 @datasets_app.command("show")
-@handle_errors
 def show(
     ctx: typer.Context, dataset_id: str, as_json: JsonOption = False, url: UrlOption = None
 ) -> None:
@@ -150,7 +146,6 @@ def show(
 
 
 @datasets_app.command("delete")
-@handle_errors
 def delete(ctx: typer.Context, dataset_id: str, url: UrlOption = None) -> None:
     """Delete a dataset and its stored archive (refused while a queued or running job uses it)."""
     with make_client(ctx, url) as client:

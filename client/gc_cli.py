@@ -11,10 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tass.client import service
-from tass.client.cli_common import handle_errors
 
 
-@handle_errors
 def gc(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would be deleted; delete nothing.")

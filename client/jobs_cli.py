@@ -19,7 +19,6 @@ from tass.client.cli_common import (
     IntervalOption,
     JsonOption,
     UrlOption,
-    handle_errors,
     make_client,
     print_json,
     print_page,
@@ -111,7 +110,6 @@ def _submit(
 
 
 @submit_app.command("train")
-@handle_errors
 @train_spec_options
 def submit_train(
     ctx: typer.Context,
@@ -173,7 +171,6 @@ def submit_train(
 
 
 @submit_app.command("evaluate")
-@handle_errors
 def submit_evaluate(
     ctx: typer.Context,
     model_id: Annotated[
@@ -208,7 +205,6 @@ def submit_evaluate(
     _submit(ctx, url, body, as_json=as_json, wait=wait, interval=interval)
 
 
-@handle_errors
 def list_jobs(
     ctx: typer.Context,
     status: Annotated[
@@ -227,7 +223,6 @@ def list_jobs(
     print_page(page, as_json, render.jobs_table, "no jobs")
 
 
-@handle_errors
 def status(
     ctx: typer.Context,
     job_id: Annotated[str, typer.Argument(help="The job.")],
@@ -255,7 +250,6 @@ def status(
         stdout_console().print(render.job_details(job))
 
 
-@handle_errors
 def events(
     ctx: typer.Context,
     job_id: Annotated[str, typer.Argument(help="The job.")],
@@ -285,7 +279,6 @@ def events(
     raise typer.Exit(watch.exit_code_for(final))
 
 
-@handle_errors
 def cancel(
     ctx: typer.Context,
     job_id: Annotated[str, typer.Argument(help="The job.")],
@@ -301,7 +294,6 @@ def cancel(
     stdout_console().print(Text.assemble(f"job {job_id}: ", render.status_text(job.get("status"))))
 
 
-@handle_errors
 def models(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="How many models (newest first).")] = 20,
@@ -315,7 +307,6 @@ def models(
     print_page(page, as_json, render.models_table, "no models")
 
 
-@handle_errors
 def download(
     ctx: typer.Context,
     model_id: Annotated[str, typer.Argument(help="A model id, NAME@ALIAS or NAME:VERSION.")],

@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from tass.client import service
-from tass.client.cli_common import handle_errors
 
 keys_app = typer.Typer(
     help="Manage API keys (run where the database is reachable).", no_args_is_help=True
@@ -18,7 +17,6 @@ keys_app = typer.Typer(
 
 
 @keys_app.callback()
-@handle_errors
 def _require_server_install() -> None:
     # before any `tass keys` command: they open the database with the server packages
     service.require_server_install()

@@ -13,7 +13,6 @@ from tass.client.api_client import Json
 from tass.client.cli_common import (
     JsonOption,
     UrlOption,
-    handle_errors,
     make_client,
     print_json,
     stdout_console,
@@ -32,7 +31,6 @@ def predictions_table(paths: list[Path], answer: Json) -> Table:
     return table
 
 
-@handle_errors
 def predict(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="A model id, NAME@ALIAS or NAME:VERSION.")],

@@ -18,7 +18,6 @@ from tass.client.cli_common import (
     JsonOption,
     UrlOption,
     call_api,
-    handle_errors,
     print_json,
     print_page,
     stdout_console,
@@ -72,7 +71,6 @@ def versions_table(registered: Json) -> Table:
 
 
 @registry_app.command("list")
-@handle_errors
 def list_names(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="How many names (in name order).")] = 50,
@@ -86,7 +84,6 @@ def list_names(
 
 
 @registry_app.command("show")
-@handle_errors
 def show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The registered name.")],
@@ -107,7 +104,6 @@ def show(
 
 
 @registry_app.command("register")
-@handle_errors
 def register(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The name (created on first use).")],
@@ -138,7 +134,6 @@ def register(
 
 
 @registry_app.command("alias")
-@handle_errors
 def alias(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The registered name.")],

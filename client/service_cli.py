@@ -14,13 +14,12 @@ import typer
 
 from tass.client import service
 from tass.client.api_client import DEFAULT_URL, URL_ENV
-from tass.client.cli_common import handle_errors, stderr_console
+from tass.client.cli_common import stderr_console
 from tass.client.credentials import credentials_path
 from tass.client.keys_cli import ensure_admin_key
 from tass.client.supervisor import Child, run_child
 
 
-@handle_errors
 def migrate(
     database_url: Annotated[
         str | None,
@@ -32,7 +31,6 @@ def migrate(
     stderr_console().print("the database schema is up to date")
 
 
-@handle_errors
 def api(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
@@ -54,7 +52,6 @@ def api(
     raise typer.Exit(run_child(child))
 
 
-@handle_errors
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (keep it private).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind (the API's TASS_SERVE_URL).")] = 8100,
@@ -64,7 +61,6 @@ def serve(
     raise typer.Exit(run_child(Child("serving", service.serve_command(host, port))))
 
 
-@handle_errors
 def worker(
     queues: Annotated[
         str | None, typer.Option(help="Queues to consume, Q1,Q2 [default: the app's].")
@@ -99,7 +95,6 @@ def _announce(base: str, new_key: str | None) -> None:
     err.print("press Ctrl-C to stop", style="dim")
 
 
-@handle_errors
 def up(
     host: Annotated[str, typer.Option(help="Address for the API to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port for the API.")] = 8000,

@@ -19,7 +19,6 @@ from tass.client.cli_common import (
     JsonOption,
     UrlOption,
     call_api,
-    handle_errors,
     make_client,
     print_json,
     request_json,
@@ -85,7 +84,6 @@ def best_text(sweep: Json) -> str:
 
 
 @sweep_app.command("create")
-@handle_errors
 def create(
     ctx: typer.Context,
     spec: Annotated[Path, typer.Option("--spec", help="The sweep as YAML or JSON.")],
@@ -126,7 +124,6 @@ def _watch(client: TassClient, sweep: Json, interval: float, console: Console | 
 
 
 @sweep_app.command("status")
-@handle_errors
 def status(
     ctx: typer.Context,
     sweep_id: Annotated[str, typer.Argument(help="The sweep.")],
@@ -150,7 +147,6 @@ def status(
 
 
 @sweep_app.command("list")
-@handle_errors
 def list_sweeps(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 50,
@@ -179,7 +175,6 @@ def list_sweeps(
 
 
 @sweep_app.command("best")
-@handle_errors
 def best(
     ctx: typer.Context,
     sweep_id: Annotated[str, typer.Argument(help="The sweep.")],
@@ -197,7 +192,6 @@ def best(
 
 
 @sweep_app.command("cancel")
-@handle_errors
 def cancel(
     ctx: typer.Context,
     sweep_id: Annotated[str, typer.Argument(help="The sweep.")],

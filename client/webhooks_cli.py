@@ -13,7 +13,6 @@ from tass.client.cli_common import (
     JsonOption,
     UrlOption,
     call_api,
-    handle_errors,
     print_json,
     stdout_console,
 )
@@ -38,7 +37,6 @@ def _print(data: Json | None, table: Table, as_json: bool) -> None:
 
 
 @webhooks_app.command("create")
-@handle_errors
 def create(
     ctx: typer.Context,
     endpoint: Annotated[str, typer.Argument(help="The http(s) URL events are POSTed to.")],
@@ -63,7 +61,6 @@ def create(
 
 
 @webhooks_app.command("list")
-@handle_errors
 def list_(ctx: typer.Context, as_json: JsonOption = False, url: UrlOption = None) -> None:
     """Your webhooks."""
     data = call_api(ctx, url, "GET", "/v1/webhooks")
@@ -80,7 +77,6 @@ def list_(ctx: typer.Context, as_json: JsonOption = False, url: UrlOption = None
 
 
 @webhooks_app.command("deliveries")
-@handle_errors
 def deliveries(
     ctx: typer.Context,
     webhook_id: str,
@@ -106,7 +102,6 @@ def deliveries(
 
 
 @webhooks_app.command("delete")
-@handle_errors
 def delete(ctx: typer.Context, webhook_id: str, url: UrlOption = None) -> None:
     """Delete a webhook; its undelivered events are dropped."""
     call_api(ctx, url, "DELETE", f"/v1/webhooks/{webhook_id}")
