@@ -59,6 +59,7 @@ TagOption = Annotated[
 WaitOption = Annotated[
     bool, typer.Option("--wait", help="Watch the job to its end.", rich_help_panel=JOB_PANEL)
 ]
+JobIdArgument = Annotated[str, typer.Argument(help="The job.")]
 
 
 class ArtifactFormat(str, Enum):
@@ -225,7 +226,7 @@ def list_jobs(
 
 def status(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job.")],
+    job_id: JobIdArgument,
     watch_: Annotated[
         bool,
         typer.Option(
@@ -252,7 +253,7 @@ def status(
 
 def events(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job.")],
+    job_id: JobIdArgument,
     as_json: Annotated[
         bool, typer.Option("--json", help='One JSON object per event: {"event", "data"}.')
     ] = False,
@@ -281,7 +282,7 @@ def events(
 
 def cancel(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job.")],
+    job_id: JobIdArgument,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:

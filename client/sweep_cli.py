@@ -31,6 +31,7 @@ sweep_app = typer.Typer(
     help="Hyperparameter sweeps: many trials, early stopping, the best model out.",
     no_args_is_help=True,
 )
+SweepIdArgument = Annotated[str, typer.Argument(help="The sweep.")]
 
 
 def read_sweep_file(path: Path) -> dict[str, Any]:
@@ -126,7 +127,7 @@ def _watch(client: TassClient, sweep: Json, interval: float, console: Console | 
 @sweep_app.command("status")
 def status(
     ctx: typer.Context,
-    sweep_id: Annotated[str, typer.Argument(help="The sweep.")],
+    sweep_id: SweepIdArgument,
     watch: Annotated[bool, typer.Option("--watch", help="A live table until it ends.")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.0)] = 2.0,
     as_json: JsonOption = False,
@@ -177,7 +178,7 @@ def list_sweeps(
 @sweep_app.command("best")
 def best(
     ctx: typer.Context,
-    sweep_id: Annotated[str, typer.Argument(help="The sweep.")],
+    sweep_id: SweepIdArgument,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -194,7 +195,7 @@ def best(
 @sweep_app.command("cancel")
 def cancel(
     ctx: typer.Context,
-    sweep_id: Annotated[str, typer.Argument(help="The sweep.")],
+    sweep_id: SweepIdArgument,
     url: UrlOption = None,
 ) -> None:
     """Cancel the sweep and its queued and running trials."""
