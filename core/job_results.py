@@ -93,14 +93,7 @@ def record_model(
     record_artifacts(
         session,
         [
-            Artifact(
-                job_id=job.id,
-                model_id=model.id,
-                kind=kind,
-                key=obj.key,
-                size=obj.size,
-                sha256=obj.sha256,
-            )
+            Artifact.of_stored(obj, job_id=job.id, kind=kind, model_id=model.id)
             for kind, obj in uploads.items()
         ],
     )

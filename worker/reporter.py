@@ -99,13 +99,8 @@ class JobReporter:
             key = checkpoint_key(self.job_id, self.lease.attempt, epoch, file.name)
             obj = self.ctx.store.put_file(key, file)
             stored.append(
-                Artifact(
-                    job_id=self.job_id,
-                    kind=checkpoint_kind(file.name),
-                    key=obj.key,
-                    size=obj.size,
-                    sha256=obj.sha256,
-                    epoch=epoch,
+                Artifact.of_stored(
+                    obj, job_id=self.job_id, kind=checkpoint_kind(file.name), epoch=epoch
                 )
             )
         return stored

@@ -37,16 +37,7 @@ def seed_trained_model(
     model = Model(job_id=job.id, tenant=tenant, **{"metrics": {}, **model_fields})
     session.add(model)
     session.flush()
-    session.add(
-        Artifact(
-            job_id=job.id,
-            model_id=model.id,
-            kind="model-keras",
-            key=obj.key,
-            size=obj.size,
-            sha256=obj.sha256,
-        )
-    )
+    session.add(Artifact.of_stored(obj, job_id=job.id, kind="model-keras", model_id=model.id))
     session.flush()
     return model
 
