@@ -18,21 +18,11 @@ from tass.core.models import Artifact, Job, Model, utcnow
 from tass.core.objectstore import ObjectStore
 from tass.core.states import JobStatus
 from tass.core.workers import WorkerInfo, report_alive
+from tass.trainer.data.cifar import CIFAR10_CLASSES
 from tass.trainer.spec import TrainSpec
 
 TENANT = "acme"
-CLASS_NAMES = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-]
+CLASS_NAMES = list(CIFAR10_CLASSES)
 EPOCHS = 6
 STEPS_PER_EPOCH = 40
 STEP_EVERY = 4  # a step row every 4 steps -> 10 per epoch
@@ -166,14 +156,8 @@ def seed(factory: sessionmaker[Session], store: ObjectStore) -> Seeded:
         files.append(("model-savedmodel", saved, None, model.id))
         for kind, obj, epoch, model_id in files:
             session.add(
-                Artifact(
-                    job_id=baseline.id,
-                    model_id=model_id,
-                    kind=kind,
-                    key=obj.key,
-                    size=obj.size,
-                    sha256=obj.sha256,
-                    epoch=epoch,
+                Artifact.of_stored(
+                    obj, job_id=baseline.id, kind=kind, model_id=model_id, epoch=epoch
                 )
             )
         assert transition(
