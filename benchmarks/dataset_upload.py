@@ -28,8 +28,13 @@ import httpx
 from common import DEFAULT_ARCHIVE, REPO, write_json  # noqa: F401 - REPO sets sys.path
 
 from tass.client.service import api_command
-from tass.migrations.runner import upgrade
-from tests.support.processes import Service, free_port, service_env, wait_http
+from tests.support.processes import (
+    Service,
+    free_port,
+    service_env,
+    sqlite_service_settings,
+    wait_http,
+)
 from tests.support.seed import new_api_key
 
 CHUNK_BYTES = 256 * 1024  # what `tass datasets upload` sends per write
@@ -112,14 +117,7 @@ def timed_post(client: httpx.Client, url: str, path: Path, headers: dict[str, st
 
 
 def start_api(folder: Path) -> tuple[Service, str, str]:
-    database = f"sqlite:///{folder / 'tass.db'}"
-    upgrade(database)
-    env = {
-        "TASS_DATA_DIR": str(folder),
-        "TASS_DATABASE_URL": database,
-        "TASS_BROKER_URL": f"sqla+sqlite:///{folder / 'broker.db'}",
-        "TASS_ARTIFACT_URL": (folder / "artifacts").resolve().as_uri(),
-    }
+    database, env = sqlite_service_settings(folder)
     port = free_port()
     argv = [*api_command("127.0.0.1", port), "--no-access-log"]
     service = Service("api", argv, service_env(env), folder)

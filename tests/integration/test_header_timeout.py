@@ -11,8 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tass.client.service import api_command
-from tass.migrations.runner import upgrade
-from tests.support.processes import Service, free_port, wait_http
+from tests.support.processes import Service, free_port, sqlite_service_settings, wait_http
 
 pytestmark = pytest.mark.integration
 
@@ -24,14 +23,8 @@ PARTIAL = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: neve
 def server(request, tmp_path_factory) -> Iterator[tuple[str, int]]:
     """The API as `tass api` runs it (httptools), and on uvicorn's pure-Python h11 protocol."""
     root = tmp_path_factory.mktemp("header-timeout")
-    db_url = f"sqlite:///{root / 'tass.db'}"
-    upgrade(db_url)
-    env = {
-        "TASS_DATA_DIR": str(root),
-        "TASS_DATABASE_URL": db_url,
-        "TASS_BROKER_URL": f"sqla+sqlite:///{root / 'broker.db'}",
-        "TASS_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
-    }
+    _, settings = sqlite_service_settings(root)
+    env = {**settings, "TASS_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT)}
     port = free_port()
     args = api_command("127.0.0.1", port)
     args[args.index("--http") + 1] = f"api.http_protocol:{request.param}"

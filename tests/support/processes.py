@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from tass.client.service import api_command, free_port, worker_command
+from tass.migrations.runner import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,6 +22,19 @@ def service_env(extra: dict[str, str]) -> dict[str, str]:
     exactly the configuration the test chose."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("TASS_")}
     return {**base, **extra}
+
+
+def sqlite_service_settings(folder: Path) -> tuple[str, dict[str, str]]:
+    """A migrated SQLite database in `folder`, and the TASS_* settings of a service that keeps
+    all its state there (database, SQLite-backed queue, artifacts): the database URL and them."""
+    database = f"sqlite:///{folder / 'tass.db'}"
+    upgrade(database)
+    return database, {
+        "TASS_DATA_DIR": str(folder),
+        "TASS_DATABASE_URL": database,
+        "TASS_BROKER_URL": f"sqla+sqlite:///{folder / 'broker.db'}",
+        "TASS_ARTIFACT_URL": (folder / "artifacts").resolve().as_uri(),
+    }
 
 
 class Service:
