@@ -209,6 +209,15 @@ def run_setup(setup: str, workers: int, clients: int, seconds: float) -> dict[st
     return {"setup": setup, "api_processes": api_processes, "scenarios": results}
 
 
+def scenario_line(setup: str, row: dict[str, Any]) -> str:
+    """One scenario's numbers, a line of the printed table."""
+    return (
+        f"{setup:8} {row['scenario']:36} {row['req_per_s']:8} req/s "
+        f"p50 {row['p50_ms']} ms p99 {row['p99_ms']} ms errors {row['errors']} "
+        f"rate/healthz {row['rate_vs_healthz']} p99/healthz {row['p99_vs_healthz']}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setup", action="append", choices=["embedded", "postgres"])
@@ -228,12 +237,7 @@ def main() -> None:
         outcome = run_setup(setup, args.workers, args.clients, args.seconds)
         report["runs"].append(outcome)
         for row in outcome["scenarios"]:
-            print(
-                f"{setup:8} {row['scenario']:36} {row['req_per_s']:8} req/s "
-                f"p50 {row['p50_ms']} ms p99 {row['p99_ms']} ms errors {row['errors']} "
-                f"rate/healthz {row['rate_vs_healthz']} p99/healthz {row['p99_vs_healthz']}",
-                flush=True,
-            )
+            print(scenario_line(setup, row), flush=True)
     write_json(args.out, report)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import keras
@@ -33,28 +34,19 @@ def _conv(
     name: str,
 ) -> list[layers.Layer]:
     """Conv2D + ReLU, or Conv2D (no bias) + BatchNorm + ReLU."""
+    conv = functools.partial(
+        layers.Conv2D,
+        filters,
+        kernel,
+        strides=strides,
+        padding="same",
+        kernel_regularizer=reg,
+        name=name,
+    )
     if not batch_norm:
-        return [
-            layers.Conv2D(
-                filters,
-                kernel,
-                strides=strides,
-                padding="same",
-                activation="relu",
-                kernel_regularizer=reg,
-                name=name,
-            )
-        ]
+        return [conv(activation="relu")]
     return [
-        layers.Conv2D(
-            filters,
-            kernel,
-            strides=strides,
-            padding="same",
-            use_bias=False,
-            kernel_regularizer=reg,
-            name=name,
-        ),
+        conv(use_bias=False),
         layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn"),
         layers.ReLU(name=f"{name}_relu"),
     ]
