@@ -63,6 +63,26 @@ def forget_metrics_after_checkpoint(
         delete_metrics_after(session, job_id, "step", epoch * int(steps_per_epoch))
 
 
+def stored_artifact(
+    stored: StoredObject,
+    *,
+    job_id: str,
+    kind: str,
+    model_id: str | None = None,
+    epoch: int | None = None,
+) -> Artifact:
+    """The row recording `stored` (its key, size and digest) as a file of `job_id`."""
+    return Artifact(
+        job_id=job_id,
+        model_id=model_id,
+        kind=kind,
+        key=stored.key,
+        size=stored.size,
+        sha256=stored.sha256,
+        epoch=epoch,
+    )
+
+
 def record_artifacts(session: Session, artifacts: list[Artifact]) -> None:
     """Record stored objects. Keys are write-once and carry the attempt, so a row is never
     replaced: a key recorded twice is a bug and fails on the unique constraint."""
@@ -93,7 +113,7 @@ def record_model(
     record_artifacts(
         session,
         [
-            Artifact.of_stored(obj, job_id=job.id, kind=kind, model_id=model.id)
+            stored_artifact(obj, job_id=job.id, kind=kind, model_id=model.id)
             for kind, obj in uploads.items()
         ],
     )

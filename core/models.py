@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -20,9 +20,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
-
-if TYPE_CHECKING:
-    from tass.core.objectstore import StoredObject
 
 
 def utcnow() -> datetime:
@@ -205,27 +202,6 @@ class Artifact(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     epoch: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    @classmethod
-    def of_stored(
-        cls,
-        stored: StoredObject,
-        *,
-        job_id: str,
-        kind: str,
-        model_id: str | None = None,
-        epoch: int | None = None,
-    ) -> Artifact:
-        """The row recording `stored` (its key, size and digest) as a file of `job_id`."""
-        return cls(
-            job_id=job_id,
-            model_id=model_id,
-            kind=kind,
-            key=stored.key,
-            size=stored.size,
-            sha256=stored.sha256,
-            epoch=epoch,
-        )
 
 
 class ApiKey(Base):

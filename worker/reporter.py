@@ -11,7 +11,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from tass.core.db import DatabaseUnavailable
-from tass.core.job_results import record_artifacts, upsert_metrics
+from tass.core.job_results import record_artifacts, stored_artifact, upsert_metrics
 from tass.core.models import Artifact
 from tass.trainer.artifacts import checkpoint_key, checkpoint_kind
 from tass.trainer.progress import JobProgress
@@ -99,7 +99,7 @@ class JobReporter:
             key = checkpoint_key(self.job_id, self.lease.attempt, epoch, file.name)
             obj = self.ctx.store.put_file(key, file)
             stored.append(
-                Artifact.of_stored(
+                stored_artifact(
                     obj, job_id=self.job_id, kind=checkpoint_kind(file.name), epoch=epoch
                 )
             )

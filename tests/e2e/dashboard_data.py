@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tass.core.apikeys import create_key
 from tass.core.job_lifecycle import create_job
-from tass.core.job_results import upsert_metrics
+from tass.core.job_results import stored_artifact, upsert_metrics
 from tass.core.job_transitions import transition
-from tass.core.models import Artifact, Job, Model, utcnow
+from tass.core.models import Job, Model, utcnow
 from tass.core.objectstore import ObjectStore
 from tass.core.states import JobStatus
 from tass.core.workers import WorkerInfo, report_alive
@@ -156,9 +156,7 @@ def seed(factory: sessionmaker[Session], store: ObjectStore) -> Seeded:
         files.append(("model-savedmodel", saved, None, model.id))
         for kind, obj, epoch, model_id in files:
             session.add(
-                Artifact.of_stored(
-                    obj, job_id=baseline.id, kind=kind, model_id=model_id, epoch=epoch
-                )
+                stored_artifact(obj, job_id=baseline.id, kind=kind, model_id=model_id, epoch=epoch)
             )
         assert transition(
             session,

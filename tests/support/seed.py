@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from tass.core.apikeys import create_key
 from tass.core.db import make_engine, make_session_factory
-from tass.core.models import Artifact, Job, Model, new_id
+from tass.core.job_results import stored_artifact
+from tass.core.models import Job, Model, new_id
 from tass.core.objectstore import ObjectStore
 
 
@@ -37,7 +38,7 @@ def seed_trained_model(
     model = Model(job_id=job.id, tenant=tenant, **{"metrics": {}, **model_fields})
     session.add(model)
     session.flush()
-    session.add(Artifact.of_stored(obj, job_id=job.id, kind="model-keras", model_id=model.id))
+    session.add(stored_artifact(obj, job_id=job.id, kind="model-keras", model_id=model.id))
     session.flush()
     return model
 
