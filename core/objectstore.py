@@ -36,6 +36,8 @@ class ObjectExistsError(RuntimeError):
 
 @dataclass(frozen=True)
 class StoredObject:
+    """What a write stored: the key, and the size and sha256 of the bytes as they were sent."""
+
     key: str
     size: int
     sha256: str
@@ -43,6 +45,8 @@ class StoredObject:
 
 @dataclass(frozen=True)
 class ListedObject:
+    """One object found by a listing (garbage collection): the store's own size and time."""
+
     key: str
     size: int
     last_modified: datetime
