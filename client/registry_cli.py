@@ -153,3 +153,15 @@ def alias(
         return
     moved = call_api(ctx, url, "PUT", _path(name, "aliases", alias_name), {"version": version})
     typer.echo(f"{name}@{alias_name} -> version {moved['version']} (model {moved['model_id']})")
+
+
+@registry_app.command("delete-version")
+def delete_version(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The registered name.")],
+    version: Annotated[int, typer.Argument(min=1, help="The version to remove.")],
+    url: UrlOption = None,
+) -> None:
+    """Remove VERSION from NAME (refused while an alias points at it); the model stays."""
+    call_api(ctx, url, "DELETE", _path(name, "versions", str(version)))
+    typer.echo(f"{name} version {version} removed")

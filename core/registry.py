@@ -233,3 +233,36 @@ def delete_alias(session: Session, registered: RegisteredModel, alias: str) -> b
         return False
     registered.updated_at = database_now(session)
     return True
+
+
+class VersionInUse(Exception):
+    """Aliases still point at the version (listed in `aliases`)."""
+
+    def __init__(self, aliases: list[str]) -> None:
+        super().__init__(", ".join(aliases))
+        self.aliases = aliases
+
+
+def delete_version(session: Session, registered: RegisteredModel, version: int) -> bool:
+    """Remove `version` from the name (the trained model itself stays, by its id); False when
+    there is no such version, VersionInUse while aliases point at it. Its number is never
+    handed out again. The caller commits."""
+    pointing = list(
+        session.scalars(
+            select(ModelAlias.alias)
+            .where(ModelAlias.registered_model_id == registered.id, ModelAlias.version == version)
+            .order_by(ModelAlias.alias)
+        )
+    )
+    if pointing:
+        raise VersionInUse(pointing)
+    removed = changed_rows(
+        session,
+        delete(ModelVersion).where(
+            ModelVersion.registered_model_id == registered.id, ModelVersion.version == version
+        ),
+    )
+    if removed != 1:
+        return False
+    registered.updated_at = database_now(session)
+    return True

@@ -25,7 +25,7 @@ from tass.core import registry as store
 from tass.core.apikeys import Principal
 from tass.core.db import Session
 from tass.core.models import RegisteredModel
-from tass.core.registry import ALIAS_PATTERN, NAME_PATTERN, ModelRefNotFound
+from tass.core.registry import ALIAS_PATTERN, NAME_PATTERN, ModelRefNotFound, VersionInUse
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"], route_class=StrictJSONRoute)
 
@@ -173,5 +173,33 @@ def delete_alias(
     registered = require_registered(session, name, principal)
     if not store.delete_alias(session, registered, alias):
         raise HTTPException(404, detail=f"{name!r} has no alias {alias!r}")
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/{name}/versions/{version}",
+    status_code=204,
+    responses={409: {"description": "Aliases still point at the version."}},
+)
+def delete_version(
+    name: NamePath,
+    version: Annotated[int, Path(ge=1, description="The version number.")],
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response:
+    """Remove a version from the name (409 while an alias points at it: move the alias
+    first). The trained model stays downloadable by its id; the number is never reused."""
+    registered = require_registered(session, name, principal)
+    try:
+        deleted = store.delete_version(session, registered, version)
+    except VersionInUse as exc:
+        raise HTTPException(
+            409,
+            detail=f"{name!r} version {version} is what {', '.join(exc.aliases)} point(s) at: "
+            "move or delete those aliases first",
+        ) from exc
+    if not deleted:
+        raise HTTPException(404, detail=f"{name!r} has no version {version}")
     session.commit()
     return Response(status_code=204)

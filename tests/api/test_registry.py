@@ -80,6 +80,28 @@ def test_registry_lifecycle_versions_aliases_description(client, seed):
     assert client.delete("/v1/registry/cats/aliases/production").status_code == 404
 
 
+def test_a_version_is_deleted_once_no_alias_points_at_it(client, seed):
+    first, _ = seed(accuracy=0.6)
+    second, _ = seed(accuracy=0.8)
+    register(client, "cats", first), register(client, "cats", second)
+    client.put("/v1/registry/cats/aliases/production", json={"version": 1})
+
+    refused = client.delete("/v1/registry/cats/versions/1")
+    assert refused.status_code == 409 and "production" in refused.json()["detail"]
+    assert client.get("/v1/models/cats:1").json()["id"] == first
+
+    client.put("/v1/registry/cats/aliases/production", json={"version": 2})
+    assert client.delete("/v1/registry/cats/versions/1").status_code == 204
+    shown = client.get("/v1/registry/cats").json()
+    assert [v["version"] for v in shown["versions"]] == [2] and shown["latest_version"] == 2
+    assert client.get("/v1/models/cats:1").status_code == 404
+    assert client.get(f"/v1/models/{first}").status_code == 200  # the model itself stays
+    assert client.delete("/v1/registry/cats/versions/1").status_code == 404
+    assert client.delete("/v1/registry/dogs/versions/1").status_code == 404
+    third, _ = seed(accuracy=0.9)
+    assert register(client, "cats", third).json()["version"] == 3  # numbers are not reused
+
+
 def test_an_alias_move_takes_effect_on_the_next_request(client, seed):
     first, _ = seed()
     second, _ = seed()

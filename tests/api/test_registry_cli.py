@@ -53,3 +53,9 @@ def test_register_alias_show_and_download_by_reference(tass_cli, db, settings, t
     assert tass_cli("registry", "alias", "cats", "production", "--delete").exit_code == 0
     gone = tass_cli("download", "cats@production", "-o", str(tmp_path / "x.keras"))
     assert gone.exit_code != 0 and "production" in gone.output
+
+    removed = tass_cli("registry", "delete-version", "cats", "1")
+    assert removed.exit_code == 0 and "cats version 1 removed" in removed.stdout
+    assert "model " + first not in tass_cli("registry", "show", "cats").stdout
+    again = tass_cli("registry", "delete-version", "cats", "1")
+    assert again.exit_code != 0 and "no version 1" in again.output
