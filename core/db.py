@@ -92,13 +92,19 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @lru_cache(maxsize=16)
 def read_only_sessions(factory: sessionmaker[Session]) -> sessionmaker[Session]:
-    """Sessions like `factory`'s that only read: same pool, and on SQLite a DEFERRED
-    transaction that never takes the write lock. A factory bound to a Connection (a test's
-    outer transaction) is returned as it is."""
+    """Sessions like `factory`'s that only read: same pool, and every query of a session sees
+    one snapshot, so a job row and its transitions (two queries) never straddle a commit. On
+    SQLite a DEFERRED transaction (WAL: a snapshot from its first read) that never takes the
+    write lock; on PostgreSQL a READ ONLY transaction at REPEATABLE READ (READ COMMITTED would
+    give each statement its own snapshot). A factory bound to a Connection (a test's outer
+    transaction) is returned as it is."""
     bind = factory.kw.get("bind")
     if not isinstance(bind, Engine):
         return factory
-    return sessionmaker(**{**factory.kw, "bind": bind.execution_options(**{READ_ONLY: True})})
+    options: dict[str, object] = {READ_ONLY: True}
+    if bind.dialect.name == "postgresql":
+        options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    return sessionmaker(**{**factory.kw, "bind": bind.execution_options(**options)})
 
 
 @contextmanager
