@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Delete, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -221,18 +221,24 @@ def set_alias(session: Session, registered: RegisteredModel, alias: str, version
     return True
 
 
+def _delete_one(session: Session, registered: RegisteredModel, statement: Delete) -> bool:
+    """Run a DELETE of one row of the name's (an alias, a version); whether it removed one.
+    The name's `updated_at` records the change."""
+    if changed_rows(session, statement) != 1:
+        return False
+    registered.updated_at = database_now(session)
+    return True
+
+
 def delete_alias(session: Session, registered: RegisteredModel, alias: str) -> bool:
     """Remove an alias; False when it did not exist. The caller commits."""
-    removed = changed_rows(
+    return _delete_one(
         session,
+        registered,
         delete(ModelAlias).where(
             ModelAlias.registered_model_id == registered.id, ModelAlias.alias == alias
         ),
     )
-    if removed != 1:
-        return False
-    registered.updated_at = database_now(session)
-    return True
 
 
 class VersionInUse(Exception):
@@ -256,13 +262,10 @@ def delete_version(session: Session, registered: RegisteredModel, version: int) 
     )
     if pointing:
         raise VersionInUse(pointing)
-    removed = changed_rows(
+    return _delete_one(
         session,
+        registered,
         delete(ModelVersion).where(
             ModelVersion.registered_model_id == registered.id, ModelVersion.version == version
         ),
     )
-    if removed != 1:
-        return False
-    registered.updated_at = database_now(session)
-    return True
