@@ -35,20 +35,24 @@ class ObjectExistsError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class StoredObject:
-    """What a write stored: the key, and the size and sha256 of the bytes as they were sent."""
+class ObjectInfo:
+    """An object in the store: its key and size in bytes."""
 
     key: str
     size: int
+
+
+@dataclass(frozen=True)
+class StoredObject(ObjectInfo):
+    """What a write stored, with the sha256 of the bytes as they were sent."""
+
     sha256: str
 
 
 @dataclass(frozen=True)
-class ListedObject:
-    """One object found by a listing (garbage collection): the store's own size and time."""
+class ListedObject(ObjectInfo):
+    """One object found by a listing (garbage collection), with the store's modification time."""
 
-    key: str
-    size: int
     last_modified: datetime
 
 
