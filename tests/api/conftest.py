@@ -12,8 +12,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from tass.api.app import create_app
+from tass.client.cli import CliState
+from tass.client.cli import app as tass
 from tass.core.apikeys import create_key, revoke_key
 from tass.core.db import make_engine, make_session_factory
 from tass.core.settings import Settings
@@ -143,3 +146,12 @@ def drain_tasks(client: TestClient) -> Callable[[], list[tuple[str, list[object]
 
     drain()  # start from an empty broker
     return drain
+
+
+@pytest.fixture
+def tass_cli(client, keys, monkeypatch) -> Callable[..., object]:
+    """Runs the `tass` CLI in-process against the test app as tenant acme's key."""
+    monkeypatch.setenv("TASS_API_KEY", keys["acme"])
+    state = CliState(url="http://testserver", transport=client._transport)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(tass, list(args), obj=state)

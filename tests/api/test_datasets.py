@@ -6,11 +6,10 @@ runs on a worker (tests/integration/test_dataset_upload.py); here it is recorded
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
 from tass.core.datasets import record_validation
 from tass.core.models import UploadedDataset
@@ -31,15 +30,10 @@ SUMMARY = {
 
 
 @pytest.fixture
-def settings(engine: Engine, tmp_path: Path, data_root: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path,
-        database_url=engine.url.render_as_string(hide_password=False),
-        broker_url="memory://",
-        artifact_url=(tmp_path / "artifacts").as_uri(),
-        data_roots=[data_root],
-        max_dataset_bytes=MAX_BYTES,
-        max_dataset_bytes_per_tenant=QUOTA,
+def settings(settings: Settings) -> Settings:
+    """The API tests' settings, with small dataset limits."""
+    return settings.model_copy(
+        update={"max_dataset_bytes": MAX_BYTES, "max_dataset_bytes_per_tenant": QUOTA}
     )
 
 

@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
-from typer.testing import CliRunner
-
-from tass.client.cli import CliState
-from tass.client.cli import app as tass
 from tass.core.datasets import record_validation
 from tests.support.archives import class_files, tar_gz, write
-
-
-@pytest.fixture
-def tass_cli(client, keys, monkeypatch):
-    monkeypatch.setenv("TASS_API_KEY", keys["acme"])
-    state = CliState(url="http://testserver", transport=client._transport)
-    runner = CliRunner()
-    return lambda *args: runner.invoke(tass, list(args), obj=state)
 
 
 def test_upload_list_show_delete(tass_cli, tmp_path, db):

@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
-from typer.testing import CliRunner
-
-from tass.client.cli import CliState
-from tass.client.cli import app as tass
 from tass.core.objectstore import ObjectStore
 from tests.support.seed import seed_trained_model
-
-
-@pytest.fixture
-def tass_cli(client, keys, monkeypatch):
-    monkeypatch.setenv("TASS_API_KEY", keys["acme"])
-    state = CliState(url="http://testserver", transport=client._transport)
-    runner = CliRunner()
-    return lambda *args: runner.invoke(tass, list(args), obj=state)
 
 
 def test_register_alias_show_and_download_by_reference(tass_cli, db, settings, tmp_path):

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-from typer.testing import CliRunner
-
-from tass.client.cli import CliState
-from tass.client.cli import app as tass
 from tass.core.states import JobStatus
 from tass.worker.webhook_delivery import deliver_due
 from tests.support.webhook_jobs import move, new_job
 from tests.support.webhook_receiver import webhook_receiver
-
-
-@pytest.fixture
-def tass_cli(client, keys, monkeypatch):
-    monkeypatch.setenv("TASS_API_KEY", keys["acme"])
-    state = CliState(url="http://testserver", transport=client._transport)
-    runner = CliRunner()
-    return lambda *args: runner.invoke(tass, list(args), obj=state)
 
 
 def test_create_list_deliveries_delete(tass_cli, db, settings):
