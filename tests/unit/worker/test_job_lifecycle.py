@@ -23,16 +23,11 @@ from tass.migrations.runner import upgrade
 from tass.worker.claim import claim, fail
 from tass.worker.context import WorkerContext
 from tass.worker.lease import Lease
-from tests.support.scratch_pg import scratch_database
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def ctx(request, tmp_path) -> Iterator[WorkerContext]:
-    if request.param == "postgresql":
-        with scratch_database(request.getfixturevalue("pg_url")) as url:
-            yield from make_context(tmp_path, url)
-    else:
-        yield from make_context(tmp_path, None)
+@pytest.fixture
+def ctx(database_url: str | None, tmp_path) -> Iterator[WorkerContext]:
+    yield from make_context(tmp_path, database_url)
 
 
 def make_context(tmp_path, url: str | None) -> Iterator[WorkerContext]:
