@@ -4,8 +4,6 @@ lineage and downloads, and the predict box answering from the serving process.""
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,17 +15,14 @@ from tass.core.db import make_engine, make_session_factory
 from tass.core.objectstore import ObjectStore
 from tass.core.registry import get_registered, register_version, set_alias
 from tass.migrations.runner import upgrade
+from tests.support.browser import expect, logged_in_page
 from tests.support.models import png, random_pixels, tiny_model_file
 from tests.support.processes import Service, free_port, start_api, wait_http
 from tests.support.seed import seed_trained_model
 
 pytestmark = pytest.mark.integration
 
-import playwright.sync_api as playwright_api  # noqa: E402 - the dev extra installs it
 
-CHROMIUM = os.environ.get("TASS_TEST_CHROMIUM", "/usr/bin/chromium")
-assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run scripts/setup.sh cpu,dev"
-expect = playwright_api.expect
 CLASSES = ["cat", "dog", "frog"]
 
 
@@ -83,30 +78,9 @@ def site(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture(scope="module")
 def page(site) -> Iterator[object]:
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        context = browser.new_context(base_url=site["url"])
-        context.set_default_timeout(20_000)
-        tab = context.new_page()
-        problems: list[str] = []
-        tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-        tab.on(
-            "response",
-            lambda r: (
-                problems.append(f"HTTP {r.status} {r.url}")
-                if r.status >= 400 and not r.url.endswith("/favicon.ico")
-                else None
-            ),
-        )
-        tab.goto("/dashboard/login")
-        tab.get_by_label("API key").fill(site["key"])
-        tab.get_by_role("button", name="Log in").click()
-        tab.wait_for_url(re.compile(r"/dashboard$"))
+    service = site["service"]
+    with logged_in_page(site["url"], site["key"], service.log_tail, 20_000) as tab:
         yield tab
-        browser.close()
-        assert not problems, "\n".join(problems) + "\n" + site["service"].log_tail()
 
 
 def test_the_models_page_shows_versions_aliases_lineage_and_downloads(page, site):

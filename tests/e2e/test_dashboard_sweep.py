@@ -4,8 +4,6 @@ chart, and one parameter-against-objective scatter per parameter."""
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,15 +18,11 @@ from tass.core.settings import Settings
 from tass.core.states import JobStatus
 from tass.core.sweeps import create_sweep, stop_trial, submit_trial
 from tass.migrations.runner import upgrade
+from tests.support.browser import expect, logged_in_page
 from tests.support.processes import start_api
 
 pytestmark = pytest.mark.integration
 
-import playwright.sync_api as playwright_api  # noqa: E402 - the dev extra installs it
-
-CHROMIUM = os.environ.get("TASS_TEST_CHROMIUM", "/usr/bin/chromium")
-assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run scripts/setup.sh cpu,dev"
-expect = playwright_api.expect
 
 CONFIG = {
     "spec": {"epochs": 3, "width": 0.25},
@@ -93,30 +87,9 @@ def site(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture(scope="module")
 def page(site) -> Iterator[object]:
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        context = browser.new_context(base_url=site["url"])
-        context.set_default_timeout(10_000)
-        tab = context.new_page()
-        problems: list[str] = []
-        tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-        tab.on(
-            "response",
-            lambda r: (
-                problems.append(f"HTTP {r.status} {r.url}")
-                if r.status >= 400 and not r.url.endswith("/favicon.ico")
-                else None
-            ),
-        )
-        tab.goto("/dashboard/login")
-        tab.get_by_label("API key").fill(site["key"])
-        tab.get_by_role("button", name="Log in").click()
-        tab.wait_for_url(re.compile(r"/dashboard$"))
+    service = site["service"]
+    with logged_in_page(site["url"], site["key"], service.log_tail, 10_000) as tab:
         yield tab
-        browser.close()
-        assert not problems, "\n".join(problems) + "\n" + site["service"].log_tail()
 
 
 def test_the_sweep_page_shows_trials_curves_and_parameter_charts(page, site):
