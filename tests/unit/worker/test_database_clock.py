@@ -16,9 +16,9 @@ from tass.core.reaper import reap
 from tass.core.settings import Settings
 from tass.core.states import JobStatus
 from tass.migrations.runner import upgrade
-from tass.worker.claim import claim
 from tass.worker.context import WorkerContext
 from tass.worker.lease import Lease
+from tests.support.worker_jobs import claimed_job
 
 SKEW = timedelta(minutes=5)
 
@@ -53,17 +53,6 @@ def skew_host_clock(monkeypatch: pytest.MonkeyPatch, offset: timedelta) -> None:
             monkeypatch.setattr(module, "utcnow", skewed)
 
 
-def running_job(ctx: WorkerContext) -> Job:
-    with ctx.sessions.begin() as session:
-        job = Job(type="train", tenant="t", status="queued", queue="train", dataset={})
-        session.add(job)
-        session.flush()
-        job_id = job.id
-    claimed = claim(ctx, job_id)
-    assert claimed is not None
-    return claimed
-
-
 def status_of(ctx: WorkerContext, job_id: str) -> tuple[str, int]:
     with ctx.sessions() as session:
         job = session.get(Job, job_id)
@@ -72,7 +61,7 @@ def status_of(ctx: WorkerContext, job_id: str) -> tuple[str, int]:
 
 def test_five_minutes_of_skew_between_hosts_reaps_nothing(ctx, monkeypatch):
     skew_host_clock(monkeypatch, -SKEW)  # the worker's host runs five minutes behind
-    job = running_job(ctx)
+    job = claimed_job(ctx)
     lease = Lease(ctx, job.id, job.attempt, deadline=job.started_at + timedelta(seconds=120))
     assert lease.renew()
     assert not lease.past_deadline()
@@ -86,7 +75,7 @@ def test_five_minutes_of_skew_between_hosts_reaps_nothing(ctx, monkeypatch):
 
 def test_a_heartbeat_older_than_the_timeout_by_the_database_clock_is_reaped(ctx, monkeypatch):
     skew_host_clock(monkeypatch, SKEW)  # a host ahead must not hide a really lost worker
-    job = running_job(ctx)
+    job = claimed_job(ctx)
     with ctx.sessions.begin() as session:
         old = database_now(session) - timedelta(seconds=31)
         session.execute(update(Job).where(Job.id == job.id).values(last_heartbeat_at=old))
@@ -97,7 +86,7 @@ def test_a_heartbeat_older_than_the_timeout_by_the_database_clock_is_reaped(ctx,
 
 def test_the_deadline_is_judged_on_the_database_clock(ctx, monkeypatch):
     skew_host_clock(monkeypatch, -SKEW)  # a host behind must not extend a job's runtime
-    job = running_job(ctx)
+    job = claimed_job(ctx)
     with ctx.sessions.begin() as session:
         started = database_now(session) - timedelta(seconds=121)
         session.execute(update(Job).where(Job.id == job.id).values(started_at=started))

@@ -20,9 +20,10 @@ from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
 from tass.core.reaper import reap
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
-from tass.worker.claim import claim, fail
+from tass.worker.claim import fail
 from tass.worker.context import WorkerContext
 from tass.worker.lease import Lease
+from tests.support.worker_jobs import claimed_job
 
 
 @pytest.fixture
@@ -41,13 +42,9 @@ def make_context(tmp_path, url: str | None) -> Iterator[WorkerContext]:
 
 
 def running_job(ctx: WorkerContext, started_seconds_ago: float = 0) -> Job:
-    with ctx.sessions.begin() as session:
-        job = Job(type="train", tenant="t", status="queued", queue="train", dataset={})
-        session.add(job)
-        session.flush()
-        job_id = job.id
-    claimed = claim(ctx, job_id)
-    assert claimed is not None
+    """A claimed job, its first start backdated by `started_seconds_ago`."""
+    claimed = claimed_job(ctx)
+    job_id = claimed.id
     if started_seconds_ago:
         with ctx.sessions.begin() as session:
             started = database_now(session) - timedelta(seconds=started_seconds_ago)
