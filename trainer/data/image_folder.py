@@ -75,7 +75,8 @@ class EncodedImages:
         self.sizes[f"{width}x{height}"] += 1
 
     def decode(self, labels: list[int], class_names: list[str]) -> Dataset:
-        images = _decode_all(self.raws, self.wheres)
+        other_sizes = set(self.sizes) - {f"{IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}"}
+        images = _decode_all(self.raws, self.wheres, resize=bool(other_sizes))
         return Dataset(images, np.asarray(labels, np.int64), class_names, dict(self.sizes))
 
 
@@ -160,11 +161,13 @@ def _decode(raw: bytes, where: str) -> np.ndarray:
     return _to_model_size(image).numpy()
 
 
-def _decode_all(raws: list[bytes], wheres: list[str]) -> np.ndarray:
-    """Decode in parallel with tf.data; on any failure find and report the bad file."""
+def _decode_all(raws: list[bytes], wheres: list[str], resize: bool) -> np.ndarray:
+    """Decode in parallel with tf.data (resizing only when some header named another size than
+    32x32); on any failure find and report the bad file."""
 
     def decode(raw: tf.Tensor) -> tf.Tensor:
-        return _to_model_size(tf.io.decode_image(raw, channels=3, expand_animations=False))
+        image = tf.io.decode_image(raw, channels=3, expand_animations=False)
+        return _to_model_size(image) if resize else image
 
     try:
         ds = tf.data.Dataset.from_tensor_slices(tf.constant(raws, tf.string))
