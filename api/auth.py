@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from tass.api.deps import SessionDep
+from tass.api.deps import READ_ONLY_METHODS, SessionDep
 from tass.core.apikeys import Principal, authenticate
 from tass.core.dashboard_sessions import session_principal
 from tass.core.db import Session
@@ -81,7 +81,7 @@ class AuthFailureThrottle:
         self.strategy.hit(self.item, self.NAMESPACE, address)
 
 
-def get_auth_throttle(request: Request) -> AuthFailureThrottle:
+async def get_auth_throttle(request: Request) -> AuthFailureThrottle:
     return request.app.state.auth_throttle
 
 
@@ -105,10 +105,12 @@ def _identified(
     address = client_address(request)
     throttle.refuse_if_blocked(address)
     principal = look_up()
-    # end the key lookup's transaction: its connection goes back to the pool now, not after
-    # the handler has waited for a thread (connections held while waiting for threads, and
-    # threads waiting for connections, deadlock the pool against the thread pool)
-    session.commit()
+    if request.method not in READ_ONLY_METHODS:
+        # a session that may write ends the lookup's transaction now: on SQLite it holds the
+        # write lock, which must not wait for the handler's thread. A read keeps its snapshot
+        # and connection for the handler (no second checkout and BEGIN): get_session caps
+        # open sessions below the pool's size, so a held connection starves no thread.
+        session.commit()
     if principal is None:
         throttle.record_failure(address)
         raise unauthorized(failure)

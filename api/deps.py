@@ -16,7 +16,7 @@ from tass.core.settings import Settings
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -62,18 +62,21 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             failed = True
             raise
         finally:
-            with anyio.CancelScope(shield=True):  # commit/close on a thread of its own, as
-                # FastAPI exits sync dependencies: never queued behind the handler threads
-                await anyio.to_thread.run_sync(
-                    _finish, session, failed, limiter=anyio.CapacityLimiter(1)
-                )
+            if not session.in_transaction():
+                session.close()  # nothing to commit and no connection held: no thread needed
+            else:
+                with anyio.CancelScope(shield=True):  # commit/close on a thread of its own,
+                    # as FastAPI exits sync dependencies: never queued behind handler threads
+                    await anyio.to_thread.run_sync(
+                        _finish, session, failed, limiter=anyio.CapacityLimiter(1)
+                    )
 
 
-def get_store(request: Request) -> ObjectStore:
+async def get_store(request: Request) -> ObjectStore:
     return request.app.state.store
 
 
-def get_producer(request: Request) -> Celery:
+async def get_producer(request: Request) -> Celery:
     return request.app.state.producer
 
 

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from tass.api.schemas import ArtifactOut, JobOut, ModelOut, TransitionOut
+from tass.core.job_queries import JobSnapshot
 from tass.core.models import Job, JobTransition, Model
 from tass.trainer.artifacts import model_format
 from tass.trainer.progress import JobProgress
@@ -21,12 +22,13 @@ def from_row(schema: type[Schema], row: object, **computed: Any) -> Schema:
     return schema(**copied, **computed)
 
 
-def transition_out(transition: JobTransition) -> TransitionOut:
+def transition_out(transition: JobTransition | Any) -> TransitionOut:
+    """From a JobTransition, or a transition row of a JobSnapshot (same columns)."""
     details = transition.details or {}
     return from_row(TransitionOut, transition, resumed_from_epoch=details.get("resumed_from_epoch"))
 
 
-def job_out(job: Job) -> JobOut:
+def job_out(job: Job | JobSnapshot) -> JobOut:
     return from_row(
         JobOut,
         job,

@@ -24,6 +24,44 @@ def get_job(session: Session, job_id: str, scope: str | None = None) -> Job | No
     return job
 
 
+_JOBS = Job.__table__
+_TRANSITIONS = JobTransition.__table__
+
+
+class JobSnapshot:
+    """A job as `read_job` reads it for the API's status poll: the job row's columns as
+    attributes (those of `Job`) and `transitions`, oldest first, as rows with the columns of
+    `JobTransition`. Core rows, no ORM objects: building and tracking those cost more than
+    the two queries themselves on the API's busiest path."""
+
+    __slots__ = ("_row", "transitions")
+
+    def __init__(self, row: Any, transitions: list[Any]) -> None:
+        self._row = row
+        self.transitions = transitions
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, name)
+
+
+def read_job(session: Session, job_id: str, scope: str | None = None) -> JobSnapshot | None:
+    """The job and its transitions (two queries), or None if it does not exist or belongs
+    to a tenant other than `scope`."""
+    row = session.execute(select(_JOBS).where(_JOBS.c.id == job_id)).first()
+    if row is None or (scope is not None and row.tenant != scope):
+        return None
+    transitions = session.execute(
+        select(_TRANSITIONS).where(_TRANSITIONS.c.job_id == job_id).order_by(_TRANSITIONS.c.id)
+    ).all()
+    return JobSnapshot(row, list(transitions))
+
+
+def job_visible(session: Session, job_id: str, scope: str | None = None) -> bool:
+    """Whether the job exists and `scope` (a tenant, None for all) may see it: one query."""
+    tenant = session.scalar(select(_JOBS.c.tenant).where(_JOBS.c.id == job_id))
+    return tenant is not None and (scope is None or tenant == scope)
+
+
 def list_job_ids_of_tenant(session: Session, tenant: str, job_ids: list[str]) -> set[str]:
     """Which of `job_ids` belong to `tenant`."""
     if not job_ids:

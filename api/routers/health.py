@@ -12,8 +12,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """The process is alive."""
+async def healthz() -> dict[str, str]:
+    """The process is alive: answered on the event loop, so it answers even while every
+    handler thread is busy."""
     return {"status": "ok"}
 
 

@@ -9,7 +9,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep
-from tass.api.routers.jobs import require_job
+from tass.api.routers.jobs import require_visible_job
 from tass.api.streams import JobEventHub, StreamCursor, StreamLimitReached, stream_job_events
 
 router = APIRouter(prefix="/v1/jobs", tags=["metrics"])
@@ -40,7 +40,7 @@ async def job_events(
     # Async on purpose: the session the key was checked with is used and closed right here, on
     # the event loop (one primary-key read), instead of waiting, connection in hand, for a free
     # thread-pool thread while hundreds of streams open at once.
-    require_job(session, job_id, principal)
+    require_visible_job(session, job_id, principal)
     session.close()  # the stream never holds a session: a shared poller reads the job
     hub: JobEventHub = request.app.state.event_hub
     try:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep
-from tass.api.routers.jobs import require_job
+from tass.api.routers.jobs import require_visible_job
 from tass.api.schemas import MetricPage, MetricRow
 from tass.core import job_queries
 
@@ -29,7 +29,7 @@ def job_metrics(
     every: Annotated[int, Query(ge=1, le=10000, description="Keep every N-th row.")] = 1,
 ) -> MetricPage:
     """Per-epoch (step = epoch number) or per-step metric history, ascending."""
-    require_job(session, job_id, principal)
+    require_visible_job(session, job_id, principal)
     rows, next_after = job_queries.metric_rows(
         session, job_id, kind=kind, after=-1 if cursor is None else cursor, limit=limit, every=every
     )

@@ -174,16 +174,27 @@ def require_job(session: Session, job_id: str, principal: Principal) -> Job:
     return found(job_queries.get_job(session, job_id, principal.scope), "job", job_id)
 
 
+def require_visible_job(session: Session, job_id: str, principal: Principal) -> None:
+    """404 unless the caller may see the job (one query; for endpoints that only need to
+    know, such as metric history and event streams)."""
+    if not job_queries.job_visible(session, job_id, principal.scope):
+        raise HTTPException(404, detail=f"no job {job_id!r}")
+
+
+def _status(session: Session, job_id: str, principal: Principal) -> JobOut:
+    return job_out(found(job_queries.read_job(session, job_id, principal.scope), "job", job_id))
+
+
 def _read_and_close(session: Session, job_id: str, principal: Principal) -> JobOut:
     try:
-        return job_out(require_job(session, job_id, principal))
+        return _status(session, job_id, principal)
     finally:
         session.close()  # a long-poll waits with no session open
 
 
 def _read_job(factory: SessionFactory, job_id: str, principal: Principal) -> JobOut:
     with factory() as session:
-        return job_out(require_job(session, job_id, principal))
+        return _status(session, job_id, principal)
 
 
 @router.get(
@@ -248,5 +259,5 @@ def job_artifacts(
     job_id: str, session: SessionDep, principal: PrincipalDep
 ) -> list[ArtifactRecord]:
     """Checkpoints and model files the job stored, with size and sha256."""
-    require_job(session, job_id, principal)
+    require_visible_job(session, job_id, principal)
     return [from_row(ArtifactRecord, a) for a in job_queries.job_artifacts(session, job_id)]
