@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from tass.api.deps import READ_ONLY_METHODS, SessionDep
+from tass.api.deps import SessionDep, session_reads_only
 from tass.core.apikeys import Principal, authenticate
 from tass.core.dashboard_sessions import session_principal
 from tass.core.db import Session
@@ -105,7 +105,7 @@ def _identified(
     address = client_address(request)
     throttle.refuse_if_blocked(address)
     principal = look_up()
-    if request.method not in READ_ONLY_METHODS:
+    if not session_reads_only(request):
         # a session that may write ends the lookup's transaction now: on SQLite it holds the
         # write lock, which must not wait for the handler's thread. A read keeps its snapshot
         # and connection for the handler (no second checkout and BEGIN): get_session caps

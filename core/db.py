@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, TypeAlias, cast
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 __all__ = [
     "POOL_OVERFLOW",
     "READ_ONLY",
+    "ClosingSession",
     "DBAPIError",
     "DatabaseError",
     "DatabaseUnavailable",
@@ -85,9 +86,22 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
+class ClosingSession(Session):
+    """A Session that calls `on_close`, when set, each time it is closed (from whatever
+    thread closes it): the API gives a request's open-session slot back then, not when the
+    request ends (api.deps.get_session)."""
+
+    on_close: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        super().close()
+        if self.on_close is not None:
+            self.on_close()
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that may write (on SQLite each transaction takes the write lock at BEGIN)."""
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(engine, class_=ClosingSession, expire_on_commit=False)
 
 
 @lru_cache(maxsize=16)
@@ -104,7 +118,9 @@ def read_only_sessions(factory: sessionmaker[Session]) -> sessionmaker[Session]:
     options: dict[str, object] = {READ_ONLY: True}
     if bind.dialect.name == "postgresql":
         options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
-    return sessionmaker(**{**factory.kw, "bind": bind.execution_options(**options)})
+    return sessionmaker(
+        class_=factory.class_, **{**factory.kw, "bind": bind.execution_options(**options)}
+    )
 
 
 @contextmanager

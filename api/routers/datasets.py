@@ -149,7 +149,9 @@ async def upload_dataset(
     the way; a worker then decodes every image and sets `status` to `ready` or `failed`."""
     archive_format = _archive_format(content_type)
     stored = await run_in_threadpool(dataset_store.stored_bytes, session, principal.tenant)
-    await run_in_threadpool(session.commit)  # hold no connection while the body streams
+    # hold no connection, lock or session slot while the body streams (the record below
+    # reopens the session for its short transaction)
+    await run_in_threadpool(session.close)
     limits = UploadLimits(settings, principal.tenant, stored)
     limits.check(_declared_length(request) or 0)
     dataset_id = new_id()

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from tass.api.auth import PrincipalDep
-from tass.api.deps import SessionDep, SettingsDep
+from tass.api.deps import SessionDep, SettingsDep, reads_only
 from tass.api.errors import invalid
 from tass.api.routers.models import require_model
 from tass.api.strict_json import StrictJSONRoute
@@ -120,6 +120,7 @@ def _serving_client(request: Request, settings: Settings) -> httpx.AsyncClient:
     openapi_extra={"requestBody": REQUEST_BODY},
     responses={409: {"description": "The model cannot be loaded."}, 503: {}},
 )
+@reads_only
 async def predict(
     model_id: str,
     request: Request,

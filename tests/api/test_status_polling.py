@@ -3,10 +3,12 @@ never wait for the write lock, and downloads that stream with no session open.""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
@@ -124,6 +126,46 @@ def test_long_poll_on_an_unchanged_job_ends_with_304_after_the_wait(client, sett
 
     assert response.status_code == 304
     assert 0.45 <= elapsed < 10
+
+
+@pytest.fixture
+def two_session_slots(settings, engine):
+    """An API process with two handler threads, so two open sessions at most (set before the
+    app starts: list it before `client`). SQLite only: the slots do not depend on the
+    database, and on PostgreSQL the app's test sessions share the test's one connection, which
+    cannot serve concurrent requests."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("concurrent requests need sessions of their own (SQLite run covers it)")
+    settings.api_threads = 2
+
+
+def test_waiting_long_polls_hold_no_session_slot(two_session_slots, client, settings):
+    settings.long_poll_interval_seconds = 0.05
+    job_id = submit(client)
+    etag = client.get(f"/v1/jobs/{job_id}").headers["etag"]
+    path = f"/v1/jobs/{job_id}"
+
+    async def status_beside_long_polls() -> tuple[list[int], int, float]:
+        # one event loop for every request (TestClient gives each call a loop of its own)
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=client.headers
+        ) as http:
+            polls = [  # more long-polls than session slots
+                asyncio.create_task(http.get(f"{path}?wait=4", headers={"If-None-Match": etag}))
+                for _ in range(3)
+            ]
+            await asyncio.sleep(0.5)
+            started = time.monotonic()
+            status = await http.get(path)
+            elapsed = time.monotonic() - started
+            assert not any(poll.done() for poll in polls), "the long-polls are still waiting"
+            return [(await poll).status_code for poll in polls], status.status_code, elapsed
+
+    polled, status, elapsed = asyncio.run(status_beside_long_polls())
+    assert polled == [304] * 3
+    assert status == 200
+    assert elapsed < 2, f"a plain status read waited {elapsed:.1f} s behind long-polls"
 
 
 def test_long_poll_never_waits_on_a_final_job_and_is_capped_by_the_server(client, db, settings):
