@@ -61,8 +61,12 @@ class Settings(BaseSettings):
     max_dataset_bytes: int = Field(2 * 1024**3, ge=1024)
     max_dataset_bytes_per_tenant: int = Field(20 * 1024**3, ge=1024)
     # threads an API process runs request handlers on; its database pool holds as many
-    # connections (plus a little overflow), so a handler never waits for a connection
-    api_threads: int = Field(32, ge=1, le=512)
+    # connections (plus a little overflow), so a handler never waits for a connection. Few:
+    # handlers are mostly Python under one GIL, and more threads only fight over it (status
+    # polls, 64 clients, 2 cores: 1,002 req/s with 2 threads, 806 with 8, 621 with 32;
+    # docs/benchmarks.md). Scale with API processes (`tass api --workers N`); raise it for a
+    # database far enough away that handlers mostly wait on it.
+    api_threads: int = Field(4, ge=1, le=512)
     # longest `?wait=` a status long-poll may ask for, and how often it re-reads the job
     max_long_poll_seconds: float = Field(60.0, gt=0, le=600)
     long_poll_interval_seconds: float = Field(0.5, gt=0)
