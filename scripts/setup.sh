@@ -12,9 +12,11 @@ fi
 .venv/bin/python -m pip install --quiet -e ".[${extras}]"
 
 # The dashboard's browser test (dev extra) drives Debian's chromium; Playwright downloads none.
-if [[ ",${extras}," == *",dev,"* ]] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+# benchmarks/load.py drives the service with wrk (a C load generator) when it is installed.
+if [[ ",${extras}," == *",dev,"* ]] && command -v apt-get >/dev/null &&
+  { [ ! -x /usr/bin/chromium ] || ! command -v wrk >/dev/null; }; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium; } ||
-    echo "warning: could not install chromium; the dashboard browser test will fail" >&2
+  { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium wrk; } ||
+    echo "warning: could not install chromium and wrk; the dashboard browser test will fail" >&2
 fi
