@@ -32,6 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from wrk import run_wrk, wrk_available  # noqa: E402
+
 from tass.client.service import api_command, serve_command  # noqa: E402
 from tass.core.apikeys import create_key  # noqa: E402
 from tass.core.db import make_engine, make_session_factory  # noqa: E402
@@ -109,6 +111,16 @@ def concurrent(url: str, key: str, path: str, image: bytes, clients: int, each: 
         "errors": len(errors),
         "images_per_second": round(len(done) / seconds, 1),
     }
+
+
+def concurrent_wrk(url: str, headers: dict[str, str], image: bytes, clients: int) -> dict:
+    """The same one-image multipart POST from `clients` wrk connections for 10 s: wrk costs the
+    2 cores a few percent where 16 Python client threads take a large share of them."""
+    request = httpx.Request("POST", url, files={"files": ("x.png", image, "image/png")})
+    body = request.read()
+    wrk_headers = headers | {"Content-Type": request.headers["content-type"]}
+    result = run_wrk(url, wrk_headers, clients=clients, seconds=10, name="predict", post_body=body)
+    return {**result, "images_per_second": result["req_per_s"]}
 
 
 def per_second(call: Callable[[httpx.Client], object], base: str, clients: int, each: int) -> float:
@@ -224,6 +236,8 @@ def main() -> None:
                 single = summary_ms(timed_posts(client, path, images[:1], args.requests))
                 batch = summary_ms(timed_posts(client, path, images, args.batches))
             load = concurrent(url, key, path, images[0], args.clients, args.per_client)
+            if wrk_available():
+                load["wrk"] = concurrent_wrk(url + path, headers, images[0], args.clients)
             if args.breakdown:
                 urls = {"serving": f"http://127.0.0.1:{serve_port}", "api": url}
                 load["per_second_16_clients"] = breakdown(data_dir, urls, key, model_id, images[0])

@@ -32,6 +32,17 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
+def _request_script(body_file: Path | None) -> str:
+    """The Lua that sets the request (a POST of the file's bytes, when given) and reports."""
+    if body_file is None:
+        return REPORT_SCRIPT
+    send_body = (
+        f'local file = io.open("{body_file}", "rb")\n'
+        'wrk.method = "POST"\nwrk.body = file:read("*a")\nfile:close()\n'
+    )
+    return send_body + REPORT_SCRIPT
+
+
 def run_wrk(
     url: str,
     headers: dict[str, str],
@@ -41,11 +52,17 @@ def run_wrk(
     name: str,
     threads: int = 1,
     timeout_s: int = 10,
+    post_body: bytes | None = None,
 ) -> dict[str, Any]:
-    """`clients` connections on `threads` wrk threads GET `url` for `seconds`."""
+    """`clients` connections on `threads` wrk threads GET `url` for `seconds` (or POST
+    `post_body`, with the content type among `headers`)."""
     with tempfile.TemporaryDirectory() as tmp:
+        body_file = None
+        if post_body is not None:
+            body_file = Path(tmp) / "body"
+            body_file.write_bytes(post_body)
         script = Path(tmp) / "report.lua"
-        script.write_text(REPORT_SCRIPT)
+        script.write_text(_request_script(body_file))
         argv = [
             "wrk",
             f"-t{min(threads, clients)}",
