@@ -81,10 +81,13 @@ def main() -> None:
             row["elapsed_seconds"] = elapsed
         result["rows"] = out.history
         result["stopped_by_budget"] = out.stopped
+        result["final_val_accuracy_flip"] = out.final_metrics.get("val_accuracy_flip")
     result["total_seconds"] = time.perf_counter() - start
     best = max((r.get("val_accuracy") or 0.0 for r in result["rows"]), default=0.0)
     result["best_val_accuracy"] = best
-    print(f"best val_accuracy {best:.4f} in {result['total_seconds']:.0f}s", flush=True)
+    flipped = result.get("final_val_accuracy_flip")
+    with_flip = f"; at the end with test-time flips {flipped:.4f}" if flipped else ""
+    print(f"best val_accuracy {best:.4f} in {result['total_seconds']:.0f}s{with_flip}", flush=True)
     write_json(args.out, result)
 
 

@@ -190,6 +190,12 @@ def submit_evaluate(
     num_classes: NumClassesOption = None,
     name: NameOption = None,
     tag: TagOption = None,
+    flip: Annotated[
+        bool,
+        typer.Option(
+            "--flip", help="Test-time flip augmentation: average each image with its mirror."
+        ),
+    ] = False,
     wait: WaitOption = False,
     as_json: JsonOption = False,
     interval: IntervalOption = 1.0,
@@ -202,6 +208,7 @@ def submit_evaluate(
         dataset=specs.drop_none({"split": split, "limit": limit, "num_classes": num_classes}),
         name=name,
         tags=specs.parse_tags(tag or []),
+        test_time_flip=flip,
     )
     _submit(ctx, url, body, as_json=as_json, wait=wait, interval=interval)
 

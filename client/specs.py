@@ -207,6 +207,7 @@ def build_evaluate_body(
     dataset: Mapping[str, Any] | None = None,
     name: str | None = None,
     tags: Mapping[str, str] | None = None,
+    test_time_flip: bool = False,
 ) -> Json:
     """The POST /v1/jobs body for evaluating a model on a dataset."""
     return {
@@ -215,6 +216,7 @@ def build_evaluate_body(
         "dataset": _dataset(None, data, dataset),
         "name": name,
         "tags": dict(tags or {}),
+        "test_time_flip": test_time_flip,
     }
 
 

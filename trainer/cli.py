@@ -129,7 +129,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load_model(args.model_file, compile=False)
     data = load_dataset(data_spec)
     classes = read_class_names(args.model_file)
-    result = evaluate(model, data, batch_size=args.batch_size, class_names=classes)
+    result = evaluate(model, data, batch_size=args.batch_size, class_names=classes, flip=args.flip)
     print(json.dumps(result.to_dict()) if args.json else result.format())
     return 0
 
@@ -164,6 +164,11 @@ def make_parser() -> argparse.ArgumentParser:
     eval_p.add_argument("--split", choices=["train", "test"], default="test")
     eval_p.add_argument("--limit", type=int, default=None)
     eval_p.add_argument("--batch-size", type=int, default=256)
+    eval_p.add_argument(
+        "--flip",
+        action="store_true",
+        help="test-time flip augmentation: average each image's outputs with its mirror's",
+    )
     eval_p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     eval_p.set_defaults(run=cmd_evaluate)
     return parser

@@ -21,14 +21,15 @@ EvalHook = Callable[[int, int], bool]
 class _BatchHook(keras.callbacks.Callback):
     """Asks the hook after every predicted batch and stops `predict` when it says no."""
 
-    def __init__(self, hook: EvalHook, batches: int) -> None:
+    def __init__(self, hook: EvalHook, batches: int, done_before: int = 0) -> None:
         super().__init__()
-        self.hook, self.batches = hook, batches
+        self.hook, self.batches, self.done_before = hook, batches, done_before
         self.stopped_after: int | None = None
 
     def on_predict_batch_end(self, batch: int, logs: Any = None) -> None:
-        if not self.hook(batch + 1, self.batches):
-            self.stopped_after = batch + 1
+        done = self.done_before + batch + 1
+        if not self.hook(done, self.batches):
+            self.stopped_after = done
             self.model.stop_predicting = True
 
 
@@ -78,19 +79,30 @@ def check_classes(model: keras.Model, data: Dataset, class_names: list[str] | No
 
 
 def predict_probabilities(
-    model: keras.Model, data: Dataset, batch_size: int, hook: EvalHook | None
+    model: keras.Model,
+    data: Dataset,
+    batch_size: int,
+    hook: EvalHook | None,
+    *,
+    flip: bool = False,
 ) -> np.ndarray:
-    """The model's outputs for every example; raises EvaluationStopped if `hook` says stop."""
-    callbacks = []
-    if hook is not None:
-        callbacks.append(_BatchHook(hook, math.ceil(len(data) / batch_size)))
-    probs = model.predict(eval_dataset(data, batch_size), verbose=0, callbacks=callbacks)
-    if callbacks and callbacks[0].stopped_after is not None:
-        done = callbacks[0].stopped_after
-        raise EvaluationStopped(
-            f"evaluation stopped after {done} of {callbacks[0].batches} batches"
+    """The model's outputs for every example; raises EvaluationStopped if `hook` says stop.
+    `flip`: the mean of the outputs for each image and its mirror image (test-time flip
+    augmentation; twice the work)."""
+    views = [False, True] if flip else [False]
+    per_view = math.ceil(len(data) / batch_size)
+    total = per_view * len(views)
+    probs = np.zeros((len(data), int(model.output_shape[-1])), np.float64)
+    for view, mirrored in enumerate(views):
+        callbacks = [] if hook is None else [_BatchHook(hook, total, view * per_view)]
+        out = model.predict(
+            eval_dataset(data, batch_size, mirrored=mirrored), verbose=0, callbacks=callbacks
         )
-    return np.asarray(probs, np.float64)
+        if callbacks and callbacks[0].stopped_after is not None:
+            done = callbacks[0].stopped_after
+            raise EvaluationStopped(f"evaluation stopped after {done} of {total} batches")
+        probs += np.asarray(out, np.float64)
+    return probs / len(views)
 
 
 def evaluate(
@@ -100,17 +112,19 @@ def evaluate(
     *,
     class_names: list[str] | None = None,
     hook: EvalHook | None = None,
+    flip: bool = False,
 ) -> EvalResult:
     """Evaluate `model` (probabilities out) on `data`; loss is plain cross-entropy.
 
     `class_names`, the model's classes in output order, must equal the data's: a dataset
     whose classes differ (or come in another order) would give silently wrong metrics.
-    `hook(done, total)` runs after every batch; returning False stops the evaluation."""
+    `hook(done, total)` runs after every batch; returning False stops the evaluation.
+    `flip` averages each image's outputs with its mirror image's (test-time augmentation)."""
     num_classes = data.num_classes
     check_classes(model, data, class_names)
     if len(data) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
-    probs = predict_probabilities(model, data, batch_size, hook)
+    probs = predict_probabilities(model, data, batch_size, hook, flip=flip)
     labels = data.y.astype(np.int64)
     picked = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)
     predicted = probs.argmax(axis=1)

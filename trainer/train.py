@@ -15,6 +15,7 @@ from tass.trainer.callbacks import Cancelled, Hook, TrainingMonitor
 from tass.trainer.checkpoint import read_state, resolve_checkpoint
 from tass.trainer.data import Dataset, stratified_split
 from tass.trainer.errors import CheckpointError
+from tass.trainer.evaluate import evaluate
 from tass.trainer.flops import training_flops_per_image
 from tass.trainer.hardware import HardwareInfo, configure
 from tass.trainer.losses import SmoothedSparseCrossentropy
@@ -195,12 +196,18 @@ def train(
     stopped = False
     if first_epoch < spec.epochs:
         stopped = _fit(model, spec, train_data, val_data, first_epoch, steps, monitor)
+    final_metrics = dict(history[-1]) if history else {}
+    if val_data is not None and history and not stopped:
+        # the validation estimate with test-time flip augmentation (python -m tass.trainer
+        # evaluate --flip): each image's outputs averaged with its mirror image's
+        flipped = evaluate(model, val_data, EVAL_BATCH_SIZE, flip=True)
+        final_metrics["val_accuracy_flip"] = flipped.accuracy
     return TrainResult(
         model=model,
         history=history,
         stopped=stopped,
         class_names=list(data.class_names),
-        final_metrics=dict(history[-1]) if history else {},
+        final_metrics=final_metrics,
         epochs_completed=history[-1]["epoch"] if history else 0,
         hardware=hardware,
         training_flops_per_image=flops,

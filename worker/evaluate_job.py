@@ -56,7 +56,11 @@ def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
             data = load_job_data(ctx, job.dataset, workdir)
             try:  # the lease thread sets `lost` on cancel, deadline or takeover
                 result = evaluate(
-                    model, data, class_names=classes, hook=lambda *_: not lease.lost.is_set()
+                    model,
+                    data,
+                    class_names=classes,
+                    hook=lambda *_: not lease.lost.is_set(),
+                    flip=bool((job.spec or {}).get("test_time_flip")),
                 ).to_dict()
             except EvaluationStopped as stopped:
                 log.info("job %s: %s", job_id, stopped)

@@ -55,7 +55,9 @@ def _new_job(
     )
     if isinstance(body, TrainJobCreate):
         return replace(new, spec=body.spec.model_dump(mode="json"), register_as=body.register_as)
-    return replace(new, model_ref=body.model_id)
+    # an evaluation's options are its spec (absent when it has none)
+    options = {"test_time_flip": True} if body.test_time_flip else None
+    return replace(new, model_ref=body.model_id, spec=options)
 
 
 def _submit(

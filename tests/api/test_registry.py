@@ -173,6 +173,20 @@ def test_bad_names_and_values_are_422_naming_the_field(client, seed, method, pat
     assert response.json()["detail"][0]["loc"][: len(loc)] == loc
 
 
+def test_an_evaluation_job_records_test_time_flips_and_refuses_a_non_boolean(client, seed):
+    model_id, _ = seed()
+    body = {"type": "evaluate", "model_id": model_id, "dataset": SYNTHETIC}
+    plain = client.post("/v1/jobs", json=body)
+    flipped = client.post("/v1/jobs", json={**body, "test_time_flip": True})
+    refused = client.post("/v1/jobs", json={**body, "test_time_flip": "sometimes"})
+
+    assert plain.status_code == flipped.status_code == 202
+    assert plain.json()["spec"] is None
+    assert flipped.json()["spec"] == {"test_time_flip": True}  # what the worker reads
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "evaluate", "test_time_flip"]
+
+
 def test_register_as_is_validated_and_recorded_on_the_train_job(client, drain_tasks):
     body = {"type": "train", "dataset": SYNTHETIC, "spec": {"epochs": 1}}
     bad = client.post("/v1/jobs", json={**body, "register_as": "no spaces"})

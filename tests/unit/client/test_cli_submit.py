@@ -198,8 +198,10 @@ def test_evaluate_body(api, run):
         "submit", "evaluate", "m-7", "--data", "cifar10-python:/data/c10", "--split", "test",
         "--name", "eval",
     )  # fmt: skip
+    flipped = run("submit", "evaluate", "m-7", "--data", "cifar10", "--flip")
 
     assert result.exit_code == 0, result.output
+    assert flipped.exit_code == 0, flipped.output
     assert result.stdout.strip() == "j-eval"
     assert api.bodies("POST", "/v1/jobs") == [
         {
@@ -208,7 +210,16 @@ def test_evaluate_body(api, run):
             "dataset": {"source": "cifar10-python", "path": "/data/c10", "split": "test"},
             "name": "eval",
             "tags": {},
-        }
+            "test_time_flip": False,
+        },
+        {
+            "type": "evaluate",
+            "model_id": "m-7",
+            "dataset": {"source": "cifar10"},
+            "name": None,
+            "tags": {},
+            "test_time_flip": True,
+        },
     ]
 
 

@@ -12,7 +12,7 @@ from trainer_testdata import tiny_spec
 from tass.trainer.data import Dataset
 from tass.trainer.data.synthetic import synthetic_dataset
 from tass.trainer.errors import EvaluationStopped, ModelFileError
-from tass.trainer.evaluate import evaluate
+from tass.trainer.evaluate import evaluate, predict_probabilities
 from tass.trainer.saving import (
     export_model,
     export_savedmodel,
@@ -75,6 +75,38 @@ def test_an_evaluation_stops_within_one_batch_of_its_hook_saying_so(trained) -> 
     with pytest.raises(EvaluationStopped, match="after 2 of 10 batches"):
         evaluate(trained.model, data, batch_size=10, hook=hook)
     assert calls == [(1, 10), (2, 10)]
+
+
+def test_flip_evaluation_averages_each_image_with_its_mirror(trained) -> None:  # type: ignore[no-untyped-def]
+    data = synthetic_dataset(40, 10)
+    mirror = Dataset(np.ascontiguousarray(data.x[:, :, ::-1, :]), data.y, data.class_names)
+    plain = predict_probabilities(trained.model, data, 16, None)
+    mirrored = predict_probabilities(trained.model, mirror, 16, None)
+    assert not np.allclose(plain, mirrored), "the test needs a model that is not symmetric"
+
+    both = predict_probabilities(trained.model, data, 16, None, flip=True)
+    np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)
+    expected = float(((plain + mirrored).argmax(axis=1) == data.y).mean())
+    assert evaluate(trained.model, data, batch_size=16, flip=True).accuracy == expected
+
+
+def test_a_flip_evaluation_counts_both_passes_in_its_progress(trained) -> None:  # type: ignore[no-untyped-def]
+    data = synthetic_dataset(30, 10)
+    calls: list[tuple[int, int]] = []
+
+    def hook(done: int, total: int) -> bool:
+        calls.append((done, total))
+        return done < 5
+
+    with pytest.raises(EvaluationStopped, match="after 5 of 6 batches"):
+        evaluate(trained.model, data, batch_size=10, hook=hook, flip=True)
+    assert calls == [(n, 6) for n in range(1, 6)]
+
+
+def test_a_finished_run_reports_its_validation_accuracy_with_flips(trained) -> None:  # type: ignore[no-untyped-def]
+    flipped = trained.final_metrics["val_accuracy_flip"]
+    assert 0.0 <= flipped <= 1.0
+    assert trained.final_metrics["val_accuracy"] == trained.history[-1]["val_accuracy"]
 
 
 def test_save_then_load_gives_identical_predictions(

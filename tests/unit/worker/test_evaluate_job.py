@@ -1,5 +1,6 @@
 """Evaluation jobs in-process: a cancel stops the computation within a batch (not after the
-whole dataset), and a dataset whose classes differ from the model's is refused by name."""
+whole dataset), a dataset whose classes differ from the model's is refused by name, and
+`test_time_flip` reaches the evaluation."""
 
 from __future__ import annotations
 
@@ -35,7 +36,13 @@ def ctx(tmp_path) -> WorkerContext:
     return WorkerContext(settings)
 
 
-def evaluation(ctx: WorkerContext, tmp_path, class_names: list[str], examples: int) -> str:
+def evaluation(
+    ctx: WorkerContext,
+    tmp_path,
+    class_names: list[str],
+    examples: int,
+    spec: dict[str, object] | None = None,
+) -> str:
     """A stored model (a small stock-Keras classifier) and a queued evaluation job of it."""
     inputs = keras.Input((32, 32, 3))
     hidden = keras.layers.Conv2D(32, 3, activation="relu")(inputs)
@@ -52,6 +59,7 @@ def evaluation(ctx: WorkerContext, tmp_path, class_names: list[str], examples: i
             queue="evaluate",
             model_id=model.id,
             dataset={"source": "synthetic", "num_examples": examples},
+            spec=spec,
         )
         session.add(job)
         session.flush()
@@ -93,3 +101,28 @@ def test_an_evaluation_refuses_a_dataset_with_other_classes(ctx, tmp_path):
     job = job_row(ctx, job_id)
     assert job.status == "failed"
     assert str(registered) in job.error and str(CLASSES) in job.error
+
+
+def test_an_evaluation_with_test_time_flips_averages_each_image_with_its_mirror(
+    ctx, tmp_path, monkeypatch
+):
+    import tass.trainer.evaluate as evaluate_module
+
+    flips = []
+    evaluate = evaluate_module.evaluate
+
+    def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+        flips.append(kwargs.get("flip"))
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "evaluate", recorded)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "flip").mkdir()
+    plain = evaluation(ctx, tmp_path / "plain", CLASSES, examples=50)
+    flipped = evaluation(ctx, tmp_path / "flip", CLASSES, 50, spec={"test_time_flip": True})
+    run_evaluate_job(ctx, plain)
+    run_evaluate_job(ctx, flipped)
+
+    assert flips == [False, True]  # the mirror-averaging itself: tests/unit/trainer
+    results = [job_row(ctx, job_id).result for job_id in (plain, flipped)]
+    assert all(r is not None and r["num_examples"] == 50 for r in results)
