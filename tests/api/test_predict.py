@@ -9,6 +9,7 @@ import io
 import json
 import os
 import signal
+import time
 
 import httpx
 import keras
@@ -168,6 +169,22 @@ def test_other_tenants_get_404(app, keys, serving, tiny):
     globex = TestClient(app, headers=bearer(keys["globex"]))
     image = {"instances": [base64.b64encode(png(random_pixels(1)[0])).decode()]}
     assert globex.post(f"/v1/models/{tiny}/predict", json=image).status_code == 404
+
+
+@pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
+def test_a_prediction_never_queues_for_the_sqlite_write_lock(client, serving, tiny, engine):
+    """A prediction only reads: its key check and model lookup run beside a writer."""
+    image = {"instances": [base64.b64encode(png(random_pixels(1)[0])).decode()]}
+    assert client.post(f"/v1/models/{tiny}/predict", json=image).status_code == 200  # warm
+    with engine.connect() as writer:
+        writer.exec_driver_sql("COMMIT")  # end the BEGIN IMMEDIATE the engine sent
+        writer.exec_driver_sql("BEGIN IMMEDIATE")  # what a worker's heartbeat write holds
+        started = time.monotonic()
+        response = client.post(f"/v1/models/{tiny}/predict", json=image)
+        elapsed = time.monotonic() - started
+        writer.exec_driver_sql("ROLLBACK")
+    assert response.status_code == 200, response.text
+    assert elapsed < 5, "the prediction waited for the write lock (busy_timeout is 30 s)"
 
 
 def test_an_unreachable_serving_process_is_503(client, tiny):

@@ -129,16 +129,15 @@ def test_long_poll_on_an_unchanged_job_ends_with_304_after_the_wait(client, sett
 
 
 @pytest.fixture
-def two_session_slots(settings, engine):
+def two_session_slots(settings):
     """An API process with two handler threads, so two open sessions at most (set before the
-    app starts: list it before `client`). SQLite only: the slots do not depend on the
-    database, and on PostgreSQL the app's test sessions share the test's one connection, which
-    cannot serve concurrent requests."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("concurrent requests need sessions of their own (SQLite run covers it)")
+    app starts: list it before `client`)."""
     settings.api_threads = 2
 
 
+# SQLite only: the slots do not depend on the database, and on PostgreSQL the app's test
+# sessions share the test's one connection, which cannot serve concurrent requests
+@pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
 def test_waiting_long_polls_hold_no_session_slot(two_session_slots, client, settings):
     settings.long_poll_interval_seconds = 0.05
     job_id = submit(client)
