@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--width", type=float, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None, help="use N images (smoke tests)")
     parser.add_argument("--profile", default=None, help="start from trainer.spec.PROFILES[...]")
     parser.add_argument(
@@ -43,6 +44,7 @@ def main() -> None:
             "epochs": args.epochs,
             "width": args.width,
             "batch_size": args.batch_size,
+            "seed": args.seed,
         }.items()
         if v is not None
     }
