@@ -24,11 +24,16 @@ def invalid(loc: list[str | int], message: str) -> HTTPException:
     return HTTPException(422, detail=[{"loc": loc, "msg": message, "type": "value_error"}])
 
 
+def missing(what: str, key: str) -> HTTPException:
+    """A 404 saying there is no `what` called `key` (another tenant's rows are looked up as
+    missing, so they are reported the same way)."""
+    return HTTPException(404, detail=f"no {what} {key!r}")
+
+
 def found(row: Row | None, what: str, key: str) -> Row:
-    """`row`, or a 404 saying there is no `what` called `key` (another tenant's rows are looked
-    up as missing, so they are reported the same way)."""
+    """`row`, or a 404 saying there is no `what` called `key` (`missing`)."""
     if row is None:
-        raise HTTPException(404, detail=f"no {what} {key!r}")
+        raise missing(what, key)
     return row
 
 

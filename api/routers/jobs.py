@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep
-from tass.api.errors import found, invalid
+from tass.api.errors import found, invalid, missing
 from tass.api.job_datasets import checked_dataset
 from tass.api.long_poll import etag_matches, job_etag, wait_for_change
 from tass.api.presenters import from_row, job_out
@@ -180,7 +180,7 @@ def require_visible_job(session: Session, job_id: str, principal: Principal) -> 
     """404 unless the caller may see the job (one query; for endpoints that only need to
     know, such as metric history and event streams)."""
     if not job_queries.job_visible(session, job_id, principal.scope):
-        raise HTTPException(404, detail=f"no job {job_id!r}")
+        raise missing("job", job_id)
 
 
 def _status(session: Session, job_id: str, principal: Principal) -> JobOut:

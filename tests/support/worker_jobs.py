@@ -7,10 +7,12 @@ from tass.worker.claim import claim
 from tass.worker.context import WorkerContext
 
 
-def claimed_job(ctx: WorkerContext) -> Job:
-    """A train job of tenant `t` that this worker has claimed (running, lease taken)."""
+def claimed_job(ctx: WorkerContext, **fields: object) -> Job:
+    """A train job (tenant `t` unless `fields` say otherwise) that this worker has claimed
+    (running, lease taken)."""
     with ctx.sessions.begin() as session:
-        job = Job(type="train", tenant="t", status="queued", queue="train", dataset={})
+        values: dict[str, object] = {"tenant": "t", "dataset": {}, **fields}
+        job = Job(type="train", status="queued", queue="train", **values)
         session.add(job)
         session.flush()
         job_id = job.id

@@ -64,17 +64,26 @@ def test_evaluate_refuses_classes_in_another_order_naming_both_lists(trained) ->
     assert evaluate(trained.model, data, class_names=trained.class_names).num_examples == 30
 
 
-def test_an_evaluation_stops_within_one_batch_of_its_hook_saying_so(trained) -> None:  # type: ignore[no-untyped-def]
-    data = synthetic_dataset(100, 10)
+@pytest.mark.parametrize(
+    ("examples", "flip", "stop_at", "total"),
+    [
+        (100, False, 2, 10),
+        (30, True, 5, 6),  # a flip evaluation's progress counts both passes
+    ],
+)
+def test_an_evaluation_stops_within_one_batch_of_its_hook_saying_so(  # type: ignore[no-untyped-def]
+    trained, examples: int, flip: bool, stop_at: int, total: int
+) -> None:
+    data = synthetic_dataset(examples, 10)
     calls: list[tuple[int, int]] = []
 
     def hook(done: int, total: int) -> bool:
         calls.append((done, total))
-        return done < 2
+        return done < stop_at
 
-    with pytest.raises(EvaluationStopped, match="after 2 of 10 batches"):
-        evaluate(trained.model, data, batch_size=10, hook=hook)
-    assert calls == [(1, 10), (2, 10)]
+    with pytest.raises(EvaluationStopped, match=f"after {stop_at} of {total} batches"):
+        evaluate(trained.model, data, batch_size=10, hook=hook, flip=flip)
+    assert calls == [(n, total) for n in range(1, stop_at + 1)]
 
 
 def test_flip_evaluation_averages_each_image_with_its_mirror(trained) -> None:  # type: ignore[no-untyped-def]
@@ -88,19 +97,6 @@ def test_flip_evaluation_averages_each_image_with_its_mirror(trained) -> None:  
     np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)
     expected = float(((plain + mirrored).argmax(axis=1) == data.y).mean())
     assert evaluate(trained.model, data, batch_size=16, flip=True).accuracy == expected
-
-
-def test_a_flip_evaluation_counts_both_passes_in_its_progress(trained) -> None:  # type: ignore[no-untyped-def]
-    data = synthetic_dataset(30, 10)
-    calls: list[tuple[int, int]] = []
-
-    def hook(done: int, total: int) -> bool:
-        calls.append((done, total))
-        return done < 5
-
-    with pytest.raises(EvaluationStopped, match="after 5 of 6 batches"):
-        evaluate(trained.model, data, batch_size=10, hook=hook, flip=True)
-    assert calls == [(n, 6) for n in range(1, 6)]
 
 
 def test_a_finished_run_reports_its_validation_accuracy_with_flips(trained) -> None:  # type: ignore[no-untyped-def]

@@ -13,9 +13,9 @@ from tass.core.registry import get_registered, resolve_model_ref, versions_of
 from tass.core.settings import Settings
 from tass.core.states import JobStatus
 from tass.migrations.runner import upgrade
-from tass.worker.claim import claim
 from tass.worker.context import WorkerContext
 from tass.worker.train_job import _publish
+from tests.support.worker_jobs import claimed_job
 
 
 @pytest.fixture
@@ -26,21 +26,7 @@ def ctx(tmp_path) -> WorkerContext:
 
 
 def running_job(ctx: WorkerContext, register_as: str | None) -> Job:
-    with ctx.sessions.begin() as session:
-        job = Job(
-            type="train",
-            tenant="acme",
-            status="queued",
-            queue="train",
-            dataset={"source": "synthetic"},
-            register_as=register_as,
-        )
-        session.add(job)
-        session.flush()
-        job_id = job.id
-    claimed = claim(ctx, job_id)
-    assert claimed is not None
-    return claimed
+    return claimed_job(ctx, tenant="acme", dataset={"source": "synthetic"}, register_as=register_as)
 
 
 def publish(ctx: WorkerContext, job: Job, tmp_path: Path) -> None:
