@@ -6,19 +6,25 @@ form). All of them share the per-address throttle on failed authentication."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
+import anyio
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
-from tass.api.deps import SessionDep, session_reads_only
+from tass.api.deps import SessionDep
 from tass.core.apikeys import Principal, authenticate
+from tass.core.change_feed import ChangeFeed
 from tass.core.dashboard_sessions import session_principal
-from tass.core.db import Session
+from tass.core.db import Session, read_only_sessions
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `tass keys create`.")
 SESSION_COOKIE = "tass_session"  # the dashboard's HttpOnly, SameSite=Strict session token
@@ -27,6 +33,7 @@ session_cookie = APIKeyCookie(
     auto_error=False,
     description="The dashboard's login session (POST /dashboard/login); never an API key.",
 )
+MAX_TRACKED = 10_000  # addresses or keys a process remembers before it starts over
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DASHBOARD_PREFIX = "/dashboard"  # where the dashboard's pages and login form are mounted
 
@@ -57,18 +64,40 @@ def client_address(request: Request) -> str:
 class AuthFailureThrottle:
     """Failed authentications per client address, a moving window from `limits`: past the
     limit every attempt from that address is 429 (Retry-After) until the window moves on, so
-    guessing keys costs time whether the guesses are right or wrong."""
+    guessing keys costs time whether the guesses are right or wrong.
+
+    An address found unblocked is trusted for CLEAR_SECONDS without asking the storage again
+    (a failure from it in this process ends that at once; a block from another process's
+    failures applies here within that time). On the event loop (`check`), a steady client
+    never waits for the storage: past half that time one background re-check renews it."""
 
     NAMESPACE = "auth-failures"
+    CLEAR_SECONDS = 1.0
 
     def __init__(self, rate: str, storage_url: str) -> None:
         from limits import parse, storage, strategies
 
         self.item = parse(rate)
         self.strategy = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_url))
+        self._clear_until: dict[str, float] = {}
+        self._rechecks: dict[str, asyncio.Future[bool]] = {}  # on the event loop only
+
+    def _known_clear(self, address: str) -> bool:
+        return self._clear_until.get(address, 0.0) > time.monotonic()
+
+    def _still_clear(self, address: str) -> bool:
+        """Ask the storage; remember the address as clear for CLEAR_SECONDS if it is."""
+        if not self.strategy.test(self.item, self.NAMESPACE, address):
+            self._clear_until.pop(address, None)
+            return False
+        if len(self._clear_until) >= MAX_TRACKED:
+            self._clear_until.clear()
+        self._clear_until[address] = time.monotonic() + self.CLEAR_SECONDS
+        return True
 
     def refuse_if_blocked(self, address: str) -> None:
-        if self.strategy.test(self.item, self.NAMESPACE, address):
+        """429 if the address is blocked. Blocking (the storage): call it on a worker thread."""
+        if self._known_clear(address) or self._still_clear(address):
             return
         reset_at, _ = self.strategy.get_window_stats(self.item, self.NAMESPACE, address)
         raise HTTPException(
@@ -77,7 +106,24 @@ class AuthFailureThrottle:
             headers={"Retry-After": str(max(1, math.ceil(reset_at - time.time())))},
         )
 
+    async def check(self, address: str) -> None:
+        """`refuse_if_blocked` for the event loop: no thread and no storage round trip while
+        the address is known to be clear (renewed in the background past half its time)."""
+        left = self._clear_until.get(address, 0.0) - time.monotonic()
+        if left <= 0:
+            await anyio.to_thread.run_sync(self.refuse_if_blocked, address)
+        elif left < self.CLEAR_SECONDS / 2 and address not in self._rechecks:
+            recheck = asyncio.ensure_future(anyio.to_thread.run_sync(self._still_clear, address))
+            self._rechecks[address] = recheck
+            recheck.add_done_callback(lambda done: self._recheck_done(address, done))
+
+    def _recheck_done(self, address: str, recheck: asyncio.Future[bool]) -> None:
+        del self._rechecks[address]
+        if recheck.cancelled() or recheck.exception() is not None:
+            self._clear_until.pop(address, None)  # the next request asks the storage itself
+
     def record_failure(self, address: str) -> None:
+        self._clear_until.pop(address, None)
         self.strategy.hit(self.item, self.NAMESPACE, address)
 
 
@@ -94,59 +140,77 @@ INVALID_KEY = "invalid or revoked API key"
 
 def _identified(
     request: Request,
-    session: Session,
     throttle: AuthFailureThrottle,
-    look_up: Callable[[], Principal | None],
+    look_up: Callable[[Session], Principal | None],
     failure: str,
 ) -> Principal:
-    """Who a credential names, throttled per address: an address with too many recent
-    failures is refused (429) before the credential is looked at, and one that names nobody
-    counts as a failure (401 `failure`)."""
+    """Who a credential names (`look_up` in a short read-only session of its own), throttled
+    per address: an address with too many recent failures is refused (429) before the
+    credential is looked at, and one that names nobody counts as a failure (401 `failure`)."""
     address = client_address(request)
     throttle.refuse_if_blocked(address)
-    principal = look_up()
-    if not session_reads_only(request):
-        # a session that may write ends the lookup's transaction now: on SQLite it holds the
-        # write lock, which must not wait for the handler's thread. A read keeps its snapshot
-        # and connection for the handler (no second checkout and BEGIN): get_session caps
-        # open sessions below the pool's size, so a held connection starves no thread.
-        session.commit()
+    with read_only_sessions(request.app.state.session_factory)() as session:
+        principal = look_up(session)
     if principal is None:
         throttle.record_failure(address)
         raise unauthorized(failure)
     return principal
 
 
-def current_principal(
-    request: Request,
-    session: SessionDep,
-    credentials: BearerDep,
-    cookie_token: SessionCookieDep,
-    throttle: AuthThrottleDep,
+def _cookie_principal(request: Request, throttle: AuthFailureThrottle, token: str) -> Principal:
+    if request.method not in SAFE_METHODS and not is_same_origin(request, allow_missing=False):
+        raise HTTPException(403, detail="cross-origin request refused (Origin check)")
+    return _identified(
+        request,
+        throttle,
+        lambda session: session_principal(session, token),
+        "the dashboard session expired or was ended: log in again",
+    )
+
+
+def _key_principal(request: Request, throttle: AuthFailureThrottle, key: str) -> Principal:
+    return _identified(request, throttle, lambda session: authenticate(session, key), INVALID_KEY)
+
+
+async def _bearer_principal(request: Request, throttle: AuthFailureThrottle, key: str) -> Principal:
+    """The key's principal: from the process's read cache when the key was seen since it last
+    changed (no query; no thread either while the address is known to be unthrottled), else
+    looked up."""
+    feed: ChangeFeed = request.app.state.change_feed
+    cache_key = ("key", hashlib.sha256(key.encode()).digest())
+    cached = feed.get(cache_key)
+    if cached is not None:
+        await throttle.check(client_address(request))
+        return cached
+    epoch = feed.epoch
+    principal = await run_in_threadpool(_key_principal, request, throttle, key)
+    feed.put(cache_key, principal, epoch)
+    return principal
+
+
+async def current_principal(
+    request: Request, credentials: BearerDep, cookie_token: SessionCookieDep
 ) -> Principal:
     """Every /v1 endpoint: a valid, unrevoked key (bearer header) or a live dashboard session
     (cookie; unsafe methods only from this origin), within the key's request rate. An address
-    with too many recent failures is refused before any credential is looked at."""
+    with too many recent failures is refused before any credential is looked at.
+
+    Every request solves this, so it declares no more dependencies than the two credentials
+    (FastAPI spends tens of microseconds on each): the throttle and the limiter come from app
+    state, and a lookup opens its own short session, none at all for a cached key."""
+    throttle: AuthFailureThrottle = request.app.state.auth_throttle
     if credentials is not None:
-        key = credentials.credentials
-        principal = _identified(
-            request, session, throttle, lambda: authenticate(session, key), INVALID_KEY
-        )
+        principal = await _bearer_principal(request, throttle, credentials.credentials)
     elif cookie_token:
-        if request.method not in SAFE_METHODS and not is_same_origin(request, allow_missing=False):
-            raise HTTPException(403, detail="cross-origin request refused (Origin check)")
-        principal = _identified(
-            request,
-            session,
-            throttle,
-            lambda: session_principal(session, cookie_token),
-            "the dashboard session expired or was ended: log in again",
-        )
+        principal = await run_in_threadpool(_cookie_principal, request, throttle, cookie_token)
     else:
         raise unauthorized(MISSING_KEY)
-    limiter = request.app.state.rate_limiter
-    if not limiter.hit(principal.key_id):
-        retry = limiter.retry_after(principal.key_id)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not (
+        limiter.take_leased(principal.key_id)
+        or await run_in_threadpool(limiter.hit, principal.key_id)
+    ):
+        retry = await run_in_threadpool(limiter.retry_after, principal.key_id)
         raise HTTPException(
             429,
             detail="rate limit exceeded for this API key",
@@ -158,17 +222,13 @@ def current_principal(
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def admin_key(
-    request: Request, session: SessionDep, credentials: BearerDep, throttle: AuthThrottleDep
-) -> Principal:
+def admin_key(request: Request, credentials: BearerDep, throttle: AuthThrottleDep) -> Principal:
     """Machine endpoints (/metrics): an admin's bearer key, throttled like every credential
     but outside the per-key request rate; never a dashboard session."""
     if credentials is None:
         raise unauthorized(MISSING_KEY)
     key = credentials.credentials
-    principal = _identified(
-        request, session, throttle, lambda: authenticate(session, key), INVALID_KEY
-    )
+    principal = _key_principal(request, throttle, key)
     if not principal.is_admin:
         raise HTTPException(403, detail="this needs an admin API key")
     return principal
@@ -213,7 +273,18 @@ DashboardUserDep = Annotated[Principal, Depends(dashboard_user)]
 class RateLimiter:
     """A limit per API key, from the `limits` library (Redis or memory): a sliding-window
     counter (this window's and the last window's counts, weighted), so a hit costs O(1) time
-    and memory whatever the rate; a moving window keeps every hit and grew with the limit."""
+    and memory whatever the rate; a moving window keeps every hit and grew with the limit.
+
+    Each process takes a key's hits from the shared window in leases of 1% of the limit and
+    counts them down in memory, so only one request in `lease_size` asks the storage (a Redis
+    round trip); one thread at a time renews a key's lease, so a burst of requests takes one
+    lease, not one each. A key is never let past its limit. What a lease costs: a lease
+    unused after a tenth of the window is dropped, so a key used slower than a tenth of its
+    limit is counted as if it used that tenth, and a key can be refused up to one lease per
+    other API process early (hits leased there that the key's next requests did not reach).
+    Small limits (under 200 per window) lease one hit at a time: exact."""
+
+    NAMESPACE = "api-key"
 
     def __init__(self, rate: str, storage_url: str) -> None:
         from limits import parse, storage, strategies
@@ -222,10 +293,45 @@ class RateLimiter:
         self.strategy = strategies.SlidingWindowCounterRateLimiter(
             storage.storage_from_string(storage_url)
         )
+        self.lease_size = max(1, self.item.amount // 100)
+        self.lease_seconds = self.item.get_expiry() / 10
+        self._leases: dict[int, tuple[int, float]] = {}  # key id -> (hits left, valid until)
+        self._renewing: dict[int, threading.Lock] = {}  # key id -> held while renewing
+        self._lock = threading.Lock()
+
+    def take_leased(self, key_id: int) -> bool:
+        """A hit from this process's lease for the key, without the storage; False when the
+        lease is used up or too old (then call `hit`)."""
+        with self._lock:
+            left, until = self._leases.get(key_id, (0, 0.0))
+            if left <= 0 or until <= time.monotonic():
+                return False
+            self._leases[key_id] = (left - 1, until)
+            return True
+
+    def _renewal_lock(self, key_id: int) -> threading.Lock:
+        with self._lock:
+            if len(self._renewing) >= MAX_TRACKED:
+                self._renewing.clear()
+                self._leases.clear()
+            return self._renewing.setdefault(key_id, threading.Lock())
 
     def hit(self, key_id: int) -> bool:
-        return self.strategy.hit(self.item, "api-key", str(key_id))
+        """One hit for the key: from the lease, else a new lease from the storage, else
+        (near the limit) this hit alone. Blocking: call it on a worker thread."""
+        with self._renewal_lock(key_id):
+            if self.take_leased(key_id):  # renewed by another thread meanwhile
+                return True
+            ident = str(key_id)
+            if self.lease_size > 1 and self.strategy.hit(
+                self.item, self.NAMESPACE, ident, cost=self.lease_size
+            ):
+                with self._lock:
+                    until = time.monotonic() + self.lease_seconds
+                    self._leases[key_id] = (self.lease_size - 1, until)
+                return True
+            return self.strategy.hit(self.item, self.NAMESPACE, ident)
 
     def retry_after(self, key_id: int) -> int:
-        reset_at, _ = self.strategy.get_window_stats(self.item, "api-key", str(key_id))
+        reset_at, _ = self.strategy.get_window_stats(self.item, self.NAMESPACE, str(key_id))
         return max(1, math.ceil(reset_at - time.time()))

@@ -91,10 +91,11 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
     At most TASS_API_THREADS sessions are open at once per process (`session_slots`, waited
     for on the event loop, holding nothing). A session keeps at most one connection, and the
-    pool has more than that many, so a request that holds a connection (and waits for a thread
-    to serialize its response) never starves the threads that wait for one: the pool cannot
-    deadlock against the thread pool, however many clients there are. A handler that closes
-    its session early (a long-poll before it waits, an upload before the body streams, a
+    pool has one for each open session and one for each thread besides (a thread may open a
+    short session of its own: a key lookup, a status read), so a request that holds a
+    connection (and waits for a thread to serialize its response) never starves the threads
+    that wait for one: the pool cannot deadlock against the thread pool, however many clients
+    there are. A handler that closes its session early (an upload before the body streams, a
     prediction before the model runs) gives its slot back then, so waiting requests never
     hold slots."""
     factory = request.app.state.session_factory

@@ -1,29 +1,53 @@
-"""Cheap job status polling: an ETag on the job's representation (`If-None-Match` -> 304)
-and `?wait=SECONDS` long-polls that answer as soon as the job changes.
+"""Cheap job status polling: the status response rendered once per change and kept in the
+process's read cache (core/change_feed.py), an ETag on it (`If-None-Match` -> 304), and
+`?wait=SECONDS` long-polls that answer as soon as the job changes.
 
-A long-poll holds no database session while it waits: each re-read opens a short read-only
-session on a worker thread and closes it, and the wait between re-reads is an `anyio.sleep`
-on the event loop (no thread either)."""
+A poll of a job that has not changed since this process last rendered it runs no query and
+no thread: the key and the job both come from the cache. A long-poll holds no database session
+while it waits: each re-read (from the cache, else a short read-only session on a worker
+thread) happens after an `anyio.sleep` on the event loop."""
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import anyio
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from tass.api.presenters import job_out
 from tass.api.schemas import JobOut
+from tass.core import job_queries
+from tass.core.change_feed import ChangeFeed
+from tass.core.db import Session, SessionFactory
 from tass.core.states import FINAL_STATUSES, JobStatus
 
 
-def job_etag(job: JobOut) -> str:
+@dataclass(frozen=True)
+class RenderedJob:
+    """A job's status response as a poll sends it: the body, its ETag, and whose job it is."""
+
+    job: JobOut
+    tenant: str
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, job: JobOut, tenant: str) -> RenderedJob:
+        body = job.model_dump_json().encode()
+        return cls(job, tenant, body, job_etag(body))
+
+    @property
+    def final(self) -> bool:
+        return JobStatus(self.job.status) in FINAL_STATUSES
+
+
+def job_etag(body: bytes) -> str:
     """A weak validator of the job as the API shows it: it changes whenever any field of the
     response would (status, progress, metrics, heartbeat, transitions...)."""
-    digest = hashlib.sha256(job.model_dump_json().encode()).hexdigest()[:32]
-    return f'W/"{digest}"'
+    return f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
 def _opaque(tag: str) -> str:
@@ -38,24 +62,45 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or _opaque(etag) in tags
 
 
+def render_job(session: Session, job_id: str) -> RenderedJob | None:
+    """The job's status response read from the database (two queries), whoever's it is."""
+    snapshot = job_queries.read_job(session, job_id)
+    return None if snapshot is None else RenderedJob.of(job_out(snapshot), snapshot.tenant)
+
+
+def render_job_in_own_session(factory: SessionFactory, job_id: str) -> RenderedJob | None:
+    with factory() as session:
+        return render_job(session, job_id)
+
+
+async def job_status(
+    feed: ChangeFeed, job_id: str, render: Callable[[], RenderedJob | None]
+) -> RenderedJob | None:
+    """The job's rendered status: cached, else `render` on a worker thread (then cached)."""
+    return await feed.read_through(("job", job_id), render)
+
+
 async def wait_for_change(
     request: Request,
-    read: Callable[[], JobOut],
-    current: JobOut,
+    read: Callable[[], Awaitable[RenderedJob | None]],
+    current: RenderedJob,
     baseline: str,
     seconds: float,
     interval: float,
-) -> JobOut:
+) -> RenderedJob | None:
     """Re-read the job every `interval` seconds until its ETag is no longer `baseline` (a tag
     or an If-None-Match list), it is final (it will not change again), `seconds` have passed
-    or the client has gone; returns the last read."""
+    or the client has gone; returns the last read (None: the job was deleted meanwhile)."""
     deadline = time.monotonic() + seconds
-    while etag_matches(baseline, job_etag(current)):
+    while etag_matches(baseline, current.etag):
         left = deadline - time.monotonic()
-        if left <= 0 or JobStatus(current.status) in FINAL_STATUSES:
+        if left <= 0 or current.final:
             break
         await anyio.sleep(min(interval, left))
         if await request.is_disconnected():
             break
-        current = await run_in_threadpool(read)
+        latest = await read()
+        if latest is None:
+            return None
+        current = latest
     return current

@@ -29,7 +29,6 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tass.api.auth import AuthThrottleDep, BearerDep, admin_key
-from tass.api.deps import SessionDep
 from tass.core import job_queries
 from tass.core.clock import database_now
 from tass.core.db import Session, SessionFactory, read_only_sessions
@@ -212,12 +211,10 @@ def _allowed_network(request: Request) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
-def scraper(
-    request: Request, session: SessionDep, credentials: BearerDep, throttle: AuthThrottleDep
-) -> None:
+def scraper(request: Request, credentials: BearerDep, throttle: AuthThrottleDep) -> None:
     """Open to the configured networks (default: this host); elsewhere an admin key."""
     if not _allowed_network(request):
-        admin_key(request, session, credentials, throttle)
+        admin_key(request, credentials, throttle)
 
 
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(scraper)])

@@ -35,6 +35,10 @@ class Principal:
         """The tenant to filter by, or None for an admin (sees all)."""
         return None if self.is_admin else self.tenant
 
+    def sees(self, tenant: str) -> bool:
+        """Whether this caller may see what belongs to `tenant`."""
+        return self.is_admin or tenant == self.tenant
+
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()

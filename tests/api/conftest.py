@@ -18,6 +18,7 @@ from tass.api.app import create_app
 from tass.client.cli import CliState
 from tass.client.cli import app as tass
 from tass.core.apikeys import create_key, revoke_key
+from tass.core.change_feed import ChangeFeed
 from tass.core.db import make_engine, make_session_factory
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
@@ -105,10 +106,14 @@ def bearer(key: str) -> dict[str, str]:
 
 @pytest.fixture
 def app(settings: Settings, db: sessionmaker[Session]) -> Iterator[FastAPI]:
-    """The app after start-up, its sessions bound to the test's database."""
+    """The app after start-up, its sessions bound to the test's database. Nothing is cached:
+    the test's writes are rolled back, never committed, so no change feed sees them (the
+    cache has its own tests, which commit: test_read_cache.py)."""
     application = create_app(settings)
     with TestClient(application):
         application.state.session_factory = db
+        application.state.change_feed.close()
+        application.state.change_feed = ChangeFeed()
         yield application
 
 

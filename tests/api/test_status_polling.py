@@ -96,7 +96,7 @@ def test_long_poll_answers_as_soon_as_the_job_changes(client, db, settings, monk
     job_id = submit(client)
     etag = client.get(f"/v1/jobs/{job_id}").headers["etag"]
     reads = []
-    read_job = jobs_router._read_job
+    read_job = jobs_router.render_job_in_own_session
 
     def read_after_a_change(*args):  # the job changes while the request waits
         reads.append(1)
@@ -104,7 +104,7 @@ def test_long_poll_answers_as_soon_as_the_job_changes(client, db, settings, monk
             move(db, job_id, JobStatus.CANCELLED)
         return read_job(*args)
 
-    monkeypatch.setattr(jobs_router, "_read_job", read_after_a_change)
+    monkeypatch.setattr(jobs_router, "render_job_in_own_session", read_after_a_change)
     started = time.monotonic()
     response = client.get(f"/v1/jobs/{job_id}?wait=30", headers={"If-None-Match": etag})
 
