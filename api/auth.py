@@ -24,7 +24,7 @@ from tass.api.deps import SessionDep
 from tass.core.apikeys import Principal, authenticate
 from tass.core.change_feed import ChangeFeed
 from tass.core.dashboard_sessions import session_principal
-from tass.core.db import Session, read_only_sessions
+from tass.core.db import Session, SessionFactory, read_only_sessions
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `tass keys create`.")
 SESSION_COOKIE = "tass_session"  # the dashboard's HttpOnly, SameSite=Strict session token
@@ -108,14 +108,21 @@ class AuthFailureThrottle:
 
     async def check(self, address: str) -> None:
         """`refuse_if_blocked` for the event loop: no thread and no storage round trip while
-        the address is known to be clear (renewed in the background past half its time)."""
+        the address is known to be clear (renewed in the background past half its time).
+        Otherwise requests from one address wait for one storage check, not one thread each:
+        under load every thread hop queues for the GIL behind the event loop."""
         left = self._clear_until.get(address, 0.0) - time.monotonic()
-        if left <= 0:
-            await anyio.to_thread.run_sync(self.refuse_if_blocked, address)
-        elif left < self.CLEAR_SECONDS / 2 and address not in self._rechecks:
+        if left >= self.CLEAR_SECONDS / 2:
+            return
+        recheck = self._rechecks.get(address)
+        if recheck is None:
             recheck = asyncio.ensure_future(anyio.to_thread.run_sync(self._still_clear, address))
             self._rechecks[address] = recheck
             recheck.add_done_callback(lambda done: self._recheck_done(address, done))
+        if left > 0:
+            return  # still trusted: the recheck runs in the background
+        if not await asyncio.shield(recheck):
+            await anyio.to_thread.run_sync(self.refuse_if_blocked, address)  # 429
 
     def _recheck_done(self, address: str, recheck: asyncio.Future[bool]) -> None:
         del self._rechecks[address]
@@ -172,19 +179,24 @@ def _key_principal(request: Request, throttle: AuthFailureThrottle, key: str) ->
     return _identified(request, throttle, lambda session: authenticate(session, key), INVALID_KEY)
 
 
+def _look_up_key(factory: SessionFactory, key: str) -> Principal | None:
+    with factory() as session:
+        return authenticate(session, key)
+
+
 async def _bearer_principal(request: Request, throttle: AuthFailureThrottle, key: str) -> Principal:
-    """The key's principal: from the process's read cache when the key was seen since it last
-    changed (no query; no thread either while the address is known to be unthrottled), else
-    looked up."""
+    """The key's principal, as `_key_principal` finds it, without a thread while the address
+    is known to be clear and the key is in the process's read cache (unchanged since it was
+    looked up). Requests that miss together wait for one lookup of their key."""
+    address = client_address(request)
+    await throttle.check(address)
     feed: ChangeFeed = request.app.state.change_feed
+    factory = read_only_sessions(request.app.state.session_factory)
     cache_key = ("key", hashlib.sha256(key.encode()).digest())
-    cached = feed.get(cache_key)
-    if cached is not None:
-        await throttle.check(client_address(request))
-        return cached
-    epoch = feed.epoch
-    principal = await run_in_threadpool(_key_principal, request, throttle, key)
-    feed.put(cache_key, principal, epoch)
+    principal = await feed.read_through(cache_key, lambda: _look_up_key(factory, key))
+    if principal is None:
+        await anyio.to_thread.run_sync(throttle.record_failure, address)
+        raise unauthorized(INVALID_KEY)
     return principal
 
 
@@ -206,10 +218,7 @@ async def current_principal(
     else:
         raise unauthorized(MISSING_KEY)
     limiter: RateLimiter = request.app.state.rate_limiter
-    if not (
-        limiter.take_leased(principal.key_id)
-        or await run_in_threadpool(limiter.hit, principal.key_id)
-    ):
+    if not await limiter.allow(principal.key_id):
         retry = await run_in_threadpool(limiter.retry_after, principal.key_id)
         raise HTTPException(
             429,
@@ -277,7 +286,7 @@ class RateLimiter:
 
     Each process takes a key's hits from the shared window in leases of 1% of the limit and
     counts them down in memory, so only one request in `lease_size` asks the storage (a Redis
-    round trip); one thread at a time renews a key's lease, so a burst of requests takes one
+    round trip); one renewal at a time per key and process, so a burst of requests takes one
     lease, not one each. A key is never let past its limit. What a lease costs: a lease
     unused after a tenth of the window is dropped, so a key used slower than a tenth of its
     limit is counted as if it used that tenth, and a key can be refused up to one lease per
@@ -296,12 +305,12 @@ class RateLimiter:
         self.lease_size = max(1, self.item.amount // 100)
         self.lease_seconds = self.item.get_expiry() / 10
         self._leases: dict[int, tuple[int, float]] = {}  # key id -> (hits left, valid until)
-        self._renewing: dict[int, threading.Lock] = {}  # key id -> held while renewing
+        self._renewals: dict[int, asyncio.Future[bool]] = {}  # on the event loop only
         self._lock = threading.Lock()
 
     def take_leased(self, key_id: int) -> bool:
         """A hit from this process's lease for the key, without the storage; False when the
-        lease is used up or too old (then call `hit`)."""
+        lease is used up or too old."""
         with self._lock:
             left, until = self._leases.get(key_id, (0, 0.0))
             if left <= 0 or until <= time.monotonic():
@@ -309,28 +318,35 @@ class RateLimiter:
             self._leases[key_id] = (left - 1, until)
             return True
 
-    def _renewal_lock(self, key_id: int) -> threading.Lock:
+    def _renew(self, key_id: int) -> bool:
+        """Lease `lease_size` hits from the storage (blocking); False when they do not fit."""
+        if self.lease_size == 1 or not self.strategy.hit(
+            self.item, self.NAMESPACE, str(key_id), cost=self.lease_size
+        ):
+            return False
         with self._lock:
-            if len(self._renewing) >= MAX_TRACKED:
-                self._renewing.clear()
+            if len(self._leases) >= MAX_TRACKED:
                 self._leases.clear()
-            return self._renewing.setdefault(key_id, threading.Lock())
+            self._leases[key_id] = (self.lease_size, time.monotonic() + self.lease_seconds)
+        return True
 
-    def hit(self, key_id: int) -> bool:
-        """One hit for the key: from the lease, else a new lease from the storage, else
-        (near the limit) this hit alone. Blocking: call it on a worker thread."""
-        with self._renewal_lock(key_id):
-            if self.take_leased(key_id):  # renewed by another thread meanwhile
-                return True
-            ident = str(key_id)
-            if self.lease_size > 1 and self.strategy.hit(
-                self.item, self.NAMESPACE, ident, cost=self.lease_size
-            ):
-                with self._lock:
-                    until = time.monotonic() + self.lease_seconds
-                    self._leases[key_id] = (self.lease_size - 1, until)
-                return True
-            return self.strategy.hit(self.item, self.NAMESPACE, ident)
+    def _hit_one(self, key_id: int) -> bool:
+        return self.strategy.hit(self.item, self.NAMESPACE, str(key_id))
+
+    async def allow(self, key_id: int) -> bool:
+        """One hit for the key, on the event loop: from the lease (no thread), else after
+        the key's one renewal in flight, which every request that found the lease empty
+        waits for (under load a thread hop each would queue for the GIL behind the loop);
+        near the limit, where leases no longer fit, each request asks for its own hit."""
+        while not self.take_leased(key_id):
+            renewal = self._renewals.get(key_id)
+            if renewal is None:
+                renewal = asyncio.ensure_future(anyio.to_thread.run_sync(self._renew, key_id))
+                self._renewals[key_id] = renewal
+                renewal.add_done_callback(lambda _: self._renewals.pop(key_id, None))
+            if not await asyncio.shield(renewal):
+                return await anyio.to_thread.run_sync(self._hit_one, key_id)
+        return True
 
     def retry_after(self, key_id: int) -> int:
         reset_at, _ = self.strategy.get_window_stats(self.item, self.NAMESPACE, str(key_id))

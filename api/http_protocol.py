@@ -11,6 +11,7 @@ request's headers are complete, and when it fires answer 408 and close the conne
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import h11
@@ -30,6 +31,17 @@ class HeaderDeadline:
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     _header_timer: asyncio.TimerHandle | None = None
+
+    def start_connection(self, transport: Any) -> None:
+        """A new connection: TCP_NODELAY, and the header timer. asyncio sets TCP_NODELAY only
+        on sockets accepted from a listener made with protocol IPPROTO_TCP, which uvicorn's
+        own socket for `--workers N` is not: without it a response's headers and body, two
+        writes, waited for the client's delayed ACK, 40 ms each (measured: 2 processes
+        answered 1,425 req/s to 64 clients, one process 2,642)."""
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.arm_header_deadline()
 
     def arm_header_deadline(self) -> None:
         self.disarm_header_deadline()
@@ -51,7 +63,7 @@ class HeaderDeadline:
 class HeaderTimeoutH11(HeaderDeadline, H11Protocol):
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
-        self.arm_header_deadline()
+        self.start_connection(transport)
 
     def handle_events(self) -> None:
         super().handle_events()
@@ -76,7 +88,7 @@ else:
     class HeaderTimeoutHttpTools(HeaderDeadline, HttpToolsProtocol):
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            self.arm_header_deadline()
+            self.start_connection(transport)
 
         def on_headers_complete(self) -> None:
             self.disarm_header_deadline()
