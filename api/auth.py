@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 import anyio
@@ -61,6 +61,15 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+InFlight = dict[Any, "asyncio.Future[bool]"]  # key -> the one storage call running for it
+
+
+def forget(in_flight: InFlight, key: Any, done: asyncio.Future[bool]) -> None:
+    """Drop a finished call from its in-flight table (unless a newer one took its place)."""
+    if in_flight.get(key) is done:
+        del in_flight[key]
+
+
 class AuthFailureThrottle:
     """Failed authentications per client address, a moving window from `limits`: past the
     limit every attempt from that address is 429 (Retry-After) until the window moves on, so
@@ -80,7 +89,7 @@ class AuthFailureThrottle:
         self.item = parse(rate)
         self.strategy = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_url))
         self._clear_until: dict[str, float] = {}
-        self._rechecks: dict[str, asyncio.Future[bool]] = {}  # on the event loop only
+        self._rechecks: InFlight = {}  # address -> its recheck (on the event loop only)
 
     def _known_clear(self, address: str) -> bool:
         return self._clear_until.get(address, 0.0) > time.monotonic()
@@ -115,7 +124,7 @@ class AuthFailureThrottle:
         if left >= self.CLEAR_SECONDS / 2:
             return
         recheck = self._rechecks.get(address)
-        if recheck is None:
+        if recheck is None or recheck.done():
             recheck = asyncio.ensure_future(anyio.to_thread.run_sync(self._still_clear, address))
             self._rechecks[address] = recheck
             recheck.add_done_callback(lambda done: self._recheck_done(address, done))
@@ -125,7 +134,7 @@ class AuthFailureThrottle:
             await anyio.to_thread.run_sync(self.refuse_if_blocked, address)  # 429
 
     def _recheck_done(self, address: str, recheck: asyncio.Future[bool]) -> None:
-        del self._rechecks[address]
+        forget(self._rechecks, address, recheck)
         if recheck.cancelled() or recheck.exception() is not None:
             self._clear_until.pop(address, None)  # the next request asks the storage itself
 
@@ -305,7 +314,7 @@ class RateLimiter:
         self.lease_size = max(1, self.item.amount // 100)
         self.lease_seconds = self.item.get_expiry() / 10
         self._leases: dict[int, tuple[int, float]] = {}  # key id -> (hits left, valid until)
-        self._renewals: dict[int, asyncio.Future[bool]] = {}  # on the event loop only
+        self._renewals: InFlight = {}  # key id -> its lease renewal (on the event loop only)
         self._lock = threading.Lock()
 
     def take_leased(self, key_id: int) -> bool:
@@ -340,10 +349,10 @@ class RateLimiter:
         near the limit, where leases no longer fit, each request asks for its own hit."""
         while not self.take_leased(key_id):
             renewal = self._renewals.get(key_id)
-            if renewal is None:
+            if renewal is None or renewal.done():
                 renewal = asyncio.ensure_future(anyio.to_thread.run_sync(self._renew, key_id))
                 self._renewals[key_id] = renewal
-                renewal.add_done_callback(lambda _: self._renewals.pop(key_id, None))
+                renewal.add_done_callback(lambda done: forget(self._renewals, key_id, done))
             if not await asyncio.shield(renewal):
                 return await anyio.to_thread.run_sync(self._hit_one, key_id)
         return True
