@@ -87,7 +87,9 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     and closed before the response is sent (SessionDep has scope="function"), so a slow client
     reading a download or a long response never holds a connection or a database lock.
     GET and HEAD handlers (and `reads_only` ones) only read: their session never takes
-    SQLite's write lock.
+    SQLite's write lock. Any other request empties the process's read cache when its session
+    ends (`ChangeFeed.changed_here`): a client reads its own writes from this process at once,
+    not a notification later.
 
     At most TASS_API_THREADS sessions are open at once per process (`session_slots`, waited
     for on the event loop, holding nothing). A session keeps at most one connection, and the
@@ -129,6 +131,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
                     )
         finally:
             claim.give_back()
+            if not session_reads_only(request):  # it may have committed (itself, or above)
+                request.app.state.change_feed.changed_here()
 
 
 async def get_store(request: Request) -> ObjectStore:

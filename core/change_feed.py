@@ -96,35 +96,44 @@ class ChangeFeed:
 
     def __init__(self) -> None:
         self.cache = ReadCache()
-        self._reading: dict[Hashable, asyncio.Task[Any]] = {}  # on the event loop only
+        # key -> (the epoch it started at, the read); on the event loop only
+        self._reading: dict[Hashable, tuple[int, asyncio.Task[Any]]] = {}
 
     async def read_through(self, key: Hashable, read: Callable[[], T | None]) -> T | None:
         """The cached answer for `key`, else `read()` on a worker thread, cached for the next
         caller. One read per key at a time: callers that miss while it runs (a crowd of
         pollers just after their job changed) wait for that read instead of each running
-        their own. A caller that goes away does not cancel the read the others wait for."""
+        their own, unless something changed since it started (then they read anew: a read
+        from before a change never answers a request that arrived after it). A caller that
+        goes away does not cancel the read the others wait for."""
         cached = self.get(key)
         if cached is not None:
             return cast(T, cached)
-        task = self._reading.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._read(key, read))
-            self._reading[key] = task
-            task.add_done_callback(lambda done: self._finished(key, done))
-        return cast(T | None, await asyncio.shield(task))
-
-    async def _read(self, key: Hashable, read: Callable[[], T | None]) -> T | None:
         epoch = self.epoch
+        reading = self._reading.get(key)
+        if reading is None or reading[0] != epoch:
+            task = asyncio.ensure_future(self._read(key, read, epoch))
+            reading = self._reading[key] = (epoch, task)
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return cast(T | None, await asyncio.shield(reading[1]))
+
+    async def _read(self, key: Hashable, read: Callable[[], T | None], epoch: int) -> T | None:
         value = await anyio.to_thread.run_sync(read)
         if value is not None:
             self.put(key, value, epoch)
         return value
 
     def _finished(self, key: Hashable, task: asyncio.Task[Any]) -> None:
-        if self._reading.get(key) is task:
+        reading = self._reading.get(key)
+        if reading is not None and reading[1] is task:
             del self._reading[key]
         if not task.cancelled():
             task.exception()  # retrieved here too, in case every caller went away
+
+    def changed_here(self) -> None:
+        """This process committed a change: drop every answer now instead of waiting for
+        the notification, so a client reads its own writes from this process at once."""
+        self.cache.clear()
 
     def get(self, key: Hashable) -> Any | None:
         """The cached answer for `key`, or None (read the database, then `put`)."""

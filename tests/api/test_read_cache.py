@@ -200,3 +200,20 @@ def test_a_crowd_polling_a_changed_job_waits_for_one_read(live, commit, tenant_k
 
     assert asyncio.run(crowd()) == [200] * 20
     assert renders == [job_id], "each poller read the job itself"
+
+
+def test_a_client_reads_its_own_cancel_at_once(live, commit, tenant_key, monkeypatch):
+    app, client = live
+    feed = app.state.change_feed
+    if isinstance(feed, PostgresNotifications):  # notifications that take their time
+        apply = feed.apply
+        monkeypatch.setattr(feed, "apply", lambda payload: (time.sleep(0.5), apply(payload)))
+    tenant, key = tenant_key
+    job_id = new_job(commit, tenant)
+    assert client.get(f"/v1/jobs/{job_id}", headers=bearer(key)).json()["status"] == "queued"
+
+    cancelled = client.post(f"/v1/jobs/{job_id}/cancel", headers=bearer(key))
+    assert cancelled.status_code == 202
+
+    after = client.get(f"/v1/jobs/{job_id}", headers=bearer(key)).json()["status"]
+    assert after == cancelled.json()["status"] == "cancelled", "the poll answered from before"
