@@ -79,8 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         # start-up's objects (imports, routes, schemas) leave the collector's generations, and
         # the youngest generation is collected every 20,000 allocations instead of 700: a
-        # request allocates hundreds, and each collection cost a few percent of throughput
-        gc.freeze()
+        # request allocates hundreds, and each collection cost a few percent of throughput.
+        # Once per process: a later start (tests build many apps) would freeze garbage too.
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
         gc.set_threshold(20_000, 50, 100)
         try:
             yield
