@@ -4,7 +4,8 @@ p50/p99 and errors for status polls (plain and If-None-Match -> 304), list, metr
 status polls beside 20 slow downloads. Every scenario is followed at once by `/healthz` with the
 same clients for the same time and reported as a ratio to it (the machine is shared: ratios
 from one run compare, absolute figures drift). `--soak 60` adds status polls from 256 clients
-for 60 s; every setup ends by timing one status request right after the load.
+for 60 s; every setup ends by timing one status request right after the load. Each setup
+starts with `--warmup` seconds (default 2) of status polls that are not reported.
 
     python benchmarks/load.py --seconds 5 --clients 64 --soak 60 --out benchmarks/results/load.json
 
@@ -224,9 +225,11 @@ EXTRA_SCENARIOS: dict[str, Callable[[Running, Client, int, float], Awaitable[dic
 
 
 async def scenarios(
-    run: Running, client: Client, clients: int, seconds: float, soak: float
+    run: Running, client: Client, clients: int, seconds: float, soak: float, warmup: float
 ) -> dict[str, Any]:
     job = f"/v1/jobs/{run.job_id}"
+    if warmup:  # a freshly started service: threads, pools and caches fill here, not in a row
+        await client.measure(run.url, run.headers, job, clients, warmup, "warm-up")
     measured = [
         await beside_healthz(run, client, "status", job, clients, seconds),
         await beside_healthz(
@@ -270,7 +273,9 @@ def run_setup(setup: str, args: argparse.Namespace, client: Client) -> dict[str,
         headers = {"Authorization": f"Bearer {key}"}
         etag = httpx.get(f"{url}/v1/jobs/{job_id}", headers=headers).headers["etag"]
         run = Running(setup, url, headers, job_id, model_id, etag)
-        results = asyncio.run(scenarios(run, client, args.clients, args.seconds, args.soak))
+        results = asyncio.run(
+            scenarios(run, client, args.clients, args.seconds, args.soak, args.warmup)
+        )
     api_processes = args.workers if setup == "postgres" else 1
     return {"setup": setup, "api_processes": api_processes, **results}
 
@@ -299,6 +304,9 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="status polls first, not reported (seconds)"
+    )
     parser.add_argument(
         "--soak", type=float, default=0.0, help=f"then status with {SOAK_CLIENTS} clients this long"
     )
