@@ -21,7 +21,7 @@ from tass.api.presenters import job_out
 from tass.api.schemas import JobOut
 from tass.core import job_queries
 from tass.core.change_feed import ChangeFeed
-from tass.core.db import Session, SessionFactory
+from tass.core.db import SessionFactory
 from tass.core.states import FINAL_STATUSES, JobStatus
 
 
@@ -62,15 +62,12 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or _opaque(etag) in tags
 
 
-def render_job(session: Session, job_id: str) -> RenderedJob | None:
-    """The job's status response read from the database (two queries), whoever's it is."""
-    snapshot = job_queries.read_job(session, job_id)
-    return None if snapshot is None else RenderedJob.of(job_out(snapshot), snapshot.tenant)
-
-
 def render_job_in_own_session(factory: SessionFactory, job_id: str) -> RenderedJob | None:
+    """The job's status response read from the database (two queries in a short session of
+    its own), whoever's it is: the caller checks who may see it."""
     with factory() as session:
-        return render_job(session, job_id)
+        snapshot = job_queries.read_job(session, job_id)
+    return None if snapshot is None else RenderedJob.of(job_out(snapshot), snapshot.tenant)
 
 
 async def job_status(
