@@ -64,10 +64,21 @@ def client_address(request: Request) -> str:
 InFlight = dict[Any, "asyncio.Future[bool]"]  # key -> the one storage call running for it
 
 
-def forget(in_flight: InFlight, key: Any, done: asyncio.Future[bool]) -> None:
-    """Drop a finished call from its in-flight table (unless a newer one took its place)."""
-    if in_flight.get(key) is done:
-        del in_flight[key]
+def call_once(in_flight: InFlight, key: Any, call: Callable[[], bool]) -> asyncio.Future[bool]:
+    """The storage call running for `key`, or `call` started now on a worker thread: requests
+    that need the same answer wait for one call instead of each taking a thread (under load
+    every thread hop queues for the GIL behind the event loop). On the event loop only."""
+    running = in_flight.get(key)
+    if running is None or running.done():
+        running = asyncio.ensure_future(anyio.to_thread.run_sync(call))
+        in_flight[key] = running
+
+        def forget(done: asyncio.Future[bool]) -> None:
+            if in_flight.get(key) is done:  # unless a newer call took its place
+                del in_flight[key]
+
+        running.add_done_callback(forget)
+    return running
 
 
 class AuthFailureThrottle:
@@ -123,20 +134,18 @@ class AuthFailureThrottle:
         left = self._clear_until.get(address, 0.0) - time.monotonic()
         if left >= self.CLEAR_SECONDS / 2:
             return
-        recheck = self._rechecks.get(address)
-        if recheck is None or recheck.done():
-            recheck = asyncio.ensure_future(anyio.to_thread.run_sync(self._still_clear, address))
-            self._rechecks[address] = recheck
-            recheck.add_done_callback(lambda done: self._recheck_done(address, done))
+        recheck = call_once(self._rechecks, address, lambda: self._recheck(address))
         if left > 0:
             return  # still trusted: the recheck runs in the background
         if not await asyncio.shield(recheck):
             await anyio.to_thread.run_sync(self.refuse_if_blocked, address)  # 429
 
-    def _recheck_done(self, address: str, recheck: asyncio.Future[bool]) -> None:
-        forget(self._rechecks, address, recheck)
-        if recheck.cancelled() or recheck.exception() is not None:
+    def _recheck(self, address: str) -> bool:
+        try:
+            return self._still_clear(address)
+        except BaseException:
             self._clear_until.pop(address, None)  # the next request asks the storage itself
+            raise
 
     def record_failure(self, address: str) -> None:
         self._clear_until.pop(address, None)
@@ -348,11 +357,7 @@ class RateLimiter:
         waits for (under load a thread hop each would queue for the GIL behind the loop);
         near the limit, where leases no longer fit, each request asks for its own hit."""
         while not self.take_leased(key_id):
-            renewal = self._renewals.get(key_id)
-            if renewal is None or renewal.done():
-                renewal = asyncio.ensure_future(anyio.to_thread.run_sync(self._renew, key_id))
-                self._renewals[key_id] = renewal
-                renewal.add_done_callback(lambda done: forget(self._renewals, key_id, done))
+            renewal = call_once(self._renewals, key_id, lambda: self._renew(key_id))
             if not await asyncio.shield(renewal):
                 return await anyio.to_thread.run_sync(self._hit_one, key_id)
         return True

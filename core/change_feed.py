@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CHANNEL = "tass_changes"
-KEYS_CHANGED = "keys"  # a payload: some API key changed (created, revoked, deleted)
 JOB_PREFIX = "job:"  # a payload prefix: this job (or one of its transitions) changed
 MAX_ENTRIES = 20_000  # past this the cache starts over (a bound, not an eviction policy)
 RECONNECT_SECONDS = 1.0
@@ -229,7 +228,8 @@ class PostgresNotifications(ChangeFeed):
             connection.execute("SELECT 1")
 
     def apply(self, payload: str) -> None:
-        """Drop what a notification says changed (anything unknown empties the cache)."""
+        """Drop what a notification says changed: `job:<id>` that job; anything else (`keys`:
+        an API key changed) empties the cache."""
         if payload.startswith(JOB_PREFIX):
             self.cache.drop(("job", payload.removeprefix(JOB_PREFIX)))
         else:
