@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 
 from anyio import Semaphore, to_thread
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from tass.api import dashboard, prometheus
 from tass.api.auth import AuthFailureThrottle, RateLimiter
 from tass.api.body_limit import BodySizeLimit
-from tass.api.docs import closed_docs_router, docs_urls
+from tass.api.docs import closed_docs_router, docs_urls, document_principal_credentials
 from tass.api.errors import install_error_handlers
 from tass.api.prometheus import DatabaseCollector, HttpMetrics, make_registries
 from tass.api.routers import (
@@ -39,6 +40,12 @@ from tass.core.settings import Settings, get_settings
 from tass.migrations.runner import check_schema_current
 
 log = logging.getLogger(__name__)
+TELEMETRY_OFF: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -98,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Training as a service: Keras training and evaluation jobs over HTTP.",
         version="0.1.0",
         lifespan=lifespan,
+        telemetry=None if settings.opentelemetry else TELEMETRY_OFF,
         redirect_slashes=False,  # Starlette's slash redirect echoes the Host header
         **docs_urls(settings.public_docs),
     )
@@ -123,4 +131,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not settings.public_docs:
         app.include_router(closed_docs_router(app))
     dashboard.install(app)
+    document_principal_credentials(app)
     return app

@@ -4,15 +4,45 @@ session cookie)."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from tass.api.auth import PrincipalDep
+from tass.api.auth import PRINCIPAL_CREDENTIALS, PrincipalDep
 
 OPENAPI_URL = "/openapi.json"
+V1_PREFIX = "/v1/"  # every operation below it takes a PrincipalDep (tests/api/test_auth.py)
+
+
+def document_principal_credentials(app: FastAPI) -> None:
+    """The OpenAPI document declares, on every /v1 operation, the credentials PrincipalDep
+    accepts (a bearer key or the dashboard's session cookie), as FastAPI would for security
+    sub-dependencies: PrincipalDep reads them itself, which FastAPI cannot see, to spare
+    each request solving them (FastAPI's documented way to extend the document)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        for credential in PRINCIPAL_CREDENTIALS:
+            schemes[credential.scheme_name] = jsonable_encoder(
+                credential.model, by_alias=True, exclude_none=True
+            )
+        either: list[dict[str, list[str]]] = [
+            {credential.scheme_name: []} for credential in PRINCIPAL_CREDENTIALS
+        ]
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith(V1_PREFIX):
+                for operation in operations.values():
+                    operation["security"] = either
+        return schema  # FastAPI keeps it as app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents overriding it
 
 
 def closed_docs_router(app: FastAPI) -> APIRouter:

@@ -88,6 +88,28 @@ def test_probes_need_no_key(anonymous):
     assert anonymous.get("/readyz").status_code == 200
 
 
+def test_openapi_declares_the_key_and_the_session_cookie_on_every_v1_operation(settings):
+    schema = create_app(settings).openapi()
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key: `tass keys create`.",
+    }
+    assert schemes["APIKeyCookie"]["in"] == "cookie"
+    assert schemes["APIKeyCookie"]["name"] == "tass_session"
+    either = [{"HTTPBearer": []}, {"APIKeyCookie": []}]
+    operations = {
+        (method, path): operation.get("security")
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert ("get", "/v1/jobs/{job_id}") in operations
+    for (method, path), security in operations.items():
+        expected = either if path.startswith("/v1/") else None
+        assert security == expected, (method, path)
+
+
 def test_jobs_belong_to_the_submitting_tenant(client, keys, anonymous):
     job = client.post("/v1/jobs", json={"type": "train", "dataset": SYNTHETIC}).json()
     assert "tenant" not in job or job["tenant"] == "acme"
