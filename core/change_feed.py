@@ -138,6 +138,11 @@ class ChangeFeed:
         """The cached answer for `key`, or None (read the database, then `put`)."""
         return self.cache.get(key)
 
+    def get_many(self, keys: list[Hashable]) -> dict[Hashable, Any]:
+        """The cached answers among `keys` (one look at the feed for all of them)."""
+        found = {key: self.cache.get(key) for key in keys}
+        return {key: value for key, value in found.items() if value is not None}
+
     def put(self, key: Hashable, value: Any, epoch: int) -> None:
         self.cache.put(key, value, epoch)
 
@@ -178,6 +183,10 @@ class SQLiteDataVersion(ChangeFeed):
     def get(self, key: Hashable) -> Any | None:
         self._catch_up()
         return super().get(key)
+
+    def get_many(self, keys: list[Hashable]) -> dict[Hashable, Any]:
+        self._catch_up()
+        return super().get_many(keys)
 
     @property
     def epoch(self) -> int:

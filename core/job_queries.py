@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias, Unpack
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ def get_job(session: Session, job_id: str, scope: str | None = None) -> Job | No
     return job
 
 
+AnySelect: TypeAlias = Select[Unpack[tuple[Any, ...]]]  # a SELECT of any columns
 _JOBS = Job.__table__
 _TRANSITIONS = JobTransition.__table__
 
@@ -47,13 +48,24 @@ class JobSnapshot:
 def read_job(session: Session, job_id: str) -> JobSnapshot | None:
     """The job and its transitions (two queries), or None if it does not exist; whoever's it
     is (its `tenant` is for the caller to check)."""
-    row = session.execute(select(_JOBS).where(_JOBS.c.id == job_id)).first()
-    if row is None:
-        return None
-    transitions = session.execute(
-        select(_TRANSITIONS).where(_TRANSITIONS.c.job_id == job_id).order_by(_TRANSITIONS.c.id)
-    ).all()
-    return JobSnapshot(row, list(transitions))
+    return read_jobs(session, [job_id]).get(job_id)
+
+
+def read_jobs(session: Session, job_ids: list[str]) -> dict[str, JobSnapshot]:
+    """Those of `job_ids` that exist, with their transitions: two queries however many."""
+    if not job_ids:
+        return {}
+    rows = session.execute(select(_JOBS).where(_JOBS.c.id.in_(job_ids))).all()
+    if not rows:
+        return {}
+    transitions: dict[str, list[Any]] = {row.id: [] for row in rows}
+    for transition in session.execute(
+        select(_TRANSITIONS)
+        .where(_TRANSITIONS.c.job_id.in_(list(transitions)))
+        .order_by(_TRANSITIONS.c.id)
+    ):
+        transitions[transition.job_id].append(transition)
+    return {row.id: JobSnapshot(row, transitions[row.id]) for row in rows}
 
 
 def job_visible(session: Session, job_id: str, scope: str | None = None) -> bool:
@@ -80,8 +92,10 @@ def list_jobs(
     scope: str | None = None,
     tag: tuple[str, str] | None = None,
     sweep_id: str | None = None,
-) -> tuple[list[Job], str | None]:
-    stmt = select(Job)
+) -> tuple[list[str], str | None]:
+    """The ids of one page of jobs, newest first, with the next page's cursor: one query of
+    two columns (the API renders the jobs from its read cache, `read_jobs` for the rest)."""
+    stmt = select(Job.id, Job.created_at)
     if sweep_id is not None:
         stmt = stmt.where(Job.sweep_id == sweep_id)
     if tag is not None:
@@ -92,25 +106,40 @@ def list_jobs(
         stmt = stmt.where(Job.status == status)
     if job_type:
         stmt = stmt.where(Job.type == job_type)
-    return newest_first_page(session, stmt, Job, limit=limit, cursor=cursor)
+    rows = session.execute(newest_first(stmt, Job, limit, cursor)).all()
+    page, next_cursor = _page(list(rows), limit)
+    return [row.id for row in page], next_cursor
 
 
 def newest_first_page(
     session: Session,
     stmt: Select[Any],
-    entity: type[Job] | type[Model] | type[Sweep],
+    entity: type[Model] | type[Sweep],
     *,
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Any], str | None]:
     """One page of `stmt` ordered newest first by (created_at, id), with the next cursor."""
+    return _page(list(session.scalars(newest_first(stmt, entity, limit, cursor))), limit)
+
+
+def newest_first(
+    stmt: AnySelect,
+    entity: type[Job] | type[Model] | type[Sweep],
+    limit: int,
+    cursor: str | None,
+) -> AnySelect:
+    """`stmt` after `cursor`, newest first by (created_at, id), one row past `limit`."""
     if cursor:
         at, row_id = decode_cursor(cursor)
         stmt = stmt.where(
             or_(entity.created_at < at, and_(entity.created_at == at, entity.id < row_id))
         )
-    order = (entity.created_at.desc(), entity.id.desc())
-    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    return stmt.order_by(entity.created_at.desc(), entity.id.desc()).limit(limit + 1)
+
+
+def _page(rows: list[Any], limit: int) -> tuple[list[Any], str | None]:
+    """At most `limit` of `rows` (read one past it), and the cursor after them if more remain."""
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]

@@ -108,6 +108,37 @@ def test_an_unchanged_job_is_polled_without_a_query_and_a_change_elsewhere_is_se
     assert eventually(seen, delay_for(engine)), "the poll kept answering the old status"
 
 
+def test_a_list_renders_only_the_jobs_that_changed_and_shows_their_change(
+    live, commit, tenant_key, engine
+):
+    app, client = live
+    tenant, key = tenant_key
+    job_ids = [new_job(commit, tenant) for _ in range(3)]
+    first = client.get("/v1/jobs", headers=bearer(key)).json()
+    assert [job["id"] for job in first["items"]] == job_ids[::-1]
+    assert first["next_cursor"] is None
+    polled = client.get(f"/v1/jobs/{job_ids[0]}", headers=bearer(key)).json()
+    assert first["items"][-1] == polled, "a listed job reads as its status poll does"
+
+    with counted_selects(app.state.engine) as statements:
+        again = client.get("/v1/jobs", headers=bearer(key)).json()
+    assert again == first
+    assert len(statements) == 1, "unchanged jobs come from memory: only the page's ids are read"
+
+    assert commit(lambda session: transition(session, job_ids[1], JobStatus.RUNNING))
+
+    def seen() -> bool:
+        page = client.get("/v1/jobs", headers=bearer(key)).json()
+        return [job["status"] for job in page["items"]] == ["queued", "running", "queued"]
+
+    assert eventually(seen, delay_for(engine)), "the list kept showing the old status"
+    running = client.get("/v1/jobs?status=running", headers=bearer(key)).json()["items"]
+    assert [job["id"] for job in running] == [job_ids[1]]
+    pages = client.get("/v1/jobs?limit=2", headers=bearer(key)).json()
+    rest = client.get(f"/v1/jobs?limit=2&cursor={pages['next_cursor']}", headers=bearer(key))
+    assert [job["id"] for job in pages["items"] + rest.json()["items"]] == job_ids[::-1]
+
+
 def test_a_revoked_key_is_refused_though_it_was_cached(live, commit, tenant_key, engine):
     _, client = live
     tenant, key = tenant_key
