@@ -16,7 +16,9 @@ from tests.support.embedded import Embedded, running_embedded
 
 pytestmark = pytest.mark.integration
 
+# without XLA: it compiles ~8 s per job on 2 cores, and these tests are about the service
 TRAIN = ["--model", "alexnet-cifar", "--width", "0.25", "--batch-size", "64", "--lr", "0.003"]
+TRAIN += ["--jit-compile", "off"]
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ FINAL = {"succeeded", "failed", "cancelled"}
 # about 60 steps an epoch: long enough to kill a process mid-epoch, short enough to finish
 SLOW = {
     "model": "alexnet-cifar",
+    "jit_compile": "off",  # XLA compiles ~8 s per job on 2 cores; these tests are about faults
     "width": 0.25,
     "batch_size": 32,
     "learning_rate": 0.003,

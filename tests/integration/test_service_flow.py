@@ -16,6 +16,7 @@ pytestmark = pytest.mark.integration
 FINAL = {"succeeded", "failed", "cancelled"}
 TINY = {
     "model": "alexnet-cifar",
+    "jit_compile": "off",  # XLA compiles ~8 s per job on 2 cores; these tests are about the service
     "width": 0.25,
     "epochs": 2,
     "batch_size": 64,
