@@ -82,7 +82,7 @@ def list_job_ids_of_tenant(session: Session, tenant: str, job_ids: list[str]) ->
     return set(rows)
 
 
-def list_jobs(
+def list_job_ids(
     session: Session,
     *,
     limit: int,

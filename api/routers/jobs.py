@@ -169,7 +169,7 @@ def list_jobs(
         key, _, value = tag.partition("=")
         tag_filter = (key, value)
     try:
-        job_ids, next_cursor = job_queries.list_jobs(
+        job_ids, next_cursor = job_queries.list_job_ids(
             session,
             limit=min(limit, settings.max_page_size),
             cursor=cursor,
