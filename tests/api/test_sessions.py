@@ -48,7 +48,7 @@ def test_the_cookie_is_a_random_session_token_stored_hashed(browser, keys, db, s
     )
     token = response.cookies["tass_session"]
     cookie = response.headers["set-cookie"].lower()
-    assert token != keys["acme"] and keys["acme"].split("_")[2] not in token
+    assert token != keys["acme"] and keys["acme"].split("_", 2)[2] not in token
     assert len(token) >= 43
     assert "httponly" in cookie and "samesite=strict" in cookie
     assert f"max-age={settings.session_ttl_seconds}" in cookie

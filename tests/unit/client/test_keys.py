@@ -41,7 +41,7 @@ def test_keys_create_prints_a_working_key_once_and_revoke_stops_it(database):
         assert principal is not None and principal.tenant == "acme" and not principal.is_admin
 
     listed = runner.invoke(cli.app, ["keys", "list"])
-    assert "acme" in listed.stdout and key.split("_")[2] not in listed.stdout
+    assert "acme" in listed.stdout and key.split("_", 2)[2] not in listed.stdout
 
     assert runner.invoke(cli.app, ["keys", "revoke", key.split("_")[1]]).exit_code == 0
     with database() as session:
