@@ -28,7 +28,9 @@ def run_cli(*args: str, timeout: int = 240) -> subprocess.CompletedProcess[str]:
 def test_train_then_evaluate_on_synthetic_data(tmp_path: Path) -> None:
     out = tmp_path / "run"
     spec_file = tmp_path / "spec.json"
-    spec_file.write_text(json.dumps({"width": 0.5, "batch_size": 64, "epochs": 5}))
+    # without XLA, which compiles for ~8 s per run on 2 cores (the embedded sweep trains with it)
+    spec = {"width": 0.5, "batch_size": 64, "epochs": 5, "jit_compile": "off"}
+    spec_file.write_text(json.dumps(spec))
     trained = run_cli(
         "train",
         "--data",
