@@ -37,9 +37,11 @@ class RenderedJob:
     etag: str
 
     @classmethod
-    def of(cls, job: JobOut, tenant: str) -> RenderedJob:
+    def of(cls, snapshot: job_queries.JobSnapshot) -> RenderedJob:
+        """The job as `read_job`/`read_jobs` read it, rendered as a poll sends it."""
+        job = job_out(snapshot)
         body = job.model_dump_json().encode()
-        return cls(job, tenant, body, job_etag(body))
+        return cls(job, snapshot.tenant, body, job_etag(body))
 
     @property
     def final(self) -> bool:
@@ -69,7 +71,7 @@ def render_job_in_own_session(factory: SessionFactory, job_id: str) -> RenderedJ
     its own), whoever's it is: the caller checks who may see it."""
     with factory() as session:
         snapshot = job_queries.read_job(session, job_id)
-    return None if snapshot is None else RenderedJob.of(job_out(snapshot), snapshot.tenant)
+    return None if snapshot is None else RenderedJob.of(snapshot)
 
 
 def rendered_jobs(
@@ -82,7 +84,7 @@ def rendered_jobs(
     found = feed.get_many(list(keys.values()))
     missing = [job_id for job_id, key in keys.items() if key not in found]
     for job_id, snapshot in job_queries.read_jobs(session, missing).items():
-        rendered = found[keys[job_id]] = RenderedJob.of(job_out(snapshot), snapshot.tenant)
+        rendered = found[keys[job_id]] = RenderedJob.of(snapshot)
         feed.put(keys[job_id], rendered, epoch)
     return [found[key] for key in keys.values() if key in found]
 

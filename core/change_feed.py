@@ -140,8 +140,7 @@ class ChangeFeed:
 
     def get_many(self, keys: list[Hashable]) -> dict[Hashable, Any]:
         """The cached answers among `keys` (one look at the feed for all of them)."""
-        found = {key: self.cache.get(key) for key in keys}
-        return {key: value for key, value in found.items() if value is not None}
+        return {key: value for key in keys if (value := self.cache.get(key)) is not None}
 
     def put(self, key: Hashable, value: Any, epoch: int) -> None:
         self.cache.put(key, value, epoch)
