@@ -1,20 +1,63 @@
 """Starting real service processes (uvicorn, Celery worker) for integration tests, with the
-command lines the `tass api` and `tass worker` commands run (`tass.client.service`)."""
+command lines the `tass api` and `tass worker` commands run (`tass.client.service`).
+
+Every process started here (and all it starts) ends when the test process ends, even by kill -9:
+a reaper process watches the test process (tests/support/reaper.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 
 from tass.client.service import api_command, free_port, worker_command
 from tass.migrations.runner import upgrade
+from tests.support.reaper import MARKER
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+class Reaper:
+    """This process's end of the reaper: it tells the reaper what to clean up when we are gone
+    (the reaper runs in a session of its own, so a signal to our process group spares it)."""
+
+    def __init__(self) -> None:
+        self.token = uuid.uuid4().hex
+        self.pid = os.getpid()
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("reaper.py")), self.token],
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    def tell(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        with self._lock:
+            self.proc.stdin.write(f"{line}\n".encode())
+            self.proc.stdin.flush()
+
+    def env(self) -> dict[str, str]:
+        """The variable that marks a process (and its descendants) as ours to reap."""
+        return {MARKER: self.token}
+
+
+_reaper: Reaper | None = None
+
+
+def reaper() -> Reaper:
+    """The reaper of this process, started on first use (again in a forked child)."""
+    global _reaper
+    if _reaper is None or _reaper.pid != os.getpid():
+        _reaper = Reaper()
+    return _reaper
 
 
 def service_env(extra: dict[str, str]) -> dict[str, str]:
@@ -38,20 +81,25 @@ def sqlite_service_settings(folder: Path) -> tuple[str, dict[str, str]]:
 
 
 class Service:
-    """A child process whose output goes to a log file the test can show on failure."""
+    """A child process in a process group of its own whose output goes to a log file the test
+    can show on failure; the reaper ends its group and descendants if the test process dies."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], log_dir: Path, cwd: Path = REPO
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._reaper = reaper()
         self.proc = subprocess.Popen(
             args,
-            cwd=REPO,
-            env={**os.environ, **env},
+            cwd=cwd,
+            env={**os.environ, **env, **self._reaper.env()},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self._reaper.tell(f"+{self.proc.pid}")
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
@@ -59,15 +107,17 @@ class Service:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def stop(self, timeout: float = 20) -> None:
+    def stop(self, timeout: float = 20, signum: int = signal.SIGTERM) -> None:
+        """Send `signum` to the process group, SIGKILL it after `timeout` seconds."""
         if self.alive():
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            os.killpg(self.proc.pid, signum)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._log.close()
+        self._reaper.tell(f"-{self.proc.pid}")
 
 
 def start_api(env: dict[str, str], log_dir: Path) -> tuple[Service, str]:
