@@ -1,13 +1,19 @@
-"""Shared fixtures: real databases (a fresh PostgreSQL database per run, SQLite files)."""
+"""Shared fixtures: real databases (a fresh PostgreSQL database per run on the machine's server,
+SQLite files) and a Redis server of this run's own (the machine's Redis is never touched)."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
+
+if TYPE_CHECKING:
+    from tests.support.servers import RedisServer
 
 PG_ADMIN_URL = os.environ.get("TASS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -22,6 +28,23 @@ def pg_url() -> Iterator[str]:
     yield f"{base}/{name}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server of this test run's own on a free loopback port: no other run flushes or
+    consumes its queues. Give each user its own db number (`redis_server.url(n)`)."""
+    from tests.support.servers import RedisServer  # only runs that need a broker pay the import
+
+    server = RedisServer(Path(tmp_path_factory.mktemp("redis")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    """Database 0 of this run's Redis server."""
+    return redis_server.url(0)
 
 
 @pytest.fixture(autouse=True)

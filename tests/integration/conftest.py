@@ -1,4 +1,5 @@
-"""Real everything: uvicorn + a Celery worker process + Redis + PostgreSQL + an S3 server."""
+"""Real everything: uvicorn + a Celery worker process + Redis (this run's own server) +
+PostgreSQL + an S3 server."""
 
 from __future__ import annotations
 
@@ -7,14 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from tass.migrations.runner import upgrade
 from tests.support.processes import Service, start_api, start_worker
 from tests.support.s3 import moto_s3
 from tests.support.seed import new_api_key
-
-REDIS_URL = "redis://127.0.0.1:6379/7"
 
 
 @pytest.fixture(scope="session")
@@ -24,15 +22,16 @@ def s3_env() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def service_env(pg_url: str, s3_env: dict[str, str], tmp_path_factory) -> dict[str, str]:
+def service_env(
+    pg_url: str, redis_url: str, s3_env: dict[str, str], tmp_path_factory
+) -> dict[str, str]:
     upgrade(pg_url)
-    redis.Redis.from_url(REDIS_URL).flushdb()
     data_dir = tmp_path_factory.mktemp("tass-data")
     return {
         **s3_env,
         "TASS_DATA_DIR": str(data_dir),
         "TASS_DATABASE_URL": pg_url,
-        "TASS_BROKER_URL": REDIS_URL,
+        "TASS_BROKER_URL": redis_url,
         "TASS_ARTIFACT_URL": "s3://tass/artifacts",
         "TASS_DATA_ROOTS": str(data_dir),
         "TASS_HEARTBEAT_SECONDS": "1",

@@ -12,10 +12,10 @@ from pathlib import Path
 import boto3
 import httpx
 import pytest
-import redis
 
 from tests.support.archives import class_files, png_bytes, tar_gz, zip_bytes
 from tests.support.processes import Service, start_api, start_worker, wait_for_status
+from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +30,12 @@ ONE_EPOCH = {
 GZIP = {"Content-Type": "application/gzip"}
 
 
-# a broker database of this module's own: other integration runs on the machine flush and
-# consume the shared one, and their workers read another S3 server
-BROKER_URL = "redis://127.0.0.1:6379/11"
-
-
 @pytest.fixture(scope="module")
-def env(service_env: dict[str, str], tmp_path_factory) -> dict[str, str]:
-    redis.Redis.from_url(BROKER_URL).flushdb()
+def env(service_env: dict[str, str], redis_server: RedisServer, tmp_path_factory) -> dict[str, str]:
+    """The session's services, with a broker database of this module's own (db 1 of the run's
+    Redis): the session's worker, with another data folder, never takes this module's tasks."""
     data_dir = str(tmp_path_factory.mktemp("datasets-data"))
-    return {**service_env, "TASS_BROKER_URL": BROKER_URL, "TASS_DATA_DIR": data_dir}
+    return {**service_env, "TASS_BROKER_URL": redis_server.url(1), "TASS_DATA_DIR": data_dir}
 
 
 @pytest.fixture(scope="module")

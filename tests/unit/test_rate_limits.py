@@ -14,8 +14,6 @@ from fastapi import HTTPException
 
 from tass.api.auth import AuthFailureThrottle, RateLimiter
 
-REDIS = "redis://127.0.0.1:6379/9"
-
 
 def allowed(limiters: list[RateLimiter], key_id: int, rounds: int) -> int:
     """How many of `rounds` requests through each limiter in turn were let through."""
@@ -33,9 +31,9 @@ def test_leases_give_a_key_exactly_its_limit():
     assert allowed([limiter], 7, 1100) == 1000
 
 
-def test_two_processes_leasing_from_one_window_never_let_a_key_past_its_limit():
-    first, second = RateLimiter("1000/minute", REDIS), RateLimiter("1000/minute", REDIS)
-    key_id = random.randrange(10**9, 10**12)  # a key no other run has used in this window
+def test_two_processes_leasing_from_one_window_never_let_a_key_past_its_limit(redis_url):
+    first, second = RateLimiter("1000/minute", redis_url), RateLimiter("1000/minute", redis_url)
+    key_id = random.randrange(10**9, 10**12)  # a key no other test has used in this window
 
     let_through = allowed([first, second], key_id, 600)
 
@@ -79,8 +77,11 @@ def counting_storage_tests(throttle: AuthFailureThrottle) -> list[str]:
     return asked
 
 
-def test_a_clear_address_is_not_asked_about_again_and_a_block_elsewhere_applies_within_a_second():
-    here, elsewhere = AuthFailureThrottle("3/minute", REDIS), AuthFailureThrottle("3/minute", REDIS)
+def test_a_clear_address_is_not_asked_about_again_and_a_block_elsewhere_applies_within_a_second(
+    redis_url,
+):
+    here = AuthFailureThrottle("3/minute", redis_url)
+    elsewhere = AuthFailureThrottle("3/minute", redis_url)
     here.CLEAR_SECONDS = 0.3
     address = f"198.51.100.{random.randrange(256)}-{uuid.uuid4().hex[:6]}"
     asked = counting_storage_tests(here)

@@ -3,23 +3,19 @@
 
 from __future__ import annotations
 
-import redis
-
 from tass.core.queue import EVALUATE_TASK, TRAIN_TASK, make_producer
 from tass.core.settings import Settings, get_settings
 
-REDIS = "redis://127.0.0.1:6379/9"
 
-
-def test_train_and_evaluate_messages_land_only_in_their_own_queue(monkeypatch):
-    redis.Redis.from_url(REDIS).flushdb()
-    monkeypatch.setenv("TASS_BROKER_URL", REDIS)
+def test_train_and_evaluate_messages_land_only_in_their_own_queue(monkeypatch, redis_server):
+    broker = redis_server.url(2)  # a db of this test's own on the run's Redis: empty queues
+    monkeypatch.setenv("TASS_BROKER_URL", broker)
     get_settings.cache_clear()
     try:
         from tass.worker.app import create_celery
 
         worker = create_celery()
-        producer = make_producer(Settings(broker_url=REDIS))
+        producer = make_producer(Settings(broker_url=broker))
         with worker.connection_for_read() as conn:
             for queue in worker.amqp.queues.values():  # declared as a starting worker does
                 queue(conn.default_channel).declare()
