@@ -1,24 +1,23 @@
 """Fault injection over real processes: uvicorn, Celery workers, Redis and PostgreSQL, with short
-heartbeats and tiny models so that each scenario runs in seconds."""
+heartbeats and tiny models so that each scenario runs in seconds. The Redis and PostgreSQL these
+tests stop and restart are their own (tests/support/servers.py), never the machine's."""
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from tass.migrations.runner import upgrade
 from tests.support.processes import Service, start_api, start_worker
 from tests.support.seed import new_api_key
+from tests.support.servers import PostgresCluster, RedisServer
 
-REDIS_URL = "redis://127.0.0.1:6379/8"
 FINAL = {"succeeded", "failed", "cancelled"}
 # about 60 steps an epoch: long enough to kill a process mid-epoch, short enough to finish
 SLOW = {
@@ -32,15 +31,33 @@ SLOW = {
 DATA = {"source": "synthetic", "num_examples": 2000}
 
 
+@pytest.fixture(scope="session")
+def fault_pg() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster the tests may stop and start."""
+    cluster = PostgresCluster()
+    yield cluster
+    cluster.destroy()
+
+
 @pytest.fixture(scope="module")
-def fault_env(pg_url: str, tmp_path_factory) -> dict[str, str]:
-    upgrade(pg_url)
-    redis.Redis.from_url(REDIS_URL).flushdb()
+def fault_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server of the module's own that the tests may restart (empty)."""
+    server = RedisServer(tmp_path_factory.mktemp("fault-redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def fault_env(
+    fault_pg: PostgresCluster, fault_redis: RedisServer, tmp_path_factory
+) -> dict[str, str]:
     data_dir = tmp_path_factory.mktemp("faults")
+    database = fault_pg.create_database(data_dir.name)
+    upgrade(database)
     return {
         "TASS_DATA_DIR": str(data_dir),
-        "TASS_DATABASE_URL": pg_url,
-        "TASS_BROKER_URL": REDIS_URL,
+        "TASS_DATABASE_URL": database,
+        "TASS_BROKER_URL": fault_redis.url(),
         "TASS_ARTIFACT_URL": (data_dir / "artifacts").as_uri(),
         "TASS_HEARTBEAT_SECONDS": "0.5",
         "TASS_HEARTBEAT_TIMEOUT_SECONDS": "4",
@@ -128,47 +145,3 @@ def kill9(pid: int) -> None:
 def epoch_rows(http: httpx.Client, job_id: str) -> list[int]:
     items = http.get(f"/v1/jobs/{job_id}/metrics", params={"kind": "epoch"}).json()["items"]
     return [row["step"] for row in items]
-
-
-def restart_redis() -> None:
-    subprocess.run(
-        ["redis-cli", "-p", "6379", "shutdown", "nosave"], check=False, capture_output=True
-    )
-    subprocess.run(
-        [
-            "redis-server",
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "-::1",
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        check=True,
-    )
-    for _ in range(50):
-        if subprocess.run(["redis-cli", "-p", "6379", "ping"], capture_output=True).returncode == 0:
-            return
-        time.sleep(0.1)
-    raise RuntimeError("redis did not come back")
-
-
-def pg_cluster(action: str) -> None:
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
-    subprocess.run(
-        [
-            "pg_ctlcluster",
-            "--skip-systemctl-redirect",
-            version,
-            "main",
-            action,
-            *(["-m", "fast"] if action == "stop" else []),
-        ],
-        check=True,
-        capture_output=True,
-    )

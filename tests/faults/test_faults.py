@@ -22,8 +22,6 @@ from tests.faults.conftest import (
     child_pid,
     epoch_rows,
     kill9,
-    pg_cluster,
-    restart_redis,
     submit,
     wait_until,
 )
@@ -131,13 +129,13 @@ def test_a_redelivered_message_does_not_train_twice(http, api, workers, fault_en
     assert done["worker"].startswith("busy")
 
 
-def test_redis_restart_mid_job(http, api, workers):
+def test_redis_restart_mid_job(http, api, workers, fault_redis):
     """Kills: Redis (restarted empty) while a job trains. Asserts: the job finishes; a job
     submitted afterwards is consumed and finishes."""
     worker = workers()
     job_id = submit(http, epochs=3)
     wait_until(http, job_id, mid_epoch(1), 120, worker, what="running")
-    restart_redis()
+    fault_redis.restart()
 
     done = wait_until(http, job_id, lambda j: j["status"] in FINAL, 180, worker, what="final")
     assert done["status"] == "succeeded", done["error"]
@@ -150,29 +148,29 @@ def test_redis_restart_mid_job(http, api, workers):
     assert finished["status"] == "succeeded", finished["error"]
 
 
-def test_queued_jobs_whose_messages_redis_lost_are_sent_again(http, api, workers):
+def test_queued_jobs_whose_messages_redis_lost_are_sent_again(http, api, workers, fault_redis):
     """Kills: Redis (restarted empty) while a job waits in the queue and no worker runs, so its
     message is gone. Asserts: a worker that starts later still runs the job."""
     job_id = submit(http, epochs=1)
-    restart_redis()
+    fault_redis.restart()
     worker = workers()
     done = wait_until(http, job_id, lambda j: j["status"] in FINAL, 180, worker, what="final")
     assert done["status"] == "succeeded", done["error"]
     assert "re-sending 1 queued jobs missing from queue train" in worker.log_tail(200000)
 
 
-def test_postgres_restart_gives_503_then_recovers_with_nothing_half_written(http, api):
+def test_postgres_restart_gives_503_then_recovers_with_nothing_half_written(http, api, fault_pg):
     """Kills: PostgreSQL (fast shutdown, then start). Asserts: the API answers 503, not 500,
     while it is down, a submission then leaves nothing behind, and it answers 200 again."""
     before = http.get("/v1/jobs", params={"limit": 200}).json()["items"]
-    pg_cluster("stop")
+    fault_pg.stop()
     try:
         assert http.get("/v1/jobs").status_code == 503
         assert http.get("/readyz").status_code == 503
         refused = http.post("/v1/jobs", json={"type": "train", "spec": SLOW, "dataset": DATA})
         assert refused.status_code == 503
     finally:
-        pg_cluster("start")
+        fault_pg.start()
     deadline = time.monotonic() + 60
     while True:
         try:
