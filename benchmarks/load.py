@@ -43,9 +43,9 @@ from tass.migrations.runner import upgrade
 from tests.support.load import hammer, slow_download
 from tests.support.processes import Service, free_port, service_env, wait_http
 from tests.support.seed import new_api_key, seed_trained_model
+from tests.support.servers import RedisServer
 
 PG_ADMIN = os.environ.get("TASS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = "redis://127.0.0.1:6379/8"
 SLOW_DOWNLOADS = 20
 SLOW_RATE = 100_000  # bytes per second per download
 MODEL_BYTES = 16 * 1024 * 1024
@@ -103,18 +103,18 @@ def started(
         **(settings or {}),
     }
     database = f"sqlite:///{folder / 'tass.db'}"
-    admin = None
+    admin = broker = None
     if setup == "postgres":
         import psycopg
-        import redis
 
         name = f"tass_load_{uuid.uuid4().hex[:8]}"
         admin = psycopg.connect(PG_ADMIN, autocommit=True)
         admin.execute(f'CREATE DATABASE "{name}"')
         base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
         database = f"{base}/{name}"
-        redis.Redis.from_url(REDIS_URL).flushdb()
-        env |= {"TASS_DATABASE_URL": database, "TASS_BROKER_URL": REDIS_URL}
+        (folder / "redis").mkdir()
+        broker = RedisServer(folder / "redis")  # a broker of its own: the machine's is left alone
+        env |= {"TASS_DATABASE_URL": database, "TASS_BROKER_URL": broker.url()}
         env["PROMETHEUS_MULTIPROC_DIR"] = str(folder / "prometheus")
         (folder / "prometheus").mkdir()
     upgrade(database)
@@ -127,6 +127,8 @@ def started(
         yield f"http://127.0.0.1:{port}", database, artifact_url
     finally:
         service.stop()
+        if broker is not None:
+            broker.stop()
         if admin is not None:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.close()
