@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything and runs the checks and the whole test suite.
-# Needs PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`) and Redis on 127.0.0.1:6379;
-# .ci/run starts them when they are down. Extra arguments go to pytest.
+# Needs PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`: each run makes databases of its
+# own there) and the redis-server and PostgreSQL server programs (the tests start private Redis
+# servers and throwaway clusters; the machine's Redis is not used). .ci/run starts PostgreSQL when
+# it is down. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh cpu,dev
