@@ -21,7 +21,9 @@ import redis
 
 from tests.support.processes import Service, free_port, reaper
 
-UNPRIVILEGED_USER = "postgres"  # PostgreSQL refuses to run as root; CI runs the tests as root
+# PostgreSQL refuses to run as root, and CI runs the tests as root: then the server runs as the
+# first of these accounts that exists
+UNPRIVILEGED_USERS = ("postgres", "nobody")
 
 
 def wait_until_ready(
@@ -86,12 +88,23 @@ def _version_key(path: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
+def unprivileged_account() -> pwd.struct_passwd:
+    for name in UNPRIVILEGED_USERS:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise LookupError(f"none of the accounts {UNPRIVILEGED_USERS} exists to run PostgreSQL as")
+
+
 def as_unprivileged(args: list[str]) -> list[str]:
-    """`args` run as UNPRIVILEGED_USER when we are root (setpriv execs: same pid, signals land)."""
+    """`args` run as an unprivileged account when we are root (setpriv execs: the same pid, so
+    signals reach the server itself)."""
     if os.geteuid() != 0:
         return args
-    user = UNPRIVILEGED_USER
-    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *args]
+    account = unprivileged_account()
+    ids = [f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
+    return ["setpriv", *ids, "--", *args]
 
 
 class PostgresCluster:
@@ -103,7 +116,7 @@ class PostgresCluster:
         self.folder = Path(tempfile.mkdtemp(prefix="tass-test-pg-"))
         reaper().tell(f"dir {self.folder}")
         if os.geteuid() == 0:
-            account = pwd.getpwnam(UNPRIVILEGED_USER)
+            account = unprivileged_account()
             os.chown(self.folder, account.pw_uid, account.pw_gid)
         self.data = self.folder / "data"
         self.port = free_port()
