@@ -74,6 +74,11 @@ class EncodedImages:
         self.wheres.append(where)
         self.sizes[f"{width}x{height}"] += 1
 
+    def reorder(self, order: list[int]) -> None:
+        """Put the images in `order` (indices into the order they were read in)."""
+        self.raws = [self.raws[k] for k in order]
+        self.wheres = [self.wheres[k] for k in order]
+
     def decode(self, labels: list[int], class_names: list[str]) -> Dataset:
         other_sizes = set(self.sizes) - {f"{IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}"}
         images = _decode_all(self.raws, self.wheres, resize=bool(other_sizes))
@@ -220,9 +225,9 @@ def _check_member_size(root: Path, name: str, size: int) -> None:
         raise DataError(f"{root}: member {name!r} is over the {MAX_IMAGE_BYTES}-byte image limit")
 
 
-def _bounded_members(root: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
-    """The archive's files, read header by header, refusing archives past the limits before
-    their content is decompressed."""
+def _bounded_members(root: Path, tar: tarfile.TarFile) -> list[tuple[str, int]]:
+    """The archive's files (name, declared size), read header by header, refusing archives
+    past the limits before their content is decompressed."""
     members, total = [], 0
     for count, member in enumerate(tar, start=1):
         total += member.size
@@ -230,7 +235,7 @@ def _bounded_members(root: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
         if not member.isfile():
             continue
         _check_member_size(root, member.name, member.size)
-        members.append(member)
+        members.append((member.name, member.size))
     return members
 
 
@@ -245,27 +250,57 @@ def _bounded_zip_members(root: Path, archive: zipfile.ZipFile) -> list[zipfile.Z
     return members
 
 
-# (member name, declared size) of each regular file, and how to open one by its index
-MemberOpener = Callable[[int], IO[bytes] | None]
+# Reads the regular files with the given indices (ascending: the order they lie in the
+# archive), yielding each index with an open handle on the member's bytes (None: not a file).
+MemberReader = Callable[[list[int]], Iterator[tuple[int, IO[bytes] | None]]]
 
 
 def _read_members(
-    root: Path, split: str, members: list[tuple[str, int]], open_member: MemberOpener
+    root: Path, split: str, members: list[tuple[str, int]], read_members: MemberReader
 ) -> Dataset:
-    """Read the chosen split's images from an archive's members (nothing touches the disk)."""
+    """Read the chosen split's images from an archive's members (nothing touches the disk).
+    The members are read in the order they lie in the archive (one forward pass: a gzip
+    stream read out of order restarts decompression at each backward step), then the images
+    and their labels are put in the order of their sorted paths."""
     paths = [_safe_member_path(root, name) for name, _ in members]
     keep = [i for i, p in enumerate(paths) if p.suffix.lower() in IMAGE_EXTENSIONS]
     chosen, class_names = _layout(root, [paths[i] for i in keep], split)
     index = {name: i for i, name in enumerate(class_names)}
-    images, labels = EncodedImages(), []
+    wanted = sorted(keep[i] for i in chosen)
+    images, labels, read = EncodedImages(), [], []
     budget = _Budget(root)
-    for rel, member in sorted((paths[keep[i]], keep[i]) for i in chosen):
-        handle = open_member(member)
+    for member, handle in read_members(wanted):
+        rel = paths[member]
         if handle is None:
             raise DataError(f"{root}:{rel}: not a regular file")
         images.add(handle, f"{root}:{rel}", members[member][1], budget)
         labels.append(index[rel.parts[-2]])
-    return images.decode(labels, class_names)
+        read.append(rel)
+    if len(read) != len(wanted):
+        raise DataError(f"{root}: the archive changed while it was read")
+    order = sorted(range(len(read)), key=read.__getitem__)
+    images.reorder(order)
+    return images.decode([labels[k] for k in order], class_names)
+
+
+def _tar_reader(root: Path) -> MemberReader:
+    """Read a tar's files in one streaming pass (tarfile's `r|*` mode: it never seeks)."""
+
+    def read(wanted: list[int]) -> Iterator[tuple[int, IO[bytes] | None]]:
+        targets, position = set(wanted), 0
+        if not targets:
+            return
+        with tarfile.open(root, "r|*") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                if position in targets:
+                    yield position, tar.extractfile(member)
+                position += 1
+                if position > wanted[-1]:
+                    return
+
+    return read
 
 
 def _first_line(exc: BaseException) -> str:
@@ -277,10 +312,9 @@ def _load_archive(root: Path, split: str) -> Dataset:
     if root.name.endswith(ZIP_SUFFIXES):
         return _load_zip(root, split)
     try:
-        with tarfile.open(root, "r:*") as tar:
-            members = _bounded_members(root, tar)
-            listed = [(m.name, m.size) for m in members]
-            return _read_members(root, split, listed, lambda i: tar.extractfile(members[i]))
+        with tarfile.open(root, "r|*") as tar:
+            listed = _bounded_members(root, tar)
+        return _read_members(root, split, listed, _tar_reader(root))
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{root}: not a readable .tar.gz archive ({_first_line(exc)})") from exc
 
@@ -290,7 +324,9 @@ def _load_zip(root: Path, split: str) -> Dataset:
         with zipfile.ZipFile(root) as archive:
             members = _bounded_zip_members(root, archive)
             listed = [(m.filename, m.file_size) for m in members]
-            return _read_members(root, split, listed, lambda i: archive.open(members[i]))
+            return _read_members(
+                root, split, listed, lambda wanted: ((i, archive.open(members[i])) for i in wanted)
+            )
     except DataError:
         raise
     except (*ZIP_ERRORS, OSError, EOFError) as exc:
@@ -304,8 +340,8 @@ def archive_member_names(path: str) -> list[str]:
         if root.name.endswith(ZIP_SUFFIXES):
             with zipfile.ZipFile(root) as archive:
                 return [m.filename for m in _bounded_zip_members(root, archive)]
-        with tarfile.open(root, "r:*") as tar:
-            return [m.name for m in _bounded_members(root, tar)]
+        with tarfile.open(root, "r|*") as tar:
+            return [name for name, _ in _bounded_members(root, tar)]
     except DataError:
         raise
     except (*ZIP_ERRORS, tarfile.TarError, OSError, EOFError) as exc:
