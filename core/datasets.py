@@ -10,10 +10,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from tass.core.clock import database_now
+from tass.core.db import changed_rows
 from tass.core.models import Job, Sweep, UploadedDataset
+from tass.core.settings import Settings
 from tass.core.states import ACTIVE_STATUSES
 
 VALIDATING, READY, FAILED = "validating", "ready", "failed"
@@ -129,14 +132,104 @@ def users_of(session: Session, dataset: UploadedDataset) -> list[str]:
     return users
 
 
-def mark_validation_started(session: Session, dataset_id: str) -> bool:
-    """A worker takes up the validation: `validated_at` is set now (and again when it ends),
-    so housekeeping no longer re-sends it. False when the dataset is no longer validating."""
-    dataset = session.get(UploadedDataset, dataset_id)
+# Validation: the jobs' protection (core/job_lifecycle.py, core/reaper.py) for the task that
+# checks an uploaded archive. A worker claims an attempt (at most max_attempts of them) and
+# holds a lease it renews every heartbeat; a worker that dies (say, OOM-killed by a hostile
+# archive, whose message Celery then redelivers) leaves a lease that goes stale, and the
+# reaper re-sends the validation or, once every attempt was used, fails the dataset. The
+# deadline counts from the first attempt's start.
+LOST_REASON = "validation did not finish: its worker was lost on all {n} attempts"
+TIMEOUT_REASON = "timeout: validation ran longer than {s:.0f}s"
+
+
+@dataclass(frozen=True)
+class ValidationClaim:
+    attempt: int
+    seconds_left: float  # until the validation's deadline
+
+
+def _deadline(dataset: UploadedDataset, settings: Settings) -> datetime | None:
+    started = dataset.validation_started_at
+    if started is None:
+        return None
+    return started + timedelta(seconds=settings.dataset_validation_timeout_seconds)
+
+
+def _fail_validation(dataset: UploadedDataset, now: datetime, error: str) -> None:
+    dataset.status, dataset.error = FAILED, error
+    dataset.validated_at, dataset.validation_heartbeat_at = now, None
+
+
+def claim_validation(
+    session: Session, dataset_id: str, settings: Settings
+) -> ValidationClaim | None:
+    """Take up the next attempt of the dataset's validation: None when it is no longer
+    validating, another worker's lease on it is live (a redelivered message), its deadline
+    passed or its attempts are used up (those two fail it, with the reason)."""
+    dataset = session.get(UploadedDataset, dataset_id, with_for_update=True)
     if dataset is None or dataset.status != VALIDATING:
-        return False
-    dataset.validated_at = datetime.now(timezone.utc)
-    return True
+        return None
+    now = database_now(session)
+    lease = dataset.validation_heartbeat_at
+    if lease is not None and lease >= now - timedelta(seconds=settings.heartbeat_timeout_seconds):
+        return None
+    deadline = _deadline(dataset, settings)
+    if deadline is not None and now > deadline:
+        _fail_validation(
+            dataset, now, TIMEOUT_REASON.format(s=settings.dataset_validation_timeout_seconds)
+        )
+        return None
+    if dataset.validation_attempts >= settings.max_attempts:
+        _fail_validation(dataset, now, LOST_REASON.format(n=dataset.validation_attempts))
+        return None
+    dataset.validation_attempts += 1
+    dataset.validation_started_at = dataset.validation_started_at or now
+    dataset.validation_heartbeat_at = now
+    left = (_deadline(dataset, settings) or now) - now
+    return ValidationClaim(dataset.validation_attempts, left.total_seconds())
+
+
+def renew_validation(session: Session, dataset_id: str, attempt: int) -> bool:
+    """The validating worker's heartbeat; False once this attempt no longer holds it."""
+    renewed = changed_rows(
+        session,
+        update(UploadedDataset)
+        .where(
+            UploadedDataset.id == dataset_id,
+            UploadedDataset.status == VALIDATING,
+            UploadedDataset.validation_attempts == attempt,
+        )
+        .values(validation_heartbeat_at=database_now(session)),
+    )
+    return renewed == 1
+
+
+def reap_validations(session: Session, settings: Settings) -> list[str]:
+    """One sweep over validations whose worker is gone or whose deadline passed: fail those
+    past the deadline or out of attempts, release the lease of the others and return their
+    ids for the caller to send again (after this commits)."""
+    now = database_now(session)
+    stale = now - timedelta(seconds=settings.heartbeat_timeout_seconds)
+    stmt = select(UploadedDataset).where(
+        UploadedDataset.status == VALIDATING, UploadedDataset.validation_attempts > 0
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    resend = []
+    for dataset in session.scalars(stmt):
+        deadline = _deadline(dataset, settings)
+        lease = dataset.validation_heartbeat_at
+        if deadline is not None and now > deadline:
+            timeout = settings.dataset_validation_timeout_seconds
+            _fail_validation(dataset, now, TIMEOUT_REASON.format(s=timeout))
+        elif lease is not None and lease >= stale:
+            continue
+        elif dataset.validation_attempts >= settings.max_attempts:
+            _fail_validation(dataset, now, LOST_REASON.format(n=dataset.validation_attempts))
+        else:
+            dataset.validation_heartbeat_at = None
+            resend.append(dataset.id)
+    return resend
 
 
 def unstarted_validations(session: Session, older_than_seconds: float) -> list[str]:
@@ -147,7 +240,7 @@ def unstarted_validations(session: Session, older_than_seconds: float) -> list[s
         session.scalars(
             select(UploadedDataset.id).where(
                 UploadedDataset.status == VALIDATING,
-                UploadedDataset.validated_at.is_(None),
+                UploadedDataset.validation_attempts == 0,
                 UploadedDataset.created_at < before,
             )
         )
@@ -155,13 +248,24 @@ def unstarted_validations(session: Session, older_than_seconds: float) -> list[s
 
 
 def record_validation(
-    session: Session, dataset_id: str, summary: dict[str, Any] | None, error: str | None
+    session: Session,
+    dataset_id: str,
+    summary: dict[str, Any] | None,
+    error: str | None,
+    attempt: int | None = None,
 ) -> None:
-    """`ready` with what the archive holds, or `failed` with the reason."""
-    dataset = session.get(UploadedDataset, dataset_id)
+    """`ready` with what the archive holds, or `failed` with the reason; with `attempt`, only
+    while that attempt still holds the validation (a later attempt or the reaper may have
+    taken it over)."""
+    dataset = session.get(UploadedDataset, dataset_id, with_for_update=attempt is not None)
     if dataset is None:  # deleted while it was being validated
         return
+    if attempt is not None and (
+        dataset.status != VALIDATING or dataset.validation_attempts != attempt
+    ):
+        return
     dataset.validated_at = datetime.now(timezone.utc)
+    dataset.validation_heartbeat_at = None
     if error is None:
         if summary is None:
             raise ValueError("a dataset validated without error needs its summary")

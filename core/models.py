@@ -360,5 +360,10 @@ class UploadedDataset(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     validated_at: Mapped[datetime | None]
+    # validation attempts so far (capped by max_attempts), when the first one started (the
+    # deadline counts from it) and the validating worker's lease (core/datasets.py)
+    validation_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    validation_started_at: Mapped[datetime | None]
+    validation_heartbeat_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_datasets_tenant_created", "tenant", "created_at", "id"),)

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # and the bytes of uploaded archives one tenant may keep stored
     max_dataset_bytes: int = Field(2 * 1024**3, ge=1024)
     max_dataset_bytes_per_tenant: int = Field(20 * 1024**3, ge=1024)
+    # how long the validation of one uploaded dataset may take, across its attempts
+    dataset_validation_timeout_seconds: float = Field(3600.0, gt=0)
     # threads an API process runs request handlers on; its database pool holds as many
     # connections (plus a little overflow), so a handler never waits for a connection. Few:
     # handlers are mostly Python under one GIL, and more threads only fight over it (status

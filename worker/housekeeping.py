@@ -15,7 +15,7 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 from kombu.exceptions import ChannelError
 
-from tass.core.datasets import unstarted_validations
+from tass.core.datasets import reap_validations, unstarted_validations
 from tass.core.db import SessionFactory, make_engine, make_session_factory
 from tass.core.job_lifecycle import QueuedJob, enqueue_all
 from tass.core.objectstore import ObjectStore
@@ -54,6 +54,16 @@ def resend_validations(app: Celery, factory: SessionFactory, settings: Settings)
         lost = unstarted_validations(session, settings.redispatch_after_seconds)
     for dataset_id in lost:
         log.warning("re-sending the validation of dataset %s", dataset_id)
+        app.send_task(VALIDATE_DATASET_TASK, args=[dataset_id], queue=settings.evaluate_queue)
+
+
+def resend_stale_validations(app: Celery, factory: SessionFactory, settings: Settings) -> None:
+    """Validations whose worker is gone (stale lease): sent again, or failed once their
+    attempts or their deadline are used up (core.datasets.reap_validations)."""
+    with factory.begin() as session:
+        stale = reap_validations(session, settings)
+    for dataset_id in stale:
+        log.warning("validation of dataset %s lost its worker; sending it again", dataset_id)
         app.send_task(VALIDATE_DATASET_TASK, args=[dataset_id], queue=settings.evaluate_queue)
 
 
@@ -103,6 +113,7 @@ def housekeeping_loop(app: Celery, info: WorkerInfo) -> None:
             with factory.begin() as session:
                 report_alive(session, info)
             enqueue(app, reap(factory, settings))
+            resend_stale_validations(app, factory, settings)
             redispatch_lost(app, factory, settings)
         except Exception:
             log.exception("housekeeping sweep failed; retrying")

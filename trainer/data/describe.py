@@ -17,13 +17,14 @@ from tass.trainer.data.image_folder import (
 from tass.trainer.errors import DataError
 
 
-def describe_archive(path: Path, shown: str) -> dict[str, Any]:
+def describe_archive(path: Path, shown: str, deadline: float | None = None) -> dict[str, Any]:
     """num_examples, classes, per-split per-class counts and image sizes of the .tar.gz or
     .zip at `path`. DataError names the problem (a corrupt archive, no class folders, an
-    unreadable image by its path inside the archive), with `path` itself written `shown`."""
+    unreadable image by its path inside the archive, reading past `deadline`, a
+    time.monotonic() value), with `path` itself written `shown`."""
     try:
-        splits = splits_present(path, archive_member_names(str(path)))
-        loaded = {split: load_image_folder(str(path), split) for split in splits}
+        splits = splits_present(path, archive_member_names(str(path), deadline))
+        loaded = {split: load_image_folder(str(path), split, deadline=deadline) for split in splits}
     except DataError as exc:
         raise DataError(str(exc).replace(str(path), shown)) from exc
     classes = loaded["train"].class_names

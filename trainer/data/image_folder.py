@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import tarfile
+import time
 import zipfile
 import zlib
 from collections import Counter
@@ -16,6 +17,7 @@ import tensorflow as tf
 
 from tass.trainer.data.dataset import Dataset
 from tass.trainer.data.image_header import ByteSource, read_image_header
+from tass.trainer.data.zip_directory import zip_entry_count
 from tass.trainer.errors import DataError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
@@ -32,13 +34,21 @@ MAX_ENCODED_BYTES = 2 * 1024**3
 IMAGE_SIZE = (32, 32)
 
 
-class _Budget:
-    """Counts the encoded bytes held so far and refuses a dataset past MAX_ENCODED_BYTES."""
+def check_deadline(root: Path, deadline: float | None) -> None:
+    """Refuse to go on past `deadline` (a time.monotonic() value; None: no deadline)."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise DataError(f"{root}: reading it took longer than the time allowed; refusing it")
 
-    def __init__(self, root: Path) -> None:
-        self.root, self.used = root, 0
+
+class _Budget:
+    """Counts the encoded bytes held so far and refuses a dataset past MAX_ENCODED_BYTES, or
+    once the deadline (time.monotonic(); None: none) has passed."""
+
+    def __init__(self, root: Path, deadline: float | None = None) -> None:
+        self.root, self.used, self.deadline = root, 0, deadline
 
     def charge(self, size: int) -> None:
+        check_deadline(self.root, self.deadline)
         self.used += size
         if self.used > MAX_ENCODED_BYTES:
             raise DataError(
@@ -184,22 +194,25 @@ def _decode_all(raws: list[bytes], wheres: list[str], resize: bool) -> np.ndarra
     return np.stack([_decode(raw, where) for raw, where in zip(raws, wheres, strict=True)])
 
 
-def load_image_folder(path: str, split: str, *, confine_to: list[Path] | None = None) -> Dataset:
+def load_image_folder(
+    path: str, split: str, *, confine_to: list[Path] | None = None, deadline: float | None = None
+) -> Dataset:
     """Read one split of an image-folder tree; labels follow the sorted class folder names.
-    With `confine_to`, every file must resolve (after symlinks) inside one of those folders."""
+    With `confine_to`, every file must resolve (after symlinks) inside one of those folders;
+    with `deadline` (a time.monotonic() value), DataError once reading runs past it."""
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"{root}: no such image folder or archive")
     if _is_archive(root):
         confined(root, str(root), confine_to)
-        return _load_archive(root, split)
+        return _load_archive(root, split, deadline)
     if not root.is_dir():
         raise DataError(f"{root}: expected a folder, a .tar.gz or a .zip of class folders")
     files = list(_iter_folder(root))
     chosen, class_names = _layout(root, [p for p, _ in files], split)
     images, labels = EncodedImages(), []
     index = {name: i for i, name in enumerate(class_names)}
-    budget = _Budget(root)
+    budget = _Budget(root, deadline)
     for i in chosen:
         rel, file = files[i]
         real = confined(file, str(file), confine_to)
@@ -225,11 +238,14 @@ def _check_member_size(root: Path, name: str, size: int) -> None:
         raise DataError(f"{root}: member {name!r} is over the {MAX_IMAGE_BYTES}-byte image limit")
 
 
-def _bounded_members(root: Path, tar: tarfile.TarFile) -> list[tuple[str, int]]:
+def _bounded_members(
+    root: Path, tar: tarfile.TarFile, deadline: float | None = None
+) -> list[tuple[str, int]]:
     """The archive's files (name, declared size), read header by header, refusing archives
     past the limits before their content is decompressed."""
     members, total = [], 0
     for count, member in enumerate(tar, start=1):
+        check_deadline(root, deadline)
         total += member.size
         _check_archive_totals(root, total, count)
         if not member.isfile():
@@ -237,6 +253,14 @@ def _bounded_members(root: Path, tar: tarfile.TarFile) -> list[tuple[str, int]]:
         _check_member_size(root, member.name, member.size)
         members.append((member.name, member.size))
     return members
+
+
+def _open_zip(root: Path) -> zipfile.ZipFile:
+    """The zip, opened only once its entry count is within the limit: the count is read from
+    the file before zipfile builds its directory (memory that grows with every entry)."""
+    with open(root, "rb") as handle:
+        _check_archive_totals(root, 0, zip_entry_count(handle, MAX_ARCHIVE_MEMBERS))
+    return zipfile.ZipFile(root)
 
 
 def _bounded_zip_members(root: Path, archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -256,7 +280,11 @@ MemberReader = Callable[[list[int]], Iterator[tuple[int, IO[bytes] | None]]]
 
 
 def _read_members(
-    root: Path, split: str, members: list[tuple[str, int]], read_members: MemberReader
+    root: Path,
+    split: str,
+    members: list[tuple[str, int]],
+    read_members: MemberReader,
+    budget: _Budget,
 ) -> Dataset:
     """Read the chosen split's images from an archive's members (nothing touches the disk).
     The members are read in the order they lie in the archive (one forward pass: a gzip
@@ -268,7 +296,6 @@ def _read_members(
     index = {name: i for i, name in enumerate(class_names)}
     wanted = sorted(keep[i] for i in chosen)
     images, labels, read = EncodedImages(), [], []
-    budget = _Budget(root)
     for member, handle in read_members(wanted):
         rel = paths[member]
         if handle is None:
@@ -307,25 +334,29 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
 
 
-def _load_archive(root: Path, split: str) -> Dataset:
+def _load_archive(root: Path, split: str, deadline: float | None) -> Dataset:
     """Read members straight from the archive (nothing is extracted to disk)."""
     if root.name.endswith(ZIP_SUFFIXES):
-        return _load_zip(root, split)
+        return _load_zip(root, split, deadline)
     try:
         with tarfile.open(root, "r|*") as tar:
-            listed = _bounded_members(root, tar)
-        return _read_members(root, split, listed, _tar_reader(root))
+            listed = _bounded_members(root, tar, deadline)
+        return _read_members(root, split, listed, _tar_reader(root), _Budget(root, deadline))
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{root}: not a readable .tar.gz archive ({_first_line(exc)})") from exc
 
 
-def _load_zip(root: Path, split: str) -> Dataset:
+def _load_zip(root: Path, split: str, deadline: float | None) -> Dataset:
     try:
-        with zipfile.ZipFile(root) as archive:
+        with _open_zip(root) as archive:
             members = _bounded_zip_members(root, archive)
             listed = [(m.filename, m.file_size) for m in members]
             return _read_members(
-                root, split, listed, lambda wanted: ((i, archive.open(members[i])) for i in wanted)
+                root,
+                split,
+                listed,
+                lambda wanted: ((i, archive.open(members[i])) for i in wanted),
+                _Budget(root, deadline),
             )
     except DataError:
         raise
@@ -333,15 +364,15 @@ def _load_zip(root: Path, split: str) -> Dataset:
         raise DataError(f"{root}: not a readable .zip archive ({_first_line(exc)})") from exc
 
 
-def archive_member_names(path: str) -> list[str]:
+def archive_member_names(path: str, deadline: float | None = None) -> list[str]:
     """The regular files' names in a .tar.gz or .zip (under the archive limits)."""
     root = Path(path)
     try:
         if root.name.endswith(ZIP_SUFFIXES):
-            with zipfile.ZipFile(root) as archive:
+            with _open_zip(root) as archive:
                 return [m.filename for m in _bounded_zip_members(root, archive)]
         with tarfile.open(root, "r|*") as tar:
-            return [name for name, _ in _bounded_members(root, tar)]
+            return [name for name, _ in _bounded_members(root, tar, deadline)]
     except DataError:
         raise
     except (*ZIP_ERRORS, tarfile.TarError, OSError, EOFError) as exc:
