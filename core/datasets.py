@@ -18,6 +18,7 @@ from tass.core.db import changed_rows
 from tass.core.models import Job, Sweep, UploadedDataset
 from tass.core.settings import Settings
 from tass.core.states import ACTIVE_STATUSES
+from tass.trainer.artifacts import JOBS_PREFIX, MODELS_PREFIX
 
 VALIDATING, READY, FAILED = "validating", "ready", "failed"
 DatasetStatusName = Literal["validating", "ready", "failed"]
@@ -41,11 +42,15 @@ class DatasetUnavailable(LookupError):
         self.status = status
 
 
-DATASET_KEY = re.compile(r"^datasets/(?P<id>[0-9a-f]{32})/")
+DATASETS_PREFIX = "datasets"
+DATASET_KEY = re.compile(rf"^{DATASETS_PREFIX}/(?P<id>[0-9a-f]{{32}})/")
+# the top-level folders the object store writes below its own prefix: checkpoints, models
+# and uploaded datasets (an s3:// dataset path may never name one of them)
+STORE_FOLDERS = (JOBS_PREFIX, MODELS_PREFIX, DATASETS_PREFIX)
 
 
 def dataset_key(dataset_id: str, archive_format: str) -> str:
-    return f"datasets/{dataset_id}/archive.{archive_format}"
+    return f"{DATASETS_PREFIX}/{dataset_id}/archive.{archive_format}"
 
 
 def create_dataset(session: Session, **values: Any) -> UploadedDataset:
@@ -300,10 +305,18 @@ class S3Location:
     key: str
 
 
+def _service_owned(key: str, store_prefix: str) -> str | None:
+    """The folder of the service's own objects that `key` lies in, if any: everything below
+    the store's prefix (with a prefix), else the folders the store writes at the top."""
+    owned = [store_prefix] if store_prefix else [*STORE_FOLDERS]
+    return next((folder for folder in owned if key.startswith(f"{folder}/")), None)
+
+
 def s3_dataset_location(path: str, artifact_url: str) -> S3Location:
     """An `s3://BUCKET/KEY` archive path, accepted only inside the bucket the service stores
     its artifacts in (read with the service's own endpoint and credentials: a path can never
-    make a worker contact another host). ValueError says why not."""
+    make a worker contact another host), and never among the service's own objects (another
+    tenant's uploaded datasets, models, checkpoints). ValueError says why not."""
     parsed = urlparse(path)
     store = urlparse(artifact_url)
     if store.scheme != "s3":
@@ -317,4 +330,11 @@ def s3_dataset_location(path: str, artifact_url: str) -> S3Location:
         raise ValueError("has an empty, '.' or '..' path component")
     if not key.endswith(ARCHIVE_SUFFIXES):
         raise ValueError(f"must name an archive ({', '.join(ARCHIVE_SUFFIXES)})")
+    owned = _service_owned(key, store.path.strip("/"))
+    if owned is not None:
+        raise ValueError(
+            f"lies under s3://{store.netloc}/{owned}/, where the service keeps its own objects "
+            "(models, checkpoints, uploaded datasets): upload a dataset with POST /v1/datasets "
+            "and name it by id, or keep archives elsewhere in the bucket"
+        )
     return S3Location(store.netloc, key)
