@@ -53,6 +53,36 @@ def dataset_key(dataset_id: str, archive_format: str) -> str:
     return f"{DATASETS_PREFIX}/{dataset_id}/archive.{archive_format}"
 
 
+# the first key of the PostgreSQL advisory locks that serialize one tenant's dataset quota
+# (core.job_lifecycle.QUOTA_LOCK_CLASS, 0x7A55, is the jobs' quota)
+DATASET_QUOTA_LOCK_CLASS = 0x7A56
+
+
+class DatasetQuotaExceeded(Exception):
+    """The tenant's stored datasets plus this one would pass its quota."""
+
+    def __init__(self, tenant: str, stored: int, size: int, quota: int) -> None:
+        super().__init__(f"tenant {tenant!r} stores {stored} bytes; {size} more passes {quota}")
+        self.stored = stored
+
+
+def add_within_quota(session: Session, quota: int, **values: Any) -> UploadedDataset:
+    """Insert the dataset's row unless the tenant's stored bytes and this one's `size` pass
+    `quota` (DatasetQuotaExceeded); the caller commits. The sum and the insert hold the tenant's
+    quota lock until the transaction ends: on PostgreSQL a transaction-scoped advisory lock
+    (a concurrent upload of the tenant waits, then counts this one); on SQLite every writing
+    transaction holds the database's write lock from its start."""
+    tenant, size = str(values["tenant"]), int(values["size"])
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(func.pg_advisory_xact_lock(DATASET_QUOTA_LOCK_CLASS, func.hashtext(tenant)))
+        )
+    stored = stored_bytes(session, tenant)
+    if stored + size > quota:
+        raise DatasetQuotaExceeded(tenant, stored, size, quota)
+    return create_dataset(session, **values)
+
+
 def create_dataset(session: Session, **values: Any) -> UploadedDataset:
     dataset = UploadedDataset(status=VALIDATING, **values)
     session.add(dataset)

@@ -107,14 +107,16 @@ def _record(
     session: Session, limits: UploadLimits, store: ObjectStore, values: dict[str, Any]
 ) -> UploadedDataset:
     """Insert the row, checking the quota again against what is stored now (another upload
-    of the tenant may have finished meanwhile); a refused upload's object is deleted."""
-    stored = dataset_store.stored_bytes(session, limits.tenant)
-    size = int(values["size"])
-    if stored + size > limits.settings.max_dataset_bytes_per_tenant:
+    of the tenant may have finished meanwhile, or be recording now: the check and the insert
+    hold the tenant's quota lock); a refused upload's object is deleted."""
+    quota = limits.settings.max_dataset_bytes_per_tenant
+    try:
+        dataset = dataset_store.add_within_quota(session, quota, **values)
+    except dataset_store.DatasetQuotaExceeded as exc:
+        session.rollback()
         store.delete(str(values["key"]))
-        limits.stored = stored
-        raise limits.quota_refusal(size)
-    dataset = dataset_store.create_dataset(session, **values)
+        limits.stored = exc.stored
+        raise limits.quota_refusal(int(values["size"])) from exc
     session.commit()
     session.refresh(dataset)
     return dataset
