@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +20,13 @@ from tass.core.objectstore import ObjectStore
 from tass.trainer.errors import DataError
 from tass.trainer.spec import DatasetSpec
 from tass.worker.context import WorkerContext
+from tass.worker.dataset_cache import evict, pinned
 
 if TYPE_CHECKING:
     from tass.trainer.data import Dataset
 
 log = logging.getLogger(__name__)
 CACHE_FOLDER = "dataset-cache"
-CACHE_KEEP = 4  # archives kept in a worker's cache, most recently used first
 
 
 def load_job_dataset(ctx: WorkerContext, raw: dict[str, Any]) -> DatasetSpec:
@@ -36,20 +38,12 @@ def load_job_dataset(ctx: WorkerContext, raw: dict[str, Any]) -> DatasetSpec:
     return spec
 
 
-def _evict(cache: Path, keep: int) -> None:
-    archives = sorted(
-        (p for p in cache.iterdir() if p.is_file() and not p.name.startswith(".")),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for stale in archives[keep:]:
-        stale.unlink(missing_ok=True)
-
-
-def cached_upload(ctx: WorkerContext, dataset_id: str, sha256: str) -> Path:
+@contextmanager
+def cached_upload(ctx: WorkerContext, dataset_id: str, sha256: str) -> Iterator[Path]:
     """The uploaded archive as a local file whose bytes hash to `sha256` (the digest the job
-    recorded at submit): reused from the cache when it is there and still hashes right,
-    else downloaded and checked on the way. DataError when the dataset is gone."""
+    recorded at submit), pinned in the host's cache for the length of the block: reused from
+    the cache when it is there and still hashes right, else downloaded and checked on the way.
+    DataError when the dataset is gone."""
     with ctx.sessions() as session:
         dataset = session.get(UploadedDataset, dataset_id)
         archive_format = dataset.archive_format if dataset is not None else None
@@ -57,15 +51,15 @@ def cached_upload(ctx: WorkerContext, dataset_id: str, sha256: str) -> Path:
         raise DataError(f"dataset {dataset_id!r} no longer exists")
     cache = ctx.settings.data_dir / CACHE_FOLDER
     cache.mkdir(parents=True, exist_ok=True)
-    final = cache / f"{sha256}.{archive_format}"
-    if final.exists() and _file_sha256(final) == sha256:
-        final.touch()
-        return final
-    partial = cache / f".{sha256}.{os.getpid()}.{archive_format}"
-    ctx.store.download(dataset_key(dataset_id, archive_format), partial, sha256)
-    os.replace(partial, final)
-    _evict(cache, CACHE_KEEP)
-    return final
+    with pinned(cache / f"{sha256}.{archive_format}") as final:
+        if final.exists() and _file_sha256(final) == sha256:
+            final.touch()
+        else:
+            partial = cache / f".{sha256}.{os.getpid()}.{archive_format}"
+            ctx.store.download(dataset_key(dataset_id, archive_format), partial, sha256)
+            os.replace(partial, final)
+        evict(cache)
+        yield final
 
 
 def _file_sha256(path: Path) -> str:
@@ -97,9 +91,9 @@ def load_job_data(ctx: WorkerContext, raw: dict[str, Any], workdir: Path) -> Dat
     if spec.source == "dataset":
         if spec.id is None or spec.sha256 is None:  # the API records both at submit
             raise ValueError("the job's dataset names no uploaded dataset id and sha256")
-        local = cached_upload(ctx, spec.id, spec.sha256)
-        spec = _as_image_folder(spec, local)
-        return load_dataset(spec, confine_to=None)  # our own, digest-checked file
+        with cached_upload(ctx, spec.id, spec.sha256) as local:
+            # our own, digest-checked file, read while it is pinned in the cache
+            return load_dataset(_as_image_folder(spec, local), confine_to=None)
     if spec.path is not None and spec.path.startswith("s3://"):
         local = fetch_s3_archive(ctx, spec.path, workdir)
         return load_dataset(_as_image_folder(spec, local), confine_to=None)
