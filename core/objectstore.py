@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -28,6 +29,9 @@ CHUNK = 1024 * 1024
 # the memory it holds stays near 2 x PART_BYTES whatever the object's size
 PART_BYTES = 5 * 1024 * 1024
 PARTS_IN_FLIGHT = 2
+# the local store writes a streamed upload to `KEY#N` and renames it to KEY once complete; its
+# listing skips such names, so one left by a process that died mid-upload is otherwise unseen
+STAGING_NAME = re.compile(r"^.+#[0-9]+$")
 
 
 class ObjectExistsError(RuntimeError):
@@ -62,10 +66,12 @@ class ObjectStore:
     def __init__(self, url: str) -> None:
         self.url = url
         parsed = urlparse(url)
+        self._root: Path | None = None
         if parsed.scheme == "file":
             root = Path(parsed.path)
             root.mkdir(parents=True, exist_ok=True)
             self._store: LocalStore | S3Store = LocalStore(root)
+            self._root = root
         elif parsed.scheme == "s3":
             endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
             bucket, prefix = parsed.netloc, parsed.path.strip("/") or None
@@ -160,6 +166,34 @@ class ObjectStore:
         for batch in obstore.list(self._store, prefix=prefix):
             for meta in batch:
                 yield ListedObject(meta["path"], meta["size"], meta["last_modified"])
+
+    def stale_staging(self, written_before: datetime) -> Iterator[ListedObject]:
+        """The staging files of unfinished streamed uploads (local store: `KEY#N`) last
+        written before `written_before`, keyed by their path below the store's root: an
+        upload in progress writes to its file as parts arrive, so one untouched for long
+        belongs to a process that died. (S3 keeps an unfinished multipart upload as parts,
+        which a bucket lifecycle rule aborts: README "Datasets".)"""
+        if self._root is None:
+            return
+        for folder, _, names in os.walk(self._root):
+            for name in names:
+                if not STAGING_NAME.match(name):
+                    continue
+                path = Path(folder) / name
+                try:
+                    info = path.stat()
+                except FileNotFoundError:  # completed or removed meanwhile
+                    continue
+                written = datetime.fromtimestamp(info.st_mtime, timezone.utc)
+                if written < written_before:
+                    key = path.relative_to(self._root).as_posix()
+                    yield ListedObject(key, info.st_size, written)
+
+    def delete_staging(self, key: str) -> None:
+        """Remove a staging file stale_staging found (nothing else: only `KEY#N` names)."""
+        if self._root is None or not STAGING_NAME.match(key.rsplit("/", 1)[-1]):
+            raise ValueError(f"{key!r} is not a staging file of the local store")
+        (self._root / key).unlink(missing_ok=True)
 
     def presigned_get(self, key: str, expires: timedelta = timedelta(minutes=5)) -> str | None:
         """A short-lived GET URL (S3 only)."""

@@ -8,7 +8,9 @@ its attempt can no longer record it: the job is finished or gone, or has moved o
 attempt. The current attempt of an unfinished job may be between upload and record, and is
 never touched. Uploaded datasets (`datasets/{id}/...`) are garbage when no dataset row names
 them an hour after they were stored (an upload inserts its row right after storing the
-archive). Keys of any other layout are never touched."""
+archive). The local store's staging files (`KEY#N`, which its listing skips) are garbage once
+untouched for an hour: a streamed upload writes to its file as parts arrive, so such a file
+belongs to a process that died mid-upload. Keys of any other layout are never touched."""
 
 from __future__ import annotations
 
@@ -143,6 +145,16 @@ def unrecorded_uploads(session: Session, listed: Iterable[ListedObject]) -> list
     ]
 
 
+def stale_staging(store: ObjectStore) -> list[Garbage]:
+    """Partial files of streamed uploads whose writer died (an API process killed mid-upload),
+    untouched for UPLOAD_GRACE: invisible to the store's listing, so found on their own."""
+    before = datetime.now(timezone.utc) - UPLOAD_GRACE
+    return [
+        Garbage(obj.key, obj.size, "staging: an unfinished upload's partial file")
+        for obj in store.stale_staging(before)
+    ]
+
+
 def collect_garbage(
     factory: sessionmaker[Session], store: ObjectStore, keep: str, *, dry_run: bool = False
 ) -> list[Garbage]:
@@ -152,6 +164,7 @@ def collect_garbage(
     is not in the listing, and one whose row is not visible yet belongs to a live attempt."""
     listed = list(store.list())
     sizes = {obj.key: obj.size for obj in listed}
+    staging = stale_staging(store)
     with factory() as session:
         expired = checkpoints_past_retention(session, keep)
         garbage = [
@@ -167,4 +180,6 @@ def collect_garbage(
         for item in garbage:
             if item.key in sizes:
                 store.delete(item.key)
-    return garbage
+        for item in staging:
+            store.delete_staging(item.key)
+    return garbage + staging

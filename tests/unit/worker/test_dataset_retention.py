@@ -5,6 +5,8 @@ fresh one whose upload may be recording it right now, is kept."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -57,3 +59,44 @@ def test_only_old_unrecorded_uploads_are_collected(ctx: WorkerContext) -> None:
     ]
     assert not ctx.store.exists(orphan)
     assert ctx.store.exists(fresh) and ctx.store.exists(recorded)
+
+
+CRASHING_UPLOAD = """
+import asyncio, os, sys
+from tass.core.objectstore import ObjectStore
+
+async def parts():
+    yield b"x" * (6 * 1024 * 1024)  # more than one part: the staging file is written
+    await asyncio.sleep(0.5)
+    os._exit(1)  # the API process dies mid-upload
+
+asyncio.run(ObjectStore(sys.argv[1]).put_stream(sys.argv[2], parts()))
+"""
+
+
+def crashed_upload(ctx: WorkerContext, age_seconds: float) -> Path:
+    """The partial file a real streamed upload leaves when its process dies, aged."""
+    key = dataset_key(new_id(), "tar.gz")
+    url = ctx.settings.resolved_artifact_url
+    subprocess.run([sys.executable, "-c", CRASHING_UPLOAD, url, key], timeout=60, check=False)
+    folder = ctx.settings.data_dir / "artifacts" / key.rsplit("/", 1)[0]
+    (staging,) = list(folder.iterdir())
+    assert staging.name.startswith("archive.tar.gz#") and not ctx.store.exists(key)
+    then = time.time() - age_seconds
+    os.utime(staging, (then, then))
+    return staging
+
+
+def test_a_crashed_uploads_stale_staging_file_is_collected(ctx: WorkerContext) -> None:
+    stale = crashed_upload(ctx, age_seconds=7200)
+    recent = crashed_upload(ctx, age_seconds=60)  # may still be an upload in progress
+    root = ctx.settings.data_dir / "artifacts"
+    key = stale.relative_to(root).as_posix()
+    planned = collect_garbage(ctx.sessions, ctx.store, "all", dry_run=True)
+    assert [(item.key, item.size) for item in planned] == [(key, stale.stat().st_size)]
+    assert stale.exists()
+    collected = collect_garbage(ctx.sessions, ctx.store, "all")
+    assert [(item.key, item.reason) for item in collected] == [
+        (key, "staging: an unfinished upload's partial file")
+    ]
+    assert not stale.exists() and recent.exists()
