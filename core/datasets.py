@@ -242,7 +242,9 @@ def renew_validation(session: Session, dataset_id: str, attempt: int) -> bool:
 def reap_validations(session: Session, settings: Settings) -> list[str]:
     """One sweep over validations whose worker is gone or whose deadline passed: fail those
     past the deadline or out of attempts, release the lease of the others and return their
-    ids for the caller to send again (after this commits)."""
+    ids for the caller to send again (after this commits). One released and sent again waits
+    for its message with no lease: it is not sent again here (a message the broker lost is
+    found by `unstarted_validations`)."""
     now = database_now(session)
     stale = now - timedelta(seconds=settings.heartbeat_timeout_seconds)
     stmt = select(UploadedDataset).where(
@@ -257,7 +259,7 @@ def reap_validations(session: Session, settings: Settings) -> list[str]:
         if deadline is not None and now > deadline:
             timeout = settings.dataset_validation_timeout_seconds
             _fail_validation(dataset, now, TIMEOUT_REASON.format(s=timeout))
-        elif lease is not None and lease >= stale:
+        elif lease is None or lease >= stale:
             continue
         elif dataset.validation_attempts >= settings.max_attempts:
             _fail_validation(dataset, now, LOST_REASON.format(n=dataset.validation_attempts))
@@ -268,14 +270,16 @@ def reap_validations(session: Session, settings: Settings) -> list[str]:
 
 
 def unstarted_validations(session: Session, older_than_seconds: float) -> list[str]:
-    """Datasets uploaded over `older_than_seconds` ago whose validation no worker has taken
-    up: their message was lost (say, a broker restarted without persistence)."""
+    """Datasets uploaded over `older_than_seconds` ago whose validation no worker holds: not
+    taken up yet, or sent again after a lost worker. Housekeeping asks only while the evaluate
+    queue is empty in the broker, when such a validation's message was lost (say, a broker
+    restarted without persistence)."""
     before = datetime.now(timezone.utc) - timedelta(seconds=older_than_seconds)
     return list(
         session.scalars(
             select(UploadedDataset.id).where(
                 UploadedDataset.status == VALIDATING,
-                UploadedDataset.validation_attempts == 0,
+                UploadedDataset.validation_heartbeat_at.is_(None),
                 UploadedDataset.created_at < before,
             )
         )

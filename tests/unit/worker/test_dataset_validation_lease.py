@@ -105,6 +105,9 @@ def test_a_validation_whose_worker_died_is_sent_again_and_completes(ctx: WorkerC
     worker_dies_after_claiming(ctx, dataset_id)
     backdate(ctx, dataset_id, lease=ctx.settings.heartbeat_timeout_seconds + 1)
     assert reap(ctx) == [dataset_id]
+    assert reap(ctx) == []  # sent once: not again at every sweep while it waits in the queue
+    with ctx.sessions() as session:  # unless the evaluate queue is found empty: a lost message
+        assert unstarted_validations(session, 0) == [dataset_id]
     run_validate_dataset(ctx, dataset_id)  # the re-sent message
     dataset = read(ctx, dataset_id)
     assert dataset.status == "ready" and dataset.num_examples == 4
