@@ -65,10 +65,16 @@ def _evict_one(archive: Path) -> bool:
 
 
 def evict(cache: Path, keep: int = CACHE_KEEP) -> list[Path]:
-    """Remove all but the `keep` most recently used archives, skipping pinned ones."""
+    """Remove all but the `keep` most recently used archives, skipping pinned ones (and the
+    lock files of archives that are gone, say after a failed download, unless pinned)."""
+    entries = list(cache.iterdir())
     archives = sorted(
-        (p for p in cache.iterdir() if p.is_file() and not p.name.startswith(".")),
+        (p for p in entries if p.is_file() and not p.name.startswith(".")),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )
+    for lock in entries:
+        archive = lock.with_name(lock.name[1 : -len(".lock")])
+        if lock.name.startswith(".") and lock.name.endswith(".lock") and not archive.exists():
+            _evict_one(archive)
     return [stale for stale in archives[keep:] if _evict_one(stale)]

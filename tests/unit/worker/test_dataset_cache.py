@@ -68,6 +68,9 @@ def test_a_cached_archive_is_reused_and_an_evicted_one_fetched_again(ctx: Worker
         with cached_upload(ctx, dataset_id, sha256):
             pass
     assert len(cached(ctx)) == CACHE_KEEP
+    cache = ctx.settings.data_dir / "dataset-cache"
+    locks = {p.name for p in cache.iterdir() if p.name.endswith(".lock")}
+    assert locks == {f".{name}.lock" for name in cached(ctx)}  # evicted entries' locks go too
     first_id, first_sha = datasets[0]
     with cached_upload(ctx, first_id, first_sha) as again:
         assert again.read_bytes() == b"".join(ctx.store.iter_range(dataset_key(first_id, "tar.gz")))
