@@ -6,8 +6,8 @@
 #   docker build --build-arg TASS_EXTRA=gpu -t tass:gpu .
 #   docker run --rm -p 8000:8000 tass:cpu            # `tass api --host 0.0.0.0`
 #   docker run --rm --gpus all tass:gpu worker       # any `tass` command
-ARG PYTHON_VERSION=3.11
-FROM python:${PYTHON_VERSION}-slim
+ARG PYTHON_VERSION=3.11.11
+FROM python:${PYTHON_VERSION}-slim-bookworm
 
 ARG TASS_EXTRA=cpu
 ENV PYTHONDONTWRITEBYTECODE=1 \
