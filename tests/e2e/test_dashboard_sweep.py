@@ -4,6 +4,7 @@ chart, and one parameter-against-objective scatter per parameter."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,3 +120,19 @@ def test_the_sweeps_page_lists_the_sweep_and_links_to_it(page, site):
     expect(row).to_contain_text("0 / 3")
     row.get_by_role("link", name="seeded").click()
     expect(page.locator("#sweep-title")).to_have_text("Sweep seeded")
+
+
+def test_the_sweep_page_leads_back_to_all_sweeps_and_its_charts_read_at_text_size(page, site):
+    page.goto(f"/dashboard/sweeps/{site['sweep_id']}")
+    expect(page.locator("#sweep-curves polyline")).to_have_count(3)
+    sizes = page.locator("#sweep-curves text.tick, #sweep-params text.tick").evaluate_all(
+        """labels => labels.map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a)"""
+    )
+    body = float(page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)"))
+    assert sizes and max(sizes) <= body * 1.15, (body, max(sizes))  # not twice the text size
+
+    back = page.locator(".crumbs a")
+    expect(back).to_have_text("← All sweeps")
+    back.click()
+    expect(page).to_have_url(re.compile(r"/dashboard/sweeps$"))
+    expect(page.locator(f"#sweeps-table tr[data-sweep-id='{site['sweep_id']}']")).to_be_visible()
