@@ -174,6 +174,18 @@ def job_page(request: Request, principal: DashboardUserDep, job_id: str) -> Resp
     return _page(request, "job.html", principal, page="job", title="Job", job_id=job_id)
 
 
+@router.get("/submit", response_class=HTMLResponse)
+def submit_page(
+    request: Request,
+    principal: DashboardUserDep,
+    from_job: Annotated[str | None, Query(alias="from", max_length=100)] = None,
+) -> Response:
+    """The training job form; `?from=JOB_ID` prefills it from that job (re-run / clone)."""
+    return _page(
+        request, "submit.html", principal, page="submit", title="New job", from_job=from_job
+    )
+
+
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
     request: Request, principal: DashboardUserDep, ids: Annotated[str, Query(max_length=1000)] = ""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import playwright.sync_api as playwright_api  # the dev extra installs it
 
@@ -18,10 +19,16 @@ expect = playwright_api.expect
 
 @contextmanager
 def logged_in_page(
-    url: str, key: str, log_tail: Callable[[], str], timeout_ms: int
+    url: str,
+    key: str,
+    log_tail: Callable[[], str],
+    timeout_ms: int,
+    expected_errors: Collection[tuple[int, str]] = (),
 ) -> Iterator[playwright_api.Page]:
     """A page on the dashboard at `url`, logged in with `key`; on exit, the page errors and
-    HTTP error responses it met (favicon aside) fail the test, with the server's log tail."""
+    HTTP error responses it met (favicon aside, and the (status, URL path) pairs in
+    `expected_errors`, which a test provokes on purpose) fail the test, with the server's
+    log tail."""
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
@@ -35,7 +42,9 @@ def logged_in_page(
             "response",
             lambda r: (
                 problems.append(f"HTTP {r.status} {r.url}")
-                if r.status >= 400 and not r.url.endswith("/favicon.ico")
+                if r.status >= 400
+                and not r.url.endswith("/favicon.ico")
+                and (r.status, urlsplit(r.url).path) not in expected_errors
                 else None
             ),
         )

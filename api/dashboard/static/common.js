@@ -21,8 +21,16 @@
   function detailText(detail) {
     if (!detail) return "";
     if (typeof detail === "string") return detail;
-    if (Array.isArray(detail)) return detail.map((d) => d.msg || JSON.stringify(d)).join("; ");
+    if (Array.isArray(detail)) return detail.map(fieldMessage).join("; ");
     return JSON.stringify(detail);
+  }
+
+  /** One 422 entry, led by the field it names ("spec.learning_rate: Input should be…"). */
+  function fieldMessage(d) {
+    const msg = d.msg || JSON.stringify(d);
+    const where = Array.isArray(d.loc) ? d.loc.filter((p, i) => i > 0 || p !== "body").join(".") : "";
+    const field = where.split(".").pop();
+    return where && !msg.startsWith(`${field}:`) ? `${where}: ${msg}` : msg;
   }
 
   /** JSON from the /v1 API with the session cookie; 401 shows a "log in again" notice. */

@@ -24,14 +24,15 @@
 
   function renderJob() {
     document.title = `${T.jobLabel(job)} · tass`;
-    const title = $("job-title");
-    clear(title).append(
-      document.createTextNode(job.name ? job.name : "Job "),
-      job.name ? " " : null,
-      el("code", { class: job.name ? "id muted" : "", text: job.name ? T.shortId(job.id) : job.id })
-    );
+    // a named job: its name and short id; an unnamed one: "Untitled job" and its whole id
+    // (DOM append() writes null as the text "null": only nodes and strings go in)
+    const heading = job.name
+      ? [job.name, " ", el("code", { class: "id muted", text: T.shortId(job.id) })]
+      : ["Untitled job ", el("code", { text: job.id })];
+    clear($("job-title")).append(...heading);
     clear($("job-status")).append(T.statusBadge(job.status));
     $("cancel").hidden = !(job.status === "queued" || job.status === "running");
+    $("rerun").hidden = job.type !== "train"; // the submit form trains
     $("job-loading").hidden = true;
     $("job-content").hidden = false;
     renderSummary();
@@ -184,8 +185,21 @@
       .map(([x, v]) => ({ x, y: v[name] }));
   }
 
+  /** A finished job that recorded no metric: say so (and why) instead of blank axes. */
+  function showNoMetrics() {
+    const none = T.FINAL.has(job.status) && epochs.size === 0 && steps.length === 0;
+    $("curves-charts").hidden = none;
+    $("curves-empty").hidden = !none;
+    $("curves-empty").textContent = none
+      ? job.status === "failed"
+        ? "No metrics recorded: the job failed before its first epoch ended (see the error above)."
+        : `No metrics recorded: the job was ${job.status} before its first epoch ended.`
+      : "";
+    return none;
+  }
+
   function drawCurves() {
-    if (!job || job.type !== "train") return;
+    if (!job || job.type !== "train" || showNoMetrics()) return;
     const total = (job.progress && job.progress.epochs) || (job.spec && job.spec.epochs) || undefined;
     const common = { xLabel: "epoch", xMin: 1, xMax: total, xInteger: true };
     T.lineChart($("chart-loss"), {
