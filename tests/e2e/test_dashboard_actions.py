@@ -227,3 +227,27 @@ def test_rerun_prefills_the_form_from_the_jobs_spec(page, site):
 
 def given(fields: dict) -> dict:
     return {key: value for key, value in fields.items() if value is not None}
+
+
+def test_the_new_actions_keep_the_sessions_same_origin_rule(site):
+    """Registering, aliasing and submitting with the dashboard's cookie need this origin."""
+    host = site["url"].split("://", 1)[1]
+    with httpx.Client(base_url=site["url"], timeout=10) as browser:
+        assert browser.post("/dashboard/login", data={"api_key": site["key"]}).status_code == 303
+        calls = [
+            ("POST", "/v1/registry/csrf/versions", {"model_id": site["model"]}),
+            ("POST", "/v1/jobs", {"type": "train", "dataset": {"source": "synthetic"}}),
+        ]
+        for method, path, payload in calls:
+            for origin in ("http://evil.example", "null", None):
+                headers = {"Origin": origin} if origin else {}
+                refused = browser.request(method, path, json=payload, headers=headers)
+                assert refused.status_code == 403, (path, origin)
+            same = browser.request(method, path, json=payload, headers={"Origin": f"http://{host}"})
+            assert same.status_code in (201, 202), (path, same.text)
+        alias = browser.put(
+            "/v1/registry/csrf/aliases/prod",
+            json={"version": 1},
+            headers={"Origin": "http://evil.example"},
+        )
+        assert alias.status_code == 403
