@@ -1,8 +1,9 @@
 """The `tass` command line: submit and follow jobs over HTTP, download models, run the service.
 
-Each command group lives in its own module (`jobs_cli`, `sweep_cli`, `registry_cli`,
-`webhooks_cli`, `predict_cli`, and `service_cli`, `keys_cli`, `gc_cli` for the server side); this
-one registers them. What they share (options, error handling, the client) is in `cli_common`.
+Each command group lives in its own module (`jobs_cli`, `metrics_cli`, `sweep_cli`,
+`registry_cli`, `webhooks_cli`, `predict_cli`, and `service_cli`, `keys_cli`, `gc_cli` for the
+server side); this one registers them. What they share (options, error handling, the client)
+is in `cli_common`.
 
 Exit codes: 0 success (a watched job succeeded), 1 an error or a job that failed or was
 cancelled, 2 a usage error. Errors are printed as one message on stderr, never a traceback.
@@ -20,6 +21,7 @@ from tass.client.cli_common import SERVICE_PANEL, CliState, ErrorReportingGroup
 from tass.client.datasets_cli import datasets_app
 from tass.client.gc_cli import gc
 from tass.client.keys_cli import keys_app
+from tass.client.metrics_cli import metrics
 from tass.client.predict_cli import predict
 from tass.client.registry_cli import registry_app
 from tass.client.sweep_cli import sweep_app
@@ -42,6 +44,7 @@ app.command("list")(jobs_cli.list_jobs)
 app.command("status")(jobs_cli.status)
 app.command("events")(jobs_cli.events)
 app.command("cancel")(jobs_cli.cancel)
+app.command("metrics")(metrics)
 app.command("models")(jobs_cli.models)
 app.command("download")(jobs_cli.download)
 app.add_typer(sweep_app, name="sweep")

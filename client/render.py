@@ -365,3 +365,20 @@ class DownloadBar:
     def advance(self, size: int) -> None:
         if self._task is not None:
             self._progress.advance(self._task, size)
+
+
+def epoch_metrics_table(rows: Iterable[Mapping[str, Any]]) -> Table:
+    """`tass metrics`: one row per epoch; the summary metrics first, then the others by name."""
+    rows = list(rows)
+    names = sorted({name for row in rows for name in row.get("values") or {}})
+    ordered = [n for n in SUMMARY_METRICS if n in names] + [
+        n for n in names if n not in SUMMARY_METRICS
+    ]
+    table = Table("epoch", *ordered)
+    for column in table.columns:
+        column.justify = "right"
+    for row in rows:
+        values = row.get("values") or {}
+        cells = [format_number(values[n]) if n in values else "-" for n in ordered]
+        table.add_row(str(row.get("step")), *cells)
+    return table
