@@ -23,6 +23,8 @@ def checked_dataset(
     data = dataset.model_dump(mode="json")
     if dataset.source != "dataset":  # jobs on other sources record what they always did
         del data["id"], data["sha256"]
+    if dataset.source != "synthetic":  # the synthetic source's own knobs: a 1,000-image
+        del data["num_examples"], data["num_classes"]  # folder is never "num_examples: 2000"
     if dataset.source == "dataset":
         if dataset.id is None:  # the spec's own validator already requires it
             raise invalid(["body", "dataset", "id"], "dataset.id is required for source dataset")

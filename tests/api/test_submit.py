@@ -6,7 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tass.core.models import Job, JobTransition
+from tass.core.objectstore import ObjectStore
 from tass.core.queue import TRAIN_TASK
+from tests.support.seed import seed_trained_model
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}
 
@@ -182,3 +184,33 @@ def test_idempotency_key_returns_the_same_job_and_refuses_another_body(
     )
     assert globex.status_code == 202
     assert globex.json()["id"] != first.json()["id"], "keys are scoped to the tenant"
+
+
+def test_a_job_on_real_images_records_no_synthetic_example_count(
+    client, data_root, db, settings, drain_tasks
+):
+    """An evaluation of a 1,000-image folder said `num_examples: 2000` (the synthetic source's
+    default) in its dataset: only the synthetic source records how many images it makes."""
+    with db() as session:
+        store = ObjectStore(settings.resolved_artifact_url)
+        model = seed_trained_model(session, store, b"weights", tenant="acme").id
+        session.commit()
+    evaluation = client.post(
+        "/v1/jobs",
+        json={
+            "type": "evaluate",
+            "model_id": model,
+            "dataset": {"source": "image-folder", "path": "images", "limit": 1000},
+        },
+    )
+    synthetic = client.post(
+        "/v1/jobs", json={"type": "train", "dataset": {"source": "synthetic", "num_examples": 300}}
+    )
+
+    assert evaluation.status_code == synthetic.status_code == 202, evaluation.text
+    recorded = evaluation.json()["dataset"]
+    assert "num_examples" not in recorded and "num_classes" not in recorded
+    assert recorded["limit"] == 1000 and recorded["source"] == "image-folder"
+    assert synthetic.json()["dataset"]["num_examples"] == 300
+    stored = client.get(f"/v1/jobs/{evaluation.json()['id']}").json()["dataset"]
+    assert stored == recorded
