@@ -107,8 +107,65 @@ def _poll(client: TassClient, sweep_id: str) -> Json | None:
         return None  # an API restart: keep watching
 
 
+# Piped or logged (`--watch` off a terminal): a plain line per change, and this often a line
+# saying it is still going when nothing changed.
+QUIET_LINE_SECONDS = 60.0
+
+
+def _trial_line(sweep: Json, trial: Json) -> str:
+    metric = (sweep.get("objective") or {}).get("metric", "objective")
+    early = " (stopped early)" if trial.get("stopped_early") else ""
+    best = _value(trial.get("best_value")) or "-"
+    return (
+        f"trial {trial['number']} job {trial['job_id']} {trial.get('status')}{early}: "
+        f"{trial.get('epochs_run', 0)} epochs, best {metric} {best}"
+    )
+
+
+def change_lines(before: Json | None, after: Json) -> list[str]:
+    """What changed between two polls of a sweep, as plain lines (everything when `before` is
+    None): the sweep's own status and trial count, then each new or changed trial."""
+    lines = []
+    if before is None or _title(before) != _title(after):
+        lines.append(_title(after))
+    seen = {t["job_id"]: t for t in (before or {}).get("trials", [])}
+    keys = ("status", "epochs_run", "best_value", "stopped_early")
+    for trial in after.get("trials", []):
+        old = seen.get(trial["job_id"])
+        if old is None or any(old.get(k) != trial.get(k) for k in keys):
+            lines.append(_trial_line(after, trial))
+    return lines
+
+
+def _watch_lines(client: TassClient, sweep: Json, interval: float, console: Console) -> Json:
+    """Poll until the sweep ends, printing (and flushing) a line per change."""
+
+    def say(lines: list[str]) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        for line in lines:
+            console.print(f"{stamp} {line}", markup=False, highlight=False, soft_wrap=True)
+        console.file.flush()
+
+    say(change_lines(None, sweep))
+    last_line = time.monotonic()
+    while sweep["status"] not in FINAL_STATUSES:
+        time.sleep(interval)
+        polled = _poll(client, sweep["id"]) or sweep
+        lines = change_lines(sweep, polled)
+        sweep = polled
+        if not lines and time.monotonic() - last_line >= QUIET_LINE_SECONDS:
+            lines = [f"{_title(sweep)} (no change)"]
+        if lines:
+            say(lines)
+            last_line = time.monotonic()
+    return sweep
+
+
 def _watch(client: TassClient, sweep: Json, interval: float, console: Console | None) -> Json:
-    """Poll until the sweep ends, redrawing the trials table on `console` when given."""
+    """Poll until the sweep ends, redrawing the trials table on `console` when it is a
+    terminal, printing a plain line per change when it is not (a pipe or a log file)."""
+    if console is not None and not console.is_terminal:
+        return _watch_lines(client, sweep, interval, console)
     live = Live(trials_table(sweep), console=console, auto_refresh=False) if console else None
     if live is not None:
         live.start()

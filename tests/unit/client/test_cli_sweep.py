@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import httpx
 
 
@@ -129,3 +131,32 @@ def test_list_shows_each_sweep_with_its_progress_and_best(api, run):
     assert result.exit_code == 0, result.output
     assert "sweep-1" in result.stdout and "succeeded" in result.stdout
     assert "2/2" in result.stdout and "0.8" in result.stdout
+
+
+def test_status_watch_off_a_terminal_prints_a_line_per_change_as_it_happens(api, run, monkeypatch):
+    """Piped (`| tee log`): no live table that shows only at the end, but plain lines,
+    flushed when something changes, and a line now and then when nothing does."""
+    monkeypatch.setattr("tass.client.sweep_cli.QUIET_LINE_SECONDS", 0.0)
+    first = make_sweep()
+    first["trials"][0].update(status="queued", epochs_run=0, best_value=None)
+    later = make_sweep()  # trial 0 running 3 epochs in, trial 1 unchanged
+    answers = iter([first, first, later, later, make_sweep("succeeded", BEST)])
+    printed_by_then: list[str] = []
+
+    def poll(request: httpx.Request) -> httpx.Response:
+        sys.stdout.flush()
+        printed_by_then.append(sys.stdout.buffer.getvalue().decode())  # CliRunner's capture
+        return httpx.Response(200, json=next(answers))
+
+    api.route("GET", "/v1/sweeps/sweep-1", poll)
+
+    result = run("sweep", "status", "sweep-1", "--watch", "--interval", "0")
+
+    assert result.exit_code == 0, result.output
+    assert "trial 0 job job-a queued: 0 epochs, best val_accuracy -" in printed_by_then[1]
+    assert "trial 1 job job-b cancelled (stopped early)" in printed_by_then[1]
+    assert "trial 0 job job-a running: 3 epochs, best val_accuracy 0.8" in printed_by_then[3]
+    assert "(no change)" in printed_by_then[4]  # the poll after an unchanged one
+    lines = result.stdout.splitlines()
+    assert sum("trial 1 job job-b" in line and ":" in line for line in lines) == 1  # once
+    assert "[succeeded]" in result.stdout and "best: trial 0 job job-a" in result.stdout
