@@ -54,6 +54,11 @@ def _file_chunks(path: Path, progress: Progress, task: TaskID) -> Iterator[bytes
             progress.update(task, advance=len(block))
 
 
+def _size(size: int) -> str:
+    """`16.4 MB (16367337 bytes)`: readable, and exact for comparing with the file."""
+    return f"{render.format_size(size)} ({size} bytes)"
+
+
 def _describe(dataset: Json) -> str:
     head = f"dataset {dataset['id']} ({dataset['name']}): {dataset['status']}"
     if dataset["status"] == "ready":
@@ -97,7 +102,7 @@ def upload(
         print_json(dataset)
     else:
         typer.echo(_describe(dataset))
-        typer.echo(f"sha256 {dataset['sha256']}, {dataset['size']} bytes")
+        typer.echo(f"sha256 {dataset['sha256']}, {_size(dataset['size'])}")
     if dataset["status"] == "failed":
         raise typer.Exit(1)
 
@@ -116,6 +121,8 @@ def list_(
         print_json(data)
         return
     table = Table("id", "name", "status", "images", "classes", "size", "created")
+    for column in table.columns[3:6]:  # images, classes, size
+        column.justify = "right"
     for item in data["items"]:
         table.add_row(
             item["id"],
@@ -123,8 +130,8 @@ def list_(
             item["status"],
             "-" if item.get("num_examples") is None else str(item["num_examples"]),
             str(len(item.get("classes") or [])) if item.get("classes") else "-",
-            str(item["size"]),
-            item["created_at"],
+            render.format_size(item["size"]),
+            render.format_time(item["created_at"]),
         )
     stdout_console().print(table)
 
@@ -140,7 +147,9 @@ def show(
         print_json(dataset)
         return
     typer.echo(_describe(dataset))
-    typer.echo(f"sha256 {dataset['sha256']}, {dataset['size']} bytes ({dataset['archive_format']})")
+    typer.echo(
+        f"sha256 {dataset['sha256']}, {_size(dataset['size'])} ({dataset['archive_format']})"
+    )
     for split, counts in (dataset.get("class_counts") or {}).items():
         typer.echo(f"{split}: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
 

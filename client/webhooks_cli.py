@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from tass.client import render
 from tass.client.api_client import Json
 from tass.client.cli_common import (
     JsonOption,
@@ -71,7 +72,7 @@ def list_(ctx: typer.Context, as_json: JsonOption = False, url: UrlOption = None
             item["url"],
             ", ".join(item["events"]),
             item.get("description") or "",
-            item["created_at"],
+            render.format_time(item["created_at"]),
         )
     _print(data, table, as_json)
 
@@ -90,7 +91,7 @@ def deliveries(
     for item in data["items"]:
         code = item.get("status_code")
         table.add_row(
-            item["at"],
+            render.format_time(item["at"]),
             item["event_id"],
             item["event_type"],
             str(item["attempt"]),
