@@ -14,11 +14,15 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from tass.client.errors import TassError, UsageError
 from tass.client.supervisor import Child, Outcome, Supervisor
+
+if TYPE_CHECKING:  # the light client never loads the server packages
+    from tass.migrations.runner import Upgraded
 
 _GPUS = re.compile(r"^\d+(,\d+)*$")
 
@@ -37,13 +41,14 @@ def require_server_install() -> None:
         raise TassError(f"{SERVER_EXTRA_HINT} (not installed here: {', '.join(missing)})")
 
 
-def migrate(database_url: str | None = None) -> None:
-    """Upgrade the database to the latest schema (`tass.migrations.runner.upgrade`)."""
+def migrate(database_url: str | None = None) -> Upgraded | None:
+    """Upgrade the database to the latest schema (`tass.migrations.runner.upgrade`); what it
+    did."""
     require_server_install()
     from tass.migrations.runner import upgrade
 
     try:
-        upgrade(database_url)
+        return upgrade(database_url)
     except Exception as exc:
         raise TassError(f"the migration failed: {type(exc).__name__}: {exc}") from exc
 

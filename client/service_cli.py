@@ -26,9 +26,19 @@ def migrate(
         typer.Option(help="Database URL [default: $TASS_DATABASE_URL, else the embedded one]."),
     ] = None,
 ) -> None:
-    """Upgrade the database schema to the latest version."""
-    service.migrate(database_url)
-    stderr_console().print("the database schema is up to date")
+    """Upgrade the database schema to the latest version; says which migrations it applied."""
+    upgraded = service.migrate(database_url)
+    err = stderr_console()
+    if upgraded is None or not upgraded.applied:
+        at = f" (at {upgraded.after})" if upgraded is not None and upgraded.after else ""
+        err.print(f"the database schema is up to date{at}; nothing to apply")
+        return
+    start = f"the schema at {upgraded.before}" if upgraded.before else "an empty database"
+    count = len(upgraded.applied)
+    err.print(f"applied {count} migration{'s' if count > 1 else ''} to {start}:")
+    for revision, description in upgraded.applied:
+        err.print(f"  {revision}  {description}", markup=False)
+    err.print(f"the database schema is now at {upgraded.after}")
 
 
 def api(

@@ -6,13 +6,14 @@ settings), and core never imports migrations.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
 from tass.core.settings import get_settings
 
@@ -30,13 +31,38 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str | None = None) -> None:
+@dataclass(frozen=True)
+class Upgraded:
+    """What an upgrade did: the revision before (None: an empty database), the one after,
+    and the (revision, description) of each migration it applied, oldest first."""
+
+    before: str | None
+    after: str | None
+    applied: list[tuple[str, str]]
+
+
+def current_revision(database_url: str) -> str | None:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def upgrade(database_url: str | None = None) -> Upgraded:
     """Upgrade the database to the latest revision (creating the SQLite folder if needed)."""
     settings = get_settings()
     url = database_url or settings.resolved_database_url
     if url.startswith("sqlite") and database_url is None:
         settings.ensure_data_dir()
+    before = current_revision(url)
     command.upgrade(alembic_config(url), "head")
+    after = current_revision(url)
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    applied = [] if after == before else list(script.iterate_revisions(after, before or "base"))
+    steps = [(rev.revision, " ".join((rev.doc or "").split())) for rev in reversed(applied)]
+    return Upgraded(before, after, steps)
 
 
 def head_revision() -> str | None:
@@ -55,4 +81,4 @@ def check_schema_current(engine: Engine) -> None:
         )
 
 
-__all__ = ["SchemaOutOfDate", "check_schema_current", "head_revision", "upgrade"]
+__all__ = ["SchemaOutOfDate", "Upgraded", "check_schema_current", "head_revision", "upgrade"]
