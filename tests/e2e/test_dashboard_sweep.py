@@ -126,7 +126,7 @@ def test_the_sweep_page_leads_back_to_all_sweeps_and_its_charts_read_at_text_siz
     page.goto(f"/dashboard/sweeps/{site['sweep_id']}")
     expect(page.locator("#sweep-curves polyline")).to_have_count(3)
     sizes = page.locator("#sweep-curves text.tick, #sweep-params text.tick").evaluate_all(
-        """labels => labels.map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a)"""
+        "labels => labels.map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a)"
     )
     body = float(page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)"))
     assert sizes and max(sizes) <= body * 1.15, (body, max(sizes))  # not twice the text size
