@@ -9,10 +9,11 @@ from collections import defaultdict
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tass.core.db import changed_rows
 from tass.core.job_lifecycle import QueuedJob, count_active_jobs, create_job
 from tass.core.job_queries import newest_first_page
 from tass.core.job_transitions import transition
@@ -219,11 +220,20 @@ def advance_sweeps(factory: sessionmaker[Session], settings: Settings) -> list[Q
 
 
 def cancel_sweep(session: Session, sweep: Sweep) -> bool:
-    """Cancel a running sweep and its queued and running trials; False if already over."""
-    if sweep.status != SweepStatus.RUNNING.value:
+    """Cancel a running sweep and its queued and running trials; False if already over.
+    The status moves by a conditional UPDATE (only from `running`), so a sweep that its
+    decider finished meanwhile keeps its final status and gets no second final event (on
+    PostgreSQL the UPDATE waits for the decider's row lock, then sees its commit)."""
+    won = changed_rows(
+        session,
+        update(Sweep)
+        .where(Sweep.id == sweep.id, Sweep.status == SweepStatus.RUNNING.value)
+        .values(status=SweepStatus.CANCELLED.value, finished_at=utcnow())
+        .execution_options(synchronize_session=False),
+    )
+    session.refresh(sweep)
+    if won != 1:
         return False
-    sweep.status = SweepStatus.CANCELLED.value
-    sweep.finished_at = utcnow()
     enqueue_sweep_event(session, sweep)
     for job in trial_jobs(session, sweep.id):
         if JobStatus(job.status) not in FINAL_STATUSES:
