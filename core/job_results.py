@@ -6,20 +6,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tass.core.clock import database_now
 from tass.core.job_queries import model_of_job
-from tass.core.models import Artifact, Job, Metric, Model, utcnow
+from tass.core.models import Artifact, Job, Metric, Model
 from tass.core.objectstore import StoredObject
 from tass.core.registry import register_trained_model
+
+ARTIFACT_COLUMNS = ("job_id", "model_id", "kind", "key", "size", "sha256", "epoch")
 
 
 def upsert_metrics(
     session: Session, job_id: str, kind: str, step: int, values: dict[str, float]
 ) -> None:
-    """One row per metric at (job, kind, step): a retried write overwrites, never duplicates."""
+    """One row per metric at (job, kind, step): a retried write overwrites, never duplicates.
+    `at` is the database's clock, the one `finished_at` and the transitions are read from."""
+    now = database_now(session)
     rows = [
         {
             "job_id": job_id,
@@ -27,7 +32,7 @@ def upsert_metrics(
             "step": step,
             "name": name,
             "value": float(value),
-            "at": utcnow(),
+            "at": now,
         }
         for name, value in values.items()
         if value is not None
@@ -83,10 +88,33 @@ def stored_artifact(
     )
 
 
+class ArtifactConflict(RuntimeError):
+    """A key is already recorded with other bytes (keys are write-once: a bug, never a retry)."""
+
+
 def record_artifacts(session: Session, artifacts: list[Artifact]) -> None:
     """Record stored objects. Keys are write-once and carry the attempt, so a row is never
-    replaced: a key recorded twice is a bug and fails on the unique constraint."""
-    session.add_all(artifacts)
+    replaced; recording the same object again is a no-op (ON CONFLICT DO NOTHING), so a write
+    retried after its commit's acknowledgement was lost (the epoch end's retry) succeeds. The
+    same key with another digest is a bug and raises ArtifactConflict."""
+    if not artifacts:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [
+        {column: getattr(artifact, column) for column in ARTIFACT_COLUMNS} for artifact in artifacts
+    ]
+    session.execute(insert(Artifact).values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    keys = [row["key"] for row in rows]
+    recorded = {
+        key: sha256
+        for key, sha256 in session.execute(
+            select(Artifact.key, Artifact.sha256).where(Artifact.key.in_(keys))
+        )
+    }
+    for row in rows:
+        if recorded.get(row["key"]) != row["sha256"]:
+            raise ArtifactConflict(f"{row['key']} is already recorded with other bytes")
 
 
 def record_model(
