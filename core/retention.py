@@ -95,14 +95,19 @@ def orphans(session: Session, listed: Iterable[ListedObject]) -> list[Garbage]:
             candidates.append((obj, match["job"], int(match["attempt"])))
     if not candidates:
         return []
-    keys = [obj.key for obj, _, _ in candidates]
-    recorded: set[str] = set()
-    for chunk in _chunks(keys):
-        recorded.update(session.scalars(select(Artifact.key).where(Artifact.key.in_(chunk))))
+    # jobs first, then their records: an attempt records its objects in the transaction that
+    # finishes the job (or moves it on), so a job read as live here keeps its objects, and one
+    # read as finished had its records committed before the read below (READ COMMITTED reads
+    # each statement at its own snapshot; read the other way round, a publish committing in
+    # between made its model look orphaned)
     jobs = {}
     for chunk in _chunks(sorted({job for _, job, _ in candidates})):
         rows = session.execute(select(Job.id, Job.status, Job.attempt).where(Job.id.in_(chunk)))
         jobs.update({row.id: row for row in rows})
+    keys = [obj.key for obj, _, _ in candidates]
+    recorded: set[str] = set()
+    for chunk in _chunks(keys):
+        recorded.update(session.scalars(select(Artifact.key).where(Artifact.key.in_(chunk))))
     final = {s.value for s in FINAL_STATUSES}
     found = []
     for obj, job_id, attempt in candidates:
