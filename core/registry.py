@@ -197,13 +197,10 @@ def register_trained_model(session: Session, job: Job, model: Model) -> None:
 
 def set_alias(session: Session, registered: RegisteredModel, alias: str, version: int) -> bool:
     """Point `alias` at `version` (moving it if it exists); False when there is no such
-    version. The caller commits."""
-    exists = session.scalar(
-        select(ModelVersion.version).where(
-            ModelVersion.registered_model_id == registered.id, ModelVersion.version == version
-        )
-    )
-    if exists is None:
+    version. The version's row is share-locked first, so a concurrent delete of it either
+    waits for this alias (and then refuses, 409) or has removed it (then this is False).
+    The caller commits."""
+    if _locked_version(session, registered, version, exclusive=False) is None:
         return False
     now = database_now(session)
     dialect = session.get_bind().dialect.name
@@ -241,6 +238,19 @@ def delete_alias(session: Session, registered: RegisteredModel, alias: str) -> b
     )
 
 
+def _locked_version(
+    session: Session, registered: RegisteredModel, version: int, *, exclusive: bool
+) -> int | None:
+    """The version's number, row-locked on PostgreSQL (FOR UPDATE to delete it, FOR SHARE to
+    point an alias at it); None when there is no such version. SQLite serialises writers."""
+    stmt = select(ModelVersion.version).where(
+        ModelVersion.registered_model_id == registered.id, ModelVersion.version == version
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(read=not exclusive)
+    return session.scalar(stmt)
+
+
 class VersionInUse(Exception):
     """Aliases still point at the version (listed in `aliases`)."""
 
@@ -252,7 +262,11 @@ class VersionInUse(Exception):
 def delete_version(session: Session, registered: RegisteredModel, version: int) -> bool:
     """Remove `version` from the name (the trained model itself stays, by its id); False when
     there is no such version, VersionInUse while aliases point at it. Its number is never
-    handed out again. The caller commits."""
+    handed out again. The version's row is locked before the aliases are read, so an alias
+    set concurrently is either seen here (VersionInUse) or waits and then finds no version:
+    the delete never removes an alias by cascade. The caller commits."""
+    if _locked_version(session, registered, version, exclusive=True) is None:
+        return False
     pointing = list(
         session.scalars(
             select(ModelAlias.alias)
