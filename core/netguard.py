@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -17,12 +20,20 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], list[str]]
 
 MAX_URL_LENGTH = 2048
+# lookups run on a few threads of their own: a nameserver that never answers holds one of
+# these (until the system resolver gives up), never a request's thread or a delivery's
+LOOKUP_THREADS = 4
 # NAT64 (RFC 6052) carries an IPv4 address in its last 32 bits
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class AddressRefused(ValueError):
     """The URL is malformed or reaches an address webhooks may not be sent to."""
+
+
+class LookupTimedOut(Exception):
+    """The host's name did not resolve in time (a nameserver that does not answer, or every
+    lookup thread busy with such names): no verdict on the URL, try again later."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,36 @@ def system_resolver(host: str, port: int) -> list[str]:
     except (socket.gaierror, UnicodeError) as exc:
         raise AddressRefused(f"host {host!r} does not resolve") from exc
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+_lookup_pool: ThreadPoolExecutor | None = None
+_lookup_pool_lock = threading.Lock()
+
+
+def _lookups() -> ThreadPoolExecutor:
+    global _lookup_pool
+    with _lookup_pool_lock:
+        if _lookup_pool is None:
+            _lookup_pool = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="tass-lookup")
+        return _lookup_pool
+
+
+def bounded(resolver: Resolver, timeout: float) -> Resolver:
+    """`resolver` with a wall-clock bound: the lookup runs on the lookup threads and the
+    caller waits at most `timeout` seconds for it, then gets LookupTimedOut (the lookup
+    finishes, or not, on its own thread; there are never more than LOOKUP_THREADS of them)."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        future = _lookups().submit(resolver, host, port)
+        try:
+            return future.result(timeout=max(timeout, 0.0))
+        except FutureTimeout:
+            future.cancel()  # still queued behind stuck lookups: never run it
+            raise LookupTimedOut(
+                f"host {host!r} did not resolve within {timeout:g} s; try again later"
+            ) from None
+
+    return resolve
 
 
 def parse_networks(cidrs: Iterable[str]) -> list[IPNetwork]:

@@ -88,10 +88,14 @@ class Settings(BaseSettings):
         default_factory=lambda: ["127.0.0.1/32", "::1/128"]
     )
     # webhooks (README "Webhooks"): networks a webhook URL may resolve into although they are
-    # loopback/private/link-local (CIDR list, none by default), the HTTP timeout of one
-    # delivery, the first retry delay (doubled each time, with jitter) and how long to retry
     webhook_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    # loopback/private/link-local (CIDR list, none by default), the time one delivery may take
+    # in all (lookup, connect, request, answer's headers), the first retry delay (doubled
+    # each time, with jitter) and how long to retry; a registration's name lookup bound, and
+    # how many webhooks a tenant may register (one job event fans out to each)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    webhook_resolve_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    webhook_max_per_tenant: int = Field(20, ge=1)
     webhook_first_retry_seconds: float = Field(5.0, gt=0, le=10)
     webhook_retry_for_seconds: float = Field(24 * 3600, gt=0)
     webhook_poll_seconds: float = Field(1.0, gt=0)

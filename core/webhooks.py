@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import random
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -85,6 +86,10 @@ def get_webhook(session: Session, webhook_id: str, scope: str | None = None) -> 
     if webhook is None or (scope is not None and webhook.tenant != scope):
         return None
     return webhook
+
+
+def count_webhooks(session: Session, tenant: str) -> int:
+    return session.scalar(select(func.count()).where(Webhook.tenant == tenant)) or 0
 
 
 def list_webhooks(session: Session, scope: str | None, limit: int) -> list[Webhook]:
@@ -176,11 +181,19 @@ class DueEvent:
     attempt: int
 
 
-def claim_due(session: Session, *, limit: int, lease_seconds: float) -> list[DueEvent]:
+def claim_due(
+    session: Session,
+    *,
+    limit: int,
+    lease_seconds: float,
+    per_webhook: int | None = None,
+    skip_webhooks: Collection[str] = (),
+) -> list[DueEvent]:
     """Claim pending rows that are due and are the oldest pending row of their webhook and
     subject (so one job's events arrive in order): each claim moves next_attempt_at past the
     lease, conditionally, so two deliverers never send the same attempt; a deliverer that dies
-    mid-send leaves the row to be retried when the lease ends."""
+    mid-send leaves the row to be retried when the lease ends. At most `per_webhook` rows of
+    any one webhook, and none of `skip_webhooks` (busy with attempts of this deliverer)."""
     now = current_time(session)
     earlier = aliased(WebhookOutbox)
     blocked = exists().where(
@@ -191,13 +204,26 @@ def claim_due(session: Session, *, limit: int, lease_seconds: float) -> list[Due
             earlier.id < WebhookOutbox.id,
         )
     )
+    due = [WebhookOutbox.status == PENDING, WebhookOutbox.next_attempt_at <= now, ~blocked]
+    if skip_webhooks:
+        due.append(WebhookOutbox.webhook_id.not_in(sorted(skip_webhooks)))
     stmt = (
         select(WebhookOutbox, Webhook.url, Webhook.secret)
         .join(Webhook, Webhook.id == WebhookOutbox.webhook_id)
-        .where(WebhookOutbox.status == PENDING, WebhookOutbox.next_attempt_at <= now, ~blocked)
         .order_by(WebhookOutbox.next_attempt_at, WebhookOutbox.id)
         .limit(limit)
     )
+    if per_webhook is None:
+        stmt = stmt.where(*due)
+    else:  # the oldest per_webhook due rows of each webhook
+        rank = func.row_number().over(
+            partition_by=WebhookOutbox.webhook_id,
+            order_by=(WebhookOutbox.next_attempt_at, WebhookOutbox.id),
+        )
+        ranked = select(WebhookOutbox.id, rank.label("rank")).where(*due).subquery()
+        stmt = stmt.join(ranked, ranked.c.id == WebhookOutbox.id).where(
+            ranked.c.rank <= per_webhook
+        )
     claimed = []
     lease_until = now + timedelta(seconds=lease_seconds)
     for row, url, secret in session.execute(stmt).all():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep, SettingsDep
@@ -24,8 +24,16 @@ from tass.core import webhooks as webhook_store
 from tass.core.apikeys import Principal
 from tass.core.db import Session
 from tass.core.models import Webhook
-from tass.core.netguard import AddressRefused, check_url, parse_networks, system_resolver
+from tass.core.netguard import (
+    AddressRefused,
+    LookupTimedOut,
+    bounded,
+    check_url,
+    parse_networks,
+    system_resolver,
+)
 
+RESOLVE_RETRY_AFTER = "30"
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=StrictJSONRoute)
 
 
@@ -49,13 +57,27 @@ def create_webhook(
     principal: PrincipalDep,
 ) -> WebhookCreated:
     """Register an endpoint. The URL's host is resolved (never contacted) and refused with 422
-    when it reaches a loopback, private, link-local or metadata address; the signing secret
-    is in this answer only."""
+    when it reaches a loopback, private, link-local or metadata address; a name that does not
+    resolve within TASS_WEBHOOK_RESOLVE_TIMEOUT_SECONDS gets 503 with Retry-After; past
+    TASS_WEBHOOK_MAX_PER_TENANT webhooks, 409. The signing secret is in this answer only."""
+    # resolved before the first query, so a slow lookup holds no database connection
     resolver = getattr(request.app.state, "webhook_resolver", system_resolver)
+    lookup = bounded(resolver, settings.webhook_resolve_timeout_seconds)
     try:
-        check_url(body.url, parse_networks(settings.webhook_allow_networks), resolver)
+        check_url(body.url, parse_networks(settings.webhook_allow_networks), lookup)
     except AddressRefused as exc:
         raise invalid(["body", "url"], f"url: {exc}") from exc
+    except LookupTimedOut as exc:
+        raise HTTPException(
+            503, detail=f"url: {exc}", headers={"Retry-After": RESOLVE_RETRY_AFTER}
+        ) from exc
+    count = webhook_store.count_webhooks(session, principal.tenant)
+    if count >= settings.webhook_max_per_tenant:
+        raise HTTPException(
+            409,
+            detail=f"this tenant already has {count} webhooks, the most allowed "
+            f"(TASS_WEBHOOK_MAX_PER_TENANT={settings.webhook_max_per_tenant}); delete one first",
+        )
     webhook = webhook_store.create_webhook(
         session,
         tenant=principal.tenant,

@@ -3,6 +3,8 @@ once, tenant isolation, and the outbox rows a job's end writes in its own transa
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -10,6 +12,7 @@ from standardwebhooks import Webhook as Verifier
 
 from tass.core.job_transitions import transition
 from tass.core.models import WebhookOutbox
+from tass.core.netguard import LOOKUP_THREADS
 from tass.core.states import JobStatus
 from tests.api.conftest import bearer
 from tests.support.webhook_jobs import move, new_job
@@ -102,6 +105,41 @@ def test_delete_removes_the_webhook(client, resolver):
     assert client.delete(f"/v1/webhooks/{webhook_id}").status_code == 204
     assert client.get(f"/v1/webhooks/{webhook_id}").status_code == 404
     assert client.delete(f"/v1/webhooks/{webhook_id}").status_code == 404
+
+
+def test_a_name_whose_nameserver_never_answers_gets_503_and_frees_the_request(
+    client, app, settings
+):
+    settings.webhook_resolve_timeout_seconds = 0.3
+    release = threading.Event()
+
+    def silent_nameserver(host: str, port: int) -> list[str]:
+        release.wait(20)  # a stub: no packet leaves the machine
+        return ["93.184.215.14"]
+
+    app.state.webhook_resolver = silent_nameserver
+    try:
+        for n in range(LOOKUP_THREADS + 2):  # past the lookup threads, later lookups queue
+            response = register(client, f"https://silent{n}.example.com/in")
+            assert response.status_code == 503, response.text
+            assert int(response.headers["retry-after"]) > 0
+            assert "did not resolve within 0.3 s" in response.json()["detail"]
+            assert response.json()["detail"].startswith("url: ")
+        assert client.get("/v1/webhooks").json()["items"] == []  # the process still answers
+    finally:
+        release.set()
+    assert register(client).status_code == 201  # an address needs no lookup
+
+
+def test_a_tenant_past_its_webhook_cap_gets_409(client, settings, resolver):
+    settings.webhook_max_per_tenant = 2
+    first, _ = (register(client).json()["id"] for _ in range(2))
+    over = register(client)
+    assert over.status_code == 409
+    assert "TASS_WEBHOOK_MAX_PER_TENANT=2" in over.json()["detail"]
+    assert len(client.get("/v1/webhooks").json()["items"]) == 2
+    assert client.delete(f"/v1/webhooks/{first}").status_code == 204
+    assert register(client).status_code == 201
 
 
 def outbox(db) -> list[tuple[str, str, str]]:
