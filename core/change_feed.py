@@ -20,12 +20,19 @@ A read that races a change never stores a stale answer past the change: `put` on
 value read after the last drop (`epoch`), and a change that commits while a read runs drops
 the entry when its notification arrives. On PostgreSQL an answer can lag its commit by the
 notification's delivery (milliseconds, barring a partition); on SQLite it cannot lag.
+
+The listener needs psycopg 3.2.4 or later (`notifies(timeout=)` came in 3.2; 3.2.0-3.2.3 drop
+notifications that arrive while a query runs, psycopg#962, which the health query makes
+likely). With an older psycopg it logs an error, keeps the cache off for good, and says so in
+`/readyz` (`read_cache`), instead of dying quietly or serving stale answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Hashable
@@ -41,6 +48,7 @@ CHANNEL = "tass_changes"
 JOB_PREFIX = "job:"  # a payload prefix: this job (or one of its transitions) changed
 MAX_ENTRIES = 20_000  # past this the cache starts over (a bound, not an eviction policy)
 RECONNECT_SECONDS = 1.0
+MIN_PSYCOPG = (3, 2, 4)  # see the module's docstring
 HEALTH_CHECK_SECONDS = 1.0
 # the listener's connection: named for pg_stat_activity, and TCP keepalives so a peer that
 # vanished without a word is noticed in seconds, not hours
@@ -129,6 +137,11 @@ class ChangeFeed:
         if not task.cancelled():
             task.exception()  # retrieved here too, in case every caller went away
 
+    @property
+    def state(self) -> str:
+        """`live`, `off` (no feed, or not listening now) or `disabled: <why>` (for /readyz)."""
+        return "live" if self.cache.live else "off"
+
     def changed_here(self) -> None:
         """This process committed a change: drop every answer now instead of waiting for
         the notification, so a client reads its own writes from this process at once."""
@@ -199,12 +212,26 @@ class SQLiteDataVersion(ChangeFeed):
             self._connection.close()
 
 
+def listener_problem(version: str, connection: Any) -> str | None:
+    """Why this psycopg cannot keep the cache honest, or None when it can."""
+    numbers = tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+    if numbers < MIN_PSYCOPG:
+        return (
+            f"psycopg {version} is older than 3.2.4 (it loses notifications that arrive "
+            "during a query, psycopg#962); install psycopg>=3.2.4"
+        )
+    if "timeout" not in inspect.signature(connection.notifies).parameters:
+        return f"psycopg {version} has no notifies(timeout=); install psycopg>=3.2.4"
+    return None
+
+
 class PostgresNotifications(ChangeFeed):
     """A thread that LISTENs on `tass_changes` and drops what each notification names."""
 
     def __init__(self, dsn: str) -> None:
         super().__init__()
         self._dsn = dsn
+        self.problem: str | None = None  # set for good when this psycopg cannot listen
         self._stop = threading.Event()
         self._listening = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tass-change-feed", daemon=True)
@@ -216,6 +243,10 @@ class PostgresNotifications(ChangeFeed):
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._dsn, autocommit=True, **LISTENER_OPTIONS) as connection:
+                    self.problem = listener_problem(psycopg.__version__, connection)
+                    if self.problem is not None:
+                        log.error("read cache disabled: %s", self.problem)
+                        return
                     self._listen(connection)
             except psycopg.Error as exc:
                 log.warning("change feed lost (%s); caching off until it is back", exc)
@@ -231,9 +262,12 @@ class PostgresNotifications(ChangeFeed):
         while not self._stop.is_set():
             for note in connection.notifies(timeout=HEALTH_CHECK_SECONDS):
                 self.apply(note.payload)
-            # a connection that died quietly must not leave the cache on: ask every second
-            # (notifications that arrive meanwhile wait in psycopg's backlog)
-            connection.execute("SELECT 1")
+            self._health_check(connection)
+
+    def _health_check(self, connection: Any) -> None:
+        """A connection that died quietly must not leave the cache on: ask every second
+        (notifications that arrive meanwhile wait in psycopg's backlog, from 3.2.4 on)."""
+        connection.execute("SELECT 1")
 
     def apply(self, payload: str) -> None:
         """Drop what a notification says changed: `job:<id>` that job; anything else (`keys`:
@@ -242,6 +276,10 @@ class PostgresNotifications(ChangeFeed):
             self.cache.drop(("job", payload.removeprefix(JOB_PREFIX)))
         else:
             self.cache.clear()
+
+    @property
+    def state(self) -> str:
+        return f"disabled: {self.problem}" if self.problem else super().state
 
     def wait_until_live(self, seconds: float) -> bool:
         """Whether the feed listens within `seconds` (for start-up and tests)."""

@@ -42,7 +42,14 @@ def _check_all(request: Request) -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Database, broker and object store reachable: 200, else 503 with which one failed."""
+    """Database, broker and object store reachable: 200, else 503 with which one failed;
+    `read_cache` says whether this process's read cache is live, off or disabled (and why)."""
     checks = await run_in_threadpool(_check_all, request)
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    # the read cache is no readiness condition (off, every read goes to the database), but
+    # a psycopg that cannot keep it honest is reported here (and logged at start-up)
+    read_cache = request.app.state.change_feed.state
+    return JSONResponse(
+        {"ready": ready, "checks": checks, "read_cache": read_cache},
+        status_code=200 if ready else 503,
+    )
