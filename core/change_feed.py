@@ -5,8 +5,9 @@ depends on a handful of rows (`api_keys`; `jobs` and `job_transitions`) that cha
 often than they are read. `ReadCache` keeps such answers in memory and a change feed drops
 them when those rows change, whoever changes them (an API process, a worker, the reaper):
 
-- **PostgreSQL**: triggers (migration 0011) send `NOTIFY tass_changes` with `job:<id>` or
-  `keys` in the writing transaction, delivered at commit; one thread per process LISTENs and
+- **PostgreSQL**: triggers (migrations 0011, 0013) send `NOTIFY tass_changes` with `job:<id>`
+  or `keys` in the writing transaction, delivered at commit (not for an update that changes
+  nothing, nor for a bare heartbeat within the minute); one thread per process LISTENs and
   drops what changed. Until it listens, and whenever its connection is lost, the cache is off
   (every read goes to the database) and emptied, so a missed notification never serves a
   stale answer. A closed connection is noticed at once; one cut without a word (a network
@@ -60,6 +61,12 @@ LISTENER_OPTIONS: dict[str, Any] = {
     "keepalives_count": 3,
     "tcp_user_timeout": 10_000,
 }
+# and the server's side of it: a process that is wedged but connected (its kernel still
+# acknowledges, nobody reads) stops draining its socket, and its backend, stuck writing
+# notifications to it, would hold back PostgreSQL's notification queue for every listener
+# until the queue filled and every job write failed at commit. With a TCP user timeout on
+# the backend's socket the server drops such a listener after this long without progress.
+SERVER_USER_TIMEOUT_MS = 30_000
 
 
 class ReadCache:
@@ -242,7 +249,12 @@ class PostgresNotifications(ChangeFeed):
 
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._dsn, autocommit=True, **LISTENER_OPTIONS) as connection:
+                with psycopg.connect(
+                    self._dsn,
+                    autocommit=True,
+                    options=f"-c tcp_user_timeout={SERVER_USER_TIMEOUT_MS}",
+                    **LISTENER_OPTIONS,
+                ) as connection:
                     self.problem = listener_problem(psycopg.__version__, connection)
                     if self.problem is not None:
                         log.error("read cache disabled: %s", self.problem)
