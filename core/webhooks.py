@@ -89,6 +89,13 @@ def get_webhook(session: Session, webhook_id: str, scope: str | None = None) -> 
 
 
 def count_webhooks(session: Session, tenant: str) -> int:
+    """How many webhooks the tenant has, for the per-tenant cap. On PostgreSQL a lock per
+    tenant (an advisory lock, held to the end of the transaction) is taken first, so two
+    registrations of one tenant count one after the other and never both slip under the cap
+    (SQLite serialises writing transactions anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = func.hashtext(f"tass-webhooks:{tenant}")
+        session.execute(select(func.pg_advisory_xact_lock(key)))
     return session.scalar(select(func.count()).where(Webhook.tenant == tenant)) or 0
 
 
