@@ -68,19 +68,21 @@ def _lookups() -> ThreadPoolExecutor:
         return _lookup_pool
 
 
-def bounded(resolver: Resolver, timeout: float) -> Resolver:
-    """`resolver` with a wall-clock bound: the lookup runs on the lookup threads and the
-    caller waits at most `timeout` seconds for it, then gets LookupTimedOut (the lookup
-    finishes, or not, on its own thread; there are never more than LOOKUP_THREADS of them)."""
+def bounded(
+    resolver: Resolver, timeout: float, threads: ThreadPoolExecutor | None = None
+) -> Resolver:
+    """`resolver` with a wall-clock bound: the lookup runs on `threads` (by default the
+    process's LOOKUP_THREADS lookup threads) and the caller waits at most `timeout` seconds
+    for it, then gets LookupTimedOut (the lookup finishes, or not, on its own thread)."""
 
     def resolve(host: str, port: int) -> list[str]:
-        future = _lookups().submit(resolver, host, port)
+        future = (threads or _lookups()).submit(resolver, host, port)
         try:
             return future.result(timeout=max(timeout, 0.0))
         except FutureTimeout:
             future.cancel()  # still queued behind stuck lookups: never run it
             raise LookupTimedOut(
-                f"host {host!r} did not resolve within {timeout:g} s; try again later"
+                f"host {host!r} did not resolve within {timeout:.3g} s; try again later"
             ) from None
 
     return resolve

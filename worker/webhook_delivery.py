@@ -76,13 +76,18 @@ def pinned_request(target: Target, headers: dict[str, str], body: str) -> httpx.
     )
 
 
-def send(event: DueEvent, settings: Settings, resolver: Resolver) -> AttemptResult:
+def send(
+    event: DueEvent,
+    settings: Settings,
+    resolver: Resolver,
+    lookups: ThreadPoolExecutor | None = None,
+) -> AttemptResult:
     """One attempt, over by webhook_timeout_seconds in all: the outcome, whatever happened
-    (this never raises)."""
+    (this never raises). The name lookup runs on `lookups` (default: the process's)."""
     deadline = Deadline(settings.webhook_timeout_seconds)
     started = time.perf_counter()
     try:
-        lookup = bounded(resolver, deadline.left(None, LookupTimedOut))
+        lookup = bounded(resolver, deadline.left(None, LookupTimedOut), lookups)
         target = check_url(event.url, parse_networks(settings.webhook_allow_networks), lookup)
     except AddressRefused as exc:
         return AttemptResult(None, None, f"refused: {exc}")
@@ -117,10 +122,14 @@ def lease_seconds(settings: Settings) -> float:
 
 
 def deliver(
-    factory: SessionFactory, settings: Settings, resolver: Resolver, event: DueEvent
+    factory: SessionFactory,
+    settings: Settings,
+    resolver: Resolver,
+    event: DueEvent,
+    lookups: ThreadPoolExecutor | None = None,
 ) -> None:
     """Send one claimed event and record the attempt."""
-    result = send(event, settings, resolver)
+    result = send(event, settings, resolver, lookups)
     with factory.begin() as session:
         outcome = record_attempt(
             session,
@@ -162,6 +171,9 @@ class Deliverer:
         self.factory, self.settings, self.resolver = factory, settings, resolver
         self.slots, self.per_webhook = slots, per_webhook
         self._pool = ThreadPoolExecutor(slots, thread_name_prefix="tass-webhook")
+        # a lookup thread per slot and as many again: lookups a silent nameserver holds past
+        # their attempt's deadline do not leave the other webhooks' lookups queued
+        self._lookups = ThreadPoolExecutor(2 * slots, thread_name_prefix="tass-webhook-dns")
         self._in_flight: Counter[str] = Counter()  # webhook id -> attempts being sent
         self._lock = threading.Lock()
 
@@ -192,7 +204,7 @@ class Deliverer:
 
     def _send(self, event: DueEvent) -> None:
         try:
-            deliver(self.factory, self.settings, self.resolver, event)
+            deliver(self.factory, self.settings, self.resolver, event, self._lookups)
         except Exception:  # the claim's lease ends and another pass retries it
             log.exception("webhook event %s: recording the attempt failed", event.event_id)
         finally:
@@ -204,6 +216,7 @@ class Deliverer:
     def close(self) -> None:
         """Wait for the attempts in flight (each ends by its deadline)."""
         self._pool.shutdown(wait=True)
+        self._lookups.shutdown(wait=False, cancel_futures=True)
 
 
 def prune(factory: SessionFactory, settings: Settings) -> None:

@@ -17,9 +17,9 @@ from tass.core.db import SessionFactory, make_engine, make_session_factory
 from tass.core.models import WebhookDelivery
 from tass.core.settings import Settings, get_settings
 from tass.core.states import JobStatus
-from tass.core.webhooks import create_webhook
+from tass.core.webhooks import AttemptResult, DueEvent, create_webhook
 from tass.migrations.runner import upgrade
-from tass.worker.webhook_delivery import PER_WEBHOOK, deliver_due, delivery_loop
+from tass.worker.webhook_delivery import PER_WEBHOOK, deliver_due, delivery_loop, send
 from tests.support.scratch_pg import scratch_database
 from tests.support.webhook_jobs import move, new_job
 from tests.support.webhook_receiver import TRICKLE, Receiver, webhook_receiver
@@ -104,6 +104,36 @@ def test_a_trickling_receiver_is_cut_off_at_the_attempts_deadline(db, tmp_path):
             select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
         ).one()
     assert attempt.error == "timed out" and attempt.status_code is None
+
+
+def test_a_lookup_that_never_answers_ends_the_attempt_at_its_deadline(tmp_path):
+    settings = Settings(data_dir=tmp_path, webhook_timeout_seconds=0.5)
+    release = threading.Event()
+
+    def silent_nameserver(host: str, port: int) -> list[str]:
+        release.wait(20)  # a stub: nothing leaves the machine
+        return ["93.184.215.14"]
+
+    event = DueEvent(
+        1,
+        "w",
+        "https://silent.example.com/in",
+        "whsec_" + "A" * 44,
+        "msg_1",
+        "job.succeeded",
+        {"type": "job.succeeded"},
+        1,
+    )
+    outcome: list[AttemptResult] = []
+    sender = threading.Thread(
+        target=lambda: outcome.append(send(event, settings, silent_nameserver)), daemon=True
+    )
+    sender.start()
+    sender.join(10)
+    release.set()
+    assert outcome, "the attempt waited for the nameserver"
+    assert outcome[0].status_code is None
+    assert "did not resolve within 0.5 s" in (outcome[0].error or "")
 
 
 def test_other_webhooks_are_delivered_while_one_receiver_trickles(db, delivery_thread):
