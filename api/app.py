@@ -14,6 +14,7 @@ from fastapi.telemetry import TelemetryConfig
 from tass.api import dashboard, prometheus
 from tass.api.auth import AuthFailureThrottle, RateLimiter
 from tass.api.body_limit import BodySizeLimit
+from tass.api.control_characters import ControlCharacterGuard
 from tass.api.docs import closed_docs_router, docs_urls, document_principal_credentials
 from tass.api.errors import install_error_handlers
 from tass.api.prometheus import DatabaseCollector, HttpMetrics, make_registries
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         DatabaseCollector(lambda: app.state.session_factory, settings.heartbeat_timeout_seconds)
     )
     app.state.metrics_registry = registry
+    app.add_middleware(ControlCharacterGuard)  # before any route reads a path id or query
     app.add_middleware(HttpMetrics, registry=http_registry)
     app.add_middleware(
         BodySizeLimit,

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tass.api.schemas import Tags
+from tass.trainer.spec import SingleLine
 
 MODEL_REF_DESCRIPTION = "A model id, `NAME@ALIAS` or `NAME:VERSION`."
 
@@ -17,7 +18,7 @@ class _Input(BaseModel):
 
 
 class VersionCreate(_Input):
-    model_id: str = Field(min_length=1, max_length=200, description=MODEL_REF_DESCRIPTION)
+    model_id: SingleLine = Field(min_length=1, max_length=200, description=MODEL_REF_DESCRIPTION)
 
 
 class AliasSet(_Input):

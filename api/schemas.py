@@ -9,10 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tass.core.registry import NAME_PATTERN
 from tass.trainer.progress import JobProgress
-from tass.trainer.spec import DatasetSpec, TrainSpec
+from tass.trainer.spec import DatasetSpec, SingleLine, TrainSpec
 
 Tags = Annotated[
-    dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=256)]],
+    dict[
+        Annotated[SingleLine, Field(min_length=1, max_length=64)],
+        Annotated[SingleLine, Field(max_length=256)],
+    ],
     Field(max_length=32, description="Free-form labels, at most 32."),
 ]
 
@@ -25,7 +28,7 @@ class TrainJobCreate(_Input):
     type: Literal["train"]
     spec: TrainSpec = Field(default_factory=TrainSpec)
     dataset: DatasetSpec
-    name: str | None = Field(None, max_length=200)
+    name: SingleLine | None = Field(None, max_length=200)
     tags: Tags = Field(default_factory=dict)
     register_as: str | None = Field(
         None,
@@ -36,11 +39,11 @@ class TrainJobCreate(_Input):
 
 class EvaluateJobCreate(_Input):
     type: Literal["evaluate"]
-    model_id: str = Field(
+    model_id: SingleLine = Field(
         min_length=1, max_length=200, description="A model id, `NAME@ALIAS` or `NAME:VERSION`."
     )
     dataset: DatasetSpec
-    name: str | None = Field(None, max_length=200)
+    name: SingleLine | None = Field(None, max_length=200)
     tags: Tags = Field(default_factory=dict)
     test_time_flip: bool = Field(
         False,

@@ -1,9 +1,11 @@
-"""Strict JSON request bodies: numbers must be finite and strings valid Unicode.
+"""Strict JSON request bodies: numbers must be finite and strings valid Unicode without NUL.
 
 Python's `json` accepts `NaN`, `Infinity` and `1e999` (an infinite float) and decodes a lone
-surrogate escape such as `"\\ud800"` into a string no database or response can encode. A route
-class built on FastAPI's documented custom `Request`/`APIRoute` hooks refuses both with a 422
-naming the field, before the body reaches validation."""
+surrogate escape such as `"\\ud800"` into a string no database or response can encode; and a
+`"\\u0000"` anywhere (a tag, a description) is a string PostgreSQL stores in neither text nor
+jsonb. A route class built on FastAPI's documented custom `Request`/`APIRoute` hooks refuses
+all three with a 422 naming the field, before the body reaches validation. (Names, ids and
+paths refuse every control character: `SingleLine` in `tass.trainer.spec`.)"""
 
 from __future__ import annotations
 
@@ -28,18 +30,25 @@ def _has_lone_surrogate(text: str) -> bool:
     return False
 
 
+def _string_problem(text: str) -> str | None:
+    if _has_lone_surrogate(text):
+        return "valid Unicode (a lone surrogate escape was sent)"
+    if "\x00" in text:
+        return "free of NUL characters (U+0000)"
+    return None
+
+
 def first_unrepresentable(value: Any, loc: Location) -> tuple[Location, str] | None:
     """The location of the first value strict JSON cannot carry, with the reason, or None."""
     if isinstance(value, float) and not math.isfinite(value):
         return loc, "must be a finite number (NaN, Infinity and overflowing numbers are refused)"
-    if isinstance(value, str) and _has_lone_surrogate(value):
-        return loc, "must be valid Unicode (a lone surrogate escape was sent)"
+    if isinstance(value, str) and (problem := _string_problem(value)):
+        return loc, f"must be {problem}"
     if isinstance(value, dict):
         for key, item in value.items():
-            if _has_lone_surrogate(key):
-                return [*loc, key.encode("utf-8", "backslashreplace").decode()], (
-                    "field names must be valid Unicode (a lone surrogate escape was sent)"
-                )
+            if problem := _string_problem(key):
+                printable = key.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\0")
+                return [*loc, printable], f"field names must be {problem}"
             found = first_unrepresentable(item, [*loc, key])
             if found:
                 return found

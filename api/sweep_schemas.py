@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tass.api.schemas import Tags
-from tass.trainer.spec import DatasetSpec, TrainSpec
+from tass.trainer.spec import DatasetSpec, SingleLine, TrainSpec
 
 ObjectiveMetric = Literal["val_accuracy", "val_loss", "accuracy", "loss"]
 
@@ -49,7 +49,7 @@ class EarlyStopping(_Input):
 
 
 class SweepCreate(_Input):
-    name: str | None = Field(None, max_length=200)
+    name: SingleLine | None = Field(None, max_length=200)
     spec: TrainSpec = Field(default_factory=TrainSpec, description="The base spec of every trial.")
     dataset: DatasetSpec
     method: Literal["grid", "random", "tpe"] = "tpe"

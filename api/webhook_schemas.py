@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tass.trainer.spec import SingleLine
+
 EventType = Literal[
     "job.started",
     "job.succeeded",
@@ -21,7 +23,7 @@ EventType = Literal[
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(
+    url: SingleLine = Field(
         min_length=1,
         max_length=2048,
         description="http(s) URL the events are POSTed to. It must resolve to public "

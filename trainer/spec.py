@@ -6,11 +6,12 @@ validates submitted jobs with these models without loading the trainer.
 
 from __future__ import annotations
 
+import re
 import types
 from dataclasses import dataclass
-from typing import Literal, Union, get_args, get_origin
+from typing import Annotated, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 MODEL_NAMES = ("alexnet-cifar", "alexnet-seed")
 
@@ -19,6 +20,25 @@ DataSource = Literal["cifar10", "cifar10-python", "image-folder", "synthetic", "
 OptimizerName = Literal["adam", "adamw", "sgd"]
 ScheduleName = Literal["constant", "cosine", "one-cycle"]
 Toggle = Literal["auto", "on", "off"]
+
+# C0 controls and DEL: no name, id or path has a use for them, and PostgreSQL stores NUL in
+# neither text nor jsonb (a 500 there, while SQLite stored it)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+
+
+def _no_control_characters(value: str) -> str:
+    if CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain control characters (U+0000 to U+001F, U+007F)")
+    return value
+
+
+SingleLine = Annotated[
+    str,
+    AfterValidator(_no_control_characters),
+    Field(json_schema_extra={"pattern": NO_CONTROL_CHARACTERS}),
+]
+"""A name, id or path: printable text, no control characters (the API's identifiers)."""
 
 
 class _Strict(BaseModel):
@@ -183,13 +203,13 @@ class DatasetSpec(_Strict):
     source: DataSource = Field(
         description="cifar10, cifar10-python, image-folder, synthetic, or dataset (uploaded)."
     )
-    path: str | None = Field(
+    path: SingleLine | None = Field(
         None,
         max_length=4096,
         description="Folder, .tar.gz or .zip (image-folder; or an s3:// archive in the "
         "service's bucket) or cifar-10-batches-py folder.",
     )
-    id: str | None = Field(
+    id: SingleLine | None = Field(
         None,
         min_length=1,
         max_length=64,
