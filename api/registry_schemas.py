@@ -5,27 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from tass.api.schemas import Tags
+from tass.api.schemas import InputModel, Tags
 from tass.trainer.spec import SingleLine
 
 MODEL_REF_DESCRIPTION = "A model id, `NAME@ALIAS` or `NAME:VERSION`."
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class VersionCreate(_Input):
+class VersionCreate(InputModel):
     model_id: SingleLine = Field(min_length=1, max_length=200, description=MODEL_REF_DESCRIPTION)
 
 
-class AliasSet(_Input):
+class AliasSet(InputModel):
     version: int = Field(ge=1, le=999_999_999)
 
 
-class RegisteredModelUpdate(_Input):
+class RegisteredModelUpdate(InputModel):
     description: str | None = Field(None, max_length=5000)
     tags: Tags | None = None
 

@@ -20,11 +20,15 @@ Tags = Annotated[
 ]
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class InputModel(BaseModel):
+    """A request body: unknown fields are refused, and so are numbers sent as strings or
+    booleans (`"epochs": "1"`, `"epochs": true`) and booleans sent as anything else; a float
+    field still takes a JSON integer (`"width": 1`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class TrainJobCreate(_Input):
+class TrainJobCreate(InputModel):
     type: Literal["train"]
     spec: TrainSpec = Field(default_factory=TrainSpec)
     dataset: DatasetSpec
@@ -37,7 +41,7 @@ class TrainJobCreate(_Input):
     )
 
 
-class EvaluateJobCreate(_Input):
+class EvaluateJobCreate(InputModel):
     type: Literal["evaluate"]
     model_id: SingleLine = Field(
         min_length=1, max_length=200, description="A model id, `NAME@ALIAS` or `NAME:VERSION`."

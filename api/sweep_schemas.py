@@ -5,36 +5,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from tass.api.schemas import Tags
+from tass.api.schemas import InputModel, Tags
 from tass.trainer.spec import DatasetSpec, SingleLine, TrainSpec
 
 ObjectiveMetric = Literal["val_accuracy", "val_loss", "accuracy", "loss"]
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ValuesParameter(_Input):
+class ValuesParameter(InputModel):
     values: list[Any] = Field(
         min_length=1, max_length=100, description="The values to try (grid or sampled)."
     )
 
 
-class RangeParameter(_Input):
+class RangeParameter(InputModel):
     distribution: Literal["uniform", "log_uniform", "int_uniform"]
     min: float
     max: float
 
 
-class Objective(_Input):
+class Objective(InputModel):
     metric: ObjectiveMetric = Field("val_accuracy", description="A per-epoch metric.")
     goal: Literal["maximize", "minimize"] = "maximize"
 
 
-class EarlyStopping(_Input):
+class EarlyStopping(InputModel):
     type: Literal["asha", "median"] = Field(
         description="asha: Optuna's SuccessiveHalvingPruner (asynchronous successive halving); "
         "median: Optuna's MedianPruner."
@@ -48,7 +44,7 @@ class EarlyStopping(_Input):
     )
 
 
-class SweepCreate(_Input):
+class SweepCreate(InputModel):
     name: SingleLine | None = Field(None, max_length=200)
     spec: TrainSpec = Field(default_factory=TrainSpec, description="The base spec of every trial.")
     dataset: DatasetSpec

@@ -123,7 +123,7 @@ def check_sweep(body: SweepCreate) -> None:
 
 
 def _as_the_spec_reads_it(base: dict[str, Any], name: str, value: Any) -> Any:
-    """`value` as TrainSpec stores it (e.g. the string "1e-06" becomes the float 1e-06), so
+    """`value` as TrainSpec stores it (e.g. the integer 1 for a float field becomes 1.0), so
     trials, their jobs and the decisions all see one type."""
     spec = TrainSpec.model_validate(with_params(base, {name: value}))
     return get_dotted(spec.model_dump(mode="json"), name)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from tass.api.schemas import InputModel
 from tass.trainer.spec import SingleLine
 
 EventType = Literal[
@@ -20,9 +21,7 @@ EventType = Literal[
 ]
 
 
-class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookCreate(InputModel):
     url: SingleLine = Field(
         min_length=1,
         max_length=2048,

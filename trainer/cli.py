@@ -12,7 +12,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tass.trainer.spec import PROFILES, DatasetSpec, TrainSpec, profile_fields, spec_flags
+from tass.trainer.spec import (
+    PROFILES,
+    DatasetSpec,
+    SpecFlag,
+    TrainSpec,
+    profile_fields,
+    spec_flags,
+)
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -46,10 +53,24 @@ def parse_data(text: str, split: str, limit: int | None) -> DatasetSpec:
     source, _, rest = text.partition(":")
     fields: dict[str, Any] = {"source": source, "split": split, "limit": limit}
     if source == "synthetic" and rest:
-        fields["num_examples"] = rest
+        try:
+            fields["num_examples"] = int(rest)
+        except ValueError:
+            raise UsageError(f"--data {text!r}: synthetic:N takes a number of examples") from None
     elif rest:
         fields["path"] = rest
     return DatasetSpec.model_validate(fields)
+
+
+def _flag_value(flag: SpecFlag, value: object) -> object:
+    """A flag's text as its field's type: the spec is strict (it takes 0.1, not "0.1")."""
+    if not isinstance(value, str) or flag.type in (str, bool):
+        return value
+    try:
+        return flag.type(value)
+    except ValueError:
+        kind = "an integer" if flag.type is int else "a number"
+        raise UsageError(f"{flag.path}: {flag.flag} takes {kind}, not {value!r}") from None
 
 
 def build_spec(args: argparse.Namespace) -> TrainSpec:
@@ -63,10 +84,12 @@ def build_spec(args: argparse.Namespace) -> TrainSpec:
         if not isinstance(values, dict):
             raise UsageError(f"--spec {args.spec}: expected a JSON object of TrainSpec fields")
     augmentation = dict(values.get("augmentation") or {})
+    flags = {flag.path: flag for flag in spec_flags()}
     for key, value in vars(args).items():
         if not key.startswith("spec:") or value is None:
             continue
         name = key.removeprefix("spec:")
+        value = _flag_value(flags[name], value)
         if name.startswith("augmentation."):
             augmentation[name.removeprefix("augmentation.")] = value
         else:

@@ -42,7 +42,11 @@ SingleLine = Annotated[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown fields are refused, and so are numbers given as strings or booleans and
+    booleans given as anything else (pydantic's strict mode); a float field still takes an
+    integer. Command lines convert their text flags to the field's type first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Augmentation(_Strict):

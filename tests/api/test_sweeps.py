@@ -70,18 +70,19 @@ def test_a_sweep_starts_max_parallel_trials_as_train_jobs(client, drain_tasks):
 
 
 def test_grid_values_are_stored_as_the_spec_reads_them(client, drain_tasks):
-    """A value the spec coerces ("1e-06" from a YAML 1.1 reader) reaches the trial, its job
-    and the decisions as the number it is, not as a string."""
+    """A value the spec converts (the integer 1 for a float field) reaches the trial, its job
+    and the decisions as the float the spec holds."""
     body = sweep_body(
         method="grid",
-        parameters={"learning_rate": {"values": ["1e-06", 0.003]}},
+        parameters={"learning_rate": {"values": [1, 0.003]}},
         max_trials=2,
     )
     response = client.post("/v1/sweeps", json=body)
     assert response.status_code == 202, response.text
     trials = response.json()["trials"]
-    assert sorted(t["params"]["learning_rate"] for t in trials) == [1e-06, 0.003]
+    assert sorted(t["params"]["learning_rate"] for t in trials) == [0.003, 1.0]
     for trial in trials:
+        assert isinstance(trial["params"]["learning_rate"], float)
         job = client.get(f"/v1/jobs/{trial['job_id']}").json()
         assert job["spec"]["learning_rate"] == trial["params"]["learning_rate"]
     drain_tasks()

@@ -117,3 +117,17 @@ def test_missing_data_is_a_clear_error_without_traceback(tmp_path: Path) -> None
     )
     assert result.returncode == 1
     assert str(missing) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_flags_reach_the_strict_spec_as_their_fields_types() -> None:
+    """The spec refuses "0.05" for a float; the command line's text flags are converted first."""
+    from tass.trainer.cli import build_spec, make_parser, parse_data
+
+    flags = "--learning-rate 0.05 --epochs 2 --width 1 --translate 0.1 --no-nesterov"
+    args = make_parser().parse_args(
+        ["train", "--data", "synthetic:100", "--out", "x", *flags.split()]
+    )
+    spec = build_spec(args)
+    assert (spec.learning_rate, spec.epochs, spec.width) == (0.05, 2, 1.0)
+    assert (spec.augmentation.translate, spec.nesterov) == (0.1, False)
+    assert parse_data("synthetic:100", "train", None).num_examples == 100
