@@ -97,10 +97,14 @@ class AuthFailureThrottle:
     CLEAR_SECONDS = 1.0
 
     def __init__(self, rate: str, storage_url: str) -> None:
-        from limits import parse, storage, strategies
+        from limits import parse, strategies
+
+        from tass.api.rate_counters import FallbackCounters, open_storage
 
         self.item = parse(rate)
-        self.strategy = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_url))
+        self.strategy = FallbackCounters(
+            strategies.MovingWindowRateLimiter, open_storage(storage_url), "login throttle"
+        )
         self._clear_until: dict[str, float] = {}
         self._rechecks: InFlight = {}  # address -> its recheck (on the event loop only)
 
@@ -300,7 +304,8 @@ DashboardUserDep = Annotated[Principal, Depends(dashboard_user)]
 
 
 class RateLimiter:
-    """A limit per API key, from the `limits` library (Redis or memory): a sliding-window
+    """A limit per API key, from the `limits` library (Redis or memory; process memory while
+    Redis is unreachable, see api.rate_counters): a sliding-window
     counter (this window's and the last window's counts, weighted), so a hit costs O(1) time
     and memory whatever the rate; a moving window keeps every hit and grew with the limit.
 
@@ -316,11 +321,13 @@ class RateLimiter:
     NAMESPACE = "api-key"
 
     def __init__(self, rate: str, storage_url: str) -> None:
-        from limits import parse, storage, strategies
+        from limits import parse, strategies
+
+        from tass.api.rate_counters import FallbackCounters, open_storage
 
         self.item = parse(rate)
-        self.strategy = strategies.SlidingWindowCounterRateLimiter(
-            storage.storage_from_string(storage_url)
+        self.strategy = FallbackCounters(
+            strategies.SlidingWindowCounterRateLimiter, open_storage(storage_url), "rate limit"
         )
         self.lease_size = max(1, self.item.amount // 100)
         self.lease_seconds = self.item.get_expiry() / 10

@@ -131,6 +131,7 @@ def submit_job(
             503,
             detail="the job queue is unavailable; the job was not queued (retry later, with "
             "the same Idempotency-Key if you sent one)",
+            headers={"Retry-After": "30"},
         ) from exc
     session.refresh(job)
     return job_out(job)
