@@ -2,8 +2,9 @@
 open stream of that job, with caps on open streams per API key and per process.
 
 A poller reads the job in one short session per poll (`core.job_events`) and also re-checks the
-keys of its streams, so N streams on one job cost one poll per interval, not N, and a revoked
-key's streams end within one poll. Every event carries an `id:` that is a cursor (last epoch,
+keys of its streams and the dashboard login sessions of those opened with one, so N streams on
+one job cost one poll per interval, not N, and a revoked key's streams, or a logged-out
+session's, end within one poll. Every event carries an `id:` that is a cursor (last epoch,
 transition count, progress tag): a client that reconnects with `Last-Event-ID` resumes exactly
 after what it saw. A stream ends after a bounded lifetime with an `end` event."""
 
@@ -23,6 +24,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from tass.core.apikeys import revoked_among
+from tass.core.dashboard_sessions import ended_among
 from tass.core.db import SessionFactory, read_only_sessions
 from tass.core.job_events import JobEventState, read_job_event_state
 from tass.core.states import FINAL_STATUSES, JobStatus
@@ -99,6 +101,14 @@ def end_event(reason: str, detail: str) -> Event:
     return event
 
 
+@dataclass(frozen=True)
+class Revoked:
+    """What one poll found ended among its streams' credentials."""
+
+    keys: set[int]
+    sessions: set[int]
+
+
 class StreamLimitReached(Exception):
     """Too many open streams for this key or this process; `retry_after` is when one ends."""
 
@@ -109,12 +119,14 @@ class StreamLimitReached(Exception):
 
 @dataclass(eq=False)
 class Subscription:
-    """One open stream: its job, its key, and when the server ends it."""
+    """One open stream: its job, its key (and dashboard session, when it was opened with the
+    login cookie), and when the server ends it."""
 
     job_id: str
     key_id: int
     deadline: float
     hub: JobEventHub
+    session_id: int | None = None
     poller: JobPoller | None = field(default=None, repr=False)
 
     def attach(self) -> JobPoller:
@@ -135,6 +147,7 @@ class JobPoller:
         self.state: JobEventState | None = None
         self.gone = False
         self.revoked: frozenset[int] = frozenset()
+        self.ended_sessions: frozenset[int] = frozenset()
         self.version = 0
         self._changed = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -153,9 +166,10 @@ class JobPoller:
         """Poll until the job is final or gone (its last state stays for later streams)."""
         while True:
             key_ids = {subscription.key_id for subscription in self.subscriptions}
+            session_ids = {s.session_id for s in self.subscriptions if s.session_id is not None}
             after = self.state.epochs[-1][0] if self.state and self.state.epochs else -1
             try:
-                state, revoked = await run_in_threadpool(self._poll, key_ids, after)
+                state, revoked = await run_in_threadpool(self._poll, key_ids, session_ids, after)
             except Exception:
                 log.warning(
                     "polling job %s for its event streams failed", self.job_id, exc_info=True
@@ -167,20 +181,28 @@ class JobPoller:
                 return
             await asyncio.sleep(self.hub.poll_seconds)
 
-    def _poll(self, key_ids: set[int], after: int) -> tuple[JobEventState | None, set[int]]:
+    def _poll(
+        self, key_ids: set[int], session_ids: set[int], after: int
+    ) -> tuple[JobEventState | None, Revoked]:
         self.hub.polls += 1
         with read_only_sessions(self.hub.session_factory())() as session:
             state = read_job_event_state(session, self.job_id, after_epoch=after)
-            return state, revoked_among(session, key_ids)
+            revoked = Revoked(revoked_among(session, key_ids), ended_among(session, session_ids))
+            return state, revoked
 
-    def _publish(self, state: JobEventState | None, revoked: set[int]) -> None:
+    def _publish(self, state: JobEventState | None, revoked: Revoked) -> None:
         if state is None:
             self.gone = True
         elif self.state is not None:
             state = replace(state, epochs=self.state.epochs + state.epochs)
-        unchanged = state == self.state and revoked <= self.revoked
+        unchanged = (
+            state == self.state
+            and revoked.keys <= self.revoked
+            and revoked.sessions <= self.ended_sessions
+        )
         self.state = state if state is not None else self.state
-        self.revoked = self.revoked | revoked
+        self.revoked = self.revoked | revoked.keys
+        self.ended_sessions = self.ended_sessions | revoked.sessions
         if unchanged and not self.gone:
             return
         self.version += 1
@@ -210,7 +232,7 @@ class JobEventHub:
         self._open: set[Subscription] = set()
         self._pollers: dict[tuple[asyncio.AbstractEventLoop, str], JobPoller] = {}
 
-    def open(self, job_id: str, key_id: int) -> Subscription:
+    def open(self, job_id: str, key_id: int, session_id: int | None = None) -> Subscription:
         """Register a stream, or raise StreamLimitReached when the key or process is at its cap."""
         now = time.monotonic()
         with self._lock:
@@ -228,7 +250,9 @@ class JobEventHub:
                     "retry later, or poll GET /v1/jobs/{id}",
                     _seconds_until_first_end(self._open, now),
                 )
-            subscription = Subscription(job_id, key_id, now + self.lifetime_seconds, self)
+            subscription = Subscription(
+                job_id, key_id, now + self.lifetime_seconds, self, session_id=session_id
+            )
             self._open.add(subscription)
         return subscription
 
@@ -273,8 +297,9 @@ def _seconds_until_first_end(subscriptions: Any, now: float) -> int:
 async def stream_job_events(
     subscription: Subscription, cursor: StreamCursor
 ) -> AsyncIterator[Event]:
-    """The events of one stream after `cursor`, until the job is final, the key is revoked or
-    the stream's lifetime is over; the subscription is released however it ends."""
+    """The events of one stream after `cursor`, until the job is final, the key is revoked,
+    the dashboard session it was opened with ends or the stream's lifetime is over; the
+    subscription is released however it ends."""
     try:
         poller = subscription.attach()
         seen = 0
@@ -288,6 +313,10 @@ async def stream_job_events(
             seen = poller.version
             if subscription.key_id in poller.revoked:
                 yield end_event("revoked", "the API key of this stream was revoked")
+                return
+            if subscription.session_id in poller.ended_sessions:
+                detail = "the dashboard session of this stream ended (logged out or expired)"
+                yield end_event("session_ended", detail)
                 return
             if poller.state is None or poller.gone:
                 yield end_event("gone", f"job {subscription.job_id} no longer exists")

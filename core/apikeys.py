@@ -24,11 +24,13 @@ TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a tenant, and whether the key may see every tenant."""
+    """Who is calling: a tenant, and whether the key may see every tenant; `session_id` is
+    the dashboard login session the call came through (None for an API key)."""
 
     key_id: int
     tenant: str
     is_admin: bool
+    session_id: int | None = None
 
     @property
     def scope(self) -> str | None:

@@ -45,8 +45,8 @@ def session_principal(session: Session, token: str) -> Principal | None:
     was revoked."""
     if not token or len(token) > 128:
         return None
-    key = session.scalar(
-        select(ApiKey)
+    found = session.execute(
+        select(ApiKey.id, ApiKey.tenant, ApiKey.is_admin, DashboardSession.id)
         .join(DashboardSession, DashboardSession.key_id == ApiKey.id)
         .where(
             DashboardSession.token_hash == _digest(token),
@@ -54,10 +54,26 @@ def session_principal(session: Session, token: str) -> Principal | None:
             DashboardSession.expires_at > utcnow(),
             ApiKey.revoked_at.is_(None),
         )
-    )
-    if key is None:
+    ).first()
+    if found is None:
         return None
-    return Principal(key_id=key.id, tenant=key.tenant, is_admin=key.is_admin)
+    key_id, tenant, is_admin, session_id = found
+    return Principal(key_id=key_id, tenant=tenant, is_admin=is_admin, session_id=session_id)
+
+
+def ended_among(session: Session, session_ids: set[int]) -> set[int]:
+    """The dashboard sessions among `session_ids` that are no longer live: logged out,
+    expired or gone (one query; a revoked key is `apikeys.revoked_among`'s to find)."""
+    if not session_ids:
+        return set()
+    live = session.scalars(
+        select(DashboardSession.id).where(
+            DashboardSession.id.in_(session_ids),
+            DashboardSession.revoked_at.is_(None),
+            DashboardSession.expires_at > utcnow(),
+        )
+    )
+    return set(session_ids) - set(live)
 
 
 def end_session(session: Session, token: str) -> bool:

@@ -35,7 +35,8 @@ async def job_events(
 
     Each event has an `id`; reconnecting with `Last-Event-ID` resumes after it, with nothing
     lost or repeated. The server ends a stream early with an `end` event whose `reason` is
-    `lifetime` (reconnect), `revoked` (the key was revoked) or `gone`. Open streams are capped
+    `lifetime` (reconnect), `revoked` (the key was revoked), `session_ended` (the dashboard
+    login session it was opened with was logged out or expired) or `gone`. Open streams are capped
     per API key and per server process: past the cap the answer is 429 with `Retry-After`."""
     # Async on purpose: the session the key was checked with is used and closed right here, on
     # the event loop (one primary-key read), instead of waiting, connection in hand, for a free
@@ -44,7 +45,7 @@ async def job_events(
     session.close()  # the stream never holds a session: a shared poller reads the job
     hub: JobEventHub = request.app.state.event_hub
     try:
-        subscription = hub.open(job_id, principal.key_id)
+        subscription = hub.open(job_id, principal.key_id, principal.session_id)
     except StreamLimitReached as exc:
         raise HTTPException(
             429, detail=str(exc), headers={"Retry-After": str(exc.retry_after)}

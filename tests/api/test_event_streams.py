@@ -195,6 +195,38 @@ def test_a_revoked_keys_stream_stops_within_a_poll(serve, keys, db):
     assert waited < 10  # polls run every 0.05 s here; the lifetime is 30 s
 
 
+def test_logging_out_ends_the_sessions_streams_within_a_poll(serve, keys, db):
+    """A stream opened with the dashboard's login cookie ends once that session is logged
+    out (as a revoked key's does), not when the job ends or its lifetime runs out; a stream
+    of the same key opened with the key itself goes on."""
+    client = serve(sse_stream_lifetime_seconds=30)
+    job_id = submit(client, keys["acme"])
+    login = client.post("/dashboard/login", data={"api_key": keys["acme"]}, follow_redirects=False)
+    assert login.status_code == 303 and client.cookies.get("tass_session")
+
+    with ExitStack() as stack:
+        cookie_stream = stack.enter_context(client.stream("GET", f"/v1/jobs/{job_id}/events"))
+        key_stream = open_stream(stack, client, job_id, keys["acme"])
+        cookie_lines, key_lines = cookie_stream.iter_lines(), key_stream.iter_lines()
+        assert read_events(cookie_lines, first_event)[0]["event"] == "status"
+        assert read_events(key_lines, first_event)[0]["event"] == "status"
+        logout = client.post(
+            "/dashboard/logout", headers={"Origin": "http://testserver"}, follow_redirects=False
+        )
+        assert logout.status_code == 303
+        started = time.monotonic()
+        rest = read_events(cookie_lines, lambda event: False)
+        waited = time.monotonic() - started
+        with db() as session:
+            transition(session, job_id, JobStatus.CANCELLED, reason="test")
+            session.commit()
+        after_logout = read_events(key_lines, lambda event: event["event"] == "status")
+
+    assert [(e["event"], e["data"]["reason"]) for e in rest] == [("end", "session_ended")]
+    assert waited < 10  # polls run every 0.05 s here; the lifetime is 30 s
+    assert after_logout[-1]["data"]["status"] == "cancelled"
+
+
 def test_many_streams_on_one_job_share_one_poller(serve, keys):
     poll_seconds = 0.05
     client = serve(sse_max_streams_per_key=40, sse_stream_lifetime_seconds=30)

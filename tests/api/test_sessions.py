@@ -103,6 +103,31 @@ def test_logout_ends_the_session_on_the_server(browser, keys):
     assert browser.get("/v1/jobs").status_code == 401
 
 
+def test_event_streams_find_logged_out_and_expired_sessions(browser, keys, db):
+    """What a stream's poller asks (on both databases): which of its sessions have ended."""
+    from tass.core.dashboard_sessions import end_session, ended_among
+
+    tokens = [log_in(browser, keys["acme"]) for _ in range(3)]
+    with db() as session:
+        ids = {
+            token: session.scalar(
+                select(DashboardSession.id).where(
+                    DashboardSession.token_hash == hashlib.sha256(token.encode()).hexdigest()
+                )
+            )
+            for token in tokens
+        }
+        assert ended_among(session, set(ids.values())) == set()
+        end_session(session, tokens[0])
+        session.execute(
+            update(DashboardSession)
+            .where(DashboardSession.id == ids[tokens[1]])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+        assert ended_among(session, set(ids.values())) == {ids[tokens[0]], ids[tokens[1]]}
+
+
 def test_a_foreign_origin_cannot_log_you_out(browser, keys):
     log_in(browser, keys["acme"])
     browser.post("/dashboard/logout", headers={"Origin": "http://evil.example"})
