@@ -37,12 +37,20 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+# The service's processes make files for their own user alone (0600, folders 0700): the
+# embedded database, the queue, artifacts and caches hold every tenant's data and secrets.
+SERVICE_UMASK = 0o077
+
+
 def spawn(child: Child) -> subprocess.Popen[bytes]:
     """Start `child` in its own session, so a terminal's Ctrl-C reaches only this process, which
-    passes it on exactly once (uvicorn and Celery treat a second SIGINT as "force quit")."""
+    passes it on exactly once (uvicorn and Celery treat a second SIGINT as "force quit"); its
+    umask is SERVICE_UMASK."""
     env = {**os.environ, **child.env} if child.env else None
     try:
-        return subprocess.Popen(list(child.argv), env=env, start_new_session=True)
+        return subprocess.Popen(
+            list(child.argv), env=env, start_new_session=True, umask=SERVICE_UMASK
+        )
     except OSError as exc:
         raise TassError(f"cannot start the {child.name}: {exc}") from exc
 

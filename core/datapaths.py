@@ -1,14 +1,21 @@
-"""Server-side dataset paths: they must resolve, after symlinks, inside the configured roots.
+"""Server-side paths: dataset paths must resolve, after symlinks, inside the configured
+roots; the embedded data dir is private to the user running the service.
 
 Error messages never name a server folder or say whether anything exists outside the roots:
 the caller hears about the path as they wrote it."""
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 MAX_COMPONENT_BYTES = 255  # NAME_MAX on Linux and macOS file systems
+GROUP_AND_OTHERS = 0o077  # the permission bits a private folder's entries never keep
 
 
 class DatasetPathError(ValueError):
@@ -60,3 +67,37 @@ def resolve_dataset_path(raw: str, roots: list[Path]) -> Path:
     if not _inside(resolved, roots):
         raise outside
     return resolved
+
+
+def make_private(folder: Path) -> None:
+    """Create `folder` for this user alone (0700), or tighten it if it exists: the embedded
+    data dir holds the database (webhook secrets, key and session hashes, every tenant's rows)
+    and every artifact. Its top-level files (the SQLite databases) lose their group and other
+    permissions on every start; the whole tree is walked only when the folder itself was open
+    (a data dir from before this rule, or one made by hand), since a private folder holds only
+    what the service's processes made (umask 077) or is closed to others anyway. Symlinks are
+    never followed; an entry this user does not own is logged and left alone."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    was_open = stat.S_IMODE(folder.stat().st_mode) & GROUP_AND_OTHERS
+    _tighten(folder)
+    for path in _tree(folder) if was_open else folder.iterdir():
+        _tighten(path)
+
+
+def _tree(folder: Path) -> Iterator[Path]:
+    for parent, folders, files in os.walk(folder, followlinks=False):
+        for name in [*folders, *files]:
+            yield Path(parent) / name
+
+
+def _tighten(path: Path) -> None:
+    try:
+        status = path.lstat()
+        mode = stat.S_IMODE(status.st_mode)
+        if stat.S_ISLNK(status.st_mode) or not mode & GROUP_AND_OTHERS:
+            return
+        path.chmod(mode & ~GROUP_AND_OTHERS)
+    except FileNotFoundError:
+        return  # removed meanwhile (a SQLite journal)
+    except PermissionError as exc:
+        log.warning("cannot make %s private to this user: %s", path, exc)

@@ -150,8 +150,11 @@ class Settings(BaseSettings):
         return [Path(root).expanduser().resolve() for root in roots]
 
     def ensure_data_dir(self) -> None:
-        """Create the embedded data folder (only called by processes that start up)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create the embedded data folder private to this user (0700, its files 0600),
+        tightening one that exists (only called by processes that start up)."""
+        from tass.core.datapaths import make_private
+
+        make_private(self.data_dir)
 
 
 @lru_cache

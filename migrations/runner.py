@@ -54,7 +54,8 @@ def upgrade(database_url: str | None = None) -> Upgraded:
     """Upgrade the database to the latest revision (creating the SQLite folder if needed)."""
     settings = get_settings()
     url = database_url or settings.resolved_database_url
-    if url.startswith("sqlite") and database_url is None:
+    embedded = url.startswith("sqlite") and database_url is None
+    if embedded:
         settings.ensure_data_dir()
     before = current_revision(url)
     command.upgrade(alembic_config(url), "head")
@@ -62,6 +63,8 @@ def upgrade(database_url: str | None = None) -> Upgraded:
     script = ScriptDirectory(str(MIGRATIONS_DIR))
     applied = [] if after == before else list(script.iterate_revisions(after, before or "base"))
     steps = [(rev.revision, " ".join((rev.doc or "").split())) for rev in reversed(applied)]
+    if embedded:
+        settings.ensure_data_dir()  # the database file it may just have made: 0600
     return Upgraded(before, after, steps)
 
 

@@ -46,6 +46,29 @@ def test_first_start_prints_an_admin_key_and_stores_it_privately(embedded):
     assert (embedded.root / "d" / "tass.db").exists(), "SQLite lives in the data dir"
 
 
+def test_the_data_dir_and_everything_in_it_are_private_to_the_user(embedded):
+    """The database (webhook secrets, key hashes, every tenant's rows) and the artifacts are
+    this user's alone: the dir 0700, what the service writes there 0600."""
+    from tests.support.archives import class_files, tar_gz
+
+    with embedded.api() as api:
+        uploaded = api.post(
+            "/v1/datasets?name=private",
+            content=tar_gz(class_files(2)),
+            headers={"Content-Type": "application/gzip"},
+        )
+    assert uploaded.status_code == 202, uploaded.text
+    data = embedded.root / "d"
+    entries = [data, *data.rglob("*")]
+    assert any(path.name == "archive.tar.gz" for path in entries), "the upload is in the data dir"
+    open_to_others = {
+        str(path.relative_to(embedded.root)): oct(path.lstat().st_mode & 0o777)
+        for path in entries
+        if not path.is_symlink() and path.lstat().st_mode & 0o077
+    }
+    assert open_to_others == {}
+
+
 def test_requests_without_the_key_are_refused(embedded):
     import httpx
 
