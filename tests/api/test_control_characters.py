@@ -116,3 +116,11 @@ def test_a_control_character_in_a_query_value_is_422_naming_it(client, path, par
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["query", param]
     assert client.get("/v1/jobs").status_code == 200
+
+
+def test_a_control_character_in_a_dataset_uploads_name_is_422(client):
+    response = client.post(
+        "/v1/datasets?name=pets%00", content=b"x", headers={"Content-Type": "application/gzip"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["query", "name"]
