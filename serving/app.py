@@ -110,7 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(409, detail=str(exc)) from exc
         try:
             uploads = _decode_uploads(body)
-            inputs = await asyncio.to_thread(to_inputs, uploads, warm.input_size)
+            inputs = await asyncio.to_thread(
+                to_inputs, uploads, warm.input_size, pixels=warm.takes_pixels
+            )
         except BadImage as exc:
             return JSONResponse(
                 {"index": exc.index, "name": exc.name, "detail": str(exc)}, status_code=422

@@ -1,6 +1,7 @@
 """Uploaded images -> model inputs: PNG or JPEG only, dimensions read from the header before
-anything is decoded, decoded and resized to the model's input, scaled to [0, 1] as training
-and evaluation scale."""
+anything is decoded, decoded and resized to the model's input: uint8 pixels for models that
+take them (every model exported with the uint8 contract), else scaled to [0, 1] as training
+and evaluation scale (older exports)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,13 @@ def _checked(index: int, name: str, raw: bytes) -> None:
         raise BadImage(index, name, f"{width}x{height} pixels is not a usable size")
 
 
-def to_inputs(images: list[tuple[str, bytes]], size: tuple[int, int, int]) -> np.ndarray:
-    """float32 [N, height, width, channels] in [0, 1]; BadImage names the first bad upload."""
+def to_inputs(
+    images: list[tuple[str, bytes]], size: tuple[int, int, int], *, pixels: bool = False
+) -> np.ndarray:
+    """[N, height, width, channels]: uint8 0-255 when `pixels`, else float32 in [0, 1];
+    BadImage names the first bad upload."""
     height, width, channels = size
-    batch = np.empty((len(images), height, width, channels), np.float32)
+    batch = np.empty((len(images), height, width, channels), np.uint8 if pixels else np.float32)
     for index, (name, raw) in enumerate(images):
         _checked(index, name, raw)
         try:
@@ -48,6 +52,6 @@ def to_inputs(images: list[tuple[str, bytes]], size: tuple[int, int, int]) -> np
             raise BadImage(index, name, "not a decodable PNG or JPEG image") from exc
         if decoded.shape[0] != height or decoded.shape[1] != width:
             decoded = tf.image.resize(decoded, (height, width), antialias=True)
-        pixels = np.clip(np.asarray(decoded, np.float32), 0.0, 255.0)  # resizing may overshoot
-        batch[index] = pixels * (1.0 / 255.0)
+        values = np.clip(np.asarray(decoded, np.float32), 0.0, 255.0)  # resizing may overshoot
+        batch[index] = np.round(values) if pixels else values * (1.0 / 255.0)
     return batch

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tass.core.objectstore import ObjectStore
 from tass.trainer.artifacts import MODEL_FILE
-from tass.trainer.saving import load_model, read_class_names
+from tass.trainer.saving import load_model, read_class_names, takes_pixels
 
 # one prediction request waiting for its batch: its images and the future its answer goes to
 PendingRequest = tuple[np.ndarray, asyncio.Future[np.ndarray]]
@@ -38,11 +38,13 @@ class ModelFile:
 
 def traced_forward(model: keras.Model) -> Callable[[np.ndarray], Any]:
     """The inference pass compiled once for any batch size (an eager call per batch costs
-    milliseconds of Python dispatch); traced here, at load, not on the first request."""
+    milliseconds of Python dispatch); traced here, at load, not on the first request. Its input
+    is uint8 pixels or float32 [0, 1], whichever the model takes."""
     _, height, width, channels = model.input_shape
-    signature = [tf.TensorSpec([None, height, width, channels], tf.float32)]
+    dtype = np.uint8 if takes_pixels(model) else np.float32
+    signature = [tf.TensorSpec([None, height, width, channels], tf.as_dtype(dtype))]
     forward = tf.function(lambda images: model(images, training=False), input_signature=signature)
-    forward(np.zeros((1, height, width, channels), np.float32))
+    forward(np.zeros((1, height, width, channels), dtype))
     return forward
 
 
@@ -79,8 +81,13 @@ class WarmModel:
         _, height, width, channels = self.model.input_shape
         return int(height), int(width), int(channels)
 
+    @property
+    def takes_pixels(self) -> bool:
+        """True: inputs are uint8 pixels 0-255; False: float32 in [0, 1] (older exports)."""
+        return takes_pixels(self.model)
+
     async def predict(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities for float32 images already at the model's input size."""
+        """Probabilities for images already at the model's input size and dtype."""
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self.pending.append((images, future))
         if not self.running:

@@ -13,6 +13,7 @@ import numpy as np
 from tass.trainer.data import Dataset
 from tass.trainer.errors import EvaluationStopped
 from tass.trainer.pipeline import eval_dataset
+from tass.trainer.saving import takes_pixels
 
 # called after every batch with (batches done, batches in all); False stops the evaluation
 EvalHook = Callable[[int, int], bool]
@@ -88,7 +89,9 @@ def predict_probabilities(
 ) -> np.ndarray:
     """The model's outputs for every example; raises EvaluationStopped if `hook` says stop.
     `flip`: the mean of the outputs for each image and its mirror image (test-time flip
-    augmentation; twice the work)."""
+    augmentation; twice the work). A model that takes uint8 pixels (exported models) gets them
+    as they are; one that takes floats (training models, older exports) gets them in [0, 1]."""
+    scaled = not takes_pixels(model)
     views = [False, True] if flip else [False]
     per_view = math.ceil(len(data) / batch_size)
     total = per_view * len(views)
@@ -96,7 +99,9 @@ def predict_probabilities(
     for view, mirrored in enumerate(views):
         callbacks = [] if hook is None else [_BatchHook(hook, total, view * per_view)]
         out = model.predict(
-            eval_dataset(data, batch_size, mirrored=mirrored), verbose=0, callbacks=callbacks
+            eval_dataset(data, batch_size, mirrored=mirrored, scaled=scaled),
+            verbose=0,
+            callbacks=callbacks,
         )
         if callbacks and callbacks[0].stopped_after is not None:
             done = callbacks[0].stopped_after

@@ -86,13 +86,16 @@ def train_dataset(
     return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def eval_dataset(data: Dataset, batch_size: int, *, mirrored: bool = False) -> tf.data.Dataset:
-    """Unshuffled, unaugmented (images, labels) batches scaled to [0, 1]; `mirrored` flips
-    every image left-right (the second view of test-time flip augmentation)."""
+def eval_dataset(
+    data: Dataset, batch_size: int, *, mirrored: bool = False, scaled: bool = True
+) -> tf.data.Dataset:
+    """Unshuffled, unaugmented (images, labels) batches scaled to [0, 1] (`scaled=False`: the
+    uint8 pixels, for models that scale them themselves); `mirrored` flips every image
+    left-right (the second view of test-time flip augmentation)."""
     ds = tf.data.Dataset.from_tensor_slices((data.x, data.y.astype(np.int32))).batch(batch_size)
 
     def prepare(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        images = scale(x)
+        images = scale(x) if scaled else x
         return (tf.reverse(images, axis=[2]) if mirrored else images), y
 
     return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -14,8 +15,14 @@ from tass.trainer.errors import ModelFileError
 
 # Compiled models reference these; importing them registers them for deserialisation.
 REGISTERED = (losses.SmoothedSparseCrossentropy, schedules.OneCycle)
-# an extra member of exported .keras files (Keras ignores it): what the outputs mean
+# Keras' own metadata member of a .keras zip; exported models add their class names to it
+KERAS_METADATA_MEMBER = "metadata.json"
+CLASS_NAMES_KEY = "class_names"
+# where models exported before the uint8 contract kept their class names (still read)
 CLASS_NAMES_MEMBER = "tass_class_names.json"
+# what an exported model takes: uint8 pixels 0-255; training models (and older exports) take
+# float32 in [0, 1]
+PIXEL_DTYPE = "uint8"
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
@@ -28,11 +35,58 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     return path
 
 
+def takes_pixels(model: keras.Model) -> bool:
+    """True when `model` takes uint8 pixels 0-255 and scales them itself (every model exported
+    with the uint8 contract); False for float32 [0, 1] input (training models, older exports)."""
+    return keras.backend.standardize_dtype(model.inputs[0].dtype) == PIXEL_DTYPE
+
+
+def pixel_model(model: keras.Model) -> keras.Model:
+    """`model` behind a uint8 input and its preprocessing (a Rescaling layer: the cast and the
+    scaling to [0, 1] that training applies), sharing its weights; unchanged if it already
+    takes pixels."""
+    if takes_pixels(model):
+        return model
+    # the layers alone: a compiled training model would carry its optimizer and loss along
+    layers_only = keras.Model(model.inputs, model.outputs, name=model.name)
+    pixels = keras.Input(model.input_shape[1:], dtype=PIXEL_DTYPE, name="pixels")
+    scaled = keras.layers.Rescaling(1.0 / 255.0, dtype="float32", name="scale_to_unit")(pixels)
+    return keras.Model(pixels, layers_only(scaled), name=model.name)
+
+
+def _compiled_copy(model: keras.Model, folder: Path) -> keras.Model:
+    """A fresh copy of `model` (saved and reloaded outside any distribution strategy), compiled
+    with stock Keras parts only: the loss and accuracy that `model.evaluate` reports, and plain
+    SGD (no slot variables, so the file stays the size of the weights)."""
+    plain = folder / "plain.keras"
+    model.save(plain)
+    copy = keras.saving.load_model(plain, compile=False, safe_mode=True)
+    copy.compile(
+        optimizer=keras.optimizers.SGD(),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return copy
+
+
+def _add_metadata(path: Path, extra: dict[str, object]) -> None:
+    """Merge `extra` into the metadata.json of the .keras zip at `path` (rewritten in place)."""
+    rewritten = path.with_name(path.name + ".part")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(rewritten, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == KERAS_METADATA_MEMBER:
+                data = json.dumps({**json.loads(data), **extra}).encode()
+            target.writestr(info, data)
+    os.replace(rewritten, path)
+
+
 def export_model(model: keras.Model, path: str | os.PathLike, class_names: list[str]) -> Path:
-    """Save the inference model that users download: architecture and weights only, built
-    from stock Keras layers, so `keras.models.load_model(path)` works in any Python with
-    Keras, without this package (no optimizer, loss or learning-rate schedule of ours is in
-    the file). The class names, in output order, travel inside the file."""
+    """Save the model that users download, with an explicit contract: it takes uint8 images
+    0-255 (the scaling is its first layer), it is compiled (loss and accuracy; plain
+    `model.evaluate(x_uint8, y)` works), and its class names, in output order, are in the
+    file's metadata.json (`class_names`). Stock Keras layers only, so
+    `keras.models.load_model(path)` works in any Python with Keras, without this package."""
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"{path}: model files must end in .keras")
@@ -42,22 +96,28 @@ def export_model(model: keras.Model, path: str | os.PathLike, class_names: list[
             f"but {len(class_names)} class names were given"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    inference = keras.Model(model.inputs, model.outputs, name=model.name)  # shares the weights
-    inference.save(path)
-    with zipfile.ZipFile(path, "a") as archive:
-        archive.writestr(CLASS_NAMES_MEMBER, json.dumps(list(class_names)))
+    with tempfile.TemporaryDirectory(prefix="tass-export-") as folder:
+        exported = _compiled_copy(pixel_model(model), Path(folder))
+        exported.save(path)
+    _add_metadata(path, {CLASS_NAMES_KEY: list(class_names), "input": "uint8 pixels 0-255"})
     return path
 
 
 def read_class_names(path: str | os.PathLike) -> list[str] | None:
-    """The class names stored in an exported model file (None when it has none)."""
+    """The class names stored in an exported model file (None when it has none): its
+    metadata.json's `class_names`, or the member that older exports kept them in."""
     try:
         with zipfile.ZipFile(path) as archive:
-            if CLASS_NAMES_MEMBER not in archive.namelist():
-                return None
-            names = json.loads(archive.read(CLASS_NAMES_MEMBER))
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            members = archive.namelist()
+            names = None
+            if KERAS_METADATA_MEMBER in members:
+                names = json.loads(archive.read(KERAS_METADATA_MEMBER)).get(CLASS_NAMES_KEY)
+            if names is None and CLASS_NAMES_MEMBER in members:
+                names = json.loads(archive.read(CLASS_NAMES_MEMBER))
+    except (zipfile.BadZipFile, OSError, ValueError, AttributeError) as exc:
         raise ModelFileError(f"{path}: cannot read its class names ({exc})") from exc
+    if names is None:
+        return None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ModelFileError(f"{path}: its class names are not a list of strings")
     return names
@@ -89,7 +149,8 @@ def load_weights(model: keras.Model, path: str | os.PathLike) -> None:
 
 
 def export_savedmodel(model: keras.Model, directory: str | os.PathLike) -> Path:
-    """Export an inference-only TF SavedModel (signature `serve`: float32 [0,1] images -> probs)."""
+    """Export an inference-only TF SavedModel with the .keras export's contract (signature
+    `serve`: uint8 images 0-255 -> class probabilities)."""
     directory = Path(directory)
-    model.export(str(directory), format="tf_saved_model", verbose=False)
+    pixel_model(model).export(str(directory), format="tf_saved_model", verbose=False)
     return directory

@@ -25,7 +25,13 @@ from tass.client.cli import app as tass
 from tass.core.objectstore import ObjectStore
 from tass.serving.app import create_app as create_serving_app
 from tests.api.conftest import bearer
-from tests.support.models import jpeg, png, random_pixels, tiny_model_file
+from tests.support.models import (
+    jpeg,
+    legacy_tiny_model_file,
+    png,
+    random_pixels,
+    tiny_model_file,
+)
 from tests.support.processes import Service, free_port, service_env, wait_http
 from tests.support.seed import seed_trained_model
 
@@ -61,18 +67,45 @@ def tiny(stored, tmp_path):
     return stored(tiny_model_file(tmp_path, CLASSES, seed=1).read_bytes())
 
 
+@pytest.fixture
+def legacy(stored, tmp_path):
+    """A model published before the uint8 contract: float [0, 1] input, uncompiled."""
+    return stored(legacy_tiny_model_file(tmp_path, CLASSES, seed=3).read_bytes())
+
+
 def expected_probabilities(model_bytes: bytes, files: list[bytes], tmp_path) -> np.ndarray:
-    """What the downloaded model predicts after decoding, resizing to 32x32, scaling to [0,1]."""
+    """What the downloaded model predicts after decoding and resizing to 32x32: given the
+    uint8 pixels (rounded after a resize) when it takes uint8, else scaled to [0, 1]."""
     path = tmp_path / "downloaded.keras"
     path.write_bytes(model_bytes)
     model = keras.models.load_model(path)
+    pixels = model.inputs[0].dtype == "uint8"
     batch = []
     for raw in files:
         image = tf.io.decode_image(raw, channels=3, expand_animations=False)
         if image.shape[:2] != (32, 32):
             image = tf.image.resize(image, (32, 32), antialias=True)
-        batch.append(np.clip(np.asarray(image, np.float32), 0, 255) / 255.0)
+        values = np.clip(np.asarray(image, np.float32), 0, 255)
+        batch.append(np.round(values).astype(np.uint8) if pixels else values / 255.0)
     return model.predict(np.stack(batch), verbose=0)
+
+
+def test_an_older_float_input_model_still_serves_its_own_predictions(
+    client, serving, legacy, tmp_path
+):
+    files = [png(random_pixels(1)[0]), png(random_pixels(1, 75, 50, seed=2)[0])]
+    response = client.post(
+        f"/v1/models/{legacy}/predict",
+        files=[("files", (f"img{i}", io.BytesIO(raw), "image/png")) for i, raw in enumerate(files)],
+    )
+    assert response.status_code == 200, response.text
+    downloaded = client.get(f"/v1/models/{legacy}/download").content
+    expected = expected_probabilities(downloaded, files, tmp_path)
+    got = [[p["probabilities"][c] for c in CLASSES] for p in response.json()["predictions"]]
+    np.testing.assert_allclose(np.array(got), expected, atol=1e-5)
+    assert [p["label"] for p in response.json()["predictions"]] == [
+        CLASSES[i] for i in expected.argmax(1)
+    ]
 
 
 def test_predictions_equal_the_downloaded_models_predict(client, serving, tiny, tmp_path):

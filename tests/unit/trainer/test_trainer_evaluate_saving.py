@@ -19,8 +19,10 @@ from tass.trainer.saving import (
     load_model,
     read_class_names,
     save_model,
+    takes_pixels,
 )
 from tass.trainer.train import train
+from tests.support.models import legacy_model_file
 
 
 @pytest.fixture(scope="module")
@@ -115,16 +117,18 @@ def test_save_then_load_gives_identical_predictions(
     assert int(loaded.optimizer.iterations) == int(trained.model.optimizer.iterations)
 
 
-def test_savedmodel_export_serves_the_same_predictions(
+def test_savedmodel_export_takes_uint8_pixels_like_the_keras_export(
     trained, test_data: Dataset, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     import tensorflow as tf
 
     directory = export_savedmodel(trained.model, tmp_path / "export")
     served = tf.saved_model.load(str(directory))
-    x = test_data.x[:8].astype(np.float32) / 255.0
+    pixels = test_data.x[:8]
     np.testing.assert_allclose(
-        served.serve(tf.constant(x)).numpy(), trained.model.predict(x, verbose=0), atol=1e-5
+        served.serve(tf.constant(pixels)).numpy(),
+        trained.model.predict(pixels.astype(np.float32) / 255.0, verbose=0),
+        atol=1e-5,
     )
 
 
@@ -137,23 +141,33 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
         load_model(bad)
 
 
-def test_an_exported_model_loads_in_plain_keras_without_this_package(
+USER_SCRIPT = """
+import json, sys, zipfile, numpy as np, keras
+model = keras.models.load_model(sys.argv[1])
+x, y = np.load(sys.argv[2]), np.load(sys.argv[3])
+metrics = model.evaluate(x, y, verbose=0, return_dict=True)
+class_names = json.loads(zipfile.ZipFile(sys.argv[1]).read("metadata.json"))["class_names"]
+probs = model.predict(x, verbose=0)
+np.save(sys.argv[4], probs)
+assert not [n for n in sys.modules if n.split(".")[0] in ("trainer", "tass", "core")]
+print(json.dumps({"metrics": metrics, "class_names": class_names, "dtype": str(x.dtype)}))
+"""
+
+
+def test_an_exported_model_evaluates_uint8_images_in_plain_keras_without_this_package(
     trained, test_data: Dataset, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    """What a user does with a downloaded model: a fresh Python, no `tass` on the path."""
+    """What a user does with a downloaded model: a fresh Python, no `tass` on the path, the
+    uint8 images they have, `evaluate` without compiling, the class names from the file."""
     import subprocess
     import sys
 
     path = export_model(trained.model, tmp_path / "model.keras", trained.class_names)
-    x = test_data.x[:8].astype(np.float32) / 255.0
-    np.save(tmp_path / "x.npy", x)
-    code = (
-        "import sys, numpy as np, keras; m = keras.models.load_model(sys.argv[1]); "
-        "np.save(sys.argv[3], m.predict(np.load(sys.argv[2]), verbose=0)); "
-        "assert not [n for n in sys.modules if n.split('.')[0] in ('trainer', 'tass', 'core')]"
-    )
+    np.save(tmp_path / "x.npy", test_data.x)  # uint8 0-255, as images come
+    np.save(tmp_path / "y.npy", test_data.y)
+    files = [str(tmp_path / name) for name in ("x.npy", "y.npy", "p.npy")]
     out = subprocess.run(
-        [sys.executable, "-c", code, str(path), str(tmp_path / "x.npy"), str(tmp_path / "p.npy")],
+        [sys.executable, "-c", USER_SCRIPT, str(path), *files],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -161,9 +175,31 @@ def test_an_exported_model_loads_in_plain_keras_without_this_package(
         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    expected = trained.model.predict(x, verbose=0)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["dtype"] == "uint8"
+    assert report["class_names"] == trained.class_names == read_class_names(path)
+    ours = evaluate(trained.model, test_data)  # the training model, on [0, 1] floats
+    assert report["metrics"]["accuracy"] == pytest.approx(ours.accuracy, abs=1e-6)
+    assert report["metrics"]["loss"] == pytest.approx(ours.loss, rel=1e-4)
+    assert ours.accuracy > 0.5  # well above chance (0.1): the uint8 input is not misread
+    expected = trained.model.predict(test_data.x.astype(np.float32) / 255.0, verbose=0)
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, rtol=1e-5, atol=1e-6)
-    assert read_class_names(path) == trained.class_names
+
+
+def test_evaluate_gives_the_same_metrics_for_the_export_and_an_older_float_export(
+    trained, test_data: Dataset, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Models exported before the uint8 contract (float [0, 1] input, uncompiled, class names
+    in their own member) still load and evaluate: the input dtype says how to feed them."""
+    new = load_model(export_model(trained.model, tmp_path / "new.keras", trained.class_names))
+    old = load_model(legacy_model_file(trained.model, tmp_path / "old.keras", trained.class_names))
+    assert takes_pixels(new) and not takes_pixels(old) and old.compiled is False
+    assert read_class_names(tmp_path / "old.keras") == trained.class_names
+    results = [
+        evaluate(m, test_data, class_names=trained.class_names, flip=True) for m in (new, old)
+    ]
+    assert results[0].accuracy == pytest.approx(results[1].accuracy, abs=1e-6)
+    assert results[0].confusion_matrix == results[1].confusion_matrix
 
 
 def test_a_fresh_process_loads_a_training_saved_model(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
