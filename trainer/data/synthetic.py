@@ -10,8 +10,6 @@ A mirrored image shows its class's pattern at another phase, so flip augmentatio
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from tass.trainer.data.dataset import Dataset
@@ -27,9 +25,10 @@ def class_frequencies(num_classes: int) -> list[tuple[int, int]]:
     stripes = [pair for f in range(1, 6) for pair in ((f, 0), (0, f))]
     others = sorted(
         (
-            pair
-            for pair in itertools.product(range(MAX_FREQUENCY + 1), repeat=2)
-            if pair != (0, 0) and pair not in stripes
+            (down, across)
+            for down in range(MAX_FREQUENCY + 1)
+            for across in range(MAX_FREQUENCY + 1)
+            if (down, across) != (0, 0) and (down, across) not in stripes
         ),
         key=lambda pair: (pair[0] + pair[1], pair),
     )
