@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from tass.core.clock import database_now
 from tass.core.db import changed_rows
 from tass.core.models import Job, Sweep, UploadedDataset
+from tass.core.redaction import path_free
 from tass.core.settings import Settings
 from tass.core.states import ACTIVE_STATUSES
 from tass.trainer.artifacts import JOBS_PREFIX, MODELS_PREFIX
@@ -311,7 +312,7 @@ def record_validation(
         dataset.status, dataset.summary = READY, summary
         dataset.num_examples = int(summary["num_examples"])
     else:
-        dataset.status, dataset.error = FAILED, error[:2000]
+        dataset.status, dataset.error = FAILED, path_free(error)[:2000]
 
 
 def usable_dataset(

@@ -22,6 +22,7 @@ from tass.core.db import changed_rows
 from tass.core.job_transitions import record_transition, transition
 from tass.core.models import IdempotencyKey, Job, utcnow
 from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
+from tass.core.redaction import path_free
 from tass.core.registry import resolve_model_ref
 from tass.core.settings import Settings
 from tass.core.states import ACTIVE_STATUSES, JobStatus, JobType
@@ -353,8 +354,8 @@ def finish(
 
 
 def fail(session: Session, job_id: str, attempt: int, error: str) -> bool:
-    """This attempt failed with `error` (kept to MAX_ERROR_CHARS)."""
-    values = {"error": error[:MAX_ERROR_CHARS]}
+    """This attempt failed with `error` (kept to MAX_ERROR_CHARS, without server paths)."""
+    values = {"error": path_free(error)[:MAX_ERROR_CHARS]}
     return finish(session, job_id, attempt, JobStatus.FAILED, reason="error", values=values)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from tass.core import job_lifecycle
 from tass.core.db import Session
 from tass.core.models import Job
+from tass.core.redaction import path_free, server_folders
 from tass.core.states import JobStatus
 from tass.worker.context import WorkerContext
 
@@ -39,10 +40,12 @@ def finish(
 
 
 def fail(ctx: WorkerContext, job: Job, exc: BaseException) -> None:
-    """Fail this attempt with the exception's message; the traceback goes to the log."""
+    """Fail this attempt with the exception's message, without server paths (a dataset shows
+    as named under the data roots, other files by name); the traceback goes to the log."""
     log.error("job %s attempt %s failed", job.id, job.attempt, exc_info=exc)
+    error = path_free(f"{type(exc).__name__}: {exc}", server_folders(ctx.settings))
     with ctx.sessions.begin() as session:
-        job_lifecycle.fail(session, job.id, job.attempt, f"{type(exc).__name__}: {exc}")
+        job_lifecycle.fail(session, job.id, job.attempt, error)
 
 
 def end_stopped(ctx: WorkerContext, job: Job) -> None:

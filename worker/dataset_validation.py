@@ -22,6 +22,7 @@ from tass.core.datasets import (
 )
 from tass.core.db import DatabaseError
 from tass.core.models import UploadedDataset
+from tass.core.redaction import path_free, server_folders
 from tass.trainer.artifacts import ArtifactError
 from tass.trainer.errors import DataError
 from tass.worker.context import WorkerContext
@@ -101,6 +102,8 @@ def run_validate_dataset(ctx: WorkerContext, dataset_id: str) -> None:
         assert dataset is not None
         session.expunge(dataset)
     summary, error = _validate(ctx, dataset, claim)
+    if error is not None:
+        error = path_free(error, server_folders(ctx.settings))
     with ctx.sessions.begin() as session:
         record_validation(session, dataset_id, summary, error, attempt=claim.attempt)
     log.info("dataset %s: %s", dataset_id, "ready" if error is None else f"failed: {error}")
