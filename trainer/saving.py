@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -54,19 +54,19 @@ def pixel_model(model: keras.Model) -> keras.Model:
     return keras.Model(pixels, layers_only(scaled), name=model.name)
 
 
-def _compiled_copy(model: keras.Model, folder: Path) -> keras.Model:
-    """A fresh copy of `model` (saved and reloaded outside any distribution strategy), compiled
-    with stock Keras parts only: the loss and accuracy that `model.evaluate` reports, and plain
-    SGD (no slot variables, so the file stays the size of the weights)."""
-    plain = folder / "plain.keras"
-    model.save(plain)
-    copy = keras.saving.load_model(plain, compile=False, safe_mode=True)
-    copy.compile(
-        optimizer=keras.optimizers.SGD(),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
-    return copy
+def _compiled_for_users(model: keras.Model) -> keras.Model:
+    """`model` behind its uint8 input, compiled with stock Keras parts only: the loss and
+    accuracy that `model.evaluate` reports, and plain SGD (no slot variables, so the file stays
+    the size of the weights). Built in the strategy scope that holds the weights."""
+    strategy = getattr(model, "distribute_strategy", None)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        exported = pixel_model(model)
+        exported.compile(
+            optimizer=keras.optimizers.SGD(),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
+    return exported
 
 
 def _add_metadata(path: Path, extra: dict[str, object]) -> None:
@@ -96,9 +96,7 @@ def export_model(model: keras.Model, path: str | os.PathLike, class_names: list[
             f"but {len(class_names)} class names were given"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="tass-export-") as folder:
-        exported = _compiled_copy(pixel_model(model), Path(folder))
-        exported.save(path)
+    _compiled_for_users(model).save(path)
     _add_metadata(path, {CLASS_NAMES_KEY: list(class_names), "input": "uint8 pixels 0-255"})
     return path
 
