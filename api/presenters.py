@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from tass.api.schemas import ArtifactOut, JobOut, ModelOut, TransitionOut
 from tass.core.job_queries import JobSnapshot
 from tass.core.models import Job, JobTransition, Model
+from tass.core.redaction import path_free
 from tass.trainer.artifacts import model_format
 from tass.trainer.progress import JobProgress
 
@@ -36,6 +37,7 @@ def job_out(job: Job | JobSnapshot) -> JobOut:
         worker=job.worker_id,
         progress=JobProgress.model_validate(job.progress) if job.progress else None,
         metrics=job.latest_metrics or {},
+        error=path_free(job.error) if job.error else None,  # also rows recorded before redaction
         transitions=[transition_out(t) for t in job.transitions],
     )
 

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from tass.api.app import create_app
 from tass.core.apikeys import create_key
+from tass.core.models import Job
 from tass.core.objectstore import ObjectStore
 from tass.core.redaction import path_free
 from tass.core.settings import Settings
@@ -100,6 +101,20 @@ def test_an_altered_model_file_fails_the_evaluation_without_its_working_folder(s
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "failed" and "sha256 mismatch" in job["error"], job["error"]
     assert_path_free(job["error"], tmp_path, ctx.settings.data_dir)
+
+
+def test_an_error_recorded_before_redaction_is_served_without_its_paths(service):
+    client, ctx, _ = service
+    with ctx.sessions.begin() as session:
+        job = Job(type="train", tenant="acme", status="failed", queue="train", dataset={})
+        job.error = "DataError: /srv/tass/datasets/pets.tar.gz: not a gzip file"
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    served = client.get(f"/v1/jobs/{job_id}").json()["error"]
+    assert served == "DataError: .../pets.tar.gz: not a gzip file"
+    listed = client.get("/v1/jobs", params={"status": "failed"}).json()["items"]
+    assert [item["error"] for item in listed] == [served]
 
 
 def test_path_free_keeps_names_urls_and_keys() -> None:
