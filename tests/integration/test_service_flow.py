@@ -82,7 +82,7 @@ def test_model_download_is_verified_and_predicts(trained, http, tmp_path):
     model = load_model(path)
     predictions = model.predict(np.zeros((3, 32, 32, 3), dtype=np.uint8), verbose=0)
     assert predictions.shape == (3, 10)
-    assert model.evaluate(np.zeros((3, 32, 32, 3), np.uint8), [0, 1, 2], verbose=0)
+    assert model.evaluate(np.zeros((3, 32, 32, 3), np.uint8), np.arange(3), verbose=0)
     np.testing.assert_allclose(predictions.sum(axis=1), 1.0, rtol=1e-4)
 
 
