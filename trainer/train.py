@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from tass.trainer.artifacts import MODEL_FILE
+from tass.trainer.batchnorm import BATCH_SIZE as BN_BATCH_SIZE
+from tass.trainer.batchnorm import MAX_IMAGES as MAX_BN_IMAGES
+from tass.trainer.batchnorm import PreciseBatchNorm
 from tass.trainer.callbacks import Cancelled, Hook, TrainingMonitor
 from tass.trainer.checkpoint import read_state, resolve_checkpoint
 from tass.trainer.data import Dataset, stratified_split
@@ -101,6 +105,11 @@ def _fit(
 ) -> bool:
     """Run the epochs from `first_epoch` on; True when the hook cancelled training."""
     callbacks: list[keras.callbacks.Callback] = [monitor]
+    if model.distribute_strategy.num_replicas_in_sync == 1:  # see trainer/batchnorm.py
+        sample = train_data.subset(np.arange(min(len(train_data), MAX_BN_IMAGES)))
+        callbacks.append(
+            PreciseBatchNorm(lambda: (x for x, _ in eval_dataset(sample, BN_BATCH_SIZE)), steps)
+        )
     if spec.early_stopping_patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
