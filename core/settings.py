@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     train_queue: str = "train"
     evaluate_queue: str = "evaluate"
     progress_every_steps: int = Field(20, ge=1)
+    # each idle worker process imports TensorFlow and the trainer before its job arrives
+    # (worker/prewarm.py); off, a job imports them after it started running
+    worker_prewarm: bool = True
     max_page_size: int = Field(200, ge=1)
     sse_poll_seconds: float = Field(0.5, gt=0)
     # open /v1/jobs/{id}/events streams: per API key and per API process, and how long one lasts

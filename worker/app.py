@@ -27,7 +27,8 @@ def create_celery() -> Celery:
         task_reject_on_worker_lost=True,
         # One job per process at a time, and a fresh process per job: TensorFlow's memory is
         # returned to the system when the child exits, and CUDA is never initialised in the
-        # parent before fork (the trainer is imported inside the task).
+        # parent before fork (only the children import the trainer: each new child imports it
+        # while idle, before its job arrives: worker/prewarm.py).
         # (prefork hands a task only to an idle child: Celery's "fair" scheduling, the default
         # since 5.x, so a long job never holds a short one behind it in a busy child)
         worker_prefetch_multiplier=1,

@@ -1,4 +1,5 @@
-"""Celery tasks, registered by name; each one only hands the job id to its runner."""
+"""Celery tasks, registered by name; each one waits for its process's warm-up imports
+(worker/prewarm.py), then hands the job id to its runner."""
 
 from __future__ import annotations
 
@@ -9,19 +10,23 @@ from tass.worker.app import celery_app
 from tass.worker.context import get_context
 from tass.worker.dataset_validation import run_validate_dataset
 from tass.worker.evaluate_job import run_evaluate_job
+from tass.worker.prewarm import warmup
 from tass.worker.train_job import run_train_job
 
 
 @celery_app.task(name=TRAIN_TASK, bind=True)
 def train(self: Task, job_id: str) -> None:
+    warmup.wait()
     run_train_job(get_context(self.request.hostname), job_id)
 
 
 @celery_app.task(name=EVALUATE_TASK, bind=True)
 def evaluate(self: Task, job_id: str) -> None:
+    warmup.wait()
     run_evaluate_job(get_context(self.request.hostname), job_id)
 
 
 @celery_app.task(name=VALIDATE_DATASET_TASK, bind=True)
 def validate_dataset(self: Task, dataset_id: str) -> None:
+    warmup.wait()
     run_validate_dataset(get_context(self.request.hostname), dataset_id)
