@@ -1,5 +1,6 @@
-"""The progress events that `trainer.train.train` reports to its hook, the snapshot of them
-that a job stores and the API serves (JobProgress), and how a duration (an ETA) is written.
+"""The progress events that `trainer.train.train` reports to its hook, the phase a job is in,
+the snapshot of them that a job stores and the API serves (JobProgress), and how a duration
+(an ETA) is written.
 
 Pure (dataclasses and pydantic, no TensorFlow): the worker, the API and the client share it."""
 
@@ -7,9 +8,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
+
+# What a running job is doing, in the order a training job goes through them: `loading` (its
+# data, a checkpoint to resume from, the model to evaluate), `compiling` (building the model
+# and tracing its first step), `training`, `evaluating` (a training job's test-time-flip
+# validation, or an evaluation job) and `exporting` (writing and uploading the model files).
+Phase = Literal["loading", "compiling", "training", "evaluating", "exporting"]
+PHASES: tuple[Phase, ...] = get_args(Phase)
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,7 @@ class Progress:
     gflops_per_sec: float = 0.0  # images_per_sec x training FLOPs per image (trainer.flops)
     eta_seconds: float | None = None
     checkpoint_path: str | None = None
+    phase: Phase = "training"
 
 
 class JobProgress(BaseModel):
@@ -43,10 +52,19 @@ class JobProgress(BaseModel):
         None, description="Achieved training compute: images/s x training FLOPs per image."
     )
     eta_seconds: float | None = None
+    phase: Phase | None = Field(
+        None,
+        description="What the job is doing: loading, compiling, training, evaluating or exporting.",
+    )
 
     @classmethod
     def of(cls, progress: Progress) -> JobProgress:
         return cls.model_validate(progress, from_attributes=True)
+
+
+def with_phase(progress: dict[str, object] | None, phase: Phase) -> dict[str, object]:
+    """A stored progress snapshot (or none yet) moved on to `phase`, everything else kept."""
+    return {**JobProgress.model_validate(progress or {}).model_dump(), "phase": phase}
 
 
 def format_duration(seconds: float | None) -> str:

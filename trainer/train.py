@@ -25,12 +25,17 @@ from tass.trainer.hardware import HardwareInfo, configure
 from tass.trainer.losses import SmoothedSparseCrossentropy
 from tass.trainer.models import build_model
 from tass.trainer.pipeline import eval_dataset, steps_per_epoch, train_dataset
+from tass.trainer.progress import Phase
 from tass.trainer.randomness import align_layer_randomness
 from tass.trainer.saving import load_weights
 from tass.trainer.schedules import make_optimizer
 from tass.trainer.spec import TrainSpec
 
 EVAL_BATCH_SIZE = 512
+
+# told each phase `train` enters that no progress report shows: `compiling` on entry (the
+# first step's report says `training`), `evaluating` before the test-time-flip validation
+PhaseHook = Callable[[Phase], object]
 
 
 @dataclass
@@ -152,14 +157,18 @@ def train(
     checkpoint_dir: str | os.PathLike | None = None,
     resume_from: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
+    on_phase: PhaseHook | None = None,
 ) -> TrainResult:
     """Train `spec.model` on `data` (minus the stratified validation split).
 
     `hook(progress)` runs every `progress_every` steps and after each epoch (after its
     checkpoint); returning False stops training after the current batch. `checkpoint_dir` gets
     an `epoch-NNNN/` per epoch; `resume_from` continues from one of them (or the latest in a
-    checkpoint folder) at the next epoch.
+    checkpoint folder) at the next epoch. `on_phase(phase)` is told when building and
+    compiling starts and when the final flip validation starts (`trainer.progress.Phase`).
     """
+    report_phase = on_phase or (lambda _: None)
+    report_phase("compiling")
     hardware = configure(spec)
     keras.utils.set_random_seed(spec.seed)
     train_data, val_data = _split(data, spec)
@@ -209,6 +218,7 @@ def train(
     if val_data is not None and history and not stopped:
         # the validation estimate with test-time flip augmentation (python -m tass.trainer
         # evaluate --flip): each image's outputs averaged with its mirror image's
+        report_phase("evaluating")
         flipped = evaluate(model, val_data, EVAL_BATCH_SIZE, flip=True)
         final_metrics["val_accuracy_flip"] = flipped.accuracy
     return TrainResult(

@@ -11,15 +11,22 @@ from tass.core.db import Session
 from tass.core.models import Job
 from tass.core.redaction import path_free, server_folders
 from tass.core.states import JobStatus
+from tass.trainer.progress import with_phase
 from tass.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
 
 def claim(ctx: WorkerContext, job_id: str, resumed_from_epoch: int | None = None) -> Job | None:
-    """queued -> running; None if someone else has it or it is no longer queued."""
+    """queued -> running, in phase `loading` from the same transaction on; None if someone
+    else has it or it is no longer queued. The job returned holds the progress it had before
+    (a resumed job's last epoch and steps)."""
     with ctx.sessions.begin() as session:
-        return job_lifecycle.claim(session, job_id, ctx.worker_id, resumed_from_epoch)
+        job = job_lifecycle.claim(session, job_id, ctx.worker_id, resumed_from_epoch)
+        if job is not None:
+            loading = with_phase(job.progress, "loading")
+            job_lifecycle.heartbeat(session, job.id, job.attempt, progress=loading)
+        return job
 
 
 def finish(

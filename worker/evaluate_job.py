@@ -1,4 +1,5 @@
-"""An evaluation job: load a stored model (digest-checked), evaluate it, store the metrics."""
+"""An evaluation job: load a stored model (digest-checked), evaluate it, store the metrics; its
+progress says `loading` (model and data), then `evaluating`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tass.worker.claim import claim, end_stopped, fail, finish
 from tass.worker.context import WorkerContext
 from tass.worker.job_data import load_job_data
 from tass.worker.lease import Lease
+from tass.worker.reporter import JobReporter
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,11 @@ def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
             model = load_model(model_file, compile=False)
             classes = registered_class_names(ctx, job.model_id) or read_class_names(model_file)
             data = load_job_data(ctx, job.dataset, workdir)
+            reporter = JobReporter(ctx, lease, every_steps=1, progress=job.progress)
+            if not reporter.phase("evaluating"):
+                log.info("job %s stopped before its evaluation began", job_id)
+                end_stopped(ctx, job)
+                return
             try:  # the lease thread sets `lost` on cancel, deadline or takeover
                 result = evaluate(
                     model,

@@ -1,5 +1,6 @@
-"""The trainer hook: writes progress, per-step and per-epoch metrics, uploads checkpoints,
-and tells the trainer to stop as soon as the job's lease is lost (cancel, timeout, requeue)."""
+"""The trainer hook: writes progress (with the phase the job is in), per-step and per-epoch
+metrics, uploads checkpoints, and tells the trainer to stop as soon as the job's lease is lost
+(cancel, timeout, requeue)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tass.core.db import DatabaseUnavailable
 from tass.core.job_results import record_artifacts, stored_artifact, upsert_metrics
 from tass.core.models import Artifact
 from tass.trainer.artifacts import checkpoint_key, checkpoint_kind
-from tass.trainer.progress import JobProgress
+from tass.trainer.progress import JobProgress, Phase, with_phase
 from tass.worker.context import WorkerContext
 from tass.worker.lease import Lease
 
@@ -24,10 +25,32 @@ log = logging.getLogger(__name__)
 class JobReporter:
     """Called by the trainer every batch: cheap unless a write is due."""
 
-    def __init__(self, ctx: WorkerContext, lease: Lease, *, every_steps: int) -> None:
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        lease: Lease,
+        *,
+        every_steps: int,
+        progress: dict[str, Any] | None = None,
+    ) -> None:
         self.ctx, self.lease, self.every_steps = ctx, lease, every_steps
         self.job_id = lease.job_id
+        self.progress: dict[str, Any] = with_phase(progress, "loading")  # as last written
         self._last_write = 0.0
+
+    def phase(self, phase: Phase) -> bool:
+        """Show that the job moved on to `phase` (its last step and epoch kept); False once
+        the lease is lost. A database blip costs this one write, not the job."""
+        if self.lease.lost.is_set():
+            return False
+        progress = with_phase(self.progress, phase)
+        try:
+            if not self.lease.renew(progress=progress):
+                return False
+        except DatabaseUnavailable as exc:
+            log.warning("phase write for job %s failed: %s", self.job_id, exc)
+        self.progress = progress
+        return True
 
     def __call__(self, progress: Any) -> bool:
         if self.lease.lost.is_set():
@@ -89,6 +112,7 @@ class JobReporter:
             upsert_metrics(session, self.job_id, kind, step, values)
             if artifacts:
                 record_artifacts(session, artifacts)
+        self.progress = extra["progress"]
         return True
 
     def _upload_checkpoint(self, folder: Path, epoch: int) -> list[Artifact]:

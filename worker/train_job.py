@@ -1,4 +1,5 @@
-"""A training job: claim, load data, train with progress and checkpoints, store the model."""
+"""A training job: claim, load data, train with progress and checkpoints, store the model;
+its progress names each phase (loading, compiling, training, evaluating, exporting)."""
 
 from __future__ import annotations
 
@@ -87,7 +88,9 @@ def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Pa
 
     spec = TrainSpec.model_validate(job.spec)
     data = load_job_data(ctx, job.dataset, workdir)
-    reporter = JobReporter(ctx, lease, every_steps=ctx.settings.progress_every_steps)
+    reporter = JobReporter(
+        ctx, lease, every_steps=ctx.settings.progress_every_steps, progress=job.progress
+    )
     result = train(
         spec,
         data,
@@ -96,8 +99,9 @@ def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Pa
         checkpoint_dir=workdir / CHECKPOINTS_DIR,
         resume_from=resume,
         log=log.info,
+        on_phase=reporter.phase,
     )
-    if result.stopped or lease.lost.is_set():
+    if result.stopped or not reporter.phase("exporting"):
         end_stopped(ctx, job)
         return
     keras_file = workdir / MODEL_FILE

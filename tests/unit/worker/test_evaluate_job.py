@@ -79,7 +79,7 @@ def test_a_cancel_stops_an_evaluation_within_a_batch(ctx, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="tass.worker.evaluate_job"):
         worker.start()
         deadline = time.monotonic() + 60
-        while job_row(ctx, job_id).status != "running":
+        while (job_row(ctx, job_id).progress or {}).get("phase") != "evaluating":
             assert time.monotonic() < deadline
             time.sleep(0.01)
         with ctx.sessions.begin() as session:  # what DELETE /v1/jobs/{id} does
