@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tass.client.sse import ServerSentEvent
-from tass.trainer.progress import format_duration
+from tass.trainer.progress import PHASE_LABELS, format_duration
 
 Json = dict[str, Any]
 
@@ -98,6 +98,21 @@ def format_progress(progress: Mapping[str, Any] | None) -> str:
     return " ".join(parts)
 
 
+def format_phase(job: Mapping[str, Any]) -> str:
+    """What a running job is doing (`loading data`, `compiling`, ...); empty once it ended."""
+    if job.get("status") not in ("running", "cancelling"):
+        return ""
+    phase = (job.get("progress") or {}).get("phase")
+    return PHASE_LABELS.get(phase, str(phase)) if phase else ""
+
+
+def format_job_progress(job: Mapping[str, Any]) -> str:
+    """`training epoch 3/10 step 120/390` (the phase while the job runs)."""
+    return " ".join(
+        part for part in (format_phase(job), format_progress(job.get("progress"))) if part
+    )
+
+
 def progress_position(job: Mapping[str, Any]) -> tuple[float, float | None]:
     """(completed, total) steps over the whole run; `total` is None until the size is known.
 
@@ -135,7 +150,7 @@ def jobs_table(jobs: Iterable[Mapping[str, Any]]) -> Table:
             str(job.get("type") or ""),
             str(job.get("name") or ""),
             status_text(job.get("status")),
-            format_progress(job.get("progress")),
+            format_job_progress(job),
             format_metrics(headline_metrics(job), ("accuracy", "val_accuracy")),
             format_time(job.get("created_at")),
         )
@@ -191,7 +206,7 @@ def job_details(job: Mapping[str, Any]) -> RenderableType:
         extra = f" {speed:.0f} img/s" if isinstance(speed, int | float) else ""
         eta = progress.get("eta_seconds")
         extra += f" ETA {format_duration(eta)}" if eta is not None else ""
-        row("progress", format_progress(progress) + extra)
+        row("progress", format_job_progress(job) + extra)
     row("metrics", format_metrics(job.get("metrics")))
     result = job.get("result") or {}
     row("result", format_metrics(_numbers(result)))
@@ -240,7 +255,8 @@ def describe_event(event: ServerSentEvent) -> str:
         at = f"  ({format_time(data.get('at'))})" if data.get("at") else ""
         return f"status    {data.get('status')}{at}"
     if event.event == "progress":
-        line = format_progress(data)
+        phase = data.get("phase")
+        line = " ".join(p for p in (PHASE_LABELS.get(phase, ""), format_progress(data)) if p)
         if data.get("images_per_sec") is not None:
             line += f"  {data['images_per_sec']:.0f} img/s"
         if data.get("eta_seconds") is not None:
@@ -255,11 +271,13 @@ def describe_event(event: ServerSentEvent) -> str:
 
 class JobProgressView:
     """A live progress bar for `status --watch` on a terminal:
-    status, bar, epoch x/N, step, loss/accuracy/val_accuracy, images/s and the server's ETA."""
+    status, phase, bar, epoch x/N, step, loss/accuracy/val_accuracy, images/s and the server's
+    ETA (while training)."""
 
     def __init__(self, console: Console) -> None:
         self._progress = Progress(
             TextColumn("{task.fields[status]}"),
+            TextColumn("{task.fields[phase]}"),
             BarColumn(),
             TextColumn("{task.fields[position]}"),
             TextColumn("{task.fields[metrics]}"),
@@ -272,7 +290,7 @@ class JobProgressView:
     def __enter__(self) -> JobProgressView:
         self._progress.start()
         self._task = self._progress.add_task(
-            "job", total=None, status="", position="", metrics="", speed="", eta=""
+            "job", total=None, status="", phase="", position="", metrics="", speed="", eta=""
         )
         return self
 
@@ -292,12 +310,15 @@ class JobProgressView:
         speed = progress.get("images_per_sec")
         status = job.get("status") or "?"
         running = status in ("running", "cancelling")
-        eta = progress.get("eta_seconds")
+        # the ETA counts training steps: past them (evaluating, exporting) it says nothing
+        training = progress.get("phase") in (None, "training")
+        eta = progress.get("eta_seconds") if training else None
         self._progress.update(
             self._task,
             completed=completed,
             total=total,
             status=f"[{STATUS_STYLES.get(status, '')}]{status}[/]",
+            phase=format_phase(job),
             position=format_progress(progress),
             metrics=format_metrics(job.get("metrics"), ("loss", "accuracy", "val_accuracy")),
             speed=f"{speed:.0f} img/s" if running and isinstance(speed, int | float) else "",
@@ -306,7 +327,8 @@ class JobProgressView:
 
 
 class JobLogView:
-    """`status --watch` when output is not a terminal: one line per status or epoch change."""
+    """`status --watch` when output is not a terminal: one line per status, phase or epoch
+    change."""
 
     def __init__(self, console: Console) -> None:
         self._console = console
@@ -321,11 +343,11 @@ class JobLogView:
     def update(self, job: Mapping[str, Any]) -> None:
         progress = job.get("progress") or {}
         metrics = format_metrics(job.get("metrics"))
-        key = (job.get("status"), progress.get("epoch"), metrics)
+        key = (job.get("status"), format_phase(job), progress.get("epoch"), metrics)
         if key == self._last:
             return
         self._last = key
-        parts = [str(job.get("status")), format_progress(progress), metrics]
+        parts = [str(job.get("status")), format_job_progress(job), metrics]
         self._console.print("  ".join(part for part in parts if part), highlight=False)
 
 

@@ -18,6 +18,14 @@ from pydantic import BaseModel, Field
 # validation, or an evaluation job) and `exporting` (writing and uploading the model files).
 Phase = Literal["loading", "compiling", "training", "evaluating", "exporting"]
 PHASES: tuple[Phase, ...] = get_args(Phase)
+# how the CLI writes each phase (the dashboard has the same words in common.js)
+PHASE_LABELS: dict[str, str] = {
+    "loading": "loading data",
+    "compiling": "compiling",
+    "training": "training",
+    "evaluating": "evaluating",
+    "exporting": "exporting model",
+}
 
 
 @dataclass(frozen=True)

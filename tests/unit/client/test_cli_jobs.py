@@ -279,3 +279,64 @@ def test_progress_bar_shows_epoch_step_metrics_speed_and_eta():
         assert part in text
     assert "1234 img/s" in text or "1235 img/s" in text
     assert "ETA 42s" in text
+
+
+def in_phase(phase: str, epoch: int | None = None, step: int | None = None) -> dict:
+    """A running job in `phase` (at `epoch` and `step` of 3 x 10 once it has trained)."""
+    job = running(epoch or 1, step or 0) if epoch else make_job(status="running", progress={})
+    job["progress"]["phase"] = phase
+    return job
+
+
+def test_watch_prints_each_phase_the_job_goes_through(api, run):
+    api.sequence(
+        "GET",
+        "/v1/jobs/job-1",
+        [
+            httpx.Response(200, json=make_job()),
+            httpx.Response(200, json=in_phase("loading")),
+            httpx.Response(200, json=in_phase("compiling")),
+            httpx.Response(200, json=in_phase("training", 1, 4)),
+            httpx.Response(200, json=in_phase("evaluating", 3, 10)),
+            httpx.Response(200, json=in_phase("exporting", 3, 10)),
+            httpx.Response(200, json=make_job(status="succeeded")),
+        ],
+    )
+
+    result = run("status", "job-1", "--watch", "--interval", "0")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for expected in (
+        "running  loading data",
+        "running  compiling",
+        "running  training epoch 1/3 step 4/10",
+        "running  evaluating epoch 3/3 step 10/10",
+        "running  exporting model epoch 3/3 step 10/10",
+    ):
+        assert expected in lines, result.stdout
+
+
+def test_progress_bar_names_the_phase_and_drops_the_eta_after_training():
+    def shown(job: dict) -> str:
+        out = io.StringIO()
+        with JobProgressView(Console(file=out, force_terminal=True, width=160)) as view:
+            view.update(job)
+        return out.getvalue()
+
+    assert "compiling" in shown(in_phase("compiling"))
+    training = shown(in_phase("training", 2, 5))
+    assert "training" in training and "ETA 42s" in training
+    exporting = shown(in_phase("exporting", 3, 10))
+    assert "exporting model" in exporting and "epoch 3/3" in exporting
+    assert "ETA" not in exporting  # the server's ETA counts training steps only
+
+
+def test_events_name_the_phase_of_each_progress_event(api, run):
+    progress = {"phase": "evaluating", "epoch": 3, "epochs": 3, "step": 10, "steps_per_epoch": 10}
+    body = sse(("progress", progress), ("status", {"status": "succeeded"}))
+    api.route("GET", "/v1/jobs/job-1/events", httpx.Response(200, content=body))
+
+    result = run("events", "job-1")
+
+    assert "progress  evaluating epoch 3/3 step 10/10" in result.stdout, result.stdout
