@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from tass.core.apikeys import create_key
@@ -291,4 +292,44 @@ def advance_running_job(factory: sessionmaker[Session], job_id: str, epoch: int)
 def finish_running_job(factory: sessionmaker[Session], job_id: str) -> None:
     with factory() as session:
         assert transition(session, job_id, JobStatus.SUCCEEDED, reason="finished")
+        session.commit()
+
+
+def set_phase(factory: sessionmaker[Session], job_id: str, phase: str) -> None:
+    """What the worker writes when its job moves on to `phase` (the rest of progress kept)."""
+    with factory() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.progress = {**(job.progress or {}), "phase": phase}
+        job.last_heartbeat_at = utcnow()
+        session.commit()
+
+
+def running_evaluation(factory: sessionmaker[Session], model_id: str) -> str:
+    """An evaluation job that a worker has just claimed (phase `loading`)."""
+    with factory() as session:
+        job = create_job(
+            session,
+            job_type="evaluate",
+            tenant=TENANT,
+            queue="evaluate",
+            dataset={"source": "synthetic", "num_examples": 1000},
+            model_id=model_id,
+            name="eval-in-progress",
+        )
+        session.flush()
+        assert transition(
+            session,
+            job.id,
+            JobStatus.RUNNING,
+            values={"worker_id": f"{WORKER}/2", "progress": {"phase": "loading"}},
+        )
+        session.commit()
+        return job.id
+
+
+def forget_job(factory: sessionmaker[Session], job_id: str) -> None:
+    """Remove a job a test added, so that the seeded set stays as the other tests know it."""
+    with factory() as session:
+        session.execute(delete(Job).where(Job.id == job_id))
         session.commit()

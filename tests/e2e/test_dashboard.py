@@ -27,7 +27,10 @@ from tests.e2e.dashboard_data import (
     Seeded,
     advance_running_job,
     finish_running_job,
+    forget_job,
+    running_evaluation,
     seed,
+    set_phase,
 )
 from tests.support.processes import start_api
 
@@ -281,6 +284,35 @@ def test_failed_job_shows_its_error(page, site):
     expect(page.locator("#error-text")).to_have_text(re.compile(r"^ResourceExhaustedError: OOM"))
     expect(page.locator("#job-title")).to_contain_text(HOSTILE_NAME)
     assert page.evaluate("window.__pwned") is None
+
+
+def test_a_running_job_shows_each_phase_as_it_changes(page, site):
+    data: Seeded = site["data"]
+    factory = site["factory"]
+    set_phase(factory, data.running, "compiling")
+    page.goto(f"/dashboard/jobs/{data.running}")
+    phase = page.locator("#progress-box #job-phase")
+    expect(phase).to_have_text("compiling")
+    expect(page.locator("#progress-box")).not_to_contain_text("ETA")  # not training yet
+    set_phase(factory, data.running, "training")  # arrives through the event stream
+    expect(phase).to_have_text("training")
+    expect(page.locator("#progress-box")).to_contain_text("ETA")
+    set_phase(factory, data.running, "exporting")
+    expect(phase).to_have_text("exporting model")
+    expect(page.locator("#progress-box")).not_to_contain_text("ETA")
+    set_phase(factory, data.running, "training")
+
+    evaluation = running_evaluation(factory, data.model_id)
+    try:
+        page.goto(f"/dashboard/jobs/{evaluation}")
+        expect(phase).to_have_text("loading data")
+        set_phase(factory, evaluation, "evaluating")
+        expect(phase).to_have_text("evaluating")
+        finish_running_job(factory, evaluation)
+        expect(page.locator("#job-status")).to_have_text("succeeded")
+        expect(phase).to_have_count(0)
+    finally:
+        forget_job(factory, evaluation)
 
 
 def test_running_job_curves_follow_the_event_stream(page, site):

@@ -273,6 +273,19 @@
     return Math.min(1, Math.max(0, (epoch - 1 + within) / progress.epochs));
   }
 
+  // a job's progress.phase as the page says it (the CLI uses the same words)
+  const PHASE_LABELS = {
+    loading: "loading data",
+    compiling: "compiling",
+    training: "training",
+    evaluating: "evaluating",
+    exporting: "exporting model",
+  };
+
+  function phaseLabel(phase) {
+    return PHASE_LABELS[phase] || String(phase);
+  }
+
   function progressBar(fraction, label) {
     const bar = el("progress", { max: "1", "aria-label": label });
     if (fraction !== null) bar.value = fraction;
@@ -356,6 +369,7 @@
     flatten,
     progressFraction,
     progressBar,
+    phaseLabel,
     bestOf,
     poll,
     setUpdated,

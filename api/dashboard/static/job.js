@@ -96,19 +96,30 @@
   function renderProgress() {
     const box = clear($("progress-box"));
     const p = job.progress;
-    if (!p || !T.ACTIVE.has(job.status) || job.type !== "train") return;
+    if (!p || !T.ACTIVE.has(job.status)) return;
+    // what the job is doing now: loading data, compiling, training, evaluating, exporting
+    const phase = p.phase
+      ? el("span", { id: "job-phase", class: `phase phase-${p.phase}`, text: T.phaseLabel(p.phase) })
+      : null;
+    if (job.type !== "train") {
+      if (phase) box.append(el("div", { class: "progress-line" }, phase, T.progressBar(null, "Evaluation progress")));
+      return;
+    }
     const fraction = T.progressFraction(p, job.status);
+    // the ETA counts training steps: it says nothing while loading, compiling or after training
+    const training = !p.phase || p.phase === "training";
     box.append(
       el(
         "div",
         { class: "progress-line" },
+        phase,
         el("strong", { text: `Epoch ${p.epoch || "—"} / ${p.epochs || "?"}` }),
         T.progressBar(fraction, "Training progress"),
         el("span", {
           text: [
             p.steps_per_epoch ? `step ${p.step}/${p.steps_per_epoch}` : null,
-            p.images_per_sec ? `${Math.round(p.images_per_sec)} img/s` : null,
-            p.eta_seconds !== null && p.eta_seconds !== undefined
+            training && p.images_per_sec ? `${Math.round(p.images_per_sec)} img/s` : null,
+            training && p.eta_seconds !== null && p.eta_seconds !== undefined
               ? `ETA ${T.fmtDuration(p.eta_seconds)}`
               : null,
           ]
