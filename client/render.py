@@ -255,8 +255,8 @@ def describe_event(event: ServerSentEvent) -> str:
         at = f"  ({format_time(data.get('at'))})" if data.get("at") else ""
         return f"status    {data.get('status')}{at}"
     if event.event == "progress":
-        phase = data.get("phase")
-        line = " ".join(p for p in (PHASE_LABELS.get(phase, ""), format_progress(data)) if p)
+        phase = PHASE_LABELS.get(str(data.get("phase")), "")
+        line = " ".join(part for part in (phase, format_progress(data)) if part)
         if data.get("images_per_sec") is not None:
             line += f"  {data['images_per_sec']:.0f} img/s"
         if data.get("eta_seconds") is not None:
