@@ -10,7 +10,9 @@ so their ratios are comparable even on a loaded machine.
 `service`: the whole service (`tass up`: SQLite, local artifacts, a SQLite-backed queue) in a
 scratch folder; two jobs submitted one after the other over HTTP and polled every 0.2 s:
 queued -> running -> first step -> last step -> succeeded, with the phase the job reported.
-The first job meets a freshly started worker, the second a warm one.
+The first job meets a freshly started worker, the second a warm one. It runs the service twice,
+first with the job processes' warm-up off (`TASS_WORKER_PREWARM=false`: each job imports
+TensorFlow after it went `running`), then on.
 
     python benchmarks/startup.py phases --out benchmarks/results/startup-phases.json
     python benchmarks/startup.py service --out benchmarks/results/startup-service.json
@@ -19,6 +21,7 @@ The first job meets a freshly started worker, the second a warm one.
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 import subprocess
 import sys
@@ -121,14 +124,26 @@ def _poll(api: Any, job_id: str, timeout: float = 900) -> dict[str, Any]:
 
 
 def service() -> dict[str, Any]:
+    """The service with the job processes' warm-up off, then on, one after the other."""
+    return {
+        "prewarm_off": _service_runs(prewarm=False),
+        "prewarm_on": _service_runs(prewarm=True),
+    }
+
+
+def _service_runs(prewarm: bool) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
     from tests.support.embedded import running_embedded
 
     runs = []
-    with tempfile.TemporaryDirectory() as root, running_embedded(Path(root)) as embedded:
+    setting = {"TASS_WORKER_PREWARM": "true" if prewarm else "false"}
+    with (
+        tempfile.TemporaryDirectory() as root,
+        running_embedded(Path(root), **setting) as embedded,
+    ):
         api = embedded.api()
         time.sleep(20)  # the worker settles (a pre-started job process imports TensorFlow)
-        for label in ("first job", "second job (warm worker)"):
+        for label in ("first job", "second job (worker idle 20 s since the first)"):
             body = {
                 "type": "train",
                 "name": label,
@@ -139,6 +154,7 @@ def service() -> dict[str, Any]:
             answer.raise_for_status()
             run = {"job": label, **_poll(api, answer.json()["id"])}
             events = run["events_s"]
+            run["phase_seconds"] = _phase_seconds(events)
             if "running" in events and "first_step" in events:
                 run["running_to_first_step_s"] = round(events["first_step"] - events["running"], 2)
             if "last_step" in events and "succeeded" in events:
@@ -147,7 +163,21 @@ def service() -> dict[str, Any]:
                 )
             print(run, flush=True)
             runs.append(run)
+            time.sleep(20)  # idle: the next job's process starts (and warms up)
     return {"runs": runs}
+
+
+def _phase_seconds(events: dict[str, float]) -> dict[str, float]:
+    """How long each phase lasted: from its first sighting to the next phase (or the end)."""
+    ends = ("succeeded", "failed", "cancelled")
+    marks = sorted(
+        (at, name) for name, at in events.items() if name.startswith("phase_") or name in ends
+    )
+    return {
+        name.removeprefix("phase_"): round(end - at, 2)
+        for (at, name), (end, _) in itertools.pairwise(marks)
+        if name.startswith("phase_")
+    }
 
 
 def main() -> None:
