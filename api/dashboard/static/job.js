@@ -98,7 +98,8 @@
     const p = job.progress;
     if (!p || !T.ACTIVE.has(job.status)) return;
     // what the job is doing now: loading data, compiling, training, evaluating, exporting
-    const phase = p.phase
+    // (a requeued job keeps its last attempt's progress, but is doing nothing yet)
+    const phase = p.phase && job.status !== "queued"
       ? el("span", { id: "job-phase", class: `phase phase-${p.phase}`, text: T.phaseLabel(p.phase) })
       : null;
     if (job.type !== "train") {
