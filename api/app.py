@@ -13,6 +13,7 @@ from fastapi.telemetry import TelemetryConfig
 
 from tass.api import dashboard, prometheus
 from tass.api.auth import AuthFailureThrottle, RateLimiter
+from tass.api.body_deadline import BodyDeadline
 from tass.api.body_limit import BodySizeLimit
 from tass.api.control_characters import ControlCharacterGuard
 from tass.api.docs import closed_docs_router, docs_urls, document_principal_credentials
@@ -121,6 +122,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
         predict_max_bytes=settings.max_predict_bytes,
+    )
+    app.add_middleware(
+        BodyDeadline,
+        timeout_seconds=settings.body_timeout_seconds,
+        min_bytes_per_second=settings.body_min_bytes_per_second,
     )
     app.add_middleware(SecurityHeaders)
     for module in (health, jobs, job_metrics, models, sweeps, workers, prometheus):

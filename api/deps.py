@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -133,6 +134,11 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             claim.give_back()
             if not session_reads_only(request):  # it may have committed (itself, or above)
                 request.app.state.change_feed.changed_here()
+
+
+# get_session for a handler that opens its session itself, after the request body has arrived
+# (a prediction): `async with open_session(request) as session: ...`
+open_session = asynccontextmanager(get_session)
 
 
 async def get_store(request: Request) -> ObjectStore:

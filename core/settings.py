@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     auth_failure_limit: str = "20/minute"
     session_ttl_seconds: int = Field(8 * 3600, ge=60)
     header_timeout_seconds: float = Field(10.0, gt=0)
+    # a request body must start within body_timeout_seconds and then average at least
+    # body_min_bytes_per_second, or it gets 408 (api/body_deadline.py)
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    body_min_bytes_per_second: int = Field(16 * 1024, ge=1)
     public_docs: bool = False
     # FastAPI's native OpenTelemetry (request spans, metrics, logs) for the providers this
     # process configures; off by default: with none configured it costs ~15 us per request

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from tass.api.auth import PrincipalDep
-from tass.api.deps import SessionDep, SettingsDep, reads_only
+from tass.api.deps import SettingsDep, open_session, reads_only
 from tass.api.errors import invalid
 from tass.api.routers.models import require_model
 from tass.api.strict_json import StrictJSONRoute
@@ -124,16 +124,17 @@ def _serving_client(request: Request, settings: Settings) -> httpx.AsyncClient:
 async def predict(
     model_id: str,
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     top_k: Annotated[int | None, Query(ge=1, le=10_000, description="Keep the k best.")] = None,
 ) -> Any:
     """Class probabilities for PNG or JPEG images (any size: resized to the model's input):
     multipart `files`, or JSON `{"instances": ["<base64>", ...]}`."""
+    # the body first, then a session: a slow upload holds no session slot (TASS_API_THREADS
+    # per process) while it arrives, and the session closes before the model runs
     field, uploads = await _uploads(request, settings)
-    file = await run_in_threadpool(_model_file, session, model_id, principal)
-    session.close()  # nothing else to read: hold no connection while the model runs
+    async with open_session(request) as session:
+        file = await run_in_threadpool(_model_file, session, model_id, principal)
     payload = {
         **file,
         "top_k": top_k,
