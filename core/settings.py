@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     auth_failure_limit: str = "20/minute"
     session_ttl_seconds: int = Field(8 * 3600, ge=60)
     header_timeout_seconds: float = Field(10.0, gt=0)
+    # request line and headers: total bytes and header lines, past either 431 (api/http_protocol.py)
+    max_header_bytes: int = Field(32 * 1024, ge=1024)
+    max_header_count: int = Field(100, ge=8)
     # a request body must start within body_timeout_seconds and then average at least
     # body_min_bytes_per_second, or it gets 408 (api/body_deadline.py)
     body_timeout_seconds: float = Field(30.0, gt=0)
