@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from anyio import Semaphore, to_thread
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tass.api import dashboard, prometheus
 from tass.api.auth import AuthFailureThrottle, RateLimiter
@@ -129,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         min_bytes_per_second=settings.body_min_bytes_per_second,
     )
     app.add_middleware(SecurityHeaders)
+    if settings.forwarded_allow_ips:  # outermost: every part sees the client's address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     for module in (health, jobs, job_metrics, models, sweeps, workers, prometheus):
         app.include_router(module.router)
     app.include_router(job_events.router)

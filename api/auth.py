@@ -59,7 +59,8 @@ def is_same_origin(request: Request, *, allow_missing: bool) -> bool:
 
 
 def client_address(request: Request) -> str:
-    """The caller's address (the proxy's, unless uvicorn is told to trust forwarded headers)."""
+    """The caller's address: the connection's, or the one a proxy listed in
+    TASS_FORWARDED_ALLOW_IPS forwarded (api/app.py)."""
     return request.client.host if request.client else "unknown"
 
 

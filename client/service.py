@@ -72,6 +72,9 @@ def api_command(host: str, port: int, workers: int = 1) -> list[str]:
         # 4.5 s beside a p50 of 44 ms); asyncio serves them in turn (docs/benchmarks.md)
         "--loop",
         "asyncio",
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told not to; the app trusts
+        # only the proxies in TASS_FORWARDED_ALLOW_IPS (none by default: api/app.py)
+        "--no-proxy-headers",
         "--host",
         host,
         "--port",

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     metrics_allow_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"]
     )
+    # proxies (addresses or CIDRs) whose X-Forwarded-For/-Proto name the client; none by default:
+    # the connection's own address is the client's (rate limits, auth throttle, /metrics)
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # webhooks (README "Webhooks"): networks a webhook URL may resolve into although they are
     webhook_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # loopback/private/link-local (CIDR list, none by default), the time one delivery may take
@@ -122,7 +125,9 @@ class Settings(BaseSettings):
             return [part for part in value.split(os.pathsep) if part.strip()]
         return value
 
-    @field_validator("metrics_allow_networks", "webhook_allow_networks", mode="before")
+    @field_validator(
+        "metrics_allow_networks", "webhook_allow_networks", "forwarded_allow_ips", mode="before"
+    )
     @classmethod
     def _split_networks(cls, value: object) -> object:
         if isinstance(value, str):
