@@ -19,6 +19,7 @@ from tass.api.body_limit import BodySizeLimit
 from tass.api.control_characters import ControlCharacterGuard
 from tass.api.docs import closed_docs_router, docs_urls, document_principal_credentials
 from tass.api.errors import install_error_handlers
+from tass.api.host_allowlist import HostAllowlist
 from tass.api.prometheus import DatabaseCollector, HttpMetrics, make_registries
 from tass.api.routers import (
     datasets,
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         timeout_seconds=settings.body_timeout_seconds,
         min_bytes_per_second=settings.body_min_bytes_per_second,
     )
+    app.add_middleware(HostAllowlist, allowed_hosts=settings.resolved_allowed_hosts)
     app.add_middleware(SecurityHeaders)
     if settings.forwarded_allow_ips:  # outermost: every part sees the client's address
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)

@@ -98,6 +98,20 @@ def metrics_environment(workers: int) -> dict[str, str]:
     return {"PROMETHEUS_MULTIPROC_DIR": folder}
 
 
+WILDCARD_OR_LOOPBACK = frozenset({"", "0.0.0.0", "::", "127.0.0.1", "localhost", "::1"})
+
+
+def allowed_host_environment(host: str) -> dict[str, str]:
+    """TASS_ALLOWED_HOSTS with the address the API binds added, so the URL `tass up` shows is
+    answered (the API answers only loopback names and TASS_ALLOWED_HOSTS); {} for a wildcard
+    or loopback address (reached by names the operator lists, or always answered)."""
+    if host in WILDCARD_OR_LOOPBACK:
+        return {}
+    name = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    listed = os.environ.get("TASS_ALLOWED_HOSTS", "")
+    return {"TASS_ALLOWED_HOSTS": ",".join(part for part in (listed, name) if part)}
+
+
 def serve_command(host: str, port: int) -> list[str]:
     """The uvicorn command line of the serving process (predictions; loopback by default)."""
     return [

@@ -56,9 +56,8 @@ def api(
 ) -> None:
     """Run the HTTP API (uvicorn) until stopped."""
     service.require_server_install()
-    child = Child(
-        "api", service.api_command(host, port, workers), service.metrics_environment(workers)
-    )
+    env = {**service.metrics_environment(workers), **service.allowed_host_environment(host)}
+    child = Child("api", service.api_command(host, port, workers), env)
     raise typer.Exit(run_child(child))
 
 
@@ -141,7 +140,7 @@ def up(
     serve_port = serve_port or service.free_port()
     os.environ["TASS_SERVE_URL"] = f"http://127.0.0.1:{serve_port}"
     children = [
-        Child("api", service.api_command(host, port)),
+        Child("api", service.api_command(host, port), service.allowed_host_environment(host)),
         Child("worker", service.worker_command()),
         Child("serving", service.serve_command("127.0.0.1", serve_port)),
     ]

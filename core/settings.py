@@ -16,6 +16,9 @@ def _default_data_dir() -> Path:
     return Path(base) / "tass"
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Unset URLs fall back to the embedded default under data_dir."""
 
@@ -97,6 +100,9 @@ class Settings(BaseSettings):
     metrics_allow_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"]
     )
+    # host names the API answers besides the loopback ones (`*.example.com` wildcards; `*` for
+    # any): other Host headers get 400 (api/host_allowlist.py, DNS rebinding)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # proxies (addresses or CIDRs) whose X-Forwarded-For/-Proto name the client; none by default:
     # the connection's own address is the client's (rate limits, auth throttle, /metrics)
     forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -126,7 +132,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "metrics_allow_networks", "webhook_allow_networks", "forwarded_allow_ips", mode="before"
+        "metrics_allow_networks",
+        "webhook_allow_networks",
+        "forwarded_allow_ips",
+        "allowed_hosts",
+        mode="before",
     )
     @classmethod
     def _split_networks(cls, value: object) -> object:
@@ -137,6 +147,11 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'tass.db'}"
+
+    @property
+    def resolved_allowed_hosts(self) -> list[str]:
+        """The Host names the API answers: the loopback ones and `allowed_hosts`."""
+        return [*LOOPBACK_HOSTS, *self.allowed_hosts]
 
     @property
     def resolved_broker_url(self) -> str:

@@ -63,6 +63,7 @@ def settings(engine: Engine, tmp_path: Path, data_root: Path) -> Settings:
         artifact_url=(tmp_path / "artifacts").as_uri(),
         data_roots=[data_root],
         sse_poll_seconds=0.05,
+        allowed_hosts=["testserver"],  # TestClient's Host
     )
 
 

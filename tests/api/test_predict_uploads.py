@@ -31,7 +31,7 @@ def async_client(client) -> httpx.AsyncClient:
     """One event loop for every request (TestClient gives each call a loop of its own)."""
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=client.app),
-        base_url="http://test",
+        base_url="http://testserver",
         headers=client.headers,
     )
 

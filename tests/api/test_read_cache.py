@@ -225,7 +225,7 @@ def test_a_crowd_polling_a_changed_job_waits_for_one_read(live, commit, tenant_k
 
     async def crowd() -> list[int]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             polls = [client.get(f"/v1/jobs/{job_id}", headers=bearer(key)) for _ in range(20)]
             return [response.status_code for response in await asyncio.gather(*polls)]
 

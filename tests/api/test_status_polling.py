@@ -149,7 +149,7 @@ def test_waiting_long_polls_hold_no_session_slot(two_session_slots, client, sett
         # one event loop for every request (TestClient gives each call a loop of its own)
         transport = httpx.ASGITransport(app=client.app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=client.headers
+            transport=transport, base_url="http://testserver", headers=client.headers
         ) as http:
             polls = [  # more long-polls than session slots
                 asyncio.create_task(http.get(f"{path}?wait=4", headers={"If-None-Match": etag}))

@@ -223,6 +223,25 @@ def test_api_command(started):
     assert "tass.api.http_protocol:HeaderTimeoutProtocol" in started[0].argv
 
 
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("0.0.0.0", None),
+        ("127.0.0.1", None),
+        ("192.0.2.10", "192.0.2.10"),
+        ("2001:db8::5", "[2001:db8::5]"),
+    ],
+)
+def test_the_api_answers_the_address_it_binds(started, monkeypatch, host, allowed):
+    """The API answers only loopback names and TASS_ALLOWED_HOSTS: a specific address it binds
+    is added to them (the URL the user is shown), a wildcard is left to the operator."""
+    monkeypatch.delenv("TASS_ALLOWED_HOSTS", raising=False)
+    result = CliRunner().invoke(cli.app, ["api", "--host", host, "--port", "9000"])
+
+    assert result.exit_code == 0, result.output
+    assert (started[0].env or {}).get("TASS_ALLOWED_HOSTS") == allowed
+
+
 def test_worker_command_with_queues_gpus_and_concurrency(started):
     args = ["worker", "--queues", "train, evaluate", "--gpus", "0,1", "-c", "2"]
     result = CliRunner().invoke(cli.app, args)

@@ -1,0 +1,31 @@
+"""Answer only the service's own host names: a request whose `Host` is not one of them gets
+400 (Starlette's `TrustedHostMiddleware`), so a page that rebinds its own DNS name to the
+service's address (DNS rebinding) can neither read `/metrics` (open to loopback) nor pass the
+dashboard's Origin check, which compares Origin with Host.
+
+The names are the loopback ones (`localhost`, `127.0.0.1`, `[::1]`) and those listed in
+`TASS_ALLOWED_HOSTS` (`Settings.resolved_allowed_hosts`). `/healthz` and `/readyz` answer
+any Host: they hold no data, and orchestrators probe them by address."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+ANY_HOST_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class HostAllowlist:
+    """Pure ASGI middleware: TrustedHostMiddleware for everything but the health probes."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.checked = TrustedHostMiddleware(app, allowed_hosts=allowed_hosts, www_redirect=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in ANY_HOST_PATHS:
+            await self.app(scope, receive, send)
+            return
+        await self.checked(scope, receive, send)
