@@ -17,7 +17,13 @@ from tass.api.auth import AuthFailureThrottle, RateLimiter
 from tass.api.body_deadline import BodyDeadline
 from tass.api.body_limit import BodySizeLimit
 from tass.api.control_characters import ControlCharacterGuard
-from tass.api.docs import closed_docs_router, docs_urls, document_principal_credentials
+from tass.api.docs import (
+    DOCS_STATIC_URL,
+    docs_assets,
+    docs_router,
+    docs_urls,
+    document_principal_credentials,
+)
 from tass.api.errors import install_error_handlers
 from tass.api.host_allowlist import HostAllowlist
 from tass.api.prometheus import DatabaseCollector, HttpMetrics, make_registries
@@ -141,8 +147,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(model_registry.router)
     app.include_router(predictions.router)
-    if not settings.public_docs:
-        app.include_router(closed_docs_router(app))
+    app.include_router(docs_router(app, settings.public_docs))
+    app.mount(DOCS_STATIC_URL, docs_assets(), name="docs-static")
     dashboard.install(app)
     document_principal_credentials(app)
     return app

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-STATIC_PREFIX = "/dashboard/static/"  # versioned URLs; StaticFiles sends ETag/Last-Modified
+# the dashboard's versioned URLs and the API docs' assets; StaticFiles sends ETag/Last-Modified
+STATIC_PREFIXES = ("/dashboard/static/", "/docs/static/")
 NO_STORE = b"no-store"
 REVALIDATE = b"private, no-cache"
 
@@ -28,7 +29,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cacheable_static = scope["path"].startswith(STATIC_PREFIX)
+        cacheable_static = scope["path"].startswith(STATIC_PREFIXES)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
