@@ -134,13 +134,33 @@ class WarmModel:
 
 
 class ModelCache:
-    """At most `max_models` warm models, least recently used evicted first; concurrent first
-    requests for one model load it once."""
+    """At most `max_models` models in memory, warm ones and loads in progress together: a load
+    first evicts the least recently used warm models to make room, and when `max_models` loads
+    are already running it waits for one to end. Concurrent first requests for one model load
+    it once."""
 
     def __init__(self, loader: Callable[[ModelFile], WarmModel], max_models: int) -> None:
         self.loader, self.max_models = loader, max_models
         self.warm: OrderedDict[str, WarmModel] = OrderedDict()
         self.loading: dict[str, asyncio.Future[WarmModel]] = {}
+        self.loads_running = 0
+        self._load_slots: asyncio.Semaphore | None = None  # made on the serving loop
+
+    def _make_room(self) -> None:
+        """Evict least recently used warm models until they and the running loads fit."""
+        while self.warm and len(self.warm) + self.loads_running > self.max_models:
+            self.warm.popitem(last=False)
+
+    async def _load(self, file: ModelFile) -> WarmModel:
+        if self._load_slots is None:
+            self._load_slots = asyncio.Semaphore(self.max_models)
+        async with self._load_slots:
+            self.loads_running += 1
+            try:
+                self._make_room()
+                return await asyncio.to_thread(self.loader, file)
+            finally:
+                self.loads_running -= 1
 
     async def get(self, file: ModelFile) -> WarmModel:
         cache_key = f"{file.model_id}:{file.sha256}"
@@ -152,7 +172,7 @@ class ModelCache:
         future: asyncio.Future[WarmModel] = asyncio.get_running_loop().create_future()
         self.loading[cache_key] = future
         try:
-            warm = await asyncio.to_thread(self.loader, file)
+            warm = await self._load(file)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning when nobody waits
@@ -161,6 +181,5 @@ class ModelCache:
             del self.loading[cache_key]
         future.set_result(warm)
         self.warm[cache_key] = warm
-        while len(self.warm) > self.max_models:
-            self.warm.popitem(last=False)
+        self._make_room()
         return warm

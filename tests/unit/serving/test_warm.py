@@ -107,3 +107,38 @@ def test_predictions_name_the_top_class_and_trim_to_top_k():
         "cat": 0.5,
         "frog": 0.3,
     }
+
+
+def test_loads_in_progress_count_against_max_models():
+    """With room for two models, a third model's load first evicts a warm one (two in memory
+    while it loads, not three), and no more than two loads run at once."""
+    release = threading.Event()
+    running: list[str] = []
+    most_at_once = 0
+    lock = threading.Lock()
+
+    def loader(f: ModelFile) -> WarmModel:
+        nonlocal most_at_once
+        with lock:
+            running.append(f.model_id)
+            most_at_once = max(most_at_once, len(running))
+        if f.model_id != "a" and f.model_id != "b":
+            release.wait(10)
+        with lock:
+            running.remove(f.model_id)
+        return WarmModel(model=CountingModel(), class_names=["a", "b"])
+
+    async def scenario() -> None:
+        cache = ModelCache(loader, max_models=2)
+        await cache.get(file("a"))
+        await cache.get(file("b"))
+        loads = [asyncio.create_task(cache.get(file(name))) for name in ("c", "d", "e")]
+        await asyncio.sleep(0.3)
+        assert cache.loads_running == 2, "the third new model waits for a load to end"
+        assert len(cache.warm) + cache.loads_running <= 2, "warm models were evicted first"
+        release.set()
+        await asyncio.gather(*loads)
+        assert len(cache.warm) <= 2
+
+    asyncio.run(scenario())
+    assert most_at_once == 2
