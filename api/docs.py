@@ -11,6 +11,8 @@ only, and no framing (`frame-ancestors 'none'`, `X-Frame-Options: DENY`)."""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 from html import escape
 from pathlib import Path
 from typing import Any, TypedDict
@@ -22,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from tass.api.auth import PRINCIPAL_CREDENTIALS, PrincipalDep, current_principal
 
+log = logging.getLogger(__name__)
 OPENAPI_URL = "/openapi.json"
 DOCS_STATIC_URL = "/docs/static"
 DOCS_STATIC_DIR = Path(__file__).resolve().parent / "docs_static"
@@ -97,7 +100,11 @@ def document_principal_credentials(app: FastAPI) -> None:
 
 
 def docs_assets() -> StaticFiles:
-    """Swagger UI's and ReDoc's files (from the package) and our start-up script."""
+    """Swagger UI's and ReDoc's files (from the package) and our start-up script. Without the
+    package (an install that predates it) the API still starts, its two pages without assets."""
+    if importlib.util.find_spec(ASSETS_PACKAGE[0]) is None:
+        log.warning("fastapi-offline is not installed: /docs and /redoc cannot load their assets")
+        return StaticFiles(directory=DOCS_STATIC_DIR)
     return StaticFiles(directory=DOCS_STATIC_DIR, packages=[ASSETS_PACKAGE])
 
 
