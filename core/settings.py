@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     serve_url: str = "http://127.0.0.1:8100"
     serve_max_models: int = Field(4, ge=1, le=1000)
     serve_timeout_seconds: float = Field(60.0, gt=0)
+    # memory bounds: decoded pixels per request (from the images' headers), requests decoding at
+    # once in the serving process, and predictions one API process forwards at once (then 503)
+    serve_max_request_megapixels: float = Field(64.0, gt=0)
+    serve_max_decodes: int = Field(2, ge=1, le=64)
+    max_predictions_in_flight: int = Field(8, ge=1, le=1024)
     max_predict_images: int = Field(64, ge=1, le=4096)
     max_predict_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     # uploaded datasets (README "Datasets"): the largest archive one POST /v1/datasets takes,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from tass.core.objectstore import ObjectStore
 from tass.core.settings import Settings, get_settings
-from tass.serving.images import BadImage, to_inputs
+from tass.serving.images import BadImage, check_uploads, to_inputs
 from tass.serving.warm import (
     ModelCache,
     ModelFile,
@@ -72,6 +72,11 @@ def _decode_uploads(body: PredictIn) -> list[tuple[str, bytes]]:
     return uploads
 
 
+def bad_image(exc: BadImage) -> JSONResponse:
+    """The API turns this into a 422 naming the upload."""
+    return JSONResponse({"index": exc.index, "name": exc.name, "detail": str(exc)}, status_code=422)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # exported models take their one input as a list; a bare batch is what we mean
@@ -95,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     cache = ModelCache(load, settings.serve_max_models)
     app.state.cache = cache
+    max_pixels = int(settings.serve_max_request_megapixels * 1_000_000)
+    decode_slots = asyncio.Semaphore(settings.serve_max_decodes)  # bounds decoded memory
 
     @app.get("/healthz")
     async def healthz() -> dict[str, object]:
@@ -103,20 +110,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/predict")
     async def predict(body: PredictIn) -> JSONResponse:
         file = ModelFile(model_id=body.model_id, key=body.key, sha256=body.sha256)
+        try:  # headers and the pixel budget first: nothing is loaded or decoded for a refusal
+            uploads = _decode_uploads(body)
+            check_uploads(uploads, max_pixels)
+        except BadImage as exc:
+            return bad_image(exc)
         try:
             warm = await cache.get(file)
         except ModelLoadError as exc:
             log.warning("%s", exc)
             raise HTTPException(409, detail=str(exc)) from exc
         try:
-            uploads = _decode_uploads(body)
-            inputs = await asyncio.to_thread(
-                to_inputs, uploads, warm.input_size, pixels=warm.takes_pixels
-            )
+            async with decode_slots:
+                inputs = await asyncio.to_thread(
+                    to_inputs, uploads, warm.input_size, pixels=warm.takes_pixels
+                )
         except BadImage as exc:
-            return JSONResponse(
-                {"index": exc.index, "name": exc.name, "detail": str(exc)}, status_code=422
-            )
+            return bad_image(exc)
         probs = await warm.predict(inputs) if len(inputs) else np.zeros((0, 1))
         return JSONResponse(
             {

@@ -26,7 +26,8 @@ class BadImage(ValueError):
         self.index, self.name = index, name
 
 
-def _checked(index: int, name: str, raw: bytes) -> None:
+def _checked(index: int, name: str, raw: bytes) -> int:
+    """The image's pixel count, from its header; BadImage unless a usable PNG or JPEG."""
     try:
         kind, width, height, _ = read_image_header(io.BytesIO(raw), name)
     except DataError as exc:
@@ -35,6 +36,23 @@ def _checked(index: int, name: str, raw: bytes) -> None:
         raise BadImage(index, name, f"a {kind.upper()} image; send PNG or JPEG")
     if width * height > MAX_PIXELS or width == 0 or height == 0:
         raise BadImage(index, name, f"{width}x{height} pixels is not a usable size")
+    return width * height
+
+
+def check_uploads(images: list[tuple[str, bytes]], max_pixels: int) -> None:
+    """Every upload a usable PNG or JPEG, and all of them together at most `max_pixels`
+    decoded pixels (TASS_SERVE_MAX_REQUEST_MEGAPIXELS), read from their headers before
+    anything is decoded: a small PNG can hold 50 megapixels, ~150 MB decoded."""
+    total = 0
+    for index, (name, raw) in enumerate(images):
+        total += _checked(index, name, raw)
+        if total > max_pixels:
+            raise BadImage(
+                index,
+                name,
+                f"the request's images decode to more than {max_pixels / 1e6:g} megapixels; "
+                "send fewer or smaller images",
+            )
 
 
 def to_inputs(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import httpx
@@ -104,6 +106,39 @@ async def _uploads(request: Request, settings: Settings) -> tuple[str, list[tupl
     return "instances", decoded
 
 
+class PredictionsInFlight:
+    """The predictions one API process forwards at once (TASS_MAX_PREDICTIONS_IN_FLIGHT): each
+    holds its images about three times over (the bytes, their base64, the JSON to the serving
+    process), so past the cap a prediction is refused with 503 and Retry-After instead of
+    growing the process. Counted from when its body has arrived: a slow upload holds none.
+    Used on the event loop only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.count = limit, 0
+
+    @contextmanager
+    def claim(self) -> Iterator[None]:
+        if self.count >= self.limit:
+            raise HTTPException(
+                503,
+                detail=f"this API process is running its {self.limit} predictions at once "
+                "(TASS_MAX_PREDICTIONS_IN_FLIGHT); retry shortly",
+                headers={"Retry-After": "1"},
+            )
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
+
+
+def _in_flight(request: Request, settings: Settings) -> PredictionsInFlight:
+    state = request.app.state
+    if getattr(state, "predictions_in_flight", None) is None:
+        state.predictions_in_flight = PredictionsInFlight(settings.max_predictions_in_flight)
+    return state.predictions_in_flight
+
+
 def _serving_client(request: Request, settings: Settings) -> httpx.AsyncClient:
     client = getattr(request.app.state, "serving_client", None)
     if client is None:
@@ -118,7 +153,10 @@ def _serving_client(request: Request, settings: Settings) -> httpx.AsyncClient:
     "/{model_id}/predict",
     response_model=PredictOut,
     openapi_extra={"requestBody": REQUEST_BODY},
-    responses={409: {"description": "The model cannot be loaded."}, 503: {}},
+    responses={
+        409: {"description": "The model cannot be loaded."},
+        503: {"description": "The serving process is down, or too many predictions at once."},
+    },
 )
 @reads_only
 async def predict(
@@ -133,8 +171,21 @@ async def predict(
     # the body first, then a session: a slow upload holds no session slot (TASS_API_THREADS
     # per process) while it arrives, and the session closes before the model runs
     field, uploads = await _uploads(request, settings)
-    async with open_session(request) as session:
-        file = await run_in_threadpool(_model_file, session, model_id, principal)
+    with _in_flight(request, settings).claim():
+        async with open_session(request) as session:
+            file = await run_in_threadpool(_model_file, session, model_id, principal)
+        return await _forward(request, settings, file, field, uploads, top_k)
+
+
+async def _forward(
+    request: Request,
+    settings: Settings,
+    file: dict[str, Any],
+    field: str,
+    uploads: list[tuple[str, bytes]],
+    top_k: int | None,
+) -> Any:
+    """The serving process's answer for the images, its refusals as the API's."""
     payload = {
         **file,
         "top_k": top_k,

@@ -1,5 +1,6 @@
-"""Prediction uploads are read before the request takes a session, and a body that trickles
-is refused with 408 (no model runs here: the uploads name a model that does not exist)."""
+"""Prediction uploads are read before the request takes a session, a body that trickles is
+refused with 408, and predictions past the process's in-flight cap get 503 (no model runs
+here: the uploads name a model that does not exist, or the serving process is a stub)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
+from tass.core.objectstore import ObjectStore
+from tests.support.seed import seed_trained_model
 
 PREDICT = "/v1/models/no-such-model/predict"
 BODY = b'{"instances": ["aGVsbG8="]}'
@@ -116,3 +120,49 @@ def test_a_body_that_keeps_arriving_is_read(quick_body_deadline, client):
             return response.status_code
 
     assert asyncio.run(steady_upload()) == 404  # the body was read; the model does not exist
+
+
+@pytest.fixture
+def one_prediction_at_once(settings):
+    """One prediction in flight per process (list it before `client`)."""
+    settings.max_predictions_in_flight = 1
+
+
+@pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
+def test_predictions_past_the_in_flight_cap_get_503_with_retry_after(
+    one_prediction_at_once, client, db, settings
+):
+    store = ObjectStore(settings.resolved_artifact_url)
+    with db() as session:
+        model_id = seed_trained_model(
+            session, store, b"model bytes", tenant="acme", class_names=["a", "b"]
+        ).id
+        session.commit()
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def serving(request: httpx.Request) -> httpx.Response:  # a busy serving process
+        entered.set()
+        await release.wait()
+        return httpx.Response(200, json={"model_id": model_id, "predictions": []})
+
+    async def two_predictions() -> tuple[int, httpx.Response, int]:
+        client.app.state.serving_client = httpx.AsyncClient(
+            transport=httpx.MockTransport(serving), base_url="http://serving"
+        )
+        path = f"/v1/models/{model_id}/predict"
+        async with async_client(client) as http:
+            first = asyncio.create_task(http.post(path, content=BODY))
+            await asyncio.wait_for(entered.wait(), 10)
+            try:  # without the cap it would wait in the busy serving process too
+                second = await asyncio.wait_for(http.post(path, content=BODY), 10)
+            finally:
+                release.set()
+            third = await http.post(path, content=BODY)
+            return (await first).status_code, second, third.status_code
+
+    first, second, third = asyncio.run(two_predictions())
+    assert first == 200
+    assert second.status_code == 503
+    assert second.headers["retry-after"] == "1"
+    assert "TASS_MAX_PREDICTIONS_IN_FLIGHT" in second.json()["detail"]
+    assert third == 200, "the slot is given back"
