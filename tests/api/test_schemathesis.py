@@ -49,6 +49,7 @@ def fuzz_app(tmp_path_factory):
             rate_limit="100000/minute",
             sse_poll_seconds=0.01,
             public_docs=True,  # schemathesis reads /openapi.json without a key
+            allowed_hosts=["testserver"],  # the Host its ASGI client sends
         )
     )
     with TestClient(app):
