@@ -71,7 +71,7 @@ def test_decodes_in_flight_are_capped(tmp_path, monkeypatch):
     decoding, most_at_once = 0, 0
     lock = threading.Lock()
 
-    def slow_inputs(uploads, size):
+    def slow_inputs(uploads, size, pixels=False):
         nonlocal decoding, most_at_once
         with lock:
             decoding += 1

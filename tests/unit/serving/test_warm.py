@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ class CountingModel:
     """Stands in for a Keras model: probabilities from the mean pixel; records batch sizes."""
 
     input_shape = (None, 2, 2, 3)
+    inputs = (SimpleNamespace(dtype="float32"),)  # float [0, 1] input, as older exports take
 
     def __init__(self, delay: float = 0.0) -> None:
         self.batches: list[int] = []
