@@ -34,8 +34,18 @@ def normalize_url(url: str) -> str:
 
 
 def _segment(value: str) -> str:
-    """A path segment, escaped so an id can never change the path."""
-    return quote(value, safe="")
+    """A path segment, escaped so an id can never change the path: `/`, `?`, `#` and `%` are
+    percent-encoded, and so are the dots of `.` and `..` (URL resolution would drop them and
+    climb a level). An empty id is refused (it would name the collection)."""
+    if not value:
+        raise TassError("an id can't be empty")
+    escaped = quote(value, safe="")
+    return escaped.replace(".", "%2E") if escaped in {".", ".."} else escaped
+
+
+def _path(*segments: str) -> str:
+    """`/v1/<segment>/...` from ids, each escaped by `_segment` (the fixed words too: harmless)."""
+    return "/v1/" + "/".join(_segment(part) for part in segments)
 
 
 def _params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -169,11 +179,11 @@ class TassClient:
         return self._json("GET", "/v1/jobs", params=params)
 
     def get_job(self, job_id: str) -> Json:
-        return self._json("GET", f"/v1/jobs/{_segment(job_id)}")
+        return self._json("GET", _path("jobs", job_id))
 
     def cancel_job(self, job_id: str) -> Json:
         """Request cancellation; the API answers 409 (an ApiError) for a job already final."""
-        return self._json("POST", f"/v1/jobs/{_segment(job_id)}/cancel")
+        return self._json("POST", _path("jobs", job_id, "cancel"))
 
     def job_metrics(
         self,
@@ -186,7 +196,7 @@ class TassClient:
     ) -> Json:
         """One page of metric rows `{"kind", "step", "values"}`, ascending."""
         params = {"kind": kind, "limit": limit, "cursor": cursor, "every": every}
-        return self._json("GET", f"/v1/jobs/{_segment(job_id)}/metrics", params=params)
+        return self._json("GET", _path("jobs", job_id, "metrics"), params=params)
 
     def iter_events(
         self, job_id: str, *, last_event_id: str | None = None
@@ -194,7 +204,7 @@ class TassClient:
         """The job's server-sent events (`status`, `progress`, `metrics`) until the server ends
         the stream, resuming after `last_event_id` when given (sent as `Last-Event-ID`); a
         connection dropped mid-stream raises `ServerUnreachable`."""
-        path = f"/v1/jobs/{_segment(job_id)}/events"
+        path = _path("jobs", job_id, "events")
         headers = {"Accept": "text/event-stream"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
@@ -208,10 +218,10 @@ class TassClient:
         return self._json("GET", "/v1/models", params={"limit": limit, "cursor": cursor})
 
     def get_model(self, model_id: str) -> Json:
-        return self._json("GET", f"/v1/models/{_segment(model_id)}")
+        return self._json("GET", _path("models", model_id))
 
     def download_path(self, model_id: str) -> str:
-        return f"/v1/models/{_segment(model_id)}/download"
+        return _path("models", model_id, "download")
 
     def upload_dataset(
         self, name: str, chunks: Iterable[bytes], *, size: int, content_type: str
@@ -233,7 +243,70 @@ class TassClient:
         return self._json("GET", "/v1/datasets", params={"status": status, "limit": limit})
 
     def get_dataset(self, dataset_id: str) -> Json:
-        return self._json("GET", f"/v1/datasets/{_segment(dataset_id)}")
+        return self._json("GET", _path("datasets", dataset_id))
 
     def delete_dataset(self, dataset_id: str) -> None:
-        self.request("DELETE", f"/v1/datasets/{_segment(dataset_id)}")
+        self.request("DELETE", _path("datasets", dataset_id))
+
+    def predict(self, model_id: str, files: Any, *, top_k: int | None = None) -> Json:
+        """POST /v1/models/{id}/predict with `files` as multipart `files` parts."""
+        return self._json(
+            "POST", _path("models", model_id, "predict"), params={"top_k": top_k}, files=files
+        )
+
+    # sweeps
+
+    def create_sweep(self, body: Mapping[str, Any]) -> Json:
+        return self._json("POST", "/v1/sweeps", json=dict(body))
+
+    def list_sweeps(self, *, limit: int | None = None, cursor: str | None = None) -> Json:
+        return self._json("GET", "/v1/sweeps", params={"limit": limit, "cursor": cursor})
+
+    def get_sweep(self, sweep_id: str) -> Json:
+        return self._json("GET", _path("sweeps", sweep_id))
+
+    def cancel_sweep(self, sweep_id: str) -> Json:
+        return self._json("POST", _path("sweeps", sweep_id, "cancel"))
+
+    # webhooks
+
+    def create_webhook(self, body: Mapping[str, Any]) -> Json:
+        """POST /v1/webhooks; the answer holds the signing secret (shown this once)."""
+        return self._json("POST", "/v1/webhooks", json=dict(body))
+
+    def list_webhooks(self, *, limit: int | None = None) -> Json:
+        return self._json("GET", "/v1/webhooks", params={"limit": limit})
+
+    def webhook_deliveries(
+        self, webhook_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Json:
+        params = {"limit": limit, "cursor": cursor}
+        return self._json("GET", _path("webhooks", webhook_id, "deliveries"), params=params)
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self.request("DELETE", _path("webhooks", webhook_id))
+
+    # the model registry
+
+    def list_registry(self, *, limit: int | None = None, cursor: str | None = None) -> Json:
+        return self._json("GET", "/v1/registry", params={"limit": limit, "cursor": cursor})
+
+    def get_registered(self, name: str) -> Json:
+        return self._json("GET", _path("registry", name))
+
+    def update_registered(self, name: str, update: Mapping[str, Any]) -> Json:
+        return self._json("PATCH", _path("registry", name), json=dict(update))
+
+    def register_version(self, name: str, model_id: str) -> Json:
+        return self._json("POST", _path("registry", name, "versions"), json={"model_id": model_id})
+
+    def delete_version(self, name: str, version: int) -> None:
+        self.request("DELETE", _path("registry", name, "versions", str(version)))
+
+    def set_alias(self, name: str, alias: str, version: int) -> Json:
+        return self._json(
+            "PUT", _path("registry", name, "aliases", alias), json={"version": version}
+        )
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.request("DELETE", _path("registry", name, "aliases", alias))

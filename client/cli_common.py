@@ -1,5 +1,6 @@
 """What every `tass` command shares: the per-invocation state, the common options, the consoles,
-the command group that reports errors, the client factory and JSON/page printing.
+the command group that reports errors, the client factory and JSON/page printing. Commands call
+the API only through `TassClient` methods, which escape every id they put in a path.
 
 Exit codes: 0 success, 1 an error (or a watched job that failed), 2 a usage error, 130 Ctrl-C.
 Errors are printed as one message on stderr, never a traceback.
@@ -85,22 +86,6 @@ def make_client(ctx: typer.Context, url: str | None) -> TassClient:
     tests plug in through `CliState`."""
     state = ctx.ensure_object(CliState)
     return TassClient(url or state.url, transport=state.transport)
-
-
-def call_api(
-    ctx: typer.Context, url: str | None, method: str, path: str, body: Any = None, **params: Any
-) -> Any:
-    """One API call with this invocation's client (`make_client`); its JSON answer."""
-    with make_client(ctx, url) as client:
-        return request_json(client, method, path, body, **params)
-
-
-def request_json(
-    client: TassClient, method: str, path: str, body: Any = None, **params: Any
-) -> Any:
-    """One API call's JSON answer (None for an empty one, e.g. 204)."""
-    response = client.request(method, path, json=body, params=params or None)
-    return response.json() if response.content else None
 
 
 def print_json(value: Any) -> None:

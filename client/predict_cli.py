@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
 
 import typer
 from rich.table import Table
@@ -52,8 +51,7 @@ def predict(
     except OSError as exc:
         raise TassError(str(exc)) from exc
     with make_client(ctx, url) as client:
-        path = f"/v1/models/{quote(model, safe='')}/predict"
-        answer = client.request("POST", path, params={"top_k": top_k}, files=files).json()
+        answer = client.predict(model, files, top_k=top_k)
     if as_json:
         print_json(answer)
         return

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import typer
 from rich.console import Group
@@ -17,7 +16,7 @@ from tass.client.cli_common import (
     CursorOption,
     JsonOption,
     UrlOption,
-    call_api,
+    make_client,
     print_json,
     print_page,
     stdout_console,
@@ -29,10 +28,6 @@ registry_app = typer.Typer(
     help="The model registry: names, versions, aliases such as production.",
     no_args_is_help=True,
 )
-
-
-def _path(name: str, *rest: str) -> str:
-    return "/".join(["/v1/registry", *(quote(part, safe="") for part in (name, *rest))])
 
 
 def _aliases_text(aliases: dict[str, int]) -> str:
@@ -79,7 +74,8 @@ def list_names(
     url: UrlOption = None,
 ) -> None:
     """Registered model names with their latest version and aliases."""
-    page = call_api(ctx, url, "GET", "/v1/registry", limit=limit, cursor=cursor)
+    with make_client(ctx, url) as client:
+        page = client.list_registry(limit=limit, cursor=cursor)
     print_page(page, as_json, names_table, "no registered models")
 
 
@@ -91,7 +87,8 @@ def show(
     url: UrlOption = None,
 ) -> None:
     """Every version of a name: its model, metrics, training job and dataset, and aliases."""
-    registered = call_api(ctx, url, "GET", _path(name))
+    with make_client(ctx, url) as client:
+        registered = client.get_registered(name)
     if as_json:
         print_json(registered)
         return
@@ -123,9 +120,10 @@ def register(
         update["description"] = description
     if tag:
         update["tags"] = parse_tags(tag)
-    created = call_api(ctx, url, "POST", _path(name, "versions"), {"model_id": model})
-    if update:
-        call_api(ctx, url, "PATCH", _path(name), update)
+    with make_client(ctx, url) as client:
+        created = client.register_version(name, model)
+        if update:
+            client.update_registered(name, update)
     if as_json:
         print_json(created)
         return
@@ -147,11 +145,13 @@ def alias(
     """Point NAME@ALIAS at VERSION (moving it), or remove it with --delete."""
     if delete == (version is not None):
         raise TassError("give either VERSION or --delete")
-    if delete:
-        call_api(ctx, url, "DELETE", _path(name, "aliases", alias_name))
-        typer.echo(f"{name}@{alias_name} removed")
-        return
-    moved = call_api(ctx, url, "PUT", _path(name, "aliases", alias_name), {"version": version})
+    with make_client(ctx, url) as client:
+        if delete:
+            client.delete_alias(name, alias_name)
+            typer.echo(f"{name}@{alias_name} removed")
+            return
+        assert version is not None
+        moved = client.set_alias(name, alias_name, version)
     typer.echo(f"{name}@{alias_name} -> version {moved['version']} (model {moved['model_id']})")
 
 
@@ -163,5 +163,6 @@ def delete_version(
     url: UrlOption = None,
 ) -> None:
     """Remove VERSION from NAME (refused while an alias points at it); the model stays."""
-    call_api(ctx, url, "DELETE", _path(name, "versions", str(version)))
+    with make_client(ctx, url) as client:
+        client.delete_version(name, version)
     typer.echo(f"{name} version {version} removed")

@@ -18,10 +18,8 @@ from tass.client.api_client import FINAL_STATUSES, Json, TassClient
 from tass.client.cli_common import (
     JsonOption,
     UrlOption,
-    call_api,
     make_client,
     print_json,
-    request_json,
     stdout_console,
 )
 from tass.client.errors import ServerUnreachable
@@ -93,7 +91,8 @@ def create(
 ) -> None:
     """Start a sweep; prints its id."""
     body = read_sweep_file(spec)
-    sweep = call_api(ctx, url, "POST", "/v1/sweeps", body)
+    with make_client(ctx, url) as client:
+        sweep = client.create_sweep(body)
     if as_json:
         print_json(sweep)
         return
@@ -102,7 +101,7 @@ def create(
 
 def _poll(client: TassClient, sweep_id: str) -> Json | None:
     try:
-        return request_json(client, "GET", f"/v1/sweeps/{sweep_id}")
+        return client.get_sweep(sweep_id)
     except ServerUnreachable:
         return None  # an API restart: keep watching
 
@@ -193,7 +192,7 @@ def status(
     """The sweep's trials as a table (exit 0 when a watched sweep succeeds, else 1)."""
     console = stdout_console()
     with make_client(ctx, url) as client:
-        sweep = request_json(client, "GET", f"/v1/sweeps/{sweep_id}")
+        sweep = client.get_sweep(sweep_id)
         if watch:
             sweep = _watch(client, sweep, interval, None if as_json else console)
     if as_json:
@@ -212,7 +211,8 @@ def list_sweeps(
     url: UrlOption = None,
 ) -> None:
     """Sweeps, newest first: status, trials done, best value."""
-    page = call_api(ctx, url, "GET", "/v1/sweeps", limit=limit)
+    with make_client(ctx, url) as client:
+        page = client.list_sweeps(limit=limit)
     if as_json:
         print_json(page)
         return
@@ -240,7 +240,8 @@ def best(
     url: UrlOption = None,
 ) -> None:
     """The best finished trial: its job, model, parameters and objective value."""
-    sweep = call_api(ctx, url, "GET", f"/v1/sweeps/{sweep_id}")
+    with make_client(ctx, url) as client:
+        sweep = client.get_sweep(sweep_id)
     if as_json:
         print_json(sweep.get("best"))
     else:
@@ -256,5 +257,6 @@ def cancel(
     url: UrlOption = None,
 ) -> None:
     """Cancel the sweep and its queued and running trials."""
-    sweep = call_api(ctx, url, "POST", f"/v1/sweeps/{sweep_id}/cancel")
+    with make_client(ctx, url) as client:
+        sweep = client.cancel_sweep(sweep_id)
     typer.echo(f"sweep {sweep_id}: {sweep['status']}")

@@ -13,7 +13,7 @@ from tass.client.api_client import Json
 from tass.client.cli_common import (
     JsonOption,
     UrlOption,
-    call_api,
+    make_client,
     print_json,
     stdout_console,
 )
@@ -52,7 +52,8 @@ def create(
     """Register a webhook (default events: job succeeded, failed, cancelled); prints its id
     and the signing secret, which is never shown again."""
     body = {"url": endpoint, "events": events or DEFAULT_EVENTS, "description": description}
-    created = call_api(ctx, url, "POST", "/v1/webhooks", body)
+    with make_client(ctx, url) as client:
+        created = client.create_webhook(body)
     if as_json:
         print_json(created)
         return
@@ -64,7 +65,8 @@ def create(
 @webhooks_app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOption = False, url: UrlOption = None) -> None:
     """Your webhooks."""
-    data = call_api(ctx, url, "GET", "/v1/webhooks")
+    with make_client(ctx, url) as client:
+        data = client.list_webhooks()
     table = Table("id", "url", "events", "description", "created")
     for item in data["items"]:
         table.add_row(
@@ -86,7 +88,8 @@ def deliveries(
     url: UrlOption = None,
 ) -> None:
     """Delivery attempts of a webhook, newest first: time, event, status code, latency, error."""
-    data = call_api(ctx, url, "GET", f"/v1/webhooks/{webhook_id}/deliveries", limit=limit)
+    with make_client(ctx, url) as client:
+        data = client.webhook_deliveries(webhook_id, limit=limit)
     table = Table("at", "event", "type", "attempt", "status", "latency ms", "error")
     for item in data["items"]:
         code = item.get("status_code")
@@ -105,5 +108,6 @@ def deliveries(
 @webhooks_app.command("delete")
 def delete(ctx: typer.Context, webhook_id: str, url: UrlOption = None) -> None:
     """Delete a webhook; its undelivered events are dropped."""
-    call_api(ctx, url, "DELETE", f"/v1/webhooks/{webhook_id}")
+    with make_client(ctx, url) as client:
+        client.delete_webhook(webhook_id)
     typer.echo(f"deleted webhook {webhook_id}")
