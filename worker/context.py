@@ -1,9 +1,13 @@
-"""Per-process resources (engine, store), created lazily in each worker child after fork."""
+"""The worker's database engine (one factory, `worker_engine`, for every engine a worker
+process builds) and its per-process resources (engine, store), created lazily in each worker
+child after fork."""
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -24,6 +28,18 @@ def worker_engine(settings: Settings) -> Engine:
     idle_ms = max(1000, int(settings.heartbeat_timeout_seconds * 500))
     options = f"-c idle_in_transaction_session_timeout={idle_ms}"
     return make_engine(url, connect_args={"options": options})
+
+
+@contextmanager
+def worker_sessions(settings: Settings) -> Iterator[SessionFactory]:
+    """Sessions on a `worker_engine` of their own, disposed on exit: for the threads and
+    signal handlers of the worker's main process (housekeeping, webhook delivery, the
+    shutdown hand-back), which never share the job children's engine."""
+    engine = worker_engine(settings)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
 
 
 @dataclass

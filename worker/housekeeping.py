@@ -16,7 +16,7 @@ from celery.signals import worker_ready, worker_shutting_down
 from kombu.exceptions import ChannelError
 
 from tass.core.datasets import reap_validations, unstarted_validations
-from tass.core.db import SessionFactory, make_engine, make_session_factory
+from tass.core.db import SessionFactory
 from tass.core.job_lifecycle import QueuedJob, enqueue_all
 from tass.core.objectstore import ObjectStore
 from tass.core.queue import VALIDATE_DATASET_TASK
@@ -24,7 +24,7 @@ from tass.core.reaper import reap, requeue_held_by, waiting_since
 from tass.core.retention import collect_garbage
 from tass.core.settings import Settings, get_settings
 from tass.core.workers import WorkerInfo, report_alive, report_stopped
-from tass.worker.context import worker_engine
+from tass.worker.context import worker_sessions
 from tass.worker.devices import visible_gpus
 from tass.worker.sweep_step import run_sweep_step
 from tass.worker.webhook_delivery import start_webhook_delivery
@@ -104,8 +104,13 @@ class GarbageCollector:
 
 def housekeeping_loop(app: Celery, info: WorkerInfo) -> None:
     settings = get_settings()
-    engine = worker_engine(settings)
-    factory = make_session_factory(engine)
+    with worker_sessions(settings) as factory:
+        _housekeep_until_stopped(app, info, factory, settings)
+
+
+def _housekeep_until_stopped(
+    app: Celery, info: WorkerInfo, factory: SessionFactory, settings: Settings
+) -> None:
     interval = min(settings.resolved_reaper_interval, settings.heartbeat_seconds)
     collector = GarbageCollector(factory, settings)
     while True:
@@ -127,7 +132,6 @@ def housekeeping_loop(app: Celery, info: WorkerInfo) -> None:
             log.exception("garbage collection failed; retrying at the next interval")
         if _stop.wait(interval):
             break
-    engine.dispose()
 
 
 @worker_ready.connect
@@ -155,15 +159,13 @@ def _on_shutdown(sender: str, how: str = "", **_: object) -> None:
     from tass.worker.app import celery_app
 
     settings = get_settings()
-    engine = make_engine(settings.resolved_database_url)
     try:
-        factory = make_session_factory(engine)
-        if how == "Warm":
-            jobs = requeue_held_by(factory, settings, f"{sender}/", reason="worker shutting down")
-            enqueue(celery_app, jobs)
-        with factory.begin() as session:
-            report_stopped(session, sender)
+        with worker_sessions(settings) as factory:
+            if how == "Warm":
+                reason = "worker shutting down"
+                jobs = requeue_held_by(factory, settings, f"{sender}/", reason=reason)
+                enqueue(celery_app, jobs)
+            with factory.begin() as session:
+                report_stopped(session, sender)
     except Exception:
         log.exception("could not hand back running jobs at shutdown")
-    finally:
-        engine.dispose()

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 import httpx
 from standardwebhooks import Webhook as Signer
 
-from tass.core.db import SessionFactory, make_engine, make_session_factory
+from tass.core.db import SessionFactory
 from tass.core.netguard import (
     AddressRefused,
     LookupTimedOut,
@@ -37,6 +37,7 @@ from tass.core.netguard import (
 from tass.core.netguard import system_resolver as default_resolver
 from tass.core.settings import Settings, get_settings
 from tass.core.webhooks import AttemptResult, DueEvent, claim_due, prune_settled, record_attempt
+from tass.worker.context import worker_sessions
 from tass.worker.deadline_http import Deadline, DeadlineTransport
 
 log = logging.getLogger(__name__)
@@ -233,8 +234,13 @@ def delivery_loop(stop: threading.Event) -> None:
     """Deliver until `stop` is set, checking the outbox every webhook_poll_seconds (at once
     while there is more to claim)."""
     settings = get_settings()
-    engine = make_engine(settings.resolved_database_url)
-    factory = make_session_factory(engine)
+    with worker_sessions(settings) as factory:
+        _deliver_until_stopped(stop, factory, settings)
+
+
+def _deliver_until_stopped(
+    stop: threading.Event, factory: SessionFactory, settings: Settings
+) -> None:
     deliverer = Deliverer(factory, settings)
     prune_due = time.monotonic()
     try:
@@ -251,7 +257,6 @@ def delivery_loop(stop: threading.Event) -> None:
                 stop.wait(settings.webhook_poll_seconds)
     finally:
         deliverer.close()
-        engine.dispose()
 
 
 def start_webhook_delivery(stop: threading.Event) -> threading.Thread:
