@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from tass.api.pagination import Items
 from tass.api.presenters import from_row
 from tass.core.models import UploadedDataset
 
@@ -28,8 +29,8 @@ class DatasetOut(BaseModel):
     validated_at: datetime | None = None
 
 
-class DatasetList(BaseModel):
-    items: list[DatasetOut]
+class DatasetList(Items[DatasetOut]):
+    pass
 
 
 def dataset_out(dataset: UploadedDataset) -> DatasetOut:

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from tass.core.db import DatabaseUnavailable, DBAPIError, PoolTimeout
+from tass.core.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,20 @@ async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
+async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+    """A refusal from core (`DomainError`) as the HTTP answer it carries: its status, its
+    message (in the validation shape when it names a field) and `Retry-After` when it has one."""
+    if not isinstance(exc, DomainError):  # registered for DomainError only
+        raise exc
+    headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+    if exc.field:
+        message = f"{exc.field[-1]}: {exc.detail()}"
+        detail: Any = [{"loc": list(exc.field), "msg": message, "type": "value_error"}]
+    else:
+        detail = exc.detail()
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
+
+
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable during %s %s: %s", request.method, request.url.path, exc)
     return JSONResponse(
@@ -78,6 +93,7 @@ async def database_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(DatabaseUnavailable, database_unavailable)
     app.add_exception_handler(PoolTimeout, database_unavailable)
     app.add_exception_handler(DBAPIError, database_error)

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from tass.api.pagination import Page
 from tass.api.schemas import InputModel, Tags
 from tass.trainer.spec import SingleLine
 
@@ -59,9 +60,8 @@ class RegisteredModelSummary(BaseModel):
     updated_at: datetime
 
 
-class RegisteredModelPage(BaseModel):
-    items: list[RegisteredModelSummary]
-    next_cursor: str | None
+class RegisteredModelPage(Page[RegisteredModelSummary]):
+    pass
 
 
 class RegisteredModelOut(RegisteredModelSummary):

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tass.api.pagination import Page
 from tass.core.registry import NAME_PATTERN
 from tass.trainer.progress import JobProgress
 from tass.trainer.spec import DatasetSpec, SingleLine, TrainSpec
@@ -93,9 +94,8 @@ class JobOut(BaseModel):
     transitions: list[TransitionOut]
 
 
-class JobPage(BaseModel):
-    items: list[JobOut]
-    next_cursor: str | None
+class JobPage(Page[JobOut]):
+    pass
 
 
 class MetricRow(BaseModel):
@@ -104,9 +104,8 @@ class MetricRow(BaseModel):
     values: dict[str, float]
 
 
-class MetricPage(BaseModel):
-    items: list[MetricRow]
-    next_cursor: str | None
+class MetricPage(Page[MetricRow]):
+    pass
 
 
 class ArtifactOut(BaseModel):
@@ -134,9 +133,8 @@ class ModelOut(BaseModel):
     artifacts: list[ArtifactOut]
 
 
-class ModelPage(BaseModel):
-    items: list[ModelOut]
-    next_cursor: str | None
+class ModelPage(Page[ModelOut]):
+    pass
 
 
 class Problem(BaseModel):

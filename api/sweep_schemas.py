@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tass.api.pagination import Page
 from tass.api.schemas import InputModel, Tags
 from tass.trainer.spec import DatasetSpec, SingleLine, TrainSpec
 
@@ -101,6 +102,5 @@ class SweepOut(BaseModel):
     error: str | None
 
 
-class SweepPage(BaseModel):
-    items: list[SweepOut]
-    next_cursor: str | None
+class SweepPage(Page[SweepOut]):
+    pass

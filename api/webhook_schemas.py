@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from tass.api.pagination import Items, Page
 from tass.api.schemas import InputModel
 from tass.trainer.spec import SingleLine
 
@@ -46,8 +47,8 @@ class WebhookCreated(WebhookOut):
     )
 
 
-class WebhookList(BaseModel):
-    items: list[WebhookOut]
+class WebhookList(Items[WebhookOut]):
+    pass
 
 
 class DeliveryOut(BaseModel):
@@ -61,6 +62,5 @@ class DeliveryOut(BaseModel):
     error: str | None
 
 
-class DeliveryPage(BaseModel):
-    items: list[DeliveryOut]
-    next_cursor: str | None
+class DeliveryPage(Page[DeliveryOut]):
+    pass

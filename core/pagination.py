@@ -7,11 +7,16 @@ import binascii
 import re
 from datetime import datetime, timezone
 
+from tass.core.errors import DomainError
+
 ROW_ID = re.compile(r"[0-9a-zA-Z_-]{1,64}")  # the ids this service makes (uuid4 hex)
 
 
-class BadCursor(ValueError):
-    """The cursor was not produced by this service."""
+class BadCursor(DomainError, ValueError):
+    """The cursor was not produced by this service (a 422 naming the `cursor` parameter)."""
+
+    status_code = 422
+    field = ("query", "cursor")
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:

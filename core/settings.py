@@ -18,6 +18,9 @@ def _default_data_dir() -> Path:
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
+# The largest page a listing may serve (`max_page_size` may not be set above it).
+MAX_PAGE_SIZE_LIMIT = 10_000
+
 
 class Settings(BaseSettings):
     """Every knob of the service. Unset URLs fall back to the embedded default under data_dir."""
@@ -36,7 +39,7 @@ class Settings(BaseSettings):
     # each idle worker process imports TensorFlow and the trainer before its job arrives
     # (worker/prewarm.py); off, a job imports them after it started running
     worker_prewarm: bool = True
-    max_page_size: int = Field(200, ge=1)
+    max_page_size: int = Field(200, ge=1, le=MAX_PAGE_SIZE_LIMIT)
     sse_poll_seconds: float = Field(0.5, gt=0)
     # open /v1/jobs/{id}/events streams: per API key and per API process, and how long one lasts
     # before the server ends it (clients reconnect with Last-Event-ID and resume)

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from kombu.exceptions import OperationalError as BrokerError
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +16,7 @@ from tass.api.auth import PrincipalDep
 from tass.api.dataset_schemas import DatasetList, DatasetOut, dataset_out
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep, StoreDep
 from tass.api.errors import found, invalid
+from tass.api.pagination import page_limit
 from tass.core import datasets as dataset_store
 from tass.core.apikeys import Principal
 from tass.core.db import Session
@@ -190,10 +191,10 @@ async def upload_dataset(
 def list_datasets(
     session: SessionDep,
     principal: PrincipalDep,
+    limit: Annotated[int, Depends(page_limit(100))],
     status_: Annotated[
         dataset_store.DatasetStatusName | None, Query(alias="status", description="Filter.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> DatasetList:
     """The caller's datasets, newest first."""
     rows = dataset_store.list_datasets(session, principal.scope, limit, status_)

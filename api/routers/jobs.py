@@ -23,6 +23,7 @@ from tass.api.long_poll import (
     rendered_jobs,
     wait_for_change,
 )
+from tass.api.pagination import CursorQuery, PageLimit
 from tass.api.presenters import from_row, job_out
 from tass.api.schemas import (
     ArtifactRecord,
@@ -38,7 +39,6 @@ from tass.core.apikeys import Principal
 from tass.core.change_feed import ChangeFeed
 from tass.core.db import Session, read_only_sessions
 from tass.core.models import Job
-from tass.core.pagination import BadCursor
 from tass.core.registry import ModelRefNotFound
 from tass.core.settings import Settings
 from tass.core.states import FINAL_STATUSES, JobStatus, JobType
@@ -141,8 +141,8 @@ def submit_job(
 def list_jobs(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     principal: PrincipalDep,
+    limit: PageLimit,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     type_: Annotated[Literal["train", "evaluate"] | None, Query(alias="type")] = None,
     tag: Annotated[
@@ -154,8 +154,7 @@ def list_jobs(
             description="key=value",
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: CursorQuery = None,
     sweep: Annotated[
         str | None, Query(max_length=64, description="Only the trials of this sweep.")
     ] = None,
@@ -169,19 +168,16 @@ def list_jobs(
     if tag:  # the pattern above guarantees the `=`
         key, _, value = tag.partition("=")
         tag_filter = (key, value)
-    try:
-        job_ids, next_cursor = job_queries.list_job_ids(
-            session,
-            limit=min(limit, settings.max_page_size),
-            cursor=cursor,
-            status=status_.value if status_ else None,
-            job_type=type_,
-            scope=principal.scope,
-            tag=tag_filter,
-            sweep_id=sweep,
-        )
-    except BadCursor as exc:
-        raise invalid(["query", "cursor"], f"cursor: {exc}") from exc
+    job_ids, next_cursor = job_queries.list_job_ids(
+        session,
+        limit=limit,
+        cursor=cursor,
+        status=status_.value if status_ else None,
+        job_type=type_,
+        scope=principal.scope,
+        tag=tag_filter,
+        sweep_id=sweep,
+    )
     jobs = rendered_jobs(feed, session, job_ids, epoch)
     return Response(job_page_body(jobs, next_cursor), media_type="application/json")
 

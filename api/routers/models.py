@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Header, HTTPException, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep, SettingsDep, StoreDep
-from tass.api.errors import invalid
+from tass.api.pagination import CursorQuery, PageLimit
 from tass.api.presenters import model_out
 from tass.api.ranges import RangeNotSatisfiable, parse_range
 from tass.api.schemas import ModelOut, ModelPage
@@ -17,7 +17,6 @@ from tass.core import job_queries as queries
 from tass.core.apikeys import Principal
 from tass.core.db import Session
 from tass.core.models import Model
-from tass.core.pagination import BadCursor
 from tass.core.registry import ModelRefNotFound, resolve_model_ref
 from tass.trainer.artifacts import download_name
 
@@ -38,20 +37,13 @@ def require_model(session: Session, model_ref: str, principal: Principal) -> Mod
 @router.get("", response_model=ModelPage)
 def list_models(
     session: SessionDep,
-    settings: SettingsDep,
     principal: PrincipalDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageLimit,
+    cursor: CursorQuery = None,
 ) -> ModelPage:
-    try:
-        rows, next_cursor = queries.list_models(
-            session,
-            limit=min(limit, settings.max_page_size),
-            cursor=cursor,
-            scope=principal.scope,
-        )
-    except BadCursor as exc:
-        raise invalid(["query", "cursor"], f"cursor: {exc}") from exc
+    rows, next_cursor = queries.list_models(
+        session, limit=limit, cursor=cursor, scope=principal.scope
+    )
     return ModelPage(items=[model_out(m) for m in rows], next_cursor=next_cursor)
 
 

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
 
 from tass.api.auth import PrincipalDep
-from tass.api.deps import SessionDep, SettingsDep
+from tass.api.deps import SessionDep
 from tass.api.errors import found, invalid
+from tass.api.pagination import PageLimit
 from tass.api.registry_schemas import (
     AliasOut,
     AliasSet,
@@ -82,15 +83,12 @@ def detail(session: Session, registered: RegisteredModel) -> RegisteredModelOut:
 @router.get("", response_model=RegisteredModelPage)
 def list_registered(
     session: SessionDep,
-    settings: SettingsDep,
     principal: PrincipalDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: PageLimit,
     cursor: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
 ) -> RegisteredModelPage:
     """The caller's names in name order, each with its latest version and aliases."""
-    rows, next_cursor = store.list_registered(
-        session, principal.tenant, limit=min(limit, settings.max_page_size), after=cursor
-    )
+    rows, next_cursor = store.list_registered(session, principal.tenant, limit=limit, after=cursor)
     aliases = store.aliases_of(session, [r.id for r in rows])
     return RegisteredModelPage(
         items=[summary(r, aliases[r.id]) for r in rows], next_cursor=next_cursor

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, HTTPException, Response, status
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep
-from tass.api.errors import found, invalid
+from tass.api.errors import found
 from tass.api.job_datasets import checked_dataset
+from tass.api.pagination import CursorQuery, PageLimit
 from tass.api.presenters import from_row
 from tass.api.strict_json import StrictJSONRoute
 from tass.api.sweep_schemas import BestOut, SweepCreate, SweepOut, SweepPage, TrialOut
@@ -19,7 +20,6 @@ from tass.core.apikeys import Principal
 from tass.core.db import Session
 from tass.core.job_lifecycle import QuotaExceeded, check_quota, enqueue_all
 from tass.core.models import Sweep
-from tass.core.pagination import BadCursor
 from tass.core.settings import Settings
 from tass.core.sweep_decisions import TrialRecord, best_value
 
@@ -105,18 +105,14 @@ def create_sweep(
 @router.get("", response_model=SweepPage)
 def list_sweeps(
     session: SessionDep,
-    settings: SettingsDep,
     principal: PrincipalDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageLimit,
+    cursor: CursorQuery = None,
 ) -> SweepPage:
     """Sweeps newest first; follow `next_cursor` for the next page."""
-    try:
-        rows, next_cursor = sweep_store.list_sweeps(
-            session, limit=min(limit, settings.max_page_size), cursor=cursor, scope=principal.scope
-        )
-    except BadCursor as exc:
-        raise invalid(["query", "cursor"], f"cursor: {exc}") from exc
+    rows, next_cursor = sweep_store.list_sweeps(
+        session, limit=limit, cursor=cursor, scope=principal.scope
+    )
     return SweepPage(items=[sweep_out(session, s) for s in rows], next_cursor=next_cursor)
 
 

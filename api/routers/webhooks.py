@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response, status
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep, SettingsDep
 from tass.api.errors import found, invalid
+from tass.api.pagination import PageLimit, page_limit
 from tass.api.presenters import from_row
 from tass.api.strict_json import StrictJSONRoute
 from tass.api.webhook_schemas import (
@@ -94,7 +95,7 @@ def create_webhook(
 def list_webhooks(
     session: SessionDep,
     principal: PrincipalDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 200,
+    limit: Annotated[int, Depends(page_limit(200))],
 ) -> WebhookList:
     """The caller's webhooks, oldest first (secrets are never shown again)."""
     rows = webhook_store.list_webhooks(session, principal.scope, limit)
@@ -119,7 +120,7 @@ def list_deliveries(
     webhook_id: str,
     session: SessionDep,
     principal: PrincipalDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: PageLimit,
     cursor: Annotated[str | None, Query(max_length=18, pattern=r"^[0-9]+$")] = None,
 ) -> DeliveryPage:
     """Every delivery attempt, newest first: time, status code, latency and error."""
