@@ -4,12 +4,10 @@ dataset checked to be the caller's and ready, with its sha256 recorded for linea
 
 from __future__ import annotations
 
-from fastapi import HTTPException
-
 from tass.api.errors import invalid
 from tass.core.apikeys import Principal
 from tass.core.datapaths import DatasetPathError, resolve_dataset_path
-from tass.core.datasets import DatasetUnavailable, s3_dataset_location, usable_dataset
+from tass.core.datasets import s3_dataset_location, usable_dataset
 from tass.core.db import Session
 from tass.core.settings import Settings
 from tass.trainer.spec import DatasetSpec
@@ -28,10 +26,8 @@ def checked_dataset(
     if dataset.source == "dataset":
         if dataset.id is None:  # the spec's own validator already requires it
             raise invalid(["body", "dataset", "id"], "dataset.id is required for source dataset")
-        try:
-            uploaded = usable_dataset(session, dataset.id, principal.scope, dataset.sha256)
-        except DatasetUnavailable as exc:
-            raise HTTPException(exc.status, detail=f"dataset.id: {exc}") from exc
+        # DatasetUnavailable: 404 or 409 naming dataset.id
+        uploaded = usable_dataset(session, dataset.id, principal.scope, dataset.sha256)
         data["sha256"] = uploaded.sha256
         return data
     if dataset.path is None:

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from tass.core.apikeys import revoked_among
 from tass.core.dashboard_sessions import ended_among
 from tass.core.db import SessionFactory, read_only_sessions
+from tass.core.errors import DomainError
 from tass.core.job_events import JobEventState, read_job_event_state
 from tass.core.states import FINAL_STATUSES, JobStatus
 
@@ -109,8 +110,11 @@ class Revoked:
     sessions: set[int]
 
 
-class StreamLimitReached(Exception):
-    """Too many open streams for this key or this process; `retry_after` is when one ends."""
+class StreamLimitReached(DomainError):
+    """Too many open streams for this key or this process (429); `retry_after` is when one
+    ends."""
+
+    status_code = 429
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tass.core.clock import database_now
 from tass.core.db import changed_rows
+from tass.core.errors import DomainError
 from tass.core.models import Job, Sweep, UploadedDataset
 from tass.core.redaction import path_free
 from tass.core.settings import Settings
@@ -34,13 +35,16 @@ ARCHIVE_FORMATS = {
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 
 
-class DatasetUnavailable(LookupError):
-    """A job names an uploaded dataset it cannot use: `status` is 404 (missing or another
-    tenant's) or 409 (not ready, or its digest is not the one the job pinned)."""
+class DatasetUnavailable(DomainError, LookupError):
+    """A job names an uploaded dataset it cannot use: `status_code` is 404 (missing or
+    another tenant's) or 409 (not ready, or its digest is not the one the job pinned)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
-        self.status = status
+        self.status_code = status
+
+    def detail(self) -> str:
+        return f"dataset.id: {self}"
 
 
 DATASETS_PREFIX = "datasets"

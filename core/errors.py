@@ -13,9 +13,10 @@ from typing import ClassVar
 
 
 class DomainError(Exception):
-    """A refusal with its HTTP status; subclasses set `status_code`, `field`, `retry_after`."""
+    """A refusal with its HTTP status; subclasses (or instances) set `status_code`, `field`
+    and `retry_after`."""
 
-    status_code: ClassVar[int] = 400
+    status_code: int = 400
     field: ClassVar[tuple[str, ...] | None] = None
     retry_after: int | None = None
 

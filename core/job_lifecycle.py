@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from tass.core.clock import database_now
 from tass.core.db import changed_rows
+from tass.core.errors import DomainError
 from tass.core.job_transitions import record_transition, transition
 from tass.core.models import IdempotencyKey, Job, utcnow
 from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
@@ -35,8 +36,11 @@ MAX_ERROR_CHARS = 4000
 QUOTA_LOCK_CLASS = 0x7A55
 
 
-class QuotaExceeded(Exception):
-    """The tenant already has as many queued or running jobs as it may."""
+class QuotaExceeded(DomainError):
+    """The tenant already has as many queued or running jobs as it may (429: retry later)."""
+
+    status_code = 429
+    retry_after = 30
 
     def __init__(self, tenant: str, active: int, limit: int) -> None:
         super().__init__(
@@ -44,12 +48,23 @@ class QuotaExceeded(Exception):
         )
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflict(DomainError):
     """An Idempotency-Key sent again with a different request body."""
 
+    status_code = 409
 
-class QueueUnavailable(Exception):
-    """The broker refused the job; it was failed, never queued."""
+
+class QueueUnavailable(DomainError):
+    """The broker refused the job; it was failed, never queued (503: retry later)."""
+
+    status_code = 503
+    retry_after = 30
+
+    def detail(self) -> str:
+        return (
+            "the job queue is unavailable; the job was not queued (retry later, with "
+            "the same Idempotency-Key if you sent one)"
+        )
 
 
 # Submit

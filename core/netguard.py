@@ -14,6 +14,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from tass.core.errors import DomainError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # host, port -> the addresses it resolves to (a test passes a stub; nothing else is sent)
@@ -27,13 +29,23 @@ LOOKUP_THREADS = 4
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class AddressRefused(ValueError):
-    """The URL is malformed or reaches an address webhooks may not be sent to."""
+class AddressRefused(DomainError, ValueError):
+    """The URL is malformed or reaches an address webhooks may not be sent to (a 422 naming
+    the webhook's `url`)."""
+
+    status_code = 422
+    field = ("body", "url")
 
 
-class LookupTimedOut(Exception):
+class LookupTimedOut(DomainError):
     """The host's name did not resolve in time (a nameserver that does not answer, or every
-    lookup thread busy with such names): no verdict on the URL, try again later."""
+    lookup thread busy with such names): no verdict on the URL, try again later (503)."""
+
+    status_code = 503
+    retry_after = 30
+
+    def detail(self) -> str:
+        return f"url: {self}"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from tass.core.clock import database_now
 from tass.core.db import changed_rows
+from tass.core.errors import DomainError
 from tass.core.models import Job, Model, ModelAlias, ModelVersion, RegisteredModel
 
 # Names and aliases never contain "@" or ":", so a reference always parses one way.
@@ -23,8 +24,11 @@ _ALIAS = re.compile(ALIAS_PATTERN)
 _VERSION = re.compile(r"^[1-9][0-9]{0,8}$")
 
 
-class ModelRefNotFound(LookupError):
-    """A reference that names no model the caller may see (the message says which part)."""
+class ModelRefNotFound(DomainError, LookupError):
+    """A reference that names no model the caller may see (the message says which part): 404
+    where the reference is the path; a request field naming it is a 422 (its caller says)."""
+
+    status_code = 404
 
 
 @dataclass(frozen=True)
@@ -251,11 +255,16 @@ def _locked_version(
     return session.scalar(stmt)
 
 
-class VersionInUse(Exception):
-    """Aliases still point at the version (listed in `aliases`)."""
+class VersionInUse(DomainError):
+    """Aliases still point at the version (listed in `aliases`): 409 until they move."""
 
-    def __init__(self, aliases: list[str]) -> None:
-        super().__init__(", ".join(aliases))
+    status_code = 409
+
+    def __init__(self, name: str, version: int, aliases: list[str]) -> None:
+        super().__init__(
+            f"{name!r} version {version} is what {', '.join(aliases)} point(s) at: "
+            "move or delete those aliases first"
+        )
         self.aliases = aliases
 
 
@@ -275,7 +284,7 @@ def delete_version(session: Session, registered: RegisteredModel, version: int) 
         )
     )
     if pointing:
-        raise VersionInUse(pointing)
+        raise VersionInUse(registered.name, version, pointing)
     return _delete_one(
         session,
         registered,

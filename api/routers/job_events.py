@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, Request
 from sse_starlette.sse import EventSourceResponse
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep
 from tass.api.routers.jobs import require_visible_job
-from tass.api.streams import JobEventHub, StreamCursor, StreamLimitReached, stream_job_events
+from tass.api.streams import JobEventHub, StreamCursor, stream_job_events
 
 router = APIRouter(prefix="/v1/jobs", tags=["metrics"])
 
@@ -44,11 +44,6 @@ async def job_events(
     require_visible_job(session, job_id, principal)
     session.close()  # the stream never holds a session: a shared poller reads the job
     hub: JobEventHub = request.app.state.event_hub
-    try:
-        subscription = hub.open(job_id, principal.key_id, principal.session_id)
-    except StreamLimitReached as exc:
-        raise HTTPException(
-            429, detail=str(exc), headers={"Retry-After": str(exc.retry_after)}
-        ) from exc
+    subscription = hub.open(job_id, principal.key_id, principal.session_id)  # 429 at the cap
     cursor = StreamCursor.decode(last_event_id)
     return EventSourceResponse(stream_job_events(subscription, cursor), ping=PING_SECONDS)

@@ -76,7 +76,8 @@ def _submit(
     idempotency_key: str | None,
     body_sha256: str,
 ) -> job_lifecycle.Submission:
-    """core's submit, with its refusals as HTTP errors."""
+    """core's submit; its refusals (quota, idempotency conflict) answer as they say
+    (tass.api.errors), an evaluated model that is not found names the `model_id` field."""
     try:
         return job_lifecycle.submit(
             session,
@@ -86,10 +87,6 @@ def _submit(
             idempotency_key=idempotency_key,
             body_sha256=body_sha256,
         )
-    except job_lifecycle.QuotaExceeded as exc:
-        raise HTTPException(429, detail=str(exc), headers={"Retry-After": "30"}) from exc
-    except job_lifecycle.IdempotencyConflict as exc:
-        raise HTTPException(409, detail=str(exc)) from exc
     except ModelRefNotFound as exc:  # the job records the model a reference names now
         raise field_error(["model_id"], f"model_id: {exc}") from exc
 
@@ -124,15 +121,7 @@ def submit_job(
     if submitted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
         return job_out(job)
-    try:
-        job_lifecycle.enqueue_submitted(session, producer, job, idempotency_key)
-    except job_lifecycle.QueueUnavailable as exc:
-        raise HTTPException(
-            503,
-            detail="the job queue is unavailable; the job was not queued (retry later, with "
-            "the same Idempotency-Key if you sent one)",
-            headers={"Retry-After": "30"},
-        ) from exc
+    job_lifecycle.enqueue_submitted(session, producer, job, idempotency_key)
     session.refresh(job)
     return job_out(job)
 

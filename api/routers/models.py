@@ -17,7 +17,7 @@ from tass.core import job_queries as queries
 from tass.core.apikeys import Principal
 from tass.core.db import Session
 from tass.core.models import Model
-from tass.core.registry import ModelRefNotFound, resolve_model_ref
+from tass.core.registry import resolve_model_ref
 from tass.trainer.artifacts import download_name
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -28,10 +28,7 @@ MEDIA_TYPES = {"keras": "application/zip", "savedmodel": "application/zip"}
 def require_model(session: Session, model_ref: str, principal: Principal) -> Model:
     """The model a reference (id, `NAME@ALIAS`, `NAME:VERSION`) names; another tenant's is
     reported as missing (404)."""
-    try:
-        return resolve_model_ref(session, model_ref, tenant=principal.tenant, scope=principal.scope)
-    except ModelRefNotFound as exc:
-        raise HTTPException(404, detail=str(exc)) from exc
+    return resolve_model_ref(session, model_ref, tenant=principal.tenant, scope=principal.scope)
 
 
 @router.get("", response_model=ModelPage)

@@ -26,7 +26,7 @@ from tass.core import registry as store
 from tass.core.apikeys import Principal
 from tass.core.db import Session
 from tass.core.models import RegisteredModel
-from tass.core.registry import ALIAS_PATTERN, NAME_PATTERN, ModelRefNotFound, VersionInUse
+from tass.core.registry import ALIAS_PATTERN, NAME_PATTERN, ModelRefNotFound
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"], route_class=StrictJSONRoute)
 
@@ -189,14 +189,7 @@ def delete_version(
     """Remove a version from the name (409 while an alias points at it: move the alias
     first). The trained model stays downloadable by its id; the number is never reused."""
     registered = require_registered(session, name, principal)
-    try:
-        deleted = store.delete_version(session, registered, version)
-    except VersionInUse as exc:
-        raise HTTPException(
-            409,
-            detail=f"{name!r} version {version} is what {', '.join(exc.aliases)} point(s) at: "
-            "move or delete those aliases first",
-        ) from exc
+    deleted = store.delete_version(session, registered, version)  # 409 VersionInUse
     if not deleted:
         raise HTTPException(404, detail=f"{name!r} has no version {version}")
     session.commit()

@@ -18,7 +18,7 @@ from tass.api.sweep_validation import check_sweep, sweep_config
 from tass.core import sweeps as sweep_store
 from tass.core.apikeys import Principal
 from tass.core.db import Session
-from tass.core.job_lifecycle import QuotaExceeded, check_quota, enqueue_all
+from tass.core.job_lifecycle import check_quota, enqueue_all
 from tass.core.models import Sweep
 from tass.core.settings import Settings
 from tass.core.sweep_decisions import TrialRecord, best_value
@@ -62,11 +62,8 @@ def sweep_out(session: Session, sweep: Sweep) -> SweepOut:
 
 
 def check_sweep_quota(session: Session, settings: Settings, tenant: str) -> None:
-    """Trials count as jobs: a tenant at its quota cannot start a sweep (429)."""
-    try:
-        check_quota(session, tenant, settings.max_active_jobs_per_tenant)
-    except QuotaExceeded as exc:
-        raise HTTPException(429, detail=str(exc), headers={"Retry-After": "30"}) from exc
+    """Trials count as jobs: a tenant at its quota cannot start a sweep (429, QuotaExceeded)."""
+    check_quota(session, tenant, settings.max_active_jobs_per_tenant)
 
 
 def require_sweep(session: Session, sweep_id: str, principal: Principal) -> Sweep:

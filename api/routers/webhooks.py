@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Res
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import SessionDep, SettingsDep
-from tass.api.errors import found, invalid
+from tass.api.errors import found
 from tass.api.pagination import PageLimit, page_limit
 from tass.api.presenters import from_row
 from tass.api.strict_json import StrictJSONRoute
@@ -26,15 +26,12 @@ from tass.core.apikeys import Principal
 from tass.core.db import Session
 from tass.core.models import Webhook
 from tass.core.netguard import (
-    AddressRefused,
-    LookupTimedOut,
     bounded,
     check_url,
     parse_networks,
     system_resolver,
 )
 
-RESOLVE_RETRY_AFTER = "30"
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=StrictJSONRoute)
 
 
@@ -64,14 +61,8 @@ def create_webhook(
     # resolved before the first query, so a slow lookup holds no database connection
     resolver = getattr(request.app.state, "webhook_resolver", system_resolver)
     lookup = bounded(resolver, settings.webhook_resolve_timeout_seconds)
-    try:
-        check_url(body.url, parse_networks(settings.webhook_allow_networks), lookup)
-    except AddressRefused as exc:
-        raise invalid(["body", "url"], f"url: {exc}") from exc
-    except LookupTimedOut as exc:
-        raise HTTPException(
-            503, detail=f"url: {exc}", headers={"Retry-After": RESOLVE_RETRY_AFTER}
-        ) from exc
+    # AddressRefused is a 422 naming `url`, LookupTimedOut a 503 with Retry-After
+    check_url(body.url, parse_networks(settings.webhook_allow_networks), lookup)
     count = webhook_store.count_webhooks(session, principal.tenant)
     if count >= settings.webhook_max_per_tenant:
         raise HTTPException(
