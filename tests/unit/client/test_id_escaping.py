@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tass.client.api_client import TassClient
+from tass.client.errors import ApiError, TassError
 
 HOSTILE = "../x/y?z=1#f"
 HOSTILE_PATH = "..%2Fx%2Fy%3Fz%3D1%23f"
@@ -44,14 +45,15 @@ def test_predict_escapes_the_model_id(run, api, tmp_path):
     image = tmp_path / "cat.png"
     image.write_bytes(b"png")
     run("predict", HOSTILE, str(image))
-    assert api.requests[0].url.raw_path.decode().split("?")[0] == f"/v1/models/{HOSTILE_PATH}/predict"
+    sent = api.requests[0].url.raw_path.decode().split("?")[0]
+    assert sent == f"/v1/models/{HOSTILE_PATH}/predict"
 
 
 def test_client_escapes_dot_segments_and_refuses_empty_ids(api):
     with TassClient("http://tass.test", api_key="", transport=api.transport) as client:
         for call in (client.get_sweep, client.get_job, client.get_model, client.get_registered):
-            with pytest.raises(Exception, match="empty"):
+            with pytest.raises(TassError, match="empty"):
                 call("")
-        with pytest.raises(Exception):  # the fake answers 404: the point is the path sent
+        with pytest.raises(ApiError):  # the fake answers 404: the point is the path sent
             client.webhook_deliveries(".")
     assert api.requests[-1].url.raw_path.decode() == "/v1/webhooks/%2E/deliveries"
