@@ -1,0 +1,45 @@
+"""Packaging: setuptools' build step (what `pip install .` runs) puts the dashboard's pages and
+assets and the migrations' template into the package, and warns about none of them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# setuptools' build_py alone, configured from pyproject.toml (a second, not a whole wheel)
+BUILD_PY = """
+import sys, warnings
+from setuptools import Distribution
+from setuptools.config.pyprojecttoml import apply_configuration
+warnings.simplefilter("always")
+dist = Distribution({"script_name": "setup.py"})
+apply_configuration(dist, "pyproject.toml")
+build = dist.get_command_obj("build_py")
+build.build_lib = sys.argv[1]
+build.compile = 0
+dist.run_command("build_py")
+"""
+
+
+def test_build_ships_the_dashboard_files_without_warnings(tmp_path):
+    built = subprocess.run(
+        [sys.executable, "-c", BUILD_PY, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = built.stdout + built.stderr
+    assert built.returncode == 0, output
+    assert "would be ignored" not in output and "as data is deprecated" not in output, output
+    dashboard = REPO / "api" / "dashboard"
+    wanted = [
+        *(f"tass/api/dashboard/static/{p.name}" for p in (dashboard / "static").iterdir()),
+        *(f"tass/api/dashboard/templates/{p.name}" for p in (dashboard / "templates").iterdir()),
+        "tass/migrations/script.py.mako",
+    ]
+    assert len(wanted) > 20
+    assert [name for name in wanted if not (tmp_path / name).is_file()] == []
