@@ -1,8 +1,9 @@
 """Who may call, as Annotated dependencies that handlers declare: PrincipalDep (every /v1
 endpoint: a bearer API key, or a dashboard session cookie with an Origin check, within the
-per-key request rate), AdminKeyDep (machine endpoints such as /metrics: an admin's bearer key)
-and DashboardUserDep (every dashboard page: a live login session, else a redirect to the login
-form). All of them share the per-address throttle on failed authentication."""
+per-key request rate) and DashboardUserDep (every dashboard page: a live login session, else
+a redirect to the login form); `admin_key` checks an admin's bearer key for machine endpoints
+(/metrics, from outside the networks that need none). All of them share the per-address
+throttle on failed authentication."""
 
 from __future__ import annotations
 
@@ -266,9 +267,6 @@ def admin_key(request: Request, credentials: BearerDep, throttle: AuthThrottleDe
     if not principal.is_admin:
         raise HTTPException(403, detail="this needs an admin API key")
     return principal
-
-
-AdminKeyDep = Annotated[Principal, Depends(admin_key)]
 
 
 def dashboard_url(request: Request, path: str = "") -> str:

@@ -1,4 +1,5 @@
-"""Exception handlers: infrastructure outages become 503, never 500; a 422 can always be
+"""Exception handlers: core's refusals (`DomainError`) answer with the status, message and
+Retry-After they carry; infrastructure outages become 503, never 500; a 422 can always be
 written, whatever the client sent."""
 
 from __future__ import annotations

@@ -137,10 +137,6 @@ class ModelPage(Page[ModelOut]):
     pass
 
 
-class Problem(BaseModel):
-    detail: str
-
-
 class WorkerOut(BaseModel):
     name: str
     host: str

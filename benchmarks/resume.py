@@ -49,7 +49,7 @@ def weight_difference(a: Path, b: Path) -> float:
     import keras
     import numpy as np
 
-    import trainer.saving  # noqa: F401  (registers the custom objects)
+    import tass.trainer.saving  # noqa: F401  (registers the custom objects)
 
     first = keras.saving.load_model(a / "model.keras", compile=False)
     second = keras.saving.load_model(b / "model.keras", compile=False)

@@ -145,10 +145,6 @@ class Supervisor:
             self._force.set()
         self._stop.set()
 
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
     def exited(self) -> tuple[str, int] | None:
         """The first child (in start order) that has exited, with its exit status."""
         for name, process in self.processes.items():

@@ -24,7 +24,7 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
-TRIAL_RUNNING, TRIAL_SUCCEEDED = "running", "succeeded"
+TRIAL_SUCCEEDED = "succeeded"
 ACTIVE_TRIAL_STATUSES = frozenset({"queued", "running", "cancelling"})
 
 

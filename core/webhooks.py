@@ -30,7 +30,6 @@ SWEEP_EVENTS = {
     "failed": "sweep.failed",
     "cancelled": "sweep.cancelled",
 }
-EVENT_TYPES = (*JOB_EVENTS.values(), *SWEEP_EVENTS.values())
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 MAX_RETRY_DELAY_SECONDS = 3600.0

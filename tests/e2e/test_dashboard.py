@@ -15,9 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tass.core.db import make_engine, make_session_factory
 from tass.core.objectstore import ObjectStore
-from tass.migrations.runner import upgrade
 from tests.e2e.dashboard_data import (
     CLASS_NAMES,
     EPOCHS,
@@ -32,7 +30,7 @@ from tests.e2e.dashboard_data import (
     seed,
     set_phase,
 )
-from tests.support.processes import start_api
+from tests.support.dashboard_site import dashboard_site
 
 pytestmark = pytest.mark.integration
 
@@ -58,26 +56,13 @@ assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run scripts/setup.s
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[dict]:
     """uvicorn over a seeded SQLite database; the test keeps a session factory to it."""
+
+    def seeded(factory, root):
+        return {"data": seed(factory, ObjectStore((root / "artifacts").as_uri()))}
+
     root = tmp_path_factory.mktemp("dashboard")
-    db_url = f"sqlite:///{root / 'tass.db'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    factory = make_session_factory(engine)
-    artifacts = (root / "artifacts").as_uri()
-    data = seed(factory, ObjectStore(artifacts))
-    env = {
-        "TASS_DATA_DIR": str(root),
-        "TASS_DATABASE_URL": db_url,
-        "TASS_BROKER_URL": f"sqla+sqlite:///{root / 'broker.db'}",
-        "TASS_ARTIFACT_URL": artifacts,
-        "TASS_SSE_POLL_SECONDS": "0.2",
-    }
-    service, url = start_api(env, root)
-    try:
-        yield {"url": url, "data": data, "factory": factory, "service": service}
-    finally:
-        service.stop()
-        engine.dispose()
+    with dashboard_site(root, seeded, {"TASS_SSE_POLL_SECONDS": "0.2"}) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -321,9 +306,9 @@ def test_running_job_curves_follow_the_event_stream(page, site):
     val_acc = page.locator('#chart-accuracy g.series[data-series="validation accuracy"] circle')
     expect(val_acc).to_have_count(2)
     expect(page.locator("#live-state")).to_have_text("● live")
-    advance_running_job(site["factory"], data.running, 3)
+    advance_running_job(site["db"], data.running, 3)
     expect(val_acc).to_have_count(3)
-    finish_running_job(site["factory"], data.running)
+    finish_running_job(site["db"], data.running)
     expect(page.locator("#job-status")).to_have_text("succeeded")
     expect(page.locator("#timeline li").last).to_contain_text("succeeded")
 

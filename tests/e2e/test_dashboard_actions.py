@@ -12,16 +12,14 @@ import httpx
 import pytest
 
 from tass.core.apikeys import create_key
-from tass.core.db import make_engine, make_session_factory
 from tass.core.job_lifecycle import create_job
 from tass.core.job_transitions import transition
 from tass.core.models import utcnow
 from tass.core.objectstore import ObjectStore
 from tass.core.states import JobStatus
-from tass.migrations.runner import upgrade
 from tass.trainer.spec import DatasetSpec, TrainSpec
 from tests.support.browser import expect, logged_in_page
-from tests.support.processes import start_api
+from tests.support.dashboard_site import dashboard_site
 from tests.support.seed import seed_trained_model
 
 pytestmark = pytest.mark.integration
@@ -81,25 +79,11 @@ def seed(factory, store: ObjectStore) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[dict]:
-    root = tmp_path_factory.mktemp("dashboard-actions")
-    db_url = f"sqlite:///{root / 'tass.db'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    factory = make_session_factory(engine)
-    artifacts = (root / "artifacts").as_uri()
-    seeded = seed(factory, ObjectStore(artifacts))
-    env = {
-        "TASS_DATA_DIR": str(root),
-        "TASS_DATABASE_URL": db_url,
-        "TASS_BROKER_URL": f"sqla+sqlite:///{root / 'broker.db'}",
-        "TASS_ARTIFACT_URL": artifacts,
-    }
-    service, url = start_api(env, root)
-    try:
-        yield {"url": url, "service": service, **seeded}
-    finally:
-        service.stop()
-        engine.dispose()
+    def seeded(factory, root):
+        return seed(factory, ObjectStore((root / "artifacts").as_uri()))
+
+    with dashboard_site(tmp_path_factory.mktemp("dashboard-actions"), seeded) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tass.core.apikeys import create_key
 from tass.core.datasets import record_validation
-from tass.core.db import make_engine, make_session_factory
-from tass.migrations.runner import upgrade
 from tests.support.archives import class_files, tar_gz, write
 from tests.support.browser import expect, logged_in_page
-from tests.support.processes import start_api
+from tests.support.dashboard_site import dashboard_site
 
 pytestmark = pytest.mark.integration
 
@@ -29,25 +26,8 @@ SUMMARY = {
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[dict]:
-    root = tmp_path_factory.mktemp("dashboard-datasets")
-    db_url = f"sqlite:///{root / 'tass.db'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    factory = make_session_factory(engine)
-    with factory.begin() as session:
-        _, key = create_key(session, "acme")
-    env = {
-        "TASS_DATA_DIR": str(root),
-        "TASS_DATABASE_URL": db_url,
-        "TASS_BROKER_URL": f"sqla+sqlite:///{root / 'broker.db'}",
-        "TASS_ARTIFACT_URL": (root / "artifacts").as_uri(),
-    }
-    service, url = start_api(env, root)
-    try:
-        yield {"url": url, "key": key, "service": service, "root": root, "db": factory}
-    finally:
-        service.stop()
-        engine.dispose()
+    with dashboard_site(tmp_path_factory.mktemp("dashboard-datasets")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,12 @@ from pathlib import Path
 import pytest
 
 from tass.client.service import serve_command
-from tass.core.apikeys import create_key
-from tass.core.db import make_engine, make_session_factory
 from tass.core.objectstore import ObjectStore
 from tass.core.registry import get_registered, register_version, set_alias
-from tass.migrations.runner import upgrade
 from tests.support.browser import expect, logged_in_page
+from tests.support.dashboard_site import dashboard_site, seed_key
 from tests.support.models import png, random_pixels, tiny_model_file
-from tests.support.processes import Service, free_port, start_api, wait_http
+from tests.support.processes import Service, free_port, wait_http
 from tests.support.seed import seed_trained_model
 
 pytestmark = pytest.mark.integration
@@ -49,31 +47,20 @@ def seed_registry(factory, root: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[dict]:
+    def seeded(factory, root):
+        return {**seed_key(factory, root), "models": seed_registry(factory, root)}
+
     root = tmp_path_factory.mktemp("dashboard-models")
-    db_url = f"sqlite:///{root / 'tass.db'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    factory = make_session_factory(engine)
-    with factory.begin() as session:
-        _, key = create_key(session, "acme")
-    model_ids = seed_registry(factory, root)
     serve_port = free_port()
-    env = {
-        "TASS_DATA_DIR": str(root),
-        "TASS_DATABASE_URL": db_url,
-        "TASS_BROKER_URL": f"sqla+sqlite:///{root / 'broker.db'}",
-        "TASS_ARTIFACT_URL": (root / "artifacts").as_uri(),
-        "TASS_SERVE_URL": f"http://127.0.0.1:{serve_port}",
-    }
-    serving = Service("serving", serve_command("127.0.0.1", serve_port), env, root)
-    service, url = start_api(env, root)
-    try:
-        wait_http(f"http://127.0.0.1:{serve_port}/healthz", serving, timeout=120)
-        yield {"url": url, "key": key, "models": model_ids, "service": service, "root": root}
-    finally:
-        service.stop()
-        serving.stop()
-        engine.dispose()
+    env = {"TASS_SERVE_URL": f"http://127.0.0.1:{serve_port}"}
+    with dashboard_site(root, seeded, env) as running:
+        command = serve_command("127.0.0.1", serve_port)
+        serving = Service("serving", command, running["env"], root)
+        try:
+            wait_http(f"http://127.0.0.1:{serve_port}/healthz", serving, timeout=120)
+            yield running
+        finally:
+            serving.stop()
 
 
 @pytest.fixture(scope="module")

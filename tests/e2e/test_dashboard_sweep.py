@@ -10,17 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tass.core.apikeys import create_key
-from tass.core.db import make_engine, make_session_factory
 from tass.core.job_results import upsert_metrics
 from tass.core.job_transitions import transition
 from tass.core.models import utcnow
 from tass.core.settings import Settings
 from tass.core.states import JobStatus
 from tass.core.sweeps import create_sweep, stop_trial, submit_trial
-from tass.migrations.runner import upgrade
 from tests.support.browser import expect, logged_in_page
-from tests.support.processes import start_api
+from tests.support.dashboard_site import dashboard_site, seed_key
 
 pytestmark = pytest.mark.integration
 
@@ -64,26 +61,11 @@ def seed_sweep(factory, root: Path) -> str:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[dict]:
-    root = tmp_path_factory.mktemp("dashboard-sweep")
-    db_url = f"sqlite:///{root / 'tass.db'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    factory = make_session_factory(engine)
-    with factory.begin() as session:
-        _, key = create_key(session, "acme")
-    sweep_id = seed_sweep(factory, root)
-    env = {
-        "TASS_DATA_DIR": str(root),
-        "TASS_DATABASE_URL": db_url,
-        "TASS_BROKER_URL": f"sqla+sqlite:///{root / 'broker.db'}",
-        "TASS_ARTIFACT_URL": (root / "artifacts").as_uri(),
-    }
-    service, url = start_api(env, root)
-    try:
-        yield {"url": url, "key": key, "sweep_id": sweep_id, "service": service}
-    finally:
-        service.stop()
-        engine.dispose()
+    def seeded(factory, root):
+        return {**seed_key(factory, root), "sweep_id": seed_sweep(factory, root)}
+
+    with dashboard_site(tmp_path_factory.mktemp("dashboard-sweep"), seeded) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
