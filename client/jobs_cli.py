@@ -126,6 +126,25 @@ def submit_train(
             "name, tags). Flags override it.",
         ),
     ] = None,
+    architecture: Annotated[
+        Path | None,
+        typer.Option(
+            "--architecture",
+            exists=True,
+            dir_okay=False,
+            help="Your own network: a JSON file written by keras.Model.to_json() (built-in "
+            "layers only); sets --model keras-json.",
+            rich_help_panel="Model",
+        ),
+    ] = None,
+    freeze: Annotated[
+        str | None,
+        typer.Option(
+            help="Fine-tuning (with --init-from): layers to keep frozen, comma-separated, or "
+            "all-but-head.",
+            rich_help_panel="Model",
+        ),
+    ] = None,
     split: SplitOption = None,
     limit: LimitOption = None,
     num_classes: NumClassesOption = None,
@@ -157,6 +176,7 @@ def submit_train(
     The hyperparameter flags are TrainSpec's fields; those not given are left to the spec file,
     else to the server's defaults.
     """
+    spec = {**spec, **specs.model_options(architecture, freeze)}
     body = specs.build_train_body(
         spec_file=spec_file,
         spec=spec,

@@ -162,6 +162,25 @@ def drop_none(values: Mapping[str, Any]) -> Json:
     return {key: value for key, value in values.items() if value is not None}
 
 
+def model_options(architecture: Path | None, freeze: str | None) -> Json:
+    """The spec fields of `--architecture FILE` (the JSON that keras.Model.to_json() wrote;
+    it makes the model keras-json) and `--freeze` (all-but-head, or layer names,
+    comma-separated)."""
+    fields: Json = {}
+    if architecture is not None:
+        try:
+            fields["architecture"] = json.loads(architecture.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"cannot read {architecture}: {exc.strerror or exc}") from exc
+        except ValueError as exc:
+            raise UsageError(f"--architecture {architecture} is not valid JSON: {exc}") from exc
+        fields["model"] = "keras-json"
+    if freeze is not None:
+        names = [name.strip() for name in freeze.split(",") if name.strip()]
+        fields["freeze"] = "all-but-head" if names == ["all-but-head"] else names
+    return fields
+
+
 def build_train_body(
     *,
     spec_file: Path | None = None,

@@ -96,6 +96,17 @@ def build_spec(args: argparse.Namespace) -> TrainSpec:
             values[name] = value
     if augmentation:
         values["augmentation"] = augmentation
+    if args.architecture:
+        values.setdefault("model", "keras-json")
+        try:
+            values["architecture"] = json.loads(Path(args.architecture).read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError(
+                f"--architecture {args.architecture}: cannot read JSON ({exc})"
+            ) from exc
+    if args.freeze:
+        names = [name.strip() for name in args.freeze.split(",") if name.strip()]
+        values["freeze"] = "all-but-head" if names == ["all-but-head"] else names
     return TrainSpec.model_validate(profile_fields(args.profile, values))
 
 
@@ -116,7 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tass.trainer.saving import export_model
     from tass.trainer.train import train
 
-    data = load_dataset(data_spec, seed=spec.seed)
+    data = load_dataset(data_spec, seed=spec.seed, image_size=spec.image_size)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = train(
@@ -177,6 +188,17 @@ def make_parser() -> argparse.ArgumentParser:
         choices=sorted(PROFILES),
         default=None,
         help="start from a named spec (gpu: wide, large batch, unmeasured); flags override it",
+    )
+    train_p.add_argument(
+        "--architecture",
+        default=None,
+        help="your own network: a JSON file written by keras.Model.to_json() (built-in layers "
+        "only); sets --model keras-json",
+    )
+    train_p.add_argument(
+        "--freeze",
+        default=None,
+        help="fine-tuning: layers kept frozen, comma-separated, or all-but-head",
     )
     _add_spec_flags(train_p)
     train_p.set_defaults(run=cmd_train)

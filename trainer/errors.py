@@ -24,3 +24,8 @@ class ModelFileError(TrainerError, ArtifactError):
 
 class EvaluationStopped(TrainerError):
     """The caller's hook asked an evaluation to stop (cancel, deadline, lost lease)."""
+
+
+class ModelSpecError(TrainerError, ValueError):
+    """The model a spec describes cannot be built: a refused architecture, a head that does
+    not fit the classes, starting weights that do not fit the network."""

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from tass.trainer.data import Dataset
+from tass.trainer.data.resize import fit_images
 from tass.trainer.errors import EvaluationStopped
 from tass.trainer.pipeline import eval_dataset
 from tass.trainer.saving import takes_pixels
@@ -129,6 +130,9 @@ def evaluate(
     check_classes(model, data, class_names)
     if len(data) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
+    height, width, channels = model.input_shape[1:]
+    if None not in (height, width, channels):  # the size and colour the model takes
+        data = fit_images(data, (height, width, channels))
     probs = predict_probabilities(model, data, batch_size, hook, flip=flip)
     labels = data.y.astype(np.int64)
     picked = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)

@@ -1,13 +1,19 @@
-"""The model zoo: AlexNet variants for 32x32 images, looked up by name."""
+"""The model zoo, looked up by name: AlexNet variants (sized for 32x32 images, built at any
+size), three Keras Applications trained from scratch, and the user's own architecture
+(`keras-json`), loaded as data in Keras safe mode after the checks of
+`tass.trainer.architecture`."""
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 
 import keras
 from keras import layers
 
+from tass.trainer.architecture import ArchitectureError, check_architecture
+from tass.trainer.errors import ModelSpecError
 from tass.trainer.spec import TrainSpec
 
 INPUT_SHAPE = (32, 32, 3)
@@ -161,14 +167,99 @@ def alexnet_cifar(
     return keras.Sequential(stack, name="alexnet_cifar")
 
 
+def _applications() -> dict[str, Callable[..., keras.Model]]:
+    apps = keras.applications
+    return {
+        "resnet50": apps.ResNet50,
+        "mobilenetv3-small": functools.partial(apps.MobileNetV3Small, include_preprocessing=False),
+        "efficientnetv2-b0": functools.partial(apps.EfficientNetV2B0, include_preprocessing=False),
+    }
+
+
+def keras_application(
+    name: str,
+    num_classes: int,
+    *,
+    input_shape: tuple[int, int, int],
+    dropout: float,
+    weights: str | None = None,
+) -> keras.Model:
+    """A Keras Applications network (from scratch, or ImageNet weights that Keras downloads)
+    with global average pooling and a new softmax head of `num_classes`; takes [0, 1] images
+    like every model here."""
+    base = _applications()[name](
+        include_top=False, weights=weights, input_shape=input_shape, pooling="avg"
+    )
+    outputs = layers.Dropout(dropout, name="head_dropout")(base.output)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
+        outputs
+    )
+    return keras.Model(base.input, outputs, name=name.replace("-", "_"))
+
+
+def _is_softmax(layer: layers.Layer) -> bool:
+    return isinstance(layer, layers.Softmax) or (
+        getattr(layer, "activation", None) is keras.activations.softmax
+    )
+
+
+def from_architecture(
+    architecture: dict, num_classes: int, input_shape: tuple[int, int, int]
+) -> keras.Model:
+    """The user's Keras model config, checked (allow-listed layers, bounded size) and then
+    deserialised in Keras safe mode with no custom objects: no code from the config runs.
+    Outputs that are not a softmax are taken as logits and get one. ModelSpecError names
+    what is wrong (a refused layer, a limit, a head that does not match the classes)."""
+    height, width, channels = input_shape
+    try:
+        summary = check_architecture(architecture, height, channels)
+    except ArchitectureError as exc:
+        raise ModelSpecError(f"architecture {exc}") from exc
+    if summary.output_shape != (num_classes,):
+        raise ModelSpecError(
+            f"architecture: its output has {summary.output_shape[0]} classes, but the dataset "
+            f"has {num_classes}: make the last layer Dense({num_classes})"
+        )
+    try:
+        with keras.saving.custom_object_scope({}):
+            model = keras.models.model_from_json(json.dumps(architecture))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelSpecError(f"architecture: Keras cannot load it ({exc})") from exc
+    if tuple(model.input_shape[1:]) != (height, width, channels):
+        # the config left the input size open: rebuild it at the spec's size
+        inputs = keras.Input((height, width, channels))
+        model = keras.Model(inputs, model(inputs), name=model.name)
+    if not _is_softmax(model.layers[-1]):
+        outputs = layers.Softmax(dtype="float32", name="probabilities")(model.outputs[0])
+        model = keras.Model(model.inputs, outputs, name=model.name)
+    return model
+
+
 ModelBuilder = Callable[..., keras.Model]
 MODELS: dict[str, ModelBuilder] = {"alexnet-seed": alexnet_seed, "alexnet-cifar": alexnet_cifar}
 
 
+def spec_input_shape(spec: TrainSpec) -> tuple[int, int, int]:
+    """(height, width, channels) of the images the spec trains on."""
+    return (spec.image_size, spec.image_size, spec.channels)
+
+
 def build_model(
-    spec: TrainSpec, num_classes: int = 10, input_shape: tuple[int, int, int] = INPUT_SHAPE
+    spec: TrainSpec, num_classes: int = 10, input_shape: tuple[int, int, int] | None = None
 ) -> keras.Model:
-    """Build (uncompiled) the model that `spec.model` names, with the spec's options."""
+    """Build (uncompiled) the model that `spec.model` names, with the spec's options, for
+    images of `input_shape` (default: the spec's image_size and channels)."""
+    input_shape = input_shape or spec_input_shape(spec)
+    if spec.model == "keras-json":
+        return from_architecture(spec.architecture or {}, num_classes, input_shape)
+    if spec.model in _applications():
+        return keras_application(
+            spec.model,
+            num_classes,
+            input_shape=input_shape,
+            dropout=spec.dropout,
+            weights=spec.weights,
+        )
     try:
         builder = MODELS[spec.model]
     except KeyError:

@@ -10,8 +10,6 @@ import tensorflow as tf
 from tass.trainer.data import Dataset
 from tass.trainer.spec import Augmentation
 
-IMAGE_SIZE = 32
-
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     """Batches per epoch; the last one may be smaller."""
@@ -19,15 +17,15 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
 
 
 def _random_crop(images: tf.Tensor, pad: int, mode: str, seed: tf.Tensor) -> tf.Tensor:
-    """Pad each side by `pad` and crop 32x32 at a random offset per image."""
+    """Pad each side by `pad` and crop back to the images' size at a random offset per image."""
+    height, width = images.shape[1], images.shape[2]
     padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode=mode)
     batch = tf.shape(images)[0]
     offsets = tf.random.stateless_uniform(
         [batch, 2], seed=seed, minval=0, maxval=2 * pad + 1, dtype=tf.int32
     )
-    grid = tf.range(IMAGE_SIZE)
-    rows = offsets[:, :1] + grid  # (B, 32)
-    cols = offsets[:, 1:] + grid
+    rows = offsets[:, :1] + tf.range(height)  # (B, height)
+    cols = offsets[:, 1:] + tf.range(width)
     out = tf.gather(padded, rows, axis=1, batch_dims=1)
     return tf.gather(out, cols, axis=2, batch_dims=1)
 
@@ -40,7 +38,7 @@ def augment(images: tf.Tensor, aug: Augmentation, seed: tf.Tensor) -> tf.Tensor:
         images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
     if aug.crop_padding:
         images = _random_crop(images, aug.crop_padding, "REFLECT", seeds[1])
-    shift = round(aug.translate * IMAGE_SIZE)
+    shift = round(aug.translate * images.shape[2])  # a fraction of the width
     if shift:
         images = _random_crop(images, shift, "CONSTANT", seeds[2])
     return images

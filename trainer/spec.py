@@ -9,13 +9,35 @@ from __future__ import annotations
 import re
 import types
 from dataclasses import dataclass
-from typing import Annotated, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
-MODEL_NAMES = ("alexnet-cifar", "alexnet-seed")
+from tass.trainer.architecture import (
+    ArchitectureError,
+    architecture_input_shape,
+    check_architecture,
+    parse_architecture,
+)
 
-ModelName = Literal["alexnet-cifar", "alexnet-seed"]
+# the built-in families (two AlexNets, three Keras Applications built from scratch) and
+# "keras-json": the user's own architecture, sent as data in `architecture`
+APPLICATIONS = ("resnet50", "mobilenetv3-small", "efficientnetv2-b0")
+MODEL_NAMES = ("alexnet-cifar", "alexnet-seed", *APPLICATIONS, "keras-json")
+
+ModelName = Literal[
+    "alexnet-cifar", "alexnet-seed", "resnet50", "mobilenetv3-small", "efficientnetv2-b0",
+    "keras-json",
+]  # fmt: skip
+FREEZE_ALL_BUT_HEAD = "all-but-head"
 DataSource = Literal["cifar10", "cifar10-python", "image-folder", "synthetic", "dataset"]
 OptimizerName = Literal["adam", "adamw", "sgd"]
 ScheduleName = Literal["constant", "cosine", "one-cycle"]
@@ -70,7 +92,44 @@ class Augmentation(_Strict):
 class TrainSpec(_Strict):
     """Every hyperparameter of one training run; each field is bounded."""
 
-    model: ModelName = Field("alexnet-cifar", description="Architecture, looked up by name.")
+    model: ModelName = Field(
+        "alexnet-cifar",
+        description="Architecture, looked up by name; keras-json: the one in `architecture`.",
+    )
+    architecture: dict[str, Any] | None = Field(
+        None,
+        description="model keras-json only: a Keras model config (what model.to_json() writes), "
+        "as a JSON object or string. Built-in layers only (no Lambda, no custom objects), "
+        "bounded in size, layers, parameters and FLOPs per image.",
+    )
+    image_size: StrictInt = Field(
+        32,
+        ge=16,
+        le=512,
+        description="Square input size in pixels: images are resized to it. keras-json: "
+        "defaults to the architecture's own input size.",
+    )
+    channels: StrictInt = Field(
+        3, ge=1, le=3, description="Colour channels: 3 (RGB) or 1 (grayscale)."
+    )
+    init_from: StrictStr | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Fine-tune: start from this model's weights (a model id, NAME@ALIAS or "
+        "NAME:VERSION); the API records the model id it names at submit. A new head is "
+        "trained when the class count differs.",
+    )
+    freeze: list[StrictStr] | Literal["all-but-head"] | None = Field(
+        None,
+        description="Layers kept frozen while fine-tuning: a list of layer names, or "
+        "all-but-head (needs init_from).",
+    )
+    weights: Literal["imagenet"] | None = Field(
+        None,
+        description="Keras Applications only: start from ImageNet weights (the worker must "
+        "be able to download them).",
+    )
     width: float = Field(
         1.0, ge=0.125, le=4.0, description="Channel width multiplier (alexnet-cifar only)."
     )
@@ -120,6 +179,45 @@ class TrainSpec(_Strict):
         description="Service deadline: past it the job fails with reason timeout "
         "(unset: the server default). The trainer itself ignores it.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _architecture_input(cls, data: Any) -> Any:
+        """A keras-json spec without image_size/channels takes the architecture's input size."""
+        if not isinstance(data, dict) or data.get("architecture") is None:
+            return data
+        try:
+            architecture = parse_architecture(data["architecture"])
+        except ArchitectureError as exc:
+            raise ValueError(f"architecture {exc}") from exc
+        data = {**data, "architecture": architecture}
+        declared = architecture_input_shape(architecture) or (None, None, None)
+        if "image_size" not in data and declared[0] is not None and declared[0] == declared[1]:
+            data["image_size"] = declared[0]
+        if "channels" not in data and declared[2] is not None:
+            data["channels"] = declared[2]
+        return data
+
+    @model_validator(mode="after")
+    def _check_model_options(self) -> TrainSpec:
+        if self.channels == 2:
+            raise ValueError("channels must be 1 (grayscale) or 3 (RGB)")
+        if self.model == "keras-json":
+            if self.architecture is None:
+                raise ValueError("architecture is required for model 'keras-json'")
+            try:
+                check_architecture(self.architecture, self.image_size, self.channels)
+            except ArchitectureError as exc:
+                raise ValueError(f"architecture {exc}") from exc
+        elif self.architecture is not None:
+            raise ValueError(f"architecture is for model 'keras-json', not {self.model!r}")
+        if self.weights is not None and self.model not in APPLICATIONS:
+            raise ValueError(f"weights 'imagenet' is for {', '.join(APPLICATIONS)} only")
+        if self.weights is not None and self.init_from is not None:
+            raise ValueError("weights and init_from both name starting weights; choose one")
+        if self.freeze is not None and self.init_from is None and self.weights is None:
+            raise ValueError("freeze needs starting weights: init_from or weights")
+        return self
 
     @model_validator(mode="after")
     def _check_consistency(self) -> TrainSpec:
@@ -172,6 +270,8 @@ def _flag_type(annotation: object) -> tuple[type, tuple[str, ...] | None]:
     """bool/int/float/str for a field's annotation (`X | None` as X), with a Literal's values."""
     if get_origin(annotation) in (Union, types.UnionType):
         (annotation,) = [arg for arg in get_args(annotation) if arg is not type(None)]
+    if get_origin(annotation) is Annotated:  # StrictInt, StrictStr
+        annotation = get_args(annotation)[0]
     if get_origin(annotation) is Literal:
         return str, tuple(str(value) for value in get_args(annotation))
     if isinstance(annotation, type) and annotation in (bool, int, float, str):
@@ -179,12 +279,17 @@ def _flag_type(annotation: object) -> tuple[type, tuple[str, ...] | None]:
     raise TypeError(f"no command-line flag for a field of type {annotation!r}")
 
 
+# fields a flag cannot carry: a nested model, a JSON config (--architecture FILE reads one),
+# a list of layer names (--freeze, comma-separated, sets it)
+_NO_FLAG = ("augmentation", "architecture", "freeze")
+
+
 def spec_flags() -> list[SpecFlag]:
     """One flag per TrainSpec field, the nested Augmentation's fields by their own names."""
     flags = []
     for model, prefix in ((TrainSpec, ""), (Augmentation, "augmentation.")):
         for name, info in model.model_fields.items():
-            if name == "augmentation":
+            if name in _NO_FLAG:
                 continue
             flag_type, choices = _flag_type(info.annotation)
             default = info.get_default(call_default_factory=True)

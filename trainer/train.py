@@ -18,12 +18,13 @@ from tass.trainer.batchnorm import PreciseBatchNorm
 from tass.trainer.callbacks import Cancelled, Hook, TrainingMonitor
 from tass.trainer.checkpoint import read_state, resolve_checkpoint
 from tass.trainer.data import Dataset, stratified_split
+from tass.trainer.data.resize import fit_images
 from tass.trainer.errors import CheckpointError
 from tass.trainer.evaluate import evaluate
 from tass.trainer.flops import training_flops_per_image
 from tass.trainer.hardware import HardwareInfo, configure
 from tass.trainer.losses import SmoothedSparseCrossentropy
-from tass.trainer.models import build_model
+from tass.trainer.models import build_model, spec_input_shape
 from tass.trainer.pipeline import eval_dataset, steps_per_epoch, train_dataset
 from tass.trainer.progress import Phase
 from tass.trainer.randomness import align_layer_randomness
@@ -171,6 +172,7 @@ def train(
     report_phase("compiling")
     hardware = configure(spec)
     keras.utils.set_random_seed(spec.seed)
+    data = fit_images(data, spec_input_shape(spec))  # the spec's image_size and channels
     train_data, val_data = _split(data, spec)
     steps = steps_per_epoch(len(train_data), spec.batch_size)
     history: list[dict[str, Any]] = []

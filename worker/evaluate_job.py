@@ -55,7 +55,7 @@ def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
             model_file = fetch_model_file(ctx, job.model_id, workdir / MODEL_FILE)
             model = load_model(model_file, compile=False)
             classes = registered_class_names(ctx, job.model_id) or read_class_names(model_file)
-            data = load_job_data(ctx, job.dataset, workdir)
+            data = load_job_data(ctx, job.dataset, workdir, image_size=model.input_shape[1] or 32)
             reporter = JobReporter(ctx, lease, every_steps=1, progress=job.progress)
             if not reporter.phase("evaluating"):
                 log.info("job %s stopped before its evaluation began", job_id)

@@ -83,8 +83,11 @@ def fetch_s3_archive(ctx: WorkerContext, path: str, workdir: Path) -> Path:
     return local
 
 
-def load_job_data(ctx: WorkerContext, raw: dict[str, Any], workdir: Path) -> Dataset:
-    """The job's images and labels, ready for training or evaluation."""
+def load_job_data(
+    ctx: WorkerContext, raw: dict[str, Any], workdir: Path, image_size: int = 32
+) -> Dataset:
+    """The job's images and labels, ready for training or evaluation; image folders and
+    uploaded datasets decoded at `image_size` (the model's input size)."""
     from tass.trainer.data import load_dataset
 
     spec = load_job_dataset(ctx, raw)
@@ -93,11 +96,13 @@ def load_job_data(ctx: WorkerContext, raw: dict[str, Any], workdir: Path) -> Dat
             raise ValueError("the job's dataset names no uploaded dataset id and sha256")
         with cached_upload(ctx, spec.id, spec.sha256) as local:
             # our own, digest-checked file, read while it is pinned in the cache
-            return load_dataset(_as_image_folder(spec, local), confine_to=None)
+            return load_dataset(
+                _as_image_folder(spec, local), confine_to=None, image_size=image_size
+            )
     if spec.path is not None and spec.path.startswith("s3://"):
         local = fetch_s3_archive(ctx, spec.path, workdir)
-        return load_dataset(_as_image_folder(spec, local), confine_to=None)
-    return load_dataset(spec, confine_to=ctx.settings.resolved_data_roots)
+        return load_dataset(_as_image_folder(spec, local), confine_to=None, image_size=image_size)
+    return load_dataset(spec, confine_to=ctx.settings.resolved_data_roots, image_size=image_size)
 
 
 def _as_image_folder(spec: DatasetSpec, local: Path) -> DatasetSpec:

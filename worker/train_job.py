@@ -87,7 +87,7 @@ def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Pa
     from tass.trainer.train import train
 
     spec = TrainSpec.model_validate(job.spec)
-    data = load_job_data(ctx, job.dataset, workdir)
+    data = load_job_data(ctx, job.dataset, workdir, image_size=spec.image_size)
     reporter = JobReporter(
         ctx, lease, every_steps=ctx.settings.progress_every_steps, progress=job.progress
     )

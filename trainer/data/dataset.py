@@ -13,7 +13,9 @@ IMAGE_SHAPE = (32, 32, 3)
 
 @dataclass
 class Dataset:
-    """Images as uint8 (N, 32, 32, 3), labels as int (N,), label i named class_names[i]."""
+    """Images as uint8 (N, height, width, channels), channels 3 (RGB) or 1 (grayscale); 32x32
+    RGB unless a loader was asked for another size. Labels as int (N,), label i named
+    class_names[i]."""
 
     x: np.ndarray
     y: np.ndarray
@@ -22,9 +24,10 @@ class Dataset:
     source_sizes: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.x.dtype != np.uint8 or self.x.ndim != 4 or self.x.shape[1:] != IMAGE_SHAPE:
+        if self.x.dtype != np.uint8 or self.x.ndim != 4 or self.x.shape[3] not in (1, 3):
             raise DataError(
-                f"images must be uint8 (N, 32, 32, 3), got {self.x.dtype} {self.x.shape}"
+                f"images must be uint8 (N, height, width, 1 or 3), got {self.x.dtype} "
+                f"{self.x.shape}"
             )
         if self.y.shape != (len(self.x),):
             raise DataError(f"labels must have shape ({len(self.x)},), got {self.y.shape}")
@@ -37,6 +40,12 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of every image."""
+        height, width, channels = self.x.shape[1:]
+        return int(height), int(width), int(channels)
 
     def subset(self, indices: np.ndarray) -> Dataset:
         """The examples at `indices`, in that order."""

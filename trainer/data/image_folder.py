@@ -26,7 +26,8 @@ SPLITS = ("train", "test")
 MAX_ARCHIVE_BYTES = 8 * 1024**3  # uncompressed, all members together
 MAX_ARCHIVE_MEMBERS = 5_000_000
 MAX_IMAGE_BYTES = 4 * 1024**2  # declared size of one file, checked before it is read
-# Images of any other size are resized to IMAGE_SIZE (area averaging, as a thumbnail is made);
+# Images of any other size are resized to the size asked for (IMAGE_SIZE unless a spec's
+# image_size says otherwise; area averaging, as a thumbnail is made);
 # their pixel count, read from the header, is capped before anything is decoded.
 MAX_IMAGE_PIXELS = 4096 * 4096
 # encoded image bytes one load may hold in memory (CIFAR-10 as PNGs is ~150 MB)
@@ -60,7 +61,8 @@ class EncodedImages:
     """The encoded bytes of the images read so far, where each came from, and how many of each
     original size (WxH, from the headers) there were."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = IMAGE_SIZE[0]) -> None:
+        self.size = size  # the square size the images are decoded at
         self.raws: list[bytes] = []
         self.wheres: list[str] = []
         self.sizes: Counter[str] = Counter()
@@ -74,7 +76,7 @@ class EncodedImages:
         if width * height > MAX_IMAGE_PIXELS:
             raise DataError(
                 f"{where}: image is {width}x{height} pixels, over the limit of {MAX_IMAGE_PIXELS}"
-                " pixels (the models take 32x32; larger images are resized)"
+                " pixels (larger images are resized to the model's size)"
             )
         budget.charge(size)
         raw = head + handle.read(max(size - len(head), 0) + 1)  # never more than declared
@@ -90,8 +92,8 @@ class EncodedImages:
         self.wheres = [self.wheres[k] for k in order]
 
     def decode(self, labels: list[int], class_names: list[str]) -> Dataset:
-        other_sizes = set(self.sizes) - {f"{IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}"}
-        images = _decode_all(self.raws, self.wheres, resize=bool(other_sizes))
+        other_sizes = set(self.sizes) - {f"{self.size}x{self.size}"}
+        images = _decode_all(self.raws, self.wheres, self.size, resize=bool(other_sizes))
         return Dataset(images, np.asarray(labels, np.int64), class_names, dict(self.sizes))
 
 
@@ -156,48 +158,54 @@ def _layout(root: Path, paths: list[PurePosixPath], split: str) -> tuple[list[in
     return chosen, sorted({paths[i].parts[-2] for i in chosen})
 
 
-def _to_model_size(image: tf.Tensor) -> tf.Tensor:
-    """A decoded uint8 image at IMAGE_SIZE: 32x32 ones untouched, others averaged down (or
-    interpolated up) with antialiasing and rounded back to uint8. Eager or traced."""
+def _to_model_size(image: tf.Tensor, size: int) -> tf.Tensor:
+    """A decoded uint8 image at size x size: ones of that size untouched, others averaged down
+    (or interpolated up) with antialiasing and rounded back to uint8. Eager or traced."""
 
     def resized() -> tf.Tensor:
-        smooth = tf.image.resize(image, IMAGE_SIZE, method="area", antialias=True)
+        smooth = tf.image.resize(image, (size, size), method="area", antialias=True)
         return tf.cast(tf.clip_by_value(tf.round(smooth), 0, 255), tf.uint8)
 
-    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], IMAGE_SIZE))
-    return tf.ensure_shape(tf.cond(same, lambda: image, resized), (*IMAGE_SIZE, 3))
+    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], (size, size)))
+    return tf.ensure_shape(tf.cond(same, lambda: image, resized), (size, size, 3))
 
 
-def _decode(raw: bytes, where: str) -> np.ndarray:
+def _decode(raw: bytes, where: str, size: int) -> np.ndarray:
     try:
         image = tf.io.decode_image(raw, channels=3, expand_animations=False)
     except (tf.errors.InvalidArgumentError, ValueError) as exc:
         raise DataError(f"{where}: not a decodable image ({str(exc).splitlines()[0]})") from exc
-    return _to_model_size(image).numpy()
+    return _to_model_size(image, size).numpy()
 
 
-def _decode_all(raws: list[bytes], wheres: list[str], resize: bool) -> np.ndarray:
+def _decode_all(raws: list[bytes], wheres: list[str], size: int, resize: bool) -> np.ndarray:
     """Decode in parallel with tf.data (resizing only when some header named another size than
-    32x32); on any failure find and report the bad file."""
+    size x size); on any failure find and report the bad file."""
 
     def decode(raw: tf.Tensor) -> tf.Tensor:
         image = tf.io.decode_image(raw, channels=3, expand_animations=False)
-        return _to_model_size(image) if resize else image
+        return _to_model_size(image, size) if resize else image
 
     try:
         ds = tf.data.Dataset.from_tensor_slices(tf.constant(raws, tf.string))
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(1024)
         batches = [b.numpy() for b in ds]
-        return np.concatenate(batches) if batches else np.zeros((0, 32, 32, 3), np.uint8)
+        return np.concatenate(batches) if batches else np.zeros((0, size, size, 3), np.uint8)
     except (tf.errors.InvalidArgumentError, ValueError):
         pass
-    return np.stack([_decode(raw, where) for raw, where in zip(raws, wheres, strict=True)])
+    return np.stack([_decode(raw, where, size) for raw, where in zip(raws, wheres, strict=True)])
 
 
 def load_image_folder(
-    path: str, split: str, *, confine_to: list[Path] | None = None, deadline: float | None = None
+    path: str,
+    split: str,
+    *,
+    confine_to: list[Path] | None = None,
+    deadline: float | None = None,
+    size: int = IMAGE_SIZE[0],
 ) -> Dataset:
-    """Read one split of an image-folder tree; labels follow the sorted class folder names.
+    """Read one split of an image-folder tree at size x size RGB (other sizes are resized);
+    labels follow the sorted class folder names.
     With `confine_to`, every file must resolve (after symlinks) inside one of those folders;
     with `deadline` (a time.monotonic() value), DataError once reading runs past it."""
     root = Path(path).expanduser()
@@ -205,12 +213,12 @@ def load_image_folder(
         raise DataError(f"{root}: no such image folder or archive")
     if _is_archive(root):
         confined(root, str(root), confine_to)
-        return _load_archive(root, split, deadline)
+        return _load_archive(root, split, deadline, size)
     if not root.is_dir():
         raise DataError(f"{root}: expected a folder, a .tar.gz or a .zip of class folders")
     files = list(_iter_folder(root))
     chosen, class_names = _layout(root, [p for p, _ in files], split)
-    images, labels = EncodedImages(), []
+    images, labels = EncodedImages(size), []
     index = {name: i for i, name in enumerate(class_names)}
     budget = _Budget(root, deadline)
     for i in chosen:
@@ -285,6 +293,7 @@ def _read_members(
     members: list[tuple[str, int]],
     read_members: MemberReader,
     budget: _Budget,
+    size: int,
 ) -> Dataset:
     """Read the chosen split's images from an archive's members (nothing touches the disk).
     The members are read in the order they lie in the archive (one forward pass: a gzip
@@ -295,7 +304,7 @@ def _read_members(
     chosen, class_names = _layout(root, [paths[i] for i in keep], split)
     index = {name: i for i, name in enumerate(class_names)}
     wanted = sorted(keep[i] for i in chosen)
-    images, labels, read = EncodedImages(), [], []
+    images, labels, read = EncodedImages(size), [], []
     for member, handle in read_members(wanted):
         rel = paths[member]
         if handle is None:
@@ -334,19 +343,20 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
 
 
-def _load_archive(root: Path, split: str, deadline: float | None) -> Dataset:
+def _load_archive(root: Path, split: str, deadline: float | None, size: int) -> Dataset:
     """Read members straight from the archive (nothing is extracted to disk)."""
     if root.name.endswith(ZIP_SUFFIXES):
-        return _load_zip(root, split, deadline)
+        return _load_zip(root, split, deadline, size)
     try:
         with tarfile.open(root, "r|*") as tar:
             listed = _bounded_members(root, tar, deadline)
-        return _read_members(root, split, listed, _tar_reader(root), _Budget(root, deadline))
+        reader = _tar_reader(root)
+        return _read_members(root, split, listed, reader, _Budget(root, deadline), size)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{root}: not a readable .tar.gz archive ({_first_line(exc)})") from exc
 
 
-def _load_zip(root: Path, split: str, deadline: float | None) -> Dataset:
+def _load_zip(root: Path, split: str, deadline: float | None, size: int) -> Dataset:
     try:
         with _open_zip(root) as archive:
             members = _bounded_zip_members(root, archive)
@@ -357,6 +367,7 @@ def _load_zip(root: Path, split: str, deadline: float | None) -> Dataset:
                 listed,
                 lambda wanted: ((i, archive.open(members[i])) for i in wanted),
                 _Budget(root, deadline),
+                size,
             )
     except DataError:
         raise

@@ -14,10 +14,16 @@ __all__ = ["CIFAR10_CLASSES", "load_dataset"]
 
 
 def load_dataset(
-    spec: DatasetSpec, *, seed: int = 0, confine_to: list[Path] | None = None
+    spec: DatasetSpec,
+    *,
+    seed: int = 0,
+    confine_to: list[Path] | None = None,
+    image_size: int = 32,
 ) -> Dataset:
     """Load the split that `spec` names; `spec.limit` keeps the first N after a seeded shuffle.
-    `confine_to` (resolved folders): every file read must lie inside one, after symlinks."""
+    `confine_to` (resolved folders): every file read must lie inside one, after symlinks.
+    Image folders are decoded at `image_size` (square; the other sources come at their own
+    size: training resizes every image to the spec's size and channels)."""
     if spec.source == "dataset":
         raise DataError("an uploaded dataset (source 'dataset') is fetched by the service first")
     if spec.source == "cifar10":
@@ -27,7 +33,7 @@ def load_dataset(
     elif spec.source == "image-folder":
         from tass.trainer.data.image_folder import load_image_folder  # imports TensorFlow
 
-        data = load_image_folder(str(spec.path), spec.split, confine_to=confine_to)
+        data = load_image_folder(str(spec.path), spec.split, confine_to=confine_to, size=image_size)
     else:
         data = synthetic_dataset(spec.num_examples, spec.num_classes, spec.split, seed)
     if spec.limit is not None:

@@ -173,6 +173,13 @@ def test_stratified_split_keeps_class_shares_and_loses_nothing() -> None:
 
 def test_dataset_rejects_wrong_shapes() -> None:
     with pytest.raises(DataError, match="uint8"):
-        Dataset(np.zeros((2, 28, 28, 3), np.uint8), np.zeros(2, int), ["a"])
+        Dataset(np.zeros((2, 28, 28, 2), np.uint8), np.zeros(2, int), ["a"])  # 2 channels
+    with pytest.raises(DataError, match="uint8"):
+        Dataset(np.zeros((2, 28, 28, 3), np.float32), np.zeros(2, int), ["a"])
+    assert Dataset(np.zeros((2, 28, 28, 1), np.uint8), np.zeros(2, int), ["a"]).image_shape == (
+        28,
+        28,
+        1,
+    )  # any size, grayscale or RGB: training resizes to the spec's
     with pytest.raises(DataError, match="labels"):
         Dataset(np.zeros((2, 32, 32, 3), np.uint8), np.array([0, 5]), ["a", "b"])
