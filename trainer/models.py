@@ -203,19 +203,37 @@ def _is_softmax(layer: layers.Layer) -> bool:
     )
 
 
+def with_new_head(model: keras.Model, num_classes: int) -> keras.Model:
+    """`model` with its last Dense layer replaced by a fresh one of `num_classes` units (same
+    activation), the layers after it (a softmax) kept."""
+    position = max(i for i, layer in enumerate(model.layers) if isinstance(layer, layers.Dense))
+    old = model.layers[position]
+    x = layers.Dense(num_classes, activation=old.activation, dtype="float32", name="new_head")(
+        old.input
+    )
+    for layer in model.layers[position + 1 :]:
+        x = layer(x)
+    return keras.Model(model.inputs, x, name=model.name)
+
+
 def from_architecture(
-    architecture: dict, num_classes: int, input_shape: tuple[int, int, int]
+    architecture: dict,
+    num_classes: int,
+    input_shape: tuple[int, int, int],
+    *,
+    new_head: bool = False,
 ) -> keras.Model:
     """The user's Keras model config, checked (allow-listed layers, bounded size) and then
     deserialised in Keras safe mode with no custom objects: no code from the config runs.
     Outputs that are not a softmax are taken as logits and get one. ModelSpecError names
-    what is wrong (a refused layer, a limit, a head that does not match the classes)."""
+    what is wrong (a refused layer, a limit, a head that does not match the classes). With
+    `new_head` (fine-tuning), a head of another class count is replaced by a fresh one."""
     height, width, channels = input_shape
     try:
         summary = check_architecture(architecture, height, channels)
     except ArchitectureError as exc:
         raise ModelSpecError(f"architecture {exc}") from exc
-    if summary.output_shape != (num_classes,):
+    if summary.output_shape != (num_classes,) and not new_head:
         raise ModelSpecError(
             f"architecture: its output has {summary.output_shape[0]} classes, but the dataset "
             f"has {num_classes}: make the last layer Dense({num_classes})"
@@ -229,6 +247,8 @@ def from_architecture(
         # the config left the input size open: rebuild it at the spec's size
         inputs = keras.Input((height, width, channels))
         model = keras.Model(inputs, model(inputs), name=model.name)
+    if summary.output_shape != (num_classes,):
+        model = with_new_head(model, num_classes)
     if not _is_softmax(model.layers[-1]):
         outputs = layers.Softmax(dtype="float32", name="probabilities")(model.outputs[0])
         model = keras.Model(model.inputs, outputs, name=model.name)
@@ -251,7 +271,12 @@ def build_model(
     images of `input_shape` (default: the spec's image_size and channels)."""
     input_shape = input_shape or spec_input_shape(spec)
     if spec.model == "keras-json":
-        return from_architecture(spec.architecture or {}, num_classes, input_shape)
+        return from_architecture(
+            spec.architecture or {},
+            num_classes,
+            input_shape,
+            new_head=spec.init_from is not None,
+        )
     if spec.model in _applications():
         return keras_application(
             spec.model,

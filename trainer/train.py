@@ -21,6 +21,7 @@ from tass.trainer.data import Dataset, stratified_split
 from tass.trainer.data.resize import fit_images
 from tass.trainer.errors import CheckpointError
 from tass.trainer.evaluate import evaluate
+from tass.trainer.finetune import freeze, start_from
 from tass.trainer.flops import training_flops_per_image
 from tass.trainer.hardware import HardwareInfo, configure
 from tass.trainer.losses import SmoothedSparseCrossentropy
@@ -94,7 +95,9 @@ def _resume(
             f"but the data has {data.class_names}"
         )
     with hardware.scope():
-        model = compile_model(build_model(spec, data.num_classes), spec, steps, hardware)
+        network = build_model(spec, data.num_classes)
+        freeze(network, spec)  # before compiling: the optimizer keeps state for the rest only
+        model = compile_model(network, spec, steps, hardware)
         model.optimizer.build(model.trainable_variables)
         load_weights(model, checkpoint / MODEL_FILE)
     return model, int(state["epoch"]), list(state.get("history", []))
@@ -157,6 +160,7 @@ def train(
     progress_every: int = 20,
     checkpoint_dir: str | os.PathLike | None = None,
     resume_from: str | os.PathLike | None = None,
+    init_from: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
     on_phase: PhaseHook | None = None,
 ) -> TrainResult:
@@ -165,7 +169,9 @@ def train(
     `hook(progress)` runs every `progress_every` steps and after each epoch (after its
     checkpoint); returning False stops training after the current batch. `checkpoint_dir` gets
     an `epoch-NNNN/` per epoch; `resume_from` continues from one of them (or the latest in a
-    checkpoint folder) at the next epoch. `on_phase(phase)` is told when building and
+    checkpoint folder) at the next epoch. `init_from` (a .keras model file: the model
+    `spec.init_from` names) gives a fresh run its starting weights (fine-tuning); a resumed
+    run takes its weights from the checkpoint. `on_phase(phase)` is told when building and
     compiling starts and when the final flip validation starts (`trainer.progress.Phase`).
     """
     report_phase = on_phase or (lambda _: None)
@@ -181,7 +187,13 @@ def train(
         model, first_epoch, history = _resume(resume_from, spec, data, steps, hardware)
     else:
         with hardware.scope():
-            model = compile_model(build_model(spec, data.num_classes), spec, steps, hardware)
+            network = build_model(spec, data.num_classes)
+            if init_from is not None:
+                reused = start_from(network, init_from, list(data.class_names))
+                if log is not None:
+                    log(f"fine-tuning from {spec.init_from} ({'its' if reused else 'a new'} head)")
+            freeze(network, spec)
+            model = compile_model(network, spec, steps, hardware)
     # Dropout masks follow (seed, step): a resumed run draws what the uninterrupted one drew.
     align_layer_randomness(model, spec.seed, int(model.optimizer.iterations))
     flops = training_flops_per_image(model)
