@@ -130,6 +130,12 @@ class ModelOut(BaseModel):
     created_at: datetime
     metrics: dict[str, Any]
     class_names: list[str] | None
+    parent_model_id: str | None = Field(
+        None, description="Fine-tuned models: the model it started from (spec.init_from)."
+    )
+    parent_sha256: str | None = Field(
+        None, description="Fine-tuned models: the sha256 of the parent's .keras file it read."
+    )
     artifacts: list[ArtifactOut]
 
 

@@ -123,10 +123,13 @@ def record_model(
     metrics: dict[str, Any],
     class_names: list[str],
     uploads: dict[str, StoredObject],
+    *,
+    parent: tuple[str, str] | None = None,
 ) -> Model:
     """The train job's model (the one an earlier attempt recorded before dying, else a new
     one), its uploaded files by artifact kind, and its `register_as` registration. The caller
-    finishes the job in the same transaction and commits only if that succeeded."""
+    finishes the job in the same transaction and commits only if that succeeded. `parent`:
+    the (model id, .keras sha256) a fine-tuned model started from."""
     model = model_of_job(session, job.id)
     if model is None:
         model = Model(
@@ -135,6 +138,8 @@ def record_model(
             name=job.name,
             metrics=metrics,
             class_names=list(class_names),
+            parent_model_id=parent[0] if parent else None,
+            parent_sha256=parent[1] if parent else None,
         )
         session.add(model)
         session.flush()

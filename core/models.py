@@ -131,6 +131,10 @@ class Model(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     class_names: Mapped[list[str] | None] = mapped_column(JSON)
+    # lineage of a fine-tuned model (spec.init_from): the model it started from, and the
+    # sha256 of that model's .keras file as the worker read it
+    parent_model_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    parent_sha256: Mapped[str | None] = mapped_column(String(64))
 
     artifacts: Mapped[list[Artifact]] = relationship(lazy="selectin", order_by="Artifact.id")
 

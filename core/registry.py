@@ -99,6 +99,14 @@ def resolve_model_ref(session: Session, ref: str, *, tenant: str, scope: str | N
     return model
 
 
+def fine_tuning_parent(session: Session, ref: str, tenant: str) -> tuple[Model, dict[str, Any]]:
+    """The model `ref` names among `tenant`'s own (fine-tuning never starts from another
+    tenant's model) and the spec it was trained with. Raises ModelRefNotFound."""
+    model = resolve_model_ref(session, ref, tenant=tenant, scope=tenant)
+    job = session.get(Job, model.job_id)
+    return model, dict(job.spec or {}) if job is not None else {}
+
+
 def get_registered(session: Session, tenant: str, name: str) -> RegisteredModel | None:
     return session.scalar(
         select(RegisteredModel).where(

@@ -135,6 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         data,
         checkpoint_dir=out / "checkpoints",
         resume_from=args.resume,
+        init_from=spec.init_from,  # here: a .keras file (the service records a model id)
         log=lambda line: print(line, flush=True),
     )
     model_path = export_model(result.model, out / "model.keras", result.class_names)

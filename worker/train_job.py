@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tass.core.job_lifecycle import job_deadline
-from tass.core.job_queries import latest_checkpoint_files
+from tass.core.job_queries import latest_checkpoint_files, model_artifact
 from tass.core.job_results import forget_metrics_after_checkpoint, record_model
 from tass.core.models import Artifact, Job
 from tass.core.states import JobStatus
@@ -20,6 +20,7 @@ from tass.trainer.artifacts import (
     MODEL_FORMAT_FILES,
     SAVEDMODEL_DIR,
     STATE_FILE,
+    ArtifactError,
     key_file_name,
     key_folder,
     model_key,
@@ -82,11 +83,27 @@ def run_train_job(ctx: WorkerContext, job_id: str) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def fetch_parent_model(
+    ctx: WorkerContext, spec: TrainSpec, workdir: Path
+) -> tuple[Path, str] | None:
+    """Fine-tuning: the .keras file of the model `spec.init_from` names (the id the API
+    recorded at submit), checked against its sha256, and that sha256 (for lineage)."""
+    if spec.init_from is None:
+        return None
+    with ctx.sessions() as session:
+        artifact = model_artifact(session, spec.init_from, "keras")
+    if artifact is None:
+        raise ArtifactError(f"init_from: model {spec.init_from} has no stored .keras file")
+    verified = ctx.store.download(artifact.key, workdir / "parent" / MODEL_FILE, artifact.sha256)
+    return verified.path, verified.sha256
+
+
 def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Path | None) -> None:
     from tass.trainer.saving import export_model, export_savedmodel
     from tass.trainer.train import train
 
     spec = TrainSpec.model_validate(job.spec)
+    parent = fetch_parent_model(ctx, spec, workdir)
     data = load_job_data(ctx, job.dataset, workdir, image_size=spec.image_size)
     reporter = JobReporter(
         ctx, lease, every_steps=ctx.settings.progress_every_steps, progress=job.progress
@@ -98,6 +115,7 @@ def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Pa
         progress_every=1,
         checkpoint_dir=workdir / CHECKPOINTS_DIR,
         resume_from=resume,
+        init_from=parent[0] if parent else None,
         log=log.info,
         on_phase=reporter.phase,
     )
@@ -109,7 +127,8 @@ def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Pa
     savedmodel = workdir / SAVEDMODEL_DIR
     export_savedmodel(result.model, savedmodel)
     zipped = Path(shutil.make_archive(str(savedmodel), "zip", savedmodel))
-    _publish(ctx, job, result.final_metrics, result.class_names, keras_file, zipped)
+    lineage = (str(spec.init_from), parent[1]) if parent else None
+    _publish(ctx, job, result.final_metrics, result.class_names, keras_file, zipped, lineage)
 
 
 def _publish(
@@ -119,8 +138,10 @@ def _publish(
     class_names: list[str],
     keras_file: Path,
     savedmodel_zip: Path,
+    parent: tuple[str, str] | None = None,
 ) -> None:
-    """Upload both model files, then create the model and succeed in one transaction."""
+    """Upload both model files, then create the model (with its parent model id and sha256
+    when fine-tuned) and succeed in one transaction."""
     files = {"keras": keras_file, "savedmodel": savedmodel_zip}
     uploads = {
         model_kind(fmt): ctx.store.put_file(
@@ -131,7 +152,7 @@ def _publish(
     with ctx.sessions() as session:
         # the model (or the one an earlier attempt recorded before dying), its files and its
         # register_as registration, in the transaction that succeeds the job
-        model = record_model(session, job, metrics, class_names, uploads)
+        model = record_model(session, job, metrics, class_names, uploads, parent=parent)
         done = finish(
             ctx,
             job,

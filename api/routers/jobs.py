@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Resp
 from tass.api.auth import PrincipalDep
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep
 from tass.api.errors import found, invalid, missing
+from tass.api.fine_tuning import resolved_train_spec
 from tass.api.job_datasets import checked_dataset
 from tass.api.long_poll import (
     RenderedJob,
@@ -52,7 +53,10 @@ def field_error(loc: list[str | int], message: str) -> HTTPException:
 
 
 def _new_job(
-    body: TrainJobCreate | EvaluateJobCreate, dataset: dict[str, object], principal: Principal
+    body: TrainJobCreate | EvaluateJobCreate,
+    dataset: dict[str, object],
+    principal: Principal,
+    session: Session,
 ) -> job_lifecycle.NewJob:
     new = job_lifecycle.NewJob(
         job_type=JobType.TRAIN if isinstance(body, TrainJobCreate) else JobType.EVALUATE,
@@ -62,7 +66,8 @@ def _new_job(
         tags=body.tags,
     )
     if isinstance(body, TrainJobCreate):
-        return replace(new, spec=body.spec.model_dump(mode="json"), register_as=body.register_as)
+        spec = resolved_train_spec(body.spec, session, principal)  # init_from: the model id
+        return replace(new, spec=spec, register_as=body.register_as)
     # an evaluation's options are its spec (absent when it has none)
     options = {"test_time_flip": True} if body.test_time_flip else None
     return replace(new, model_ref=body.model_id, spec=options)
@@ -114,7 +119,7 @@ def submit_job(
     body_sha256 = hashlib.sha256(
         json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
     ).hexdigest()
-    new = _new_job(body, dataset, principal)
+    new = _new_job(body, dataset, principal, session)
     submitted = _submit(session, new, settings, principal, idempotency_key, body_sha256)
     job = submitted.job
     response.headers["Location"] = f"/v1/jobs/{job.id}"
