@@ -8,7 +8,8 @@ from fastapi import APIRouter, Body, HTTPException, Response, status
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep
-from tass.api.errors import found
+from tass.api.errors import found, invalid
+from tass.api.fine_tuning import resolved_train_spec
 from tass.api.job_datasets import checked_dataset
 from tass.api.pagination import CursorQuery, PageLimit
 from tass.api.presenters import from_row
@@ -85,11 +86,14 @@ def create_sweep(
     check_sweep(body)
     dataset = checked_dataset(body.dataset, settings, session, principal)
     check_sweep_quota(session, settings, principal.tenant)
+    config = sweep_config(body, dataset)
+    # every trial fine-tunes the same model: the one spec.init_from names now
+    config["spec"] = resolved_train_spec(body.spec, session, principal)
     sweep = sweep_store.create_sweep(
         session,
         tenant=principal.tenant,
         name=body.name,
-        config=sweep_config(body, dataset),
+        config=config,
         tags=body.tags,
     )
     started = sweep_store.advance_sweep(session, sweep.id, settings)

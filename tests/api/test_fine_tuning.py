@@ -56,3 +56,25 @@ def test_an_init_from_that_names_no_model_of_the_tenant_is_422(client, parents):
         assert "spec.init_from" in response.text
     freeze_alone = submit(client, {"freeze": "all-but-head"})
     assert freeze_alone.status_code == 422 and "freeze needs starting weights" in freeze_alone.text
+
+
+def test_a_sweeps_trials_fine_tune_the_model_its_spec_names_at_creation(client, parents):
+    body = {
+        "name": "tune",
+        "spec": {"epochs": 2, "init_from": "base:1", "freeze": "all-but-head"},
+        "dataset": SYNTHETIC,
+        "method": "random",
+        "parameters": {"learning_rate": {"distribution": "log_uniform", "min": 0.001, "max": 0.1}},
+        "objective": {"metric": "val_accuracy", "goal": "maximize"},
+        "max_trials": 2,
+        "max_parallel": 2,
+    }
+    response = client.post("/v1/sweeps", json=body)
+    assert response.status_code == 202, response.text
+    jobs = [job for job in client.get("/v1/jobs").json()["items"] if job["name"]]
+    assert sorted(job["name"] for job in jobs) == ["tune-trial-0", "tune-trial-1"]
+    for job in jobs:
+        assert job["spec"]["init_from"] == parents["acme"]
+        assert job["spec"]["model"] == "alexnet-seed"
+    refused = client.post("/v1/sweeps", json={**body, "spec": {"init_from": "nope"}})
+    assert refused.status_code == 422 and "spec.init_from" in refused.text
