@@ -28,7 +28,16 @@ def _leaf_layers(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
 
 
 def layer_flops(layer: keras.layers.Layer) -> int:
-    """Forward-pass FLOPs per image of one built Conv2D or Dense layer; 0 for anything else."""
+    """Forward-pass FLOPs per image of one built Conv2D, DepthwiseConv2D, SeparableConv2D or
+    Dense layer; 0 for anything else."""
+    if isinstance(layer, keras.layers.DepthwiseConv2D | keras.layers.SeparableConv2D):
+        kernel = layer.depthwise_kernel if hasattr(layer, "depthwise_kernel") else layer.kernel
+        kernel_h, kernel_w, channels_in, multiplier = kernel.shape
+        _, height, width, channels_out = layer.output.shape
+        depthwise = 2 * height * width * kernel_h * kernel_w * channels_in * multiplier
+        if isinstance(layer, keras.layers.SeparableConv2D):  # then a 1x1 convolution
+            return depthwise + 2 * height * width * channels_in * multiplier * channels_out
+        return depthwise
     if isinstance(layer, keras.layers.Conv2D):
         kernel_h, kernel_w, channels_in, channels_out = layer.kernel.shape
         _, height, width, _ = layer.output.shape

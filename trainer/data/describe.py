@@ -39,6 +39,6 @@ def describe_archive(path: Path, shown: str, deadline: float | None = None) -> d
         "num_examples": sum(len(data) for data in loaded.values()),
         "classes": classes,
         "class_counts": counts,
-        # as uploaded; training reads each at the models' 32x32 (area-averaged when larger)
+        # as uploaded; training reads each at the job's spec.image_size (32x32 by default)
         "image_sizes": dict(sorted(sizes.items(), key=lambda item: -item[1])),
     }

@@ -33,6 +33,9 @@ MAX_IMAGE_PIXELS = 4096 * 4096
 # encoded image bytes one load may hold in memory (CIFAR-10 as PNGs is ~150 MB)
 MAX_ENCODED_BYTES = 2 * 1024**3
 IMAGE_SIZE = (32, 32)
+# decoded uint8 pixels one load may hold (N x size x size x 3): a large image_size multiplies
+# it (CIFAR-10's 60k images are 184 MB at 32x32, 9 GB at 224x224)
+MAX_DECODED_BYTES = 16 * 1024**3
 
 
 def check_deadline(root: Path, deadline: float | None) -> None:
@@ -92,6 +95,13 @@ class EncodedImages:
         self.wheres = [self.wheres[k] for k in order]
 
     def decode(self, labels: list[int], class_names: list[str]) -> Dataset:
+        decoded = len(self.raws) * self.size * self.size * 3
+        if decoded > MAX_DECODED_BYTES:
+            raise DataError(
+                f"{len(self.raws)} images at {self.size}x{self.size} take {decoded} bytes "
+                f"decoded, over the limit of {MAX_DECODED_BYTES}: use a smaller image_size "
+                "or a dataset limit"
+            )
         other_sizes = set(self.sizes) - {f"{self.size}x{self.size}"}
         images = _decode_all(self.raws, self.wheres, self.size, resize=bool(other_sizes))
         return Dataset(images, np.asarray(labels, np.int64), class_names, dict(self.sizes))

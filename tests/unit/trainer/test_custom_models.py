@@ -11,10 +11,11 @@ import keras
 import numpy as np
 import pytest
 
-from tass.trainer.data import Dataset
+from tass.trainer.data import Dataset, image_folder
 from tass.trainer.data.image_folder import load_image_folder
+from tass.trainer.data.resize import fit_images
 from tass.trainer.data.synthetic import synthetic_dataset
-from tass.trainer.errors import ModelSpecError
+from tass.trainer.errors import DataError, ModelSpecError
 from tass.trainer.evaluate import evaluate
 from tass.trainer.models import build_model
 from tass.trainer.saving import export_model
@@ -65,21 +66,32 @@ def test_a_custom_architecture_trains_at_64x64_exports_and_predicts_in_plain_ker
     assert evaluate(loaded, test).accuracy > 0.6
 
 
-def test_image_folders_are_read_at_the_spec_size_and_grayscale_is_one_channel(
-    tmp_path: Path,
+def test_64x64_images_train_at_64x64_and_grayscale_is_one_channel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for label, name in enumerate(["a", "b"]):
         folder = tmp_path / "train" / name
         folder.mkdir(parents=True)
         for i in range(3):
-            image = np.full((100, 80, 3), 60 + 120 * label, np.uint8)
+            image = np.full((64, 64, 3), 60 + 120 * label, np.uint8)
+            image[i, :, :] = 0  # a stripe, so the 64 rows matter
             (folder / f"{i}.png").write_bytes(encode_png(image))
     data = load_image_folder(str(tmp_path), "train", size=64)
-    assert data.image_shape == (64, 64, 3)  # straight from 100x80, not through 32x32
-    spec = TrainSpec(channels=1, image_size=48, epochs=1, batch_size=4, width=0.25)
+    assert data.image_shape == (64, 64, 3)  # read as they are, not through 32x32
+    assert data.source_sizes == {"64x64": 6}
+    spec = TrainSpec(image_size=64, epochs=1, batch_size=4, width=0.25)
     spec = spec.model_copy(update={"jit_compile": "off", "validation_split": 0.0})
     result = train(spec, data)
-    assert result.model.input_shape == (None, 48, 48, 1)
+    assert result.model.input_shape == (None, 64, 64, 3)
+    larger = load_image_folder(str(tmp_path), "train", size=96)  # resized up when asked
+    assert larger.image_shape == (96, 96, 3)
+    monkeypatch.setattr(image_folder, "MAX_DECODED_BYTES", 6 * 64 * 64 * 3)
+    assert load_image_folder(str(tmp_path), "train", size=64).image_shape == (64, 64, 3)
+    with pytest.raises(DataError, match=r"6 images at 65x65 take .* over the limit"):
+        load_image_folder(str(tmp_path), "train", size=65)
+    gray = build_model(TrainSpec(image_size=48, channels=1), 2)
+    assert gray.input_shape == (None, 48, 48, 1)
+    assert fit_images(data, (48, 48, 1)).image_shape == (48, 48, 1)
 
 
 def test_a_head_that_does_not_match_the_classes_fails_naming_both() -> None:

@@ -26,6 +26,22 @@ def test_conv_and_dense_flops_follow_their_shapes() -> None:
     assert training_flops_per_image(model) == 3 * (conv1 + conv2 + dense)
 
 
+def test_depthwise_and_separable_convolutions_are_counted_and_flops_follow_the_image_size() -> None:
+    def model(size: int) -> keras.Model:
+        return keras.Sequential(
+            [
+                keras.Input((size, size, 3)),
+                keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2),
+                keras.layers.SeparableConv2D(4, 3, padding="same"),
+            ]
+        )
+
+    depthwise = 2 * 8 * 8 * (3 * 3) * 3 * 2
+    separable = 2 * 8 * 8 * (3 * 3) * 6 + 2 * 8 * 8 * 6 * 4
+    assert forward_flops_per_image(model(8)) == depthwise + separable
+    assert forward_flops_per_image(model(16)) == 4 * (depthwise + separable)
+
+
 def test_width_scales_alexnet_cifar_about_quadratically() -> None:
     narrow, wide = alexnet_cifar(width=1.0), alexnet_cifar(width=2.0)
     # Every conv but the first has both its channel counts doubled: ~4x the work.
