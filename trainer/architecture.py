@@ -162,8 +162,21 @@ def check_architecture(
 ) -> ArchitectureSummary:
     """Refuse (ArchitectureError) a config that is not plain built-in Keras, or over a limit.
     `image_size`/`channels` fill the input dimensions the config leaves open (None) and must
-    equal those it fixes."""
-    config = parse_architecture(value)
+    equal those it fixes. Any malformed JSON shape is an ArchitectureError too, never another
+    exception."""
+    try:
+        return _check(parse_architecture(value), image_size, channels)
+    except ArchitectureError:
+        raise
+    except (TypeError, KeyError, IndexError, AttributeError, ValueError, RecursionError) as exc:
+        raise ArchitectureError(
+            f"is not a Keras model config ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
+
+
+def _check(
+    config: dict[str, Any], image_size: int | None, channels: int | None
+) -> ArchitectureSummary:
     key = (config.get("module"), config.get("class_name"))
     if key not in _MODELS:
         raise ArchitectureError(

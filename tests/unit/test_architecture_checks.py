@@ -3,11 +3,14 @@ before anything of it is loaded, each naming the layer or the limit."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tass.trainer.architecture import (
@@ -125,3 +128,36 @@ def test_layers_nesting_and_shapes_are_checked() -> None:
         check_architecture(config)
     with pytest.raises(ArchitectureError, match="not valid JSON"):
         check_architecture("{not json")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 70) | st.sampled_from(
+        ["same", "valid", "relu", "Dense", "Conv2D", "Add", "keras.layers", "InputLayer", "x"]
+    ),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(
+        st.sampled_from(
+            ["class_name", "module", "config", "layers", "name", "batch_shape", "units",
+             "filters", "kernel_size", "strides", "padding", "inbound_nodes", "args", "axis",
+             "keras_history", "registered_name", "activation", "output_layers", "pool_size"]
+        ),
+        children,
+        max_size=6,
+    ),
+    max_leaves=40,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(config=_json, mutation=st.integers(0, 3))
+def test_any_malformed_config_is_an_architecture_error_never_a_crash(config, mutation) -> None:
+    """Garbage, or a real config with one part replaced by garbage, is refused cleanly (a 422
+    at submit, never a 500)."""
+    if mutation:
+        real = small_cnn()
+        real["config"]["layers"][mutation]["config"] = config
+        config = real
+    with contextlib.suppress(ArchitectureError):
+        check_architecture(config)
+    with contextlib.suppress(ValidationError):
+        TrainSpec(model="keras-json", architecture=config)
