@@ -207,11 +207,17 @@ def architecture_input_shape(value: object) -> tuple[int | None, ...] | None:
         config = parse_architecture(value)
     except ArchitectureError:
         return None
-    for layer in (config.get("config") or {}).get("layers") or []:
-        if isinstance(layer, dict) and layer.get("class_name") == "InputLayer":
-            shape = (layer.get("config") or {}).get("batch_shape")
-            if isinstance(shape, list) and len(shape) == 4:
-                return tuple(d if isinstance(d, int) else None for d in shape[1:])
+    body = config.get("config")
+    layers = body.get("layers") if isinstance(body, dict) else None
+    for layer in layers if isinstance(layers, list) else []:
+        if not isinstance(layer, dict) or layer.get("class_name") != "InputLayer":
+            continue
+        layer_config = layer.get("config")
+        shape = layer_config.get("batch_shape") if isinstance(layer_config, dict) else None
+        if isinstance(shape, list) and len(shape) == 4:
+            return tuple(
+                d if isinstance(d, int) and not isinstance(d, bool) else None for d in shape[1:]
+            )
     return None
 
 
