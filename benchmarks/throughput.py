@@ -1,6 +1,10 @@
 """Training throughput (images/s) of the trainer against the textbook Keras recipe.
 
     python benchmarks/throughput.py --images 5120 --rounds 3 --out /tmp/throughput.json
+    python benchmarks/throughput.py --only 7 --image-size 224   # the trainer rows at 224x224
+
+`--image-size` trains the trainer's rows at that size (the CIFAR images resized, as a job with
+spec.image_size does); their FLOPs per image follow the size. The textbook row stays 32x32.
 
 Each row also gives the achieved training GFLOP/s (images/s x the model's training FLOPs per
 image, `trainer.flops`) and that as a fraction of the machine's float32 matmul peak, measured in
@@ -127,13 +131,17 @@ def textbook_images_per_sec(x: np.ndarray, y: np.ndarray) -> float:
     return len(x) / clock.rows[-1]["epoch_seconds"]
 
 
-def trainer_images_per_sec(data: Dataset, overrides: dict[str, Any]) -> tuple[float, int]:
+def trainer_images_per_sec(
+    data: Dataset, overrides: dict[str, Any], image_size: int | None = None
+) -> tuple[float, int]:
     """Images/s of the timed epoch, and the model's training FLOPs per image."""
     from tass.trainer.spec import TrainSpec, profile_fields
     from tass.trainer.train import train
 
     fields = {k: v for k, v in overrides.items() if k != "profile"}
     fields.update({"epochs": 2, "validation_split": 0.0})
+    if image_size is not None:
+        fields["image_size"] = image_size
     spec = TrainSpec.model_validate(profile_fields(overrides.get("profile"), fields))
     result = train(spec, data)
     return result.history[-1]["images_per_sec"], result.training_flops_per_image
@@ -147,6 +155,9 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="comma-separated config numbers (1-based)")
     parser.add_argument(
         "--threads", default=None, help="INTRA,INTER TensorFlow thread pools (default: TF's)"
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=None, help="train the trainer rows at this size"
     )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -171,7 +182,7 @@ def main() -> None:
                 ips = textbook_images_per_sec(data.x, data.y)
                 flops[name] = textbook_flops_per_image()
             else:
-                ips, flops[name] = trainer_images_per_sec(data, overrides)
+                ips, flops[name] = trainer_images_per_sec(data, overrides, args.image_size)
             samples[name].append(ips)
             print(f"round {round_ + 1}: {name}: {ips:.0f} img/s", flush=True)
         peaks.append(matmul_peak_gflops())  # between rounds, under the same load

@@ -14,7 +14,7 @@ from keras import layers
 
 from tass.trainer.architecture import ArchitectureError, check_architecture
 from tass.trainer.errors import ModelSpecError
-from tass.trainer.spec import TrainSpec
+from tass.trainer.spec import APPLICATIONS, TrainSpec
 
 INPUT_SHAPE = (32, 32, 3)
 
@@ -167,12 +167,19 @@ def alexnet_cifar(
     return keras.Sequential(stack, name="alexnet_cifar")
 
 
-def _applications() -> dict[str, Callable[..., keras.Model]]:
+def _applications(pretrained: bool = False) -> dict[str, Callable[..., keras.Model]]:
+    """The Keras Applications by name. From scratch they take the [0, 1] images every model
+    here takes; with ImageNet weights, MobileNetV3 and EfficientNetV2 use their own built-in
+    preprocessing (it expects 0-255, so keras_application scales the input back up)."""
     apps = keras.applications
     return {
         "resnet50": apps.ResNet50,
-        "mobilenetv3-small": functools.partial(apps.MobileNetV3Small, include_preprocessing=False),
-        "efficientnetv2-b0": functools.partial(apps.EfficientNetV2B0, include_preprocessing=False),
+        "mobilenetv3-small": functools.partial(
+            apps.MobileNetV3Small, include_preprocessing=pretrained
+        ),
+        "efficientnetv2-b0": functools.partial(
+            apps.EfficientNetV2B0, include_preprocessing=pretrained
+        ),
     }
 
 
@@ -186,15 +193,19 @@ def keras_application(
 ) -> keras.Model:
     """A Keras Applications network (from scratch, or ImageNet weights that Keras downloads)
     with global average pooling and a new softmax head of `num_classes`; takes [0, 1] images
-    like every model here."""
-    base = _applications()[name](
+    like every model here. (ResNet50's ImageNet weights expect caffe-style BGR mean-subtracted
+    input; they get [0, 255] RGB here, which fine-tuning adapts to.)"""
+    pretrained = weights is not None
+    base = _applications(pretrained)[name](
         include_top=False, weights=weights, input_shape=input_shape, pooling="avg"
     )
-    outputs = layers.Dropout(dropout, name="head_dropout")(base.output)
+    inputs = keras.Input(input_shape)
+    x = layers.Rescaling(255.0, name="to_0_255")(inputs) if pretrained else inputs
+    x = layers.Dropout(dropout, name="head_dropout")(base(x) if pretrained else base.output)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
-        outputs
+        x
     )
-    return keras.Model(base.input, outputs, name=name.replace("-", "_"))
+    return keras.Model(inputs if pretrained else base.input, outputs, name=name.replace("-", "_"))
 
 
 def _is_softmax(layer: layers.Layer) -> bool:
@@ -277,7 +288,7 @@ def build_model(
             input_shape,
             new_head=spec.init_from is not None,
         )
-    if spec.model in _applications():
+    if spec.model in APPLICATIONS:
         return keras_application(
             spec.model,
             num_classes,

@@ -211,8 +211,12 @@ class TrainSpec(_Strict):
                 raise ValueError(f"architecture {exc}") from exc
         elif self.architecture is not None:
             raise ValueError(f"architecture is for model 'keras-json', not {self.model!r}")
+        if self.model in APPLICATIONS and self.image_size < 32:
+            raise ValueError(f"model {self.model!r} needs image_size 32 or more")
         if self.weights is not None and self.model not in APPLICATIONS:
             raise ValueError(f"weights 'imagenet' is for {', '.join(APPLICATIONS)} only")
+        if self.weights is not None and self.channels != 3:
+            raise ValueError("weights 'imagenet' needs channels 3 (RGB)")
         if self.weights is not None and self.init_from is not None:
             raise ValueError("weights and init_from both name starting weights; choose one")
         if self.freeze is not None and self.init_from is None and self.weights is None:

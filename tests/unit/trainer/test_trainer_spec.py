@@ -62,3 +62,29 @@ def test_profiles_are_starting_points_that_explicit_fields_override() -> None:
     assert profile_fields(None, {"seed": 4}) == {"seed": 4}
     with pytest.raises(ValueError, match="profile: unknown profile 'tpu'"):
         profile_fields("tpu", {})
+
+
+def test_image_size_channels_and_starting_weights_are_strict_and_consistent() -> None:
+    from pydantic import ValidationError
+
+    from tass.trainer.spec import TrainSpec
+
+    assert (TrainSpec().image_size, TrainSpec().channels) == (32, 3)  # nothing changes
+    assert TrainSpec(image_size=224, channels=1).image_size == 224
+    for bad, field in [
+        ({"image_size": "64"}, "image_size"),  # strict: no strings ...
+        ({"image_size": 64.0}, "image_size"),  # ... nor floats
+        ({"image_size": 8}, "image_size"),
+        ({"image_size": 1024}, "image_size"),
+        ({"channels": 2}, r"channels must be 1 \(grayscale\) or 3"),
+        ({"model": "resnet50", "image_size": 16}, "needs image_size 32 or more"),
+        ({"model": "resnet50", "weights": "imagenet", "channels": 1}, "needs channels 3"),
+        ({"weights": "imagenet"}, "weights 'imagenet' is for"),
+        ({"freeze": "all-but-head"}, "freeze needs starting weights"),
+        ({"init_from": ""}, "init_from"),
+        ({"init_from": "m", "weights": "imagenet", "model": "resnet50"}, "choose one"),
+    ]:
+        with pytest.raises(ValidationError, match=field):
+            TrainSpec.model_validate(bad)
+    tuned = TrainSpec(init_from="cats@prod", freeze=["conv1", "conv2"])
+    assert tuned.freeze == ["conv1", "conv2"]
