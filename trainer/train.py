@@ -103,6 +103,26 @@ def _resume(
     return model, int(state["epoch"]), list(state.get("history", []))
 
 
+def _fresh(
+    spec: TrainSpec,
+    data: Dataset,
+    steps: int,
+    hardware: HardwareInfo,
+    init_from: str | os.PathLike | None,
+    log: Callable[[str], None] | None,
+) -> keras.Model:
+    """The compiled network for a new run: freshly initialised, or started from the weights
+    of the model file `init_from` (fine-tuning), with the spec's frozen layers."""
+    with hardware.scope():
+        network = build_model(spec, data.num_classes)
+        if init_from is not None:
+            reused = start_from(network, init_from, list(data.class_names))
+            if log is not None:
+                log(f"fine-tuning from {spec.init_from} ({'its' if reused else 'a new'} head)")
+        freeze(network, spec)  # before compiling: the optimizer keeps state for the rest only
+        return compile_model(network, spec, steps, hardware)
+
+
 def _fit(
     model: keras.Model,
     spec: TrainSpec,
@@ -186,14 +206,7 @@ def train(
     if resume_from is not None:
         model, first_epoch, history = _resume(resume_from, spec, data, steps, hardware)
     else:
-        with hardware.scope():
-            network = build_model(spec, data.num_classes)
-            if init_from is not None:
-                reused = start_from(network, init_from, list(data.class_names))
-                if log is not None:
-                    log(f"fine-tuning from {spec.init_from} ({'its' if reused else 'a new'} head)")
-            freeze(network, spec)
-            model = compile_model(network, spec, steps, hardware)
+        model = _fresh(spec, data, steps, hardware, init_from, log)
     # Dropout masks follow (seed, step): a resumed run draws what the uninterrupted one drew.
     align_layer_randomness(model, spec.seed, int(model.optimizer.iterations))
     flops = training_flops_per_image(model)
