@@ -5,6 +5,7 @@ size), three Keras Applications trained from scratch, and the user's own archite
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import Callable
@@ -227,6 +228,16 @@ def with_new_head(model: keras.Model, num_classes: int) -> keras.Model:
     return keras.Model(model.inputs, x, name=model.name)
 
 
+def _with_input_shape(architecture: dict, input_shape: tuple[int, int, int]) -> dict:
+    """A copy of the config whose input layer takes `input_shape` (the dimensions the config
+    left open are filled in; check_architecture has checked the ones it fixes)."""
+    config = copy.deepcopy(architecture)
+    for layer in config["config"]["layers"]:
+        if layer.get("class_name") == "InputLayer":
+            layer["config"]["batch_shape"] = [None, *input_shape]
+    return config
+
+
 def from_architecture(
     architecture: dict,
     num_classes: int,
@@ -239,7 +250,7 @@ def from_architecture(
     Outputs that are not a softmax are taken as logits and get one. ModelSpecError names
     what is wrong (a refused layer, a limit, a head that does not match the classes). With
     `new_head` (fine-tuning), a head of another class count is replaced by a fresh one."""
-    height, width, channels = input_shape
+    height, _, channels = input_shape
     try:
         summary = check_architecture(architecture, height, channels)
     except ArchitectureError as exc:
@@ -251,13 +262,11 @@ def from_architecture(
         )
     try:
         with keras.saving.custom_object_scope({}):
-            model = keras.models.model_from_json(json.dumps(architecture))
+            model = keras.models.model_from_json(
+                json.dumps(_with_input_shape(architecture, input_shape))
+            )
     except (ValueError, TypeError, KeyError) as exc:
         raise ModelSpecError(f"architecture: Keras cannot load it ({exc})") from exc
-    if tuple(model.input_shape[1:]) != (height, width, channels):
-        # the config left the input size open: rebuild it at the spec's size
-        inputs = keras.Input((height, width, channels))
-        model = keras.Model(inputs, model(inputs), name=model.name)
     if summary.output_shape != (num_classes,):
         model = with_new_head(model, num_classes)
     if not _is_softmax(model.layers[-1]):

@@ -121,3 +121,16 @@ def test_the_stored_architecture_round_trips_through_json() -> None:
     spec = TrainSpec(model="keras-json", architecture=text)
     again = TrainSpec.model_validate(json.loads(spec.model_dump_json()))
     assert again == spec and again.architecture == json.loads(text)
+
+
+def test_an_architecture_with_open_input_dimensions_is_built_at_the_spec_size() -> None:
+    inputs = keras.Input((None, None, 1))
+    x = keras.layers.GlobalMaxPooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    config = keras.Model(inputs, keras.layers.Dense(3)(x)).to_json()
+    model = build_model(TrainSpec(model="keras-json", architecture=config, image_size=40), 3)
+    assert model.input_shape == (None, 40, 40, 1)
+    assert not any(isinstance(layer, keras.Model) for layer in model.layers)  # not nested
+    tuned = build_model(
+        TrainSpec(model="keras-json", architecture=config, image_size=40, init_from="m"), 2
+    )
+    assert tuned.output_shape == (None, 2)  # fine-tuning: a new head for 2 classes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -66,3 +67,19 @@ def test_starting_weights_must_fit_the_network(parent: Path) -> None:
         train(_spec(epochs=1, width=0.5, init_from="parent"), small, init_from=parent)
     with pytest.raises(ModelSpecError, match=r"freeze: the network has no layers \['nope'\]"):
         train(_spec(epochs=1, init_from="parent", freeze=["nope"]), small, init_from=parent)
+
+
+def test_a_fine_tuning_run_resumes_with_its_layers_still_frozen(
+    parent: Path, tmp_path: Path
+) -> None:
+    small = two_of_ten("train", 24)
+    spec = _spec(epochs=2, init_from="parent", freeze="all-but-head")
+    train(spec, small, init_from=parent, checkpoint_dir=tmp_path)
+    resumed = train(spec, small, resume_from=tmp_path / "epoch-0001", init_from=parent)
+    assert resumed.epochs_completed == 2
+    parent_model = keras.saving.load_model(parent, compile=False)
+    conv1 = resumed.model.get_layer("conv1")
+    assert not conv1.trainable
+    np.testing.assert_array_equal(
+        conv1.get_weights()[0], parent_model.get_layer("conv1").get_weights()[0]
+    )
