@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, HTTPException, Response, status
 
 from tass.api.auth import PrincipalDep
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep
-from tass.api.errors import found, invalid
+from tass.api.errors import found
 from tass.api.fine_tuning import resolved_train_spec
 from tass.api.job_datasets import checked_dataset
 from tass.api.pagination import CursorQuery, PageLimit
