@@ -10,6 +10,7 @@ Layout of the object store (every object is written once, below its attempt's ow
 a stale attempt can never touch bytes that a later one recorded):
 
     jobs/{job}/attempt-{n}/checkpoints/epoch-{NNNN}/model.keras, state.json
+    jobs/{job}/attempt-{n}/checkpoints/step-{NNNNNNNN}/model.keras, state.json  (preempted)
     models/{job}/attempt-{n}/model.keras, savedmodel.zip
 """
 
@@ -29,6 +30,8 @@ SAVEDMODEL_DIR = "savedmodel"  # the TensorFlow SavedModel export, a folder ...
 SAVEDMODEL_ZIP = "savedmodel.zip"  # ... stored zipped
 CHECKPOINTS_DIR = "checkpoints"  # a training run's epoch-NNNN folders
 EPOCH_DIR = re.compile(r"^epoch-(\d{4,})$")
+# a checkpoint written mid-epoch when the worker was told to stop: named by its global step
+STEP_DIR = re.compile(r"^step-(\d{8,})$")
 
 JOBS_PREFIX, MODELS_PREFIX = "jobs", "models"
 # any object written by one attempt of one job: the unit that retention reasons about
@@ -60,11 +63,25 @@ def epoch_dir_name(epoch: int) -> str:
     return f"epoch-{epoch:04d}"
 
 
-def checkpoint_key(job_id: str, attempt: int, epoch: int, name: str) -> str:
-    """The key of file `name` of one attempt's checkpoint after epoch `epoch`."""
-    return (
-        f"{JOBS_PREFIX}/{job_id}/attempt-{attempt}/{CHECKPOINTS_DIR}/{epoch_dir_name(epoch)}/{name}"
-    )
+def step_dir_name(global_step: int) -> str:
+    """The folder of a mid-epoch checkpoint taken after `global_step` steps: `step-00000123`."""
+    return f"step-{global_step:08d}"
+
+
+def checkpoint_key(
+    job_id: str, attempt: int, epoch: int, name: str, *, global_step: int | None = None
+) -> str:
+    """The key of file `name` of one attempt's checkpoint after epoch `epoch` (or, with
+    `global_step`, of its mid-epoch checkpoint after that many steps)."""
+    folder = epoch_dir_name(epoch) if global_step is None else step_dir_name(global_step)
+    return f"{JOBS_PREFIX}/{job_id}/attempt-{attempt}/{CHECKPOINTS_DIR}/{folder}/{name}"
+
+
+def checkpoint_global_step(key: str) -> int | None:
+    """The global step of a mid-epoch checkpoint's file key; None for an epoch checkpoint."""
+    parts = key.rsplit("/", 2)
+    match = STEP_DIR.match(parts[-2]) if len(parts) == 3 else None
+    return int(match.group(1)) if match else None
 
 
 def model_key(job_id: str, attempt: int, name: str) -> str:

@@ -1,15 +1,18 @@
-"""The Keras callback that reports progress, writes checkpoints and honours cancellation."""
+"""The Keras callback that reports progress, writes checkpoints and honours cancellation and
+requests to stop (preemption: checkpoint now, mid-epoch if need be, and stop)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
-from tass.trainer.checkpoint import write_checkpoint
+from tass.trainer.checkpoint import write_checkpoint, write_step_checkpoint
 from tass.trainer.progress import Progress, format_duration
 
 Hook = Callable[[Progress], "bool | None"]
@@ -17,6 +20,39 @@ Hook = Callable[[Progress], "bool | None"]
 
 class Cancelled(Exception):
     """Raised inside fit() when the hook returns False; train() catches it."""
+
+
+class Preempted(Exception):
+    """Raised inside fit() once a requested stop has been checkpointed; train() catches it."""
+
+
+@dataclass(frozen=True)
+class StopCheckpoint:
+    """The checkpoint a run wrote when it was told to stop: `epoch` epochs done, then
+    `step_in_epoch` batches of the next (0: at an epoch end, `path` is that epoch's
+    checkpoint, which the hook has already seen)."""
+
+    path: Path
+    epoch: int
+    step_in_epoch: int
+    global_step: int
+
+
+def metric_values(model: keras.Model) -> list[Any]:
+    """The running state of the model's metrics (this epoch's loss and accuracy so far)."""
+    return [keras.ops.convert_to_numpy(v).tolist() for v in model.metrics_variables]
+
+
+def add_metric_values(model: keras.Model, values: list[Any]) -> None:
+    """Add a stopped run's running metric values to this run's after its first batch: in
+    float32, as the metric's own update would have, so each sum is bitwise the uninterrupted
+    run's (the compiled metrics only exist once a batch has run, so they cannot be set before)."""
+    variables = model.metrics_variables
+    if len(variables) != len(values):
+        raise ValueError(f"checkpoint has {len(values)} metric values, model {len(variables)}")
+    for variable, value in zip(variables, values, strict=True):
+        current = np.asarray(keras.ops.convert_to_numpy(variable))
+        variable.assign(np.asarray(value, dtype=current.dtype) + current)
 
 
 def format_epoch(row: dict[str, Any], epochs: int, eta: float | None) -> str:
@@ -49,6 +85,9 @@ class TrainingMonitor(keras.callbacks.Callback):
         checkpoint_dir: Path | None,
         state: Callable[[list[dict[str, Any]]], dict[str, Any]],
         log: Callable[[str], None] | None,
+        stop_requested: Callable[[], bool] | None = None,
+        resume_step: int = 0,
+        resume_metrics: list[Any] | None = None,
     ) -> None:
         super().__init__()
         self.epochs = epochs
@@ -63,28 +102,43 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.checkpoint_dir = checkpoint_dir
         self.state = state
         self.log = log
+        # a stop request is honoured only where a checkpoint can be written
+        self.stop_requested = stop_requested if checkpoint_dir is not None else None
+        self.resume_step = resume_step  # batches of epoch first_epoch + 1 already trained
+        self.resume_metrics = resume_metrics
+        self.stopped_at: StopCheckpoint | None = None
         self.run_start = 0.0
         self.epoch_start = 0.0
         self.epoch = 0  # 1-based, current
         self.step = 0
+        self.offset = 0  # batches of the current epoch trained before this run
+        self.pending_metrics: list[Any] | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self.run_start = time.perf_counter()
+        if not self.run_start:  # a resumed run fits twice (the rest of an epoch, then the rest)
+            self.run_start = time.perf_counter()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch + 1
-        self.step = 0
+        resumed = self.epoch == self.first_epoch + 1 and self.resume_step > 0
+        self.offset = self.resume_step if resumed else 0
+        self.step = self.offset
+        self.pending_metrics = self.resume_metrics if resumed else None
         self.epoch_start = time.perf_counter()
 
     def _eta(self, done_steps: int) -> float | None:
-        total = (self.epochs - self.first_epoch) * self.steps_per_epoch
+        total = (self.epochs - self.first_epoch) * self.steps_per_epoch - self.resume_step
         if done_steps <= 0:
             return None
         elapsed = time.perf_counter() - self.run_start
         return elapsed / done_steps * (total - done_steps)
 
     def _done_steps(self) -> int:
-        return (self.epoch - 1 - self.first_epoch) * self.steps_per_epoch + self.step
+        return (
+            (self.epoch - 1 - self.first_epoch) * self.steps_per_epoch
+            + self.step
+            - (self.resume_step)
+        )
 
     def _gflops(self, images_per_sec: float) -> float:
         return images_per_sec * self.flops_per_image / 1e9
@@ -94,11 +148,39 @@ class TrainingMonitor(keras.callbacks.Callback):
             raise Cancelled
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.step = batch + 1
-        if self.hook is None or self.step % self.progress_every:
-            return
+        self.step = self.offset + batch + 1
+        if self.pending_metrics is not None:  # the epoch's metrics carry on from the stop
+            add_metric_values(self.model, self.pending_metrics)
+            self.pending_metrics = None
+            logs = self.model.get_metrics_result()
+        if self.hook is not None and self.step % self.progress_every == 0:
+            self._report_step(logs)
+        if (
+            self.stop_requested is not None
+            and self.step < self.steps_per_epoch
+            and self.stop_requested()
+        ):
+            self._stop_mid_epoch()
+
+    def _stop_mid_epoch(self) -> None:
+        """Checkpoint where the run is (after `self.step` batches of this epoch) and stop."""
+        if self.checkpoint_dir is None:
+            raise RuntimeError("a stop request needs a checkpoint folder")
+        global_step = (self.epoch - 1) * self.steps_per_epoch + self.step
+        path = write_step_checkpoint(
+            self.checkpoint_dir,
+            epoch=self.epoch - 1,
+            step_in_epoch=self.step,
+            global_step=global_step,
+            model=self.model,
+            state={**self.state(self.history), "metric_values": metric_values(self.model)},
+        )
+        self.stopped_at = StopCheckpoint(path, self.epoch - 1, self.step, global_step)
+        raise Preempted
+
+    def _report_step(self, logs: dict | None) -> None:
         elapsed = time.perf_counter() - self.epoch_start
-        images = min(self.step * self.batch_size, self.num_examples)
+        images = min((self.step - self.offset) * self.batch_size, self.num_examples)
         speed = images / elapsed if elapsed > 0 else 0.0
         metrics = {k: float(v) for k, v in (logs or {}).items()}
         self._call_hook(
@@ -124,7 +206,8 @@ class TrainingMonitor(keras.callbacks.Callback):
             row[key] = float(logs[key]) if key in logs else None
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row["epoch_seconds"] = seconds
-        row["images_per_sec"] = self.num_examples / seconds if seconds > 0 else 0.0
+        images = min((self.steps_per_epoch - self.offset) * self.batch_size, self.num_examples)
+        row["images_per_sec"] = images / seconds if seconds > 0 else 0.0
         self.history.append(row)
         self.step = self.steps_per_epoch
         checkpoint = None
@@ -150,3 +233,12 @@ class TrainingMonitor(keras.callbacks.Callback):
                 checkpoint_path=str(checkpoint) if checkpoint is not None else None,
             )
         )
+        if (
+            checkpoint is not None
+            and self.stop_requested is not None
+            and self.epoch < self.epochs
+            and self.stop_requested()
+        ):
+            global_step = self.epoch * self.steps_per_epoch
+            self.stopped_at = StopCheckpoint(checkpoint, self.epoch, 0, global_step)
+            raise Preempted

@@ -1,4 +1,7 @@
-"""Per-epoch checkpoints: `epoch-NNNN/` with model.keras (incl. optimizer state) and state.json."""
+"""Checkpoints: `epoch-NNNN/` after each epoch, and `step-NNNNNNNN/` mid-epoch when a worker is
+told to stop; each holds model.keras (incl. optimizer state) and state.json. A mid-epoch
+state also records `step_in_epoch` (batches of epoch `epoch + 1` already trained) and the
+running values of the epoch's metrics, so a resume repeats the uninterrupted run exactly."""
 
 from __future__ import annotations
 
@@ -10,7 +13,13 @@ from typing import Any
 
 import keras
 
-from tass.trainer.artifacts import EPOCH_DIR, MODEL_FILE, STATE_FILE, epoch_dir_name
+from tass.trainer.artifacts import (
+    EPOCH_DIR,
+    MODEL_FILE,
+    STATE_FILE,
+    epoch_dir_name,
+    step_dir_name,
+)
 from tass.trainer.errors import CheckpointError
 
 
@@ -22,12 +31,32 @@ def write_checkpoint(
     checkpoint_dir: str | os.PathLike, epoch: int, model: keras.Model, state: dict[str, Any]
 ) -> Path:
     """Write epoch `epoch` (1-based) atomically: a crash never leaves a half-written checkpoint."""
-    final = epoch_dir(checkpoint_dir, epoch)
+    return _write(epoch_dir(checkpoint_dir, epoch), model, {**state, "epoch": epoch})
+
+
+def write_step_checkpoint(
+    checkpoint_dir: str | os.PathLike,
+    *,
+    epoch: int,
+    step_in_epoch: int,
+    global_step: int,
+    model: keras.Model,
+    state: dict[str, Any],
+) -> Path:
+    """Write a mid-epoch checkpoint: `epoch` epochs done, then `step_in_epoch` batches."""
+    return _write(
+        Path(checkpoint_dir) / step_dir_name(global_step),
+        model,
+        {**state, "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step},
+    )
+
+
+def _write(final: Path, model: keras.Model, state: dict[str, Any]) -> Path:
     tmp = final.with_name(f".{final.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save(tmp / MODEL_FILE)
-    (tmp / STATE_FILE).write_text(json.dumps({**state, "epoch": epoch}, indent=2))
+    (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)

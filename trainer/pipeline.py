@@ -57,11 +57,13 @@ def train_dataset(
     seed: int,
     first_epoch: int,
     epochs: int,
+    skip_batches: int = 0,
 ) -> tf.data.Dataset:
-    """Batches for epochs first_epoch..epochs-1 (0-based), each epoch freshly shuffled.
+    """Batches for epochs first_epoch..epochs-1 (0-based), each epoch freshly shuffled, less
+    the first `skip_batches` batches of epoch first_epoch (already trained before a stop).
 
     Shuffle order and augmentation depend only on (seed, epoch, batch), so a run resumed at
-    epoch k sees exactly the batches an uninterrupted run would have seen.
+    epoch k, batch b sees exactly the batches an uninterrupted run would have seen.
     """
     x = tf.constant(data.x)
     y = tf.constant(data.y.astype(np.int32))
@@ -80,7 +82,7 @@ def train_dataset(
             images = augment(images, augmentation, batch_seed)
         return scale(images), tf.gather(y, idx)
 
-    ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches)
+    ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches).skip(skip_batches)
     return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 

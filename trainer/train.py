@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from tass.trainer.artifacts import MODEL_FILE
 from tass.trainer.batchnorm import BATCH_SIZE as BN_BATCH_SIZE
 from tass.trainer.batchnorm import MAX_IMAGES as MAX_BN_IMAGES
 from tass.trainer.batchnorm import PreciseBatchNorm
-from tass.trainer.callbacks import Cancelled, Hook, TrainingMonitor
+from tass.trainer.callbacks import Cancelled, Hook, Preempted, StopCheckpoint, TrainingMonitor
 from tass.trainer.checkpoint import read_state, resolve_checkpoint
 from tass.trainer.data import Dataset, stratified_split
 from tass.trainer.data.resize import fit_images
@@ -52,6 +52,9 @@ class TrainResult:
     epochs_completed: int = 0
     hardware: HardwareInfo | None = None
     training_flops_per_image: int = 0
+    stopped_at: StopCheckpoint | None = None
+    """Set when a stop request (`stop_requested`) ended the run: the checkpoint it wrote."""
+    resumed_from_step: int = 0
 
 
 def compile_model(
@@ -80,8 +83,9 @@ def _split(data: Dataset, spec: TrainSpec) -> tuple[Dataset, Dataset | None]:
 
 def _resume(
     path: str | os.PathLike, spec: TrainSpec, data: Dataset, steps: int, hardware: HardwareInfo
-) -> tuple[keras.Model, int, list[dict[str, Any]]]:
-    """The model (weights and optimizer state) as checkpointed, the epoch and the history.
+) -> tuple[keras.Model, dict[str, Any]]:
+    """The model (weights and optimizer state) as checkpointed, and the checkpoint's state
+    (epoch, history and, for a mid-epoch checkpoint, step_in_epoch and metric_values).
 
     The model and optimizer are rebuilt from the spec and only their variables come from the
     file: a deserialised optimizer would lose settings the .keras format does not save (which
@@ -100,7 +104,7 @@ def _resume(
         model = compile_model(network, spec, steps, hardware)
         model.optimizer.build(model.trainable_variables)
         load_weights(model, checkpoint / MODEL_FILE)
-    return model, int(state["epoch"]), list(state.get("history", []))
+    return model, state
 
 
 def _fresh(
@@ -132,42 +136,56 @@ def _fit(
     steps: int,
     monitor: TrainingMonitor,
 ) -> bool:
-    """Run the epochs from `first_epoch` on; True when the hook cancelled training."""
-    callbacks: list[keras.callbacks.Callback] = [monitor]
-    if model.distribute_strategy.num_replicas_in_sync == 1:  # see trainer/batchnorm.py
-        sample = train_data.subset(np.arange(min(len(train_data), MAX_BN_IMAGES)))
-        callbacks.append(
-            PreciseBatchNorm(lambda: (x for x, _ in eval_dataset(sample, BN_BATCH_SIZE)), steps)
-        )
-    if spec.early_stopping_patience is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss",
-                patience=spec.early_stopping_patience,
-                restore_best_weights=False,
-            )
-        )
+    """Run the epochs from `first_epoch` on; True when the hook cancelled training or a stop
+    request was checkpointed. A run resumed mid-epoch first fits the rest of that epoch on its
+    own (every epoch of one fit() runs the same number of steps), then the remaining epochs."""
     aug = spec.augmentation
     use_aug = aug.horizontal_flip or aug.crop_padding > 0 or aug.translate > 0
-    try:
+    bn_sample = train_data.subset(np.arange(min(len(train_data), MAX_BN_IMAGES)))
+
+    def bn_batches() -> Iterator[Any]:
+        return (x for x, _ in eval_dataset(bn_sample, BN_BATCH_SIZE))
+
+    def fit_epochs(start: int, end: int, skip: int) -> None:
+        callbacks: list[keras.callbacks.Callback] = [monitor]
+        if model.distribute_strategy.num_replicas_in_sync == 1:  # see trainer/batchnorm.py
+            callbacks.append(PreciseBatchNorm(bn_batches, steps - skip))
+        if spec.early_stopping_patience is not None:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss",
+                    patience=spec.early_stopping_patience,
+                    restore_best_weights=False,
+                )
+            )
         model.fit(
             train_dataset(
                 train_data,
                 spec.batch_size,
                 aug if use_aug else None,
                 seed=spec.seed,
-                first_epoch=first_epoch,
-                epochs=spec.epochs,
+                first_epoch=start,
+                epochs=end,
+                skip_batches=skip,
             ),
-            epochs=spec.epochs,
-            initial_epoch=first_epoch,
-            steps_per_epoch=steps,
+            epochs=end,
+            initial_epoch=start,
+            steps_per_epoch=steps - skip,
             validation_data=eval_dataset(val_data, EVAL_BATCH_SIZE) if val_data else None,
             callbacks=callbacks,
             shuffle=False,  # the pipeline shuffles, seeded per epoch
             verbose=0,
         )
-    except Cancelled:
+
+    try:
+        if monitor.resume_step:
+            fit_epochs(first_epoch, first_epoch + 1, monitor.resume_step)
+            if model.stop_training:  # early stopping after that epoch
+                return False
+            first_epoch += 1
+        if first_epoch < spec.epochs:
+            fit_epochs(first_epoch, spec.epochs, 0)
+    except (Cancelled, Preempted):
         return True
     return False
 
@@ -183,16 +201,21 @@ def train(
     init_from: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
     on_phase: PhaseHook | None = None,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train `spec.model` on `data` (minus the stratified validation split).
 
     `hook(progress)` runs every `progress_every` steps and after each epoch (after its
     checkpoint); returning False stops training after the current batch. `checkpoint_dir` gets
     an `epoch-NNNN/` per epoch; `resume_from` continues from one of them (or the latest in a
-    checkpoint folder) at the next epoch. `init_from` (a .keras model file: the model
-    `spec.init_from` names) gives a fresh run its starting weights (fine-tuning); a resumed
-    run takes its weights from the checkpoint. `on_phase(phase)` is told when building and
-    compiling starts and when the final flip validation starts (`trainer.progress.Phase`).
+    checkpoint folder) where it ended: at the next epoch, or mid-epoch at the next batch.
+    `init_from` (a .keras model file: the model `spec.init_from` names) gives a fresh run its
+    starting weights (fine-tuning); a resumed run takes its weights from the checkpoint.
+    `stop_requested()` is asked after every batch (with `checkpoint_dir` set): once it is true
+    the run writes a checkpoint where it is (`step-NNNNNNNN/`, or the epoch's own at an epoch
+    end) and stops; `TrainResult.stopped_at` says where. `on_phase(phase)` is told when
+    building and compiling starts and when the final flip validation starts
+    (`trainer.progress.Phase`).
     """
     report_phase = on_phase or (lambda _: None)
     report_phase("compiling")
@@ -202,9 +225,12 @@ def train(
     train_data, val_data = _split(data, spec)
     steps = steps_per_epoch(len(train_data), spec.batch_size)
     history: list[dict[str, Any]] = []
-    first_epoch = 0
+    first_epoch, resume_step, resume_metrics = 0, 0, None
     if resume_from is not None:
-        model, first_epoch, history = _resume(resume_from, spec, data, steps, hardware)
+        model, resumed = _resume(resume_from, spec, data, steps, hardware)
+        first_epoch, history = int(resumed["epoch"]), list(resumed.get("history", []))
+        resume_step = int(resumed.get("step_in_epoch", 0))
+        resume_metrics = resumed.get("metric_values")
     else:
         model = _fresh(spec, data, steps, hardware, init_from, log)
     # Dropout masks follow (seed, step): a resumed run draws what the uninterrupted one drew.
@@ -237,6 +263,9 @@ def train(
         checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
         state=state,
         log=log,
+        stop_requested=stop_requested,
+        resume_step=resume_step,
+        resume_metrics=resume_metrics,
     )
     stopped = False
     if first_epoch < spec.epochs:
@@ -257,4 +286,6 @@ def train(
         epochs_completed=history[-1]["epoch"] if history else 0,
         hardware=hardware,
         training_flops_per_image=flops,
+        stopped_at=monitor.stopped_at,
+        resumed_from_step=first_epoch * steps + resume_step,
     )

@@ -165,3 +165,55 @@ def test_hook_exceptions_propagate(easy_data: Dataset) -> None:
 
     with pytest.raises(RuntimeError, match="job deleted"):
         train(tiny_spec(epochs=1), easy_data, hook=hook, progress_every=2)
+
+
+@pytest.mark.parametrize("stop_at", [24, 40, 17])  # mid epoch 2, mid epoch 3, end of epoch 1
+def test_a_stop_request_checkpoints_where_it_is_and_resuming_repeats_the_run(  # type: ignore[no-untyped-def]
+    checkpointed_run, easy_data: Dataset, tmp_path: Path, stop_at: int
+) -> None:
+    """A preempted job (spot notice, SIGTERM) checkpoints mid-epoch and, resumed from that
+    step, ends with exactly the weights and metrics of the uninterrupted run."""
+    result, _, _, _ = checkpointed_run
+    steps = 17
+    reached = [0]
+
+    def hook(progress: Progress) -> None:
+        reached[0] = progress.global_step
+
+    stopped = train(
+        tiny_spec(epochs=3),
+        easy_data,
+        hook=hook,
+        progress_every=1,
+        checkpoint_dir=tmp_path,
+        stop_requested=lambda: reached[0] >= stop_at,
+    )
+    assert stopped.stopped and stopped.stopped_at is not None
+    where = stopped.stopped_at
+    assert where.global_step == stop_at == int(stopped.model.optimizer.iterations)
+    assert (where.epoch, where.step_in_epoch) == divmod(stop_at, steps)
+    expected = "epoch-0001" if stop_at == steps else f"step-{stop_at:08d}"
+    assert where.path == tmp_path / expected
+
+    events: list[Progress] = []
+    resumed = train(
+        tiny_spec(epochs=3),
+        easy_data,
+        hook=events.append,
+        progress_every=1,
+        resume_from=where.path,
+    )
+    assert resumed.resumed_from_step == stop_at
+    assert events[0].global_step == stop_at + 1  # the next batch, not the epoch's first
+    assert _learned(resumed.history) == _learned(result.history)
+    for original, again in zip(result.model.weights, resumed.model.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(again), np.asarray(original), err_msg=again.path)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "val_accuracy_flip"):
+        assert resumed.final_metrics[key] == result.final_metrics[key], key
+
+
+def test_a_stop_request_is_ignored_without_a_checkpoint_folder(easy_data: Dataset) -> None:
+    result = train(
+        tiny_spec(epochs=1, validation_split=0.0), easy_data, stop_requested=lambda: True
+    )
+    assert not result.stopped and result.stopped_at is None and result.epochs_completed == 1
