@@ -26,7 +26,12 @@ def from_row(schema: type[Schema], row: object, **computed: Any) -> Schema:
 def transition_out(transition: JobTransition | Any) -> TransitionOut:
     """From a JobTransition, or a transition row of a JobSnapshot (same columns)."""
     details = transition.details or {}
-    return from_row(TransitionOut, transition, resumed_from_epoch=details.get("resumed_from_epoch"))
+    return from_row(
+        TransitionOut,
+        transition,
+        resumed_from_epoch=details.get("resumed_from_epoch"),
+        resumed_from_step=details.get("resumed_from_step"),
+    )
 
 
 def job_out(job: Job | JobSnapshot) -> JobOut:

@@ -68,6 +68,11 @@ class TransitionOut(BaseModel):
     resumed_from_epoch: int | None = Field(
         None, description="On a `running` transition: the checkpoint epoch this attempt resumed."
     )
+    resumed_from_step: int | None = Field(
+        None,
+        description="On a `running` transition: the global step this run resumed from (after "
+        "a preemption, the step it checkpointed at mid-epoch).",
+    )
     details: dict[str, Any] | None = None
 
 

@@ -13,6 +13,7 @@ from tass.trainer.spec import SingleLine
 
 EventType = Literal[
     "job.started",
+    "job.preempted",
     "job.succeeded",
     "job.failed",
     "job.cancelled",

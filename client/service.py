@@ -190,7 +190,11 @@ def run_services(
     """Run `children` together until a stop signal (exit 0) or until one of them exits (the
     others are stopped; exit 1). `on_ready` runs once `health_url` answers; if it does not within
     `ready_timeout` seconds everything is stopped (exit 1). `report` receives status messages."""
-    with Supervisor(children, stop_timeout=stop_timeout) as supervisor:
+
+    def restarted(name: str) -> None:
+        report(f"the {name} stopped after a SIGTERM; starting it again")
+
+    with Supervisor(children, stop_timeout=stop_timeout, on_restart=restarted) as supervisor:
         outcome = supervisor.wait(lambda: is_healthy(health_url), timeout=ready_timeout)
         if outcome is Outcome.READY:
             on_ready()

@@ -17,7 +17,7 @@ from tass.client.api_client import DEFAULT_URL, URL_ENV
 from tass.client.cli_common import stderr_console
 from tass.client.credentials import credentials_path
 from tass.client.keys_cli import ensure_admin_key
-from tass.client.supervisor import Child, run_child
+from tass.client.supervisor import AFTER_SIGTERM, Child, run_child
 
 
 def migrate(
@@ -141,7 +141,7 @@ def up(
     os.environ["TASS_SERVE_URL"] = f"http://127.0.0.1:{serve_port}"
     children = [
         Child("api", service.api_command(host, port), service.allowed_host_environment(host)),
-        Child("worker", service.worker_command()),
+        Child("worker", service.worker_command(), restart_after=AFTER_SIGTERM),
         Child("serving", service.serve_command("127.0.0.1", serve_port)),
     ]
     code = service.run_services(

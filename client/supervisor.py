@@ -23,13 +23,22 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
 FORWARDED_SIGNALS = STOP_SIGNALS + ((signal.SIGQUIT,) if hasattr(signal, "SIGQUIT") else ())
 
 
+# A worker that was sent SIGTERM on its own (a preemption drill, an OOM-killer's cousin, an
+# admin) checkpoints its job, hands it back and exits 0 (Celery's warm shutdown), or dies of
+# the signal: `tass up` starts it again so the job resumes here.
+AFTER_SIGTERM = frozenset({0, 128 + signal.SIGTERM})
+
+
 @dataclass(frozen=True)
 class Child:
-    """A process to run: a name for messages, its argv, and extra environment variables."""
+    """A process to run: a name for messages, its argv, and extra environment variables;
+    `restart_after`: exit statuses after which the supervisor starts it again (none: when it
+    exits, the whole service stops)."""
 
     name: str
     argv: Sequence[str]
     env: Mapping[str, str] | None = None
+    restart_after: frozenset[int] = frozenset()
 
 
 def exit_status(returncode: int) -> int:
@@ -95,7 +104,9 @@ class Outcome(enum.Enum):
 class Supervisor:
     """Runs several children as one service: when one exits, or a stop is requested (SIGINT,
     SIGTERM, SIGHUP, or `request_stop()`), all are stopped: SIGTERM, then SIGKILL for those still
-    running after `stop_timeout` seconds (or at once on a second stop request).
+    running after `stop_timeout` seconds (or at once on a second stop request). A child that
+    exits with one of its `restart_after` statuses is started again instead (at most
+    `max_restarts` times a minute; then it counts as exited), and `on_restart(name)` is told.
 
     Use as a context manager: entering starts the children and installs the signal handlers,
     leaving stops the children and restores the handlers.
@@ -107,6 +118,8 @@ class Supervisor:
         *,
         stop_timeout: float = 20.0,
         poll_interval: float = 0.1,
+        max_restarts: int = 5,
+        on_restart: Callable[[str], None] | None = None,
     ) -> None:
         names = [child.name for child in children]
         if len(set(names)) != len(names):
@@ -115,6 +128,9 @@ class Supervisor:
         self.stop_timeout = stop_timeout
         self.poll_interval = poll_interval
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.max_restarts = max_restarts
+        self.on_restart = on_restart
+        self.restarts: dict[str, list[float]] = {child.name: [] for child in children}
         self._stop = threading.Event()
         self._force = threading.Event()
         self._signals = ExitStack()
@@ -145,6 +161,24 @@ class Supervisor:
             self._force.set()
         self._stop.set()
 
+    def restart_exited(self) -> None:
+        """Start again each child that exited with one of its `restart_after` statuses, unless a
+        stop was requested or it already restarted `max_restarts` times in the last minute."""
+        for child in self.children:
+            process = self.processes.get(child.name)
+            if self._stop.is_set() or process is None or process.poll() is None:
+                continue
+            if exit_status(process.returncode) not in child.restart_after:
+                continue
+            now = time.monotonic()
+            recent = [t for t in self.restarts[child.name] if now - t < 60.0]
+            if len(recent) >= self.max_restarts:
+                continue
+            self.restarts[child.name] = [*recent, now]
+            self.processes[child.name] = spawn(child)
+            if self.on_restart is not None:
+                self.on_restart(child.name)
+
     def exited(self) -> tuple[str, int] | None:
         """The first child (in start order) that has exited, with its exit status."""
         for name, process in self.processes.items():
@@ -161,6 +195,7 @@ class Supervisor:
         while True:
             if self._stop.is_set():
                 return Outcome.STOP_REQUESTED
+            self.restart_exited()
             if self.exited() is not None:
                 return Outcome.CHILD_EXITED
             if ready is not None and ready():

@@ -303,11 +303,16 @@ def enqueue_all(sender: TaskSender, jobs: list[QueuedJob]) -> list[QueuedJob]:
 
 
 def claim(
-    session: Session, job_id: str, worker_id: str, resumed_from_epoch: int | None = None
+    session: Session,
+    job_id: str,
+    worker_id: str,
+    resumed_from_epoch: int | None = None,
+    resumed_from_step: int | None = None,
 ) -> Job | None:
     """queued -> running with one conditional UPDATE; None if someone else has it or it is
     no longer queued (cancelled, already running under a live lease, or finished). The job
-    returned is detached from the session."""
+    returned is detached from the session. A resumed run's transition says where it resumed:
+    `resumed_from_epoch` (epochs done) and `resumed_from_step` (global steps done)."""
     now = database_now(session)  # leases and deadlines run on the database's clock
     won = transition(
         session,
@@ -318,6 +323,7 @@ def claim(
         details={
             "worker": worker_id,
             **({"resumed_from_epoch": resumed_from_epoch} if resumed_from_epoch else {}),
+            **({"resumed_from_step": resumed_from_step} if resumed_from_step else {}),
         },
         values={
             "worker_id": worker_id,
@@ -372,6 +378,36 @@ def fail(session: Session, job_id: str, attempt: int, error: str) -> bool:
     """This attempt failed with `error` (kept to MAX_ERROR_CHARS, without server paths)."""
     values = {"error": path_free(error)[:MAX_ERROR_CHARS]}
     return finish(session, job_id, attempt, JobStatus.FAILED, reason="error", values=values)
+
+
+def preempt(
+    session: Session, job_id: str, attempt: int, *, step: int, epoch: int, reason: str
+) -> bool:
+    """This attempt was told to stop and checkpointed after global step `step` (`epoch` epochs
+    done): running -> preempted (details: step, epoch) -> queued, on the same attempt, so a
+    preemption never counts against max_attempts. False when the attempt no longer runs the
+    job (cancel requested, timed out, taken over): nothing changes then. The caller commits,
+    then enqueues the job (`QueuedJob(job_id, ..., attempt)`)."""
+    if not transition(
+        session,
+        job_id,
+        JobStatus.PREEMPTED,
+        expected={JobStatus.RUNNING},
+        attempt=attempt,
+        reason=reason,
+        details={"step": step, "epoch": epoch},
+    ):
+        return False
+    return transition(
+        session,
+        job_id,
+        JobStatus.QUEUED,
+        expected={JobStatus.PREEMPTED},
+        attempt=attempt,
+        reason="preempted",
+        details={"resume_from_step": step},
+        values={"worker_id": None},
+    )
 
 
 def end_stopped(session: Session, job_id: str, attempt: int) -> bool:

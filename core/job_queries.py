@@ -220,6 +220,13 @@ def model_of_job(session: Session, job_id: str) -> Model | None:
     return session.scalar(select(Model).where(Model.job_id == job_id))
 
 
+def reported_steps_per_epoch(session: Session, job_id: str) -> int | None:
+    """The epoch length (in steps) the job's trainer last reported, if it reported one."""
+    progress = session.scalar(select(Job.progress).where(Job.id == job_id)) or {}
+    steps = progress.get("steps_per_epoch") if isinstance(progress, dict) else None
+    return int(steps) if steps else None
+
+
 def latest_checkpoint_files(session: Session, job_id: str) -> list[Artifact]:
     """The recorded files of the job's newest checkpoint (empty when there is none)."""
     newest = session.scalar(

@@ -57,15 +57,16 @@ def delete_metrics_after(session: Session, job_id: str, kind: str, step: int) ->
 
 
 def forget_metrics_after_checkpoint(
-    session: Session, job_id: str, epoch: int, steps_per_epoch: int | None
+    session: Session, job_id: str, epoch: int, global_step: int | None
 ) -> None:
-    """Metrics an earlier attempt wrote after the checkpoint this attempt resumes from (epoch 0:
-    none) describe training that is redone: drop them, so only one history remains."""
+    """Metrics an earlier run wrote after the checkpoint this run resumes from (`epoch` epochs
+    and `global_step` steps done; 0: none) describe training that is redone: drop them, so only
+    one history remains. An unknown `global_step` keeps the step rows."""
     delete_metrics_after(session, job_id, "epoch", epoch)
-    if epoch == 0:
+    if epoch == 0 and not global_step:
         delete_metrics_after(session, job_id, "step", -1)
-    elif steps_per_epoch:
-        delete_metrics_after(session, job_id, "step", epoch * int(steps_per_epoch))
+    elif global_step is not None:
+        delete_metrics_after(session, job_id, "step", global_step)
 
 
 def stored_artifact(

@@ -4,6 +4,7 @@ itself, and the failure it causes, belong to `core.job_lifecycle`."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -67,10 +68,29 @@ def reap(factory: sessionmaker[Session], settings: Settings) -> list[QueuedJob]:
     return requeued
 
 
+def running_jobs_held_by(
+    factory: sessionmaker[Session], worker_prefix: str
+) -> list[tuple[str, str, str]]:
+    """(job id, type, worker id) of the running jobs of one worker node."""
+    with factory() as session:
+        rows = session.execute(
+            select(Job.id, Job.type, Job.worker_id).where(
+                Job.status == JobStatus.RUNNING.value,
+                func.coalesce(Job.worker_id, "").startswith(worker_prefix, autoescape=True),
+            )
+        ).all()
+    return [(row.id, row.type, row.worker_id or "") for row in rows]
+
+
 def requeue_held_by(
-    factory: sessionmaker[Session], settings: Settings, worker_prefix: str, reason: str
+    factory: sessionmaker[Session],
+    settings: Settings,
+    worker_prefix: str,
+    reason: str,
+    exclude: Collection[str] = (),
 ) -> list[QueuedJob]:
-    """Put the running jobs of one worker node back in the queue (warm shutdown)."""
+    """Put the running jobs of one worker node (less `exclude`, jobs that hand themselves back
+    after a checkpoint) back in the queue as their next attempt (warm shutdown)."""
     requeued: list[QueuedJob] = []
     with factory() as session:
         jobs = session.scalars(
@@ -80,6 +100,8 @@ def requeue_held_by(
             )
         ).all()
         for job in jobs:
+            if job.id in exclude:
+                continue
             if transition(
                 session,
                 job.id,

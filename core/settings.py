@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     sse_max_streams: int = Field(256, ge=1)
     sse_stream_lifetime_seconds: float = Field(300.0, gt=0)
     presign_downloads: bool = False
+    # spot / preemptible nodes (README "Kubernetes and spot capacity"): the cloud whose
+    # metadata endpoint the worker polls for a termination notice, and how often
+    spot_notice: Literal["off", "aws", "gcp", "azure"] = "off"
+    spot_poll_seconds: float = Field(5.0, gt=0)
     heartbeat_seconds: float = Field(5.0, gt=0)
     heartbeat_timeout_seconds: float = Field(60.0, gt=0)
     max_attempts: int = Field(3, ge=1, le=100)

@@ -12,6 +12,9 @@ class JobStatus(str, Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # told to stop (SIGTERM, a spot notice, the scheduler), it checkpointed and goes back to
+    # the queue on the same attempt: `preempted` then `queued`, in one transaction
+    PREEMPTED = "preempted"
 
 
 class JobType(str, Enum):
@@ -20,12 +23,16 @@ class JobType(str, Enum):
 
 
 FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
-ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING})
+ACTIVE_STATUSES = frozenset(
+    {JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING, JobStatus.PREEMPTED}
+)
 
 # to-status -> the statuses it may be entered from; final statuses are never left.
 ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.RUNNING: frozenset({JobStatus.QUEUED}),
-    JobStatus.QUEUED: frozenset({JobStatus.RUNNING}),  # requeued after a lost worker
+    # requeued after a lost worker, or after a preemption checkpoint
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.PREEMPTED}),
+    JobStatus.PREEMPTED: frozenset({JobStatus.RUNNING}),
     JobStatus.CANCELLING: frozenset({JobStatus.RUNNING}),
     JobStatus.SUCCEEDED: frozenset({JobStatus.RUNNING}),
     JobStatus.FAILED: frozenset({JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING}),

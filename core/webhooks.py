@@ -21,6 +21,7 @@ from tass.core.models import Job, Sweep, Webhook, WebhookDelivery, WebhookOutbox
 
 JOB_EVENTS = {
     "running": "job.started",
+    "preempted": "job.preempted",
     "succeeded": "job.succeeded",
     "failed": "job.failed",
     "cancelled": "job.cancelled",

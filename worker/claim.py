@@ -17,12 +17,19 @@ from tass.worker.context import WorkerContext
 log = logging.getLogger(__name__)
 
 
-def claim(ctx: WorkerContext, job_id: str, resumed_from_epoch: int | None = None) -> Job | None:
+def claim(
+    ctx: WorkerContext,
+    job_id: str,
+    resumed_from_epoch: int | None = None,
+    resumed_from_step: int | None = None,
+) -> Job | None:
     """queued -> running, in phase `loading` from the same transaction on; None if someone
     else has it or it is no longer queued. The job returned holds the progress it had before
     (a resumed job's last epoch and steps)."""
     with ctx.sessions.begin() as session:
-        job = job_lifecycle.claim(session, job_id, ctx.worker_id, resumed_from_epoch)
+        job = job_lifecycle.claim(
+            session, job_id, ctx.worker_id, resumed_from_epoch, resumed_from_step
+        )
         if job is not None:
             loading = with_phase(job.progress, "loading")
             job_lifecycle.heartbeat(session, job.id, job.attempt, progress=loading)

@@ -1,11 +1,13 @@
 """Housekeeping in the worker's main process (never in a job child): report this node to the
-worker registry, reap stale jobs (requeue or fail), and on SIGTERM hand this node's running
-jobs back to the queue so another worker resumes them from their last checkpoint."""
+worker registry, reap stale jobs (requeue or fail), and on SIGTERM tell this node's train jobs
+to checkpoint and hand themselves back (worker.preemption); other running jobs are requeued so
+another worker resumes them from their last checkpoint."""
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -26,6 +28,8 @@ from tass.core.settings import Settings, get_settings
 from tass.core.workers import WorkerInfo, report_alive, report_stopped
 from tass.worker.context import worker_sessions
 from tass.worker.devices import visible_gpus
+from tass.worker.preemption import tell_job_children_to_stop
+from tass.worker.spot_notice import Notice, SpotNoticeWatcher
 from tass.worker.sweep_step import run_sweep_step
 from tass.worker.webhook_delivery import start_webhook_delivery
 
@@ -149,12 +153,33 @@ def _start_housekeeping(sender: Any, **_: object) -> None:  # Celery's WorkContr
         target=housekeeping_loop, args=(sender.app, info), name="tass-housekeeping", daemon=True
     ).start()
     start_webhook_delivery(_stop)
+    start_spot_watch(get_settings())
+
+
+def _stop_this_worker(notice: Notice) -> None:
+    """A termination notice: shut down as a SIGTERM would (warm), so jobs checkpoint."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def start_spot_watch(settings: Settings) -> SpotNoticeWatcher | None:
+    """Poll the node's metadata endpoint for a spot termination notice (TASS_SPOT_NOTICE)."""
+    if settings.spot_notice == "off":
+        return None
+    watcher = SpotNoticeWatcher(
+        settings.spot_notice,
+        _stop_this_worker,
+        interval=settings.spot_poll_seconds,
+        stop=_stop,
+    )
+    watcher.start()
+    return watcher
 
 
 @worker_shutting_down.connect
 def _on_shutdown(sender: str, how: str = "", **_: object) -> None:
-    """SIGTERM (warm): hand this node's running jobs back; their children see the lease
-    change within one heartbeat and stop training within one batch."""
+    """SIGTERM (warm): each child training a job checkpoints after its current batch and hands
+    the job back as `preempted` (the pool waits for it); any other running job of this node
+    is requeued here, and its child sees the lease change within one heartbeat."""
     _stop.set()
     from tass.worker.app import celery_app
 
@@ -162,8 +187,10 @@ def _on_shutdown(sender: str, how: str = "", **_: object) -> None:
     try:
         with worker_sessions(settings) as factory:
             if how == "Warm":
-                reason = "worker shutting down"
-                jobs = requeue_held_by(factory, settings, f"{sender}/", reason=reason)
+                told = tell_job_children_to_stop(factory, sender)
+                jobs = requeue_held_by(
+                    factory, settings, f"{sender}/", reason="worker shutting down", exclude=told
+                )
                 enqueue(celery_app, jobs)
             with factory.begin() as session:
                 report_stopped(session, sender)

@@ -116,18 +116,29 @@ class JobReporter:
         return True
 
     def _upload_checkpoint(self, folder: Path, epoch: int) -> list[Artifact]:
-        """Upload every file of the epoch's checkpoint; the rows are written afterwards, in the
-        lease-fenced transaction, so no recorded checkpoint is ever incomplete."""
-        stored = []
-        for file in sorted(folder.iterdir()):
-            key = checkpoint_key(self.job_id, self.lease.attempt, epoch, file.name)
-            obj = self.ctx.store.put_file(key, file)
-            stored.append(
-                stored_artifact(
-                    obj, job_id=self.job_id, kind=checkpoint_kind(file.name), epoch=epoch
-                )
-            )
-        return stored
+        return upload_checkpoint(self.ctx, self.job_id, self.lease.attempt, folder, epoch)
+
+
+def upload_checkpoint(
+    ctx: WorkerContext,
+    job_id: str,
+    attempt: int,
+    folder: Path,
+    epoch: int,
+    *,
+    global_step: int | None = None,
+) -> list[Artifact]:
+    """Upload every file of a checkpoint (an epoch's, or with `global_step` a mid-epoch one);
+    the caller writes the rows afterwards, in the lease-fenced transaction, so no recorded
+    checkpoint is ever incomplete."""
+    stored = []
+    for file in sorted(folder.iterdir()):
+        key = checkpoint_key(job_id, attempt, epoch, file.name, global_step=global_step)
+        obj = ctx.store.put_file(key, file)
+        stored.append(
+            stored_artifact(obj, job_id=job_id, kind=checkpoint_kind(file.name), epoch=epoch)
+        )
+    return stored
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:

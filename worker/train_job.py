@@ -6,11 +6,16 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 from tass.core.job_lifecycle import job_deadline
-from tass.core.job_queries import latest_checkpoint_files, model_artifact
+from tass.core.job_queries import (
+    latest_checkpoint_files,
+    model_artifact,
+    reported_steps_per_epoch,
+)
 from tass.core.job_results import forget_metrics_after_checkpoint, record_model
 from tass.core.models import Artifact, Job
 from tass.core.states import JobStatus
@@ -31,6 +36,7 @@ from tass.worker.claim import claim, end_stopped, fail, finish
 from tass.worker.context import WorkerContext
 from tass.worker.job_data import load_job_data
 from tass.worker.lease import Lease
+from tass.worker.preemption import hand_back, resume_point, stop_requests
 from tass.worker.reporter import JobReporter
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,12 @@ def latest_stored_checkpoint(ctx: WorkerContext, job_id: str) -> list[Artifact]:
         return latest_checkpoint_files(session, job_id)
 
 
+def reported_epoch_length(ctx: WorkerContext, job_id: str) -> int | None:
+    """The epoch length in steps the job's trainer last reported (None before any report)."""
+    with ctx.sessions() as session:
+        return reported_steps_per_epoch(session, job_id)
+
+
 def fetch_checkpoint(ctx: WorkerContext, files: list[Artifact], dest: Path) -> Path:
     """Download every recorded file of a checkpoint, each checked against its digest."""
     for artifact in files:
@@ -51,18 +63,29 @@ def fetch_checkpoint(ctx: WorkerContext, files: list[Artifact], dest: Path) -> P
     return dest
 
 
-def forget_lost_progress(ctx: WorkerContext, job: Job, epoch: int) -> None:
-    """Metrics that an earlier attempt wrote after its last checkpoint describe training that
-    this attempt redoes: drop them so that only one history remains."""
-    steps_per_epoch = (job.progress or {}).get("steps_per_epoch")
+def forget_lost_progress(ctx: WorkerContext, job: Job, epoch: int, step: int | None = None) -> None:
+    """Metrics that an earlier run wrote after its last checkpoint (`epoch` epochs and `step`
+    global steps done; by default the end of that epoch) describe training that this run
+    redoes: drop them so that only one history remains."""
+    if step is None:
+        steps_per_epoch = (job.progress or {}).get("steps_per_epoch")
+        step = epoch * int(steps_per_epoch) if steps_per_epoch else None
     with ctx.sessions.begin() as session:
-        forget_metrics_after_checkpoint(session, job.id, epoch, steps_per_epoch)
+        forget_metrics_after_checkpoint(session, job.id, epoch, step)
 
 
 def run_train_job(ctx: WorkerContext, job_id: str) -> None:
+    """Run the job; a SIGTERM meanwhile (see worker.preemption) checkpoints and hands it back."""
+    with stop_requests() as stop:
+        _run_train_job(ctx, job_id, stop)
+
+
+def _run_train_job(ctx: WorkerContext, job_id: str, stop: threading.Event) -> None:
     checkpoint = latest_stored_checkpoint(ctx, job_id)
-    resumed_from = checkpoint[0].epoch if checkpoint else None
-    job = claim(ctx, job_id, resumed_from_epoch=resumed_from)
+    resumed_from, resumed_step = resume_point(checkpoint, reported_epoch_length(ctx, job_id))
+    job = claim(
+        ctx, job_id, resumed_from_epoch=resumed_from or None, resumed_from_step=resumed_step or None
+    )
     if job is None:
         log.info("job %s is not queued any more; skipping this delivery", job_id)
         return
@@ -71,12 +94,12 @@ def run_train_job(ctx: WorkerContext, job_id: str) -> None:
     deadline = job_deadline(job, ctx.settings)
     try:
         with Lease(ctx, job.id, job.attempt, deadline) as lease:
-            forget_lost_progress(ctx, job, resumed_from or 0)
+            forget_lost_progress(ctx, job, resumed_from, resumed_step)
             resume = None
             if checkpoint:
                 resume = fetch_checkpoint(ctx, checkpoint, workdir / "resume")
-                log.info("job %s resumes after epoch %s", job_id, resumed_from)
-            _train(ctx, job, lease, workdir, resume)
+                log.info("job %s resumes after step %s", job_id, resumed_step)
+            _train(ctx, job, lease, workdir, resume, stop)
     except Exception as exc:
         fail(ctx, job, exc)
     finally:
@@ -98,7 +121,14 @@ def fetch_parent_model(
     return verified.path, verified.sha256
 
 
-def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Path | None) -> None:
+def _train(
+    ctx: WorkerContext,
+    job: Job,
+    lease: Lease,
+    workdir: Path,
+    resume: Path | None,
+    stop: threading.Event,
+) -> None:
     from tass.trainer.saving import export_model, export_savedmodel
     from tass.trainer.train import train
 
@@ -118,8 +148,16 @@ def _train(ctx: WorkerContext, job: Job, lease: Lease, workdir: Path, resume: Pa
         init_from=parent[0] if parent else None,
         log=log.info,
         on_phase=reporter.phase,
+        stop_requested=stop.is_set,
     )
-    if result.stopped or not reporter.phase("exporting"):
+    stopped_at = result.stopped_at
+    if (
+        stopped_at is not None
+        and not lease.lost.is_set()
+        and hand_back(ctx, job, lease, stopped_at)
+    ):
+        return
+    if result.stopped or lease.lost.is_set() or not reporter.phase("exporting"):
         end_stopped(ctx, job)
         return
     keras_file = workdir / MODEL_FILE

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -224,27 +225,62 @@ def test_a_job_whose_process_dies_every_attempt_fails_after_max_attempts(http, a
     assert http.get(f"/v1/jobs/{job_id}").json()["transitions"] == done["transitions"]
 
 
-def test_sigterm_requeues_the_job_and_it_resumes_on_another_worker(http, api, workers):
-    """Sends: SIGTERM (warm shutdown) to the worker running a job. Asserts: the job goes back
-    to the queue, another worker resumes it from its last checkpoint, and it succeeds."""
+def test_sigterm_mid_epoch_checkpoints_and_the_job_resumes_there_on_another_worker(
+    http, api, workers
+):
+    """Sends: SIGTERM to a worker mid-epoch 1, with a 10 s grace period (then SIGKILL, as
+    Kubernetes would). Asserts: the worker checkpoints at the step it reached and exits within
+    the grace; the job is `preempted`, not failed, and goes back to the queue on the same
+    attempt; another worker resumes it from that step (`resumed_from_step`); its final metrics
+    are bitwise those of an uninterrupted run of the same spec."""
+    body = {
+        "type": "train",
+        # deterministic kernels: bitwise equal across processes, not only within one
+        "spec": {**SLOW, "epochs": 2, "deterministic": True},
+        "dataset": {**DATA, "num_examples": 8000},  # 225 steps an epoch: time to interrupt
+    }
     leaving = workers("leaving")
-    job_id = submit(http, epochs=4)
-    wait_until(http, job_id, mid_epoch(2), 120, leaving, what="mid-epoch 2")
-    staying = workers("staying")
-    wait_ready(staying)
+    wait_ready(leaving)
+    job_id = http.post("/v1/jobs", json=body).json()["id"]
+    wait_until(http, job_id, lambda j: j["status"] == "running", 60, leaving, what="claimed")
+    staying = workers("staying")  # starts while the first one trains; takes the job back later
+
+    def early_in_epoch_1(job: dict) -> bool:
+        progress = job["progress"] or {}
+        return job["status"] == "running" and 3 <= progress.get("global_step", 0) < 150
+
+    job = wait_until(http, job_id, early_in_epoch_1, 120, leaving, what="early in epoch 1")
     os.kill(leaving.proc.pid, signal.SIGTERM)
+    reached = job["progress"]["global_step"]
+    steps_per_epoch = job["progress"]["steps_per_epoch"]
+    try:
+        leaving.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(leaving.proc.pid, signal.SIGKILL)
+        pytest.fail(f"the worker outlived its 10 s grace period:\n{leaving.log_tail()}")
 
     done = wait_until(
         http, job_id, lambda j: j["status"] in FINAL, 180, leaving, staying, what="final"
     )
     assert done["status"] == "succeeded", done["error"]
+    assert done["attempt"] == 1  # a preemption is not a failed attempt
+    assert statuses(done) == ["queued", "running", "preempted", "queued", "running", "succeeded"]
+    preempted, requeued, resumed = done["transitions"][2:5]
+    step = preempted["details"]["step"]
+    assert reached <= step < steps_per_epoch  # mid-epoch 1, where the worker had got to
+    assert preempted["reason"] == "worker told to stop" and requeued["reason"] == "preempted"
+    assert resumed["resumed_from_step"] == resumed["details"]["resumed_from_step"] == step
     assert done["worker"].startswith("staying")
-    reasons = [t["reason"] for t in done["transitions"]]
-    assert "worker shutting down" in reasons
-    resumed = [t for t in done["transitions"] if t["status"] == "running"][-1]
-    assert resumed["resumed_from_epoch"] >= 1
-    assert leaving.proc.wait(60) is not None
-    assert epoch_rows(http, job_id) == [1, 2, 3, 4]
+    assert epoch_rows(http, job_id) == [1, 2]
+
+    reference = http.post("/v1/jobs", json=body).json()["id"]
+    uninterrupted = wait_until(
+        http, reference, lambda j: j["status"] in FINAL, 180, staying, what="reference final"
+    )
+    assert uninterrupted["status"] == "succeeded", uninterrupted["error"]
+    learned = ("loss", "accuracy", "val_loss", "val_accuracy", "val_accuracy_flip")
+    final, expected = done["result"]["final"], uninterrupted["result"]["final"]
+    assert {k: final[k] for k in learned} == {k: expected[k] for k in learned}
 
 
 def test_concurrent_posts_with_one_idempotency_key_make_one_job(http, api):

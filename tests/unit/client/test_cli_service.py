@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from tass import client
 from tass.client import cli, service, service_cli
+from tass.client import supervisor as supervisor_module
 from tass.client.supervisor import Child, Outcome, Supervisor
 
 REPO = Path(client.__file__).resolve().parents[1]
@@ -60,6 +61,35 @@ def test_when_one_child_exits_the_other_is_stopped():
         assert supervisor.wait(timeout=10) is Outcome.CHILD_EXITED
         assert supervisor.exited() == ("quitter", 3)
     assert supervisor.processes["sleeper"].returncode == -signal.SIGTERM
+
+
+def test_a_worker_that_exits_after_sigterm_is_started_again(tmp_path: Path):
+    """`tass up`: a worker sent SIGTERM on its own (its job checkpointed and handed back) is
+    started again, so the job resumes here; any other exit still stops the service."""
+    starts = tmp_path / "starts"
+    worker = Child(
+        "worker",
+        [
+            PY,
+            "-c",
+            "import pathlib, sys, time\n"
+            "log = pathlib.Path(sys.argv[1])\n"
+            "log.write_text(log.read_text() + 'x' if log.exists() else 'x')\n"
+            "time.sleep(60)",
+            str(starts),
+        ],
+        restart_after=supervisor_module.AFTER_SIGTERM,
+    )
+    restarted: list[str] = []
+    with Supervisor([worker, SLEEPER], stop_timeout=5, on_restart=restarted.append) as sup:
+        wait_for(starts)
+        first = sup.processes["worker"]
+        first.send_signal(signal.SIGTERM)
+        assert sup.wait(lambda: starts.read_text() == "xx", timeout=20) is Outcome.READY
+        assert restarted == ["worker"] and sup.processes["worker"] is not first
+        sup.processes["worker"].kill()  # SIGKILL is not a stop request: the service stops
+        assert sup.wait(timeout=10) is Outcome.CHILD_EXITED
+        assert sup.exited() == ("worker", 128 + signal.SIGKILL)
 
 
 def test_a_stop_request_terminates_every_child():
