@@ -36,6 +36,7 @@ from tass.core.states import FINAL_STATUSES, JobStatus
 
 DURATION_BUCKETS = (10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 QUEUE_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
+GPUS_PER_JOB = 1  # a worker child runs one job on one device (worker/app.py)
 
 router = APIRouter(tags=["observability"])
 
@@ -121,10 +122,19 @@ class DatabaseCollector(Collector):
             "tass_jobs", "Jobs by current status.", labels=["type", "status"]
         )
         depth = GaugeMetricFamily("tass_queue_depth", "Queued jobs per queue.", labels=["queue"])
+        # what a cluster autoscaler or KEDA scales a worker pool on; a pool is a queue today
+        # and every job takes one device (one job per GPU), so it is the pool's queued jobs
+        demand = GaugeMetricFamily(
+            "tass_gpu_demand_waiting",
+            "GPUs the queued jobs of each worker pool wait for (one per job).",
+            labels=["pool"],
+        )
+        pools: set[str] = set()
         by_type: Tally[str] = Tally()
         by_status: Tally[tuple[str, str]] = Tally()  # (type, status)
         by_queue: Tally[str] = Tally()
         for job_type, status, queue, count in counts:
+            pools.add(queue)
             by_type[job_type] += count
             by_status[(job_type, status)] += count
             if status == JobStatus.QUEUED.value:
@@ -139,7 +149,9 @@ class DatabaseCollector(Collector):
                     )
         for queue, count in sorted(by_queue.items()):
             depth.add_metric([queue], count)
-        return [submitted, finished, current, depth]
+        for pool in sorted(pools):  # 0 for a pool with nothing waiting: scale-down sees it
+            demand.add_metric([pool], by_queue[pool] * GPUS_PER_JOB)
+        return [submitted, finished, current, depth, demand]
 
     def _durations(self, session: Session) -> Iterable[Metric]:
         rows = job_queries.job_times(session)

@@ -50,7 +50,11 @@ def test_job_counters_and_gauges_move_as_a_job_runs(client, anonymous, keys, db)
     queued = scrape(anonymous, admin)
     submitted = ("tass_jobs_submitted_total", (("type", "train"),))
     assert queued[submitted] == before.get(submitted, 0) + 1
-    assert queued[("tass_queue_depth", (("queue", "train"),))] >= 1
+    depth = queued[("tass_queue_depth", (("queue", "train"),))]
+    assert depth >= 1
+    # the autoscaling signal: GPUs the waiting jobs of the pool (its queue) ask for
+    demand = ("tass_gpu_demand_waiting", (("pool", "train"),))
+    assert queued[demand] == depth == before.get(demand, 0) + 1
 
     with db() as session:
         transition(
@@ -61,6 +65,7 @@ def test_job_counters_and_gauges_move_as_a_job_runs(client, anonymous, keys, db)
         )
         session.commit()
     running = scrape(anonymous, admin)
+    assert running[demand] == queued[demand] - 1  # running: no longer waiting (0, not absent)
     assert running[("tass_training_epoch", (("job_id", job["id"]),))] == 3
     assert running[("tass_training_images_per_second", (("job_id", job["id"]),))] == 812.5
 
