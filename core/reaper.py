@@ -115,6 +115,19 @@ def requeue_held_by(
     return requeued
 
 
+def queued_jobs(factory: sessionmaker[Session], job_ids: Collection[str]) -> list[QueuedJob]:
+    """Those of `job_ids` that are queued now, as the message each needs."""
+    if not job_ids:
+        return []
+    with factory() as session:
+        rows = session.execute(
+            select(Job.id, Job.type, Job.queue, Job.attempt).where(
+                Job.id.in_(list(job_ids)), Job.status == JobStatus.QUEUED.value
+            )
+        ).all()
+    return [QueuedJob(row.id, row.type, row.queue, row.attempt) for row in rows]
+
+
 def waiting_since(factory: sessionmaker[Session], queue: str, seconds: float) -> list[QueuedJob]:
     """Queued jobs of `queue` that entered `queued` over `seconds` ago (oldest first)."""
     with factory() as session:

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutting_down
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 from kombu.exceptions import ChannelError
 
 from tass.core.datasets import reap_validations, unstarted_validations
@@ -28,13 +28,14 @@ from tass.core.settings import Settings, get_settings
 from tass.core.workers import WorkerInfo, report_alive, report_stopped
 from tass.worker.context import worker_sessions
 from tass.worker.devices import visible_gpus
-from tass.worker.preemption import tell_job_children_to_stop
+from tass.worker.preemption import send_handed_back, tell_job_children_to_stop
 from tass.worker.spot_notice import Notice, SpotNoticeWatcher
 from tass.worker.sweep_step import run_sweep_step
 from tass.worker.webhook_delivery import start_webhook_delivery
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
+_handing_back: set[str] = set()  # jobs this node's children were told to hand back
 
 
 def enqueue(app: Celery, jobs: list[QueuedJob]) -> None:
@@ -188,6 +189,7 @@ def _on_shutdown(sender: str, how: str = "", **_: object) -> None:
         with worker_sessions(settings) as factory:
             if how == "Warm":
                 told = tell_job_children_to_stop(factory, sender)
+                _handing_back.update(told)
                 jobs = requeue_held_by(
                     factory, settings, f"{sender}/", reason="worker shutting down", exclude=told
                 )
@@ -196,3 +198,19 @@ def _on_shutdown(sender: str, how: str = "", **_: object) -> None:
                 report_stopped(session, sender)
     except Exception:
         log.exception("could not hand back running jobs at shutdown")
+
+
+@worker_shutdown.connect
+def _after_shutdown(**_: object) -> None:
+    """The pool is done and the consumer closed: send the jobs the children handed back, so
+    that another worker (or this one, started again) takes them, never this one's old pool."""
+    if not _handing_back:
+        return
+    from tass.worker.app import celery_app
+
+    try:
+        with worker_sessions(get_settings()) as factory:
+            sent = send_handed_back(factory, celery_app, _handing_back)
+        log.info("sent %d preempted jobs back to the queue", sent)
+    except Exception:
+        log.exception("could not send preempted jobs; housekeeping will re-send them")

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 from tass.core import job_lifecycle
 from tass.core.db import SessionFactory
-from tass.core.job_lifecycle import QueuedJob, TaskSender, enqueue_all
+from tass.core.job_lifecycle import TaskSender, enqueue_all
 from tass.core.job_results import record_artifacts
 from tass.core.models import Artifact, Job
-from tass.core.reaper import running_jobs_held_by
+from tass.core.reaper import queued_jobs, running_jobs_held_by
 from tass.core.states import JobType
 from tass.trainer.artifacts import checkpoint_global_step
 from tass.worker.context import WorkerContext
@@ -73,17 +73,15 @@ def resume_point(files: list[Artifact], steps_per_epoch: int | None) -> tuple[in
     return epoch, epoch * steps_per_epoch if steps_per_epoch else None
 
 
-def hand_back(
-    ctx: WorkerContext,
-    job: Job,
-    lease: Lease,
-    stopped_at: StopCheckpoint,
-    sender: TaskSender | None = None,
-) -> bool:
+def hand_back(ctx: WorkerContext, job: Job, lease: Lease, stopped_at: StopCheckpoint) -> bool:
     """Record the stop checkpoint and requeue the job as `preempted` on the same attempt, in
-    one lease-fenced transaction; then enqueue it (with `sender`, by default the worker's
-    Celery app). False when this attempt no longer holds the job (a cancel request or a
-    takeover came first): nothing is recorded then."""
+    one lease-fenced transaction. False when this attempt no longer holds the job (a cancel
+    request or a takeover came first): nothing is recorded then.
+
+    The broker message is sent by the worker's main process once its warm shutdown is over
+    (`send_handed_back`): sent from here, the shutting-down worker's own consumer could take
+    it again and lose it with its pool. A job handed back without that (its child alone got
+    SIGTERM) is re-sent by housekeeping after TASS_REDISPATCH_AFTER_SECONDS."""
     artifacts = []
     if stopped_at.step_in_epoch:  # an epoch-end checkpoint was uploaded by the reporter already
         artifacts = upload_checkpoint(
@@ -111,12 +109,6 @@ def hand_back(
     log.warning(
         "job %s preempted after step %s; handed back to the queue", job.id, stopped_at.global_step
     )
-    if sender is None:
-        from tass.worker.app import celery_app  # where a task runs, the app is loaded
-
-        sender = celery_app
-    # a refused send leaves the job queued in the database: housekeeping re-sends it
-    enqueue_all(sender, [QueuedJob(job.id, job.type, job.queue, job.attempt)])
     return True
 
 
@@ -140,6 +132,13 @@ def child_pid(worker_id: str) -> int | None:
         return None
     pid = int(tail)
     return pid if parent_pid(pid) == os.getpid() else None
+
+
+def send_handed_back(factory: SessionFactory, sender: TaskSender, job_ids: set[str]) -> int:
+    """After a warm shutdown: send the broker message of each of `job_ids` that its child
+    handed back (queued again); a refused send is re-sent by housekeeping later."""
+    jobs = queued_jobs(factory, job_ids)
+    return len(enqueue_all(sender, jobs))
 
 
 def tell_job_children_to_stop(factory: SessionFactory, node: str) -> set[str]:

@@ -153,6 +153,41 @@ def test_register_as_alias_and_predict_through_the_cli(embedded, tmp_path):
     assert len(answer["predictions"][0]["probabilities"]) == 3  # --top-k 3 of synthetic's 10
 
 
+def test_a_worker_sent_sigterm_hands_its_job_back_and_tass_up_starts_it_again(embedded):
+    """SIGTERM to `tass up`'s worker mid-epoch (a preemption drill): the job checkpoints and
+    goes back to the queue as `preempted`; `tass up` starts the worker again, and the job
+    resumes on it from that step, on the same attempt."""
+    submitted = embedded.tass(
+        "submit", "train", *TRAIN, "--data", "synthetic:6000", "--epochs", "2"
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().splitlines()[0]
+    with embedded.api() as http:
+        deadline = time.monotonic() + 180
+        while True:
+            job = http.get(f"/v1/jobs/{job_id}").json()
+            step = (job["progress"] or {}).get("global_step", 0)
+            if job["status"] == "running" and 2 <= step < 40:
+                break
+            assert job["status"] in {"queued", "running"} and step < 40, job
+            assert time.monotonic() < deadline, embedded.service.log_tail()
+            time.sleep(0.1)
+        child = job["worker"].rsplit("/", 1)[1]  # the job's process; its parent is the worker
+        worker = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        os.kill(worker, signal.SIGTERM)
+        while job["status"] not in {"succeeded", "failed", "cancelled"}:
+            assert time.monotonic() < deadline + 120, embedded.service.log_tail()
+            time.sleep(0.5)
+            job = http.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded", job["error"]
+    assert job["attempt"] == 1
+    statuses = [t["status"] for t in job["transitions"]]
+    assert statuses == ["queued", "running", "preempted", "queued", "running", "succeeded"]
+    stopped_at = job["transitions"][2]["details"]["step"]
+    assert job["transitions"][4]["resumed_from_step"] == stopped_at >= step
+    assert "starting it again" in embedded.service.log_tail(200000)
+
+
 def test_up_stops_cleanly_on_sigterm(embedded):
     up = embedded.service
     os.kill(up.proc.pid, signal.SIGTERM)

@@ -25,6 +25,7 @@ from tass.worker.lease import Lease
 from tass.worker.preemption import (
     hand_back,
     resume_point,
+    send_handed_back,
     stop_requests,
     tell_job_children_to_stop,
 )
@@ -78,14 +79,19 @@ def test_a_stopped_job_goes_back_to_the_queue_on_the_same_attempt_and_resumes_th
     job_id = new_job(ctx)
     job = claim(ctx, job_id)
     assert job is not None
-    sent = Sent()
-    assert hand_back(ctx, job, Lease(ctx, job_id, job.attempt), stop_checkpoint(tmp_path, 24), sent)
+    assert hand_back(ctx, job, Lease(ctx, job_id, job.attempt), stop_checkpoint(tmp_path, 24))
 
     assert history(ctx, job_id) == [
         ("running", 1, "claimed", {"worker": ctx.worker_id}),
         ("preempted", 1, "worker told to stop", {"step": 24, "epoch": 1}),
         ("queued", 1, "preempted", {"resume_from_step": 24}),
     ]
+    # the worker's main process sends it once its warm shutdown is over (and only the jobs
+    # that are queued again: one still running was not handed back)
+    sent = Sent()
+    running = new_job(ctx)
+    assert claim(ctx, running) is not None
+    assert send_handed_back(ctx.sessions, sent, {job_id, running}) == 1
     assert sent.tasks == [
         {"name": "tass.train", "args": [job_id], "queue": "train", "task_id": f"{job_id}-1"}
     ]
@@ -112,10 +118,9 @@ def test_a_job_cancelled_before_its_stop_is_not_handed_back(
     assert job is not None
     with ctx.sessions.begin() as session:
         assert request_cancel(session, job_id)
-    sent = Sent()
     lease = Lease(ctx, job_id, job.attempt)
-    assert not hand_back(ctx, job, lease, stop_checkpoint(tmp_path, 5), sent)
-    assert sent.tasks == [] and lease.lost.is_set()
+    assert not hand_back(ctx, job, lease, stop_checkpoint(tmp_path, 5))
+    assert lease.lost.is_set()
     assert [row[0] for row in history(ctx, job_id)] == ["running", "cancelling"]
     assert latest_stored_checkpoint(ctx, job_id) == []
 
