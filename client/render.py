@@ -31,6 +31,7 @@ STATUS_STYLES = {
     "queued": "yellow",
     "running": "cyan",
     "cancelling": "magenta",
+    "preempted": "yellow",
     "succeeded": "green",
     "failed": "red",
     "cancelled": "magenta",
