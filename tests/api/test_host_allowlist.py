@@ -48,3 +48,14 @@ def test_configured_names_are_answered(settings, db):
         for host in ("tass.internal:8000", "api.corp.example"):
             assert client.get("/metrics", headers={"Host": host}).status_code == 200
         assert client.get("/metrics", headers={"Host": FOREIGN}).status_code == 400
+
+
+@pytest.mark.parametrize("host", ["10.1.2.3:8000", "10.1.2.3", "[fd00::1]:8000", "[fd00::1]"])
+def test_an_address_is_answered_as_a_scraper_sends_it(loopback, host):
+    """Prometheus in a cluster scrapes a pod by its address; rebinding always sends a name."""
+    assert loopback.get("/metrics", headers={"Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["10.1.2.3.rebound.example", "1.2.3.4:80:80", ""])
+def test_names_that_only_look_like_addresses_are_not(loopback, host):
+    assert loopback.get("/metrics", headers={"Host": host}).status_code == 400
