@@ -1,0 +1,129 @@
+"""The state one scheduling cycle works on: capacity left, allocations, fair-share keys."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from tass.core.scheduling.capacity import ClusterCapacity
+from tass.core.scheduling.model import (
+    ANY_POOL,
+    Preemption,
+    Priority,
+    SchedulerConfig,
+    Snapshot,
+)
+
+
+@dataclass
+class Outcome:
+    """Why a visited job was not placed, with the figures its reason quotes."""
+
+    kind: str  # never | quota | capacity | reserved | preempting
+    pool: str = ""
+    largest: int = 0
+    free_workers: int = 0
+    count: int = 0
+    workers: tuple[str, ...] = ()
+
+
+@dataclass
+class CycleState:
+    """Mutable working state of one `schedule()` call; the snapshot itself is never changed."""
+
+    snapshot: Snapshot
+    now: float
+    config: SchedulerConfig
+    capacity: ClusterCapacity = field(init=False)
+    allocation: dict[tuple[str, str], float] = field(init=False)
+    placed: Counter[tuple[Priority, str]] = field(default_factory=Counter)
+    reservations: dict[str, list[str]] = field(default_factory=dict)
+    preemptions: list[Preemption] = field(default_factory=list)
+    chosen_victims: set[str] = field(default_factory=set)
+    room: bool = True
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.capacity = ClusterCapacity(self.snapshot.workers)
+        self.allocation = defaultdict(float)
+        for job in self.snapshot.running:
+            self.allocation[(job.tenant, job.pool)] += job.resources.total_devices
+        self._weights: dict[str, float] = {}
+        self.preemptible: Counter[Priority] = Counter(
+            job.priority for job in self.snapshot.running if not job.stopping
+        )
+        self.update_room()
+
+    def weight(self, tenant: str) -> float:
+        weight = self._weights.get(tenant)
+        if weight is None:
+            weight = max(self.snapshot.tenant(tenant).weight, 1e-9)
+            self._weights[tenant] = weight
+        return weight
+
+    def key(self, tenant: str, pool: str) -> float:
+        """The fair-share key (lower goes first): decayed usage plus the current allocation
+        projected over the decay's mean life, per unit of weight. The allocation term makes a
+        placement count at once, so one cycle does not hand every free GPU to one tenant."""
+        usage = self.snapshot.usage
+        if pool == ANY_POOL:
+            pools = self.capacity.pools
+            used = sum(usage.get((tenant, p), 0.0) for p in pools)
+            held = sum(self.allocation.get((tenant, p), 0.0) for p in pools)
+        else:
+            used = usage.get((tenant, pool), 0.0)
+            held = self.allocation.get((tenant, pool), 0.0)
+        return (used + held * self.config.mean_life_s) / self.weight(tenant)
+
+    def update_room(self) -> None:
+        """Whether any waiting job could still fit somewhere (else the cycle may stop)."""
+        queue = self.snapshot.waiting
+        for gpu in (True, False):
+            any_need = queue.smallest_demand(ANY_POOL, gpu)
+            for name, pool in self.capacity.pools.items():
+                largest = pool.largest_free(gpu)
+                need = queue.smallest_demand(name, gpu)
+                if (need is not None and largest >= need) or (
+                    any_need is not None and largest >= any_need
+                ):
+                    self.room = True
+                    return
+        self.room = False
+
+    def may_preempt(self, priority: Priority) -> bool:
+        """Whether some job of this class has waited past its grace while a lower class runs."""
+        grace = self.config.preemption_grace_s.get(priority)
+        oldest = self.snapshot.waiting.longest_wait_since(priority)
+        if grace is None or oldest is None or self.now - oldest < grace:
+            return False
+        return any(self.preemptible[lower] > 0 for lower in Priority if lower < priority)
+
+    def fair_share(self, tenant: str, pool: str) -> float:
+        """The tenant's weighted share of the pool's devices among the tenants using it or
+        waiting for it."""
+        if pool not in self.capacity.pools:
+            return 0.0
+        shares = self._pool_weights()
+        total = shares.get(pool, 0.0)
+        if total <= 0:
+            return 0.0
+        capacity = self._pool_size(pool)
+        return capacity * self.weight(tenant) / total
+
+    def _pool_size(self, pool: str) -> int:
+        cap = self.capacity.pools[pool]
+        return sum(s.total for gpu in (True, False) for s in cap.slots(gpu))
+
+    def _pool_weights(self) -> dict[str, float]:
+        cached: dict[str, float] | None = self.scratch.get("weights_by_pool")
+        if cached is not None:
+            return cached
+        tenants: dict[str, set[str]] = defaultdict(set)
+        for tenant, pool in self.allocation:
+            tenants[pool].add(tenant)
+        for _, tenant, pool in self.snapshot.waiting.stream_keys():
+            tenants[pool].add(tenant)
+        result = {pool: sum(self.weight(t) for t in sorted(ts)) for pool, ts in tenants.items()}
+        self.scratch["weights_by_pool"] = result
+        return result
