@@ -30,6 +30,8 @@ class PoolCapacity:
                 slot = _Slot(worker.worker_id, worker.total, sorted(worker.free))
                 self._slots[worker.gpu].append(slot)
         self._largest = {gpu: _largest(slots) for gpu, slots in self._slots.items()}
+        self.held_largest = 0
+        """The most free devices on one worker that a reservation or preemption holds."""
         self.biggest_worker = {
             gpu: max((s.total for s in slots), default=0) for gpu, slots in self._slots.items()
         }
@@ -68,6 +70,7 @@ class PoolCapacity:
         held = set(worker_ids)
         for slot in self._slots[gpu]:
             if slot.worker_id in held:
+                self.held_largest = max(self.held_largest, len(slot.free))
                 slot.free = []
         self._largest[gpu] = _largest(self._slots[gpu])
 

@@ -90,6 +90,8 @@ def explain(state: CycleState, job: WaitingJob, outcome: Outcome | None) -> str:
     resources = job.resources
     pool = resources.pool_key
     where = "any pool" if pool == ANY_POOL else f"pool {pool}"
+    if outcome is None and not state.capacity.could_ever_fit(resources):
+        outcome = Outcome("never", pool=pool)
     if outcome is None:
         gpu = resources.gpus > 0
         candidates = state.capacity.candidates(pool)
@@ -137,12 +139,13 @@ def _capacity_reason(state: CycleState, job: WaitingJob, outcome: Outcome, where
     share = state.fair_share(job.tenant, pool) if pool != ANY_POOL else 0.0
     if share and held > share + 1e-9:
         return f"tenant over its fair share ({held:.1f} of {share:.1f} GPUs)"
+    reserved = state.reservations.get(pool)
+    pools = state.capacity.candidates(pool)
+    if reserved and outcome.largest < need <= max(p.held_largest for p in pools):
+        return f"free capacity in {where} is held for job {reserved[0]}, which waited longest"
     if outcome.largest < need:
         word = "GPU" if resources.gpus > 0 else "slot"
         return f"no worker in {where} has {need} free {word}{_s(need)} (largest: {outcome.largest})"
-    reserved = state.reservations.get(pool)
-    if reserved:
-        return f"free capacity in {where} is held for job {reserved[0]}, which waited longest"
     return "waiting for the next scheduling cycle"
 
 
