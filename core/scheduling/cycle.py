@@ -11,6 +11,7 @@ from tass.core.scheduling.model import (
     ANY_POOL,
     Preemption,
     Priority,
+    Resources,
     SchedulerConfig,
     Snapshot,
 )
@@ -42,6 +43,7 @@ class CycleState:
     preemptions: list[Preemption] = field(default_factory=list)
     chosen_victims: set[str] = field(default_factory=set)
     room: bool = True
+    pool_room: dict[str, bool] = field(default_factory=dict)
     scratch: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -77,19 +79,35 @@ class CycleState:
         return (used + held * self.config.mean_life_s) / self.weight(tenant)
 
     def update_room(self) -> None:
-        """Whether any waiting job could still fit somewhere (else the cycle may stop)."""
+        """Which pools could still take one of their waiting jobs. Capacity only shrinks within
+        a cycle, so a pool without room keeps none; with no room anywhere the cycle may stop."""
         queue = self.snapshot.waiting
-        for gpu in (True, False):
-            any_need = queue.smallest_demand(ANY_POOL, gpu)
-            for name, pool in self.capacity.pools.items():
-                largest = pool.largest_free(gpu)
-                need = queue.smallest_demand(name, gpu)
-                if (need is not None and largest >= need) or (
-                    any_need is not None and largest >= any_need
-                ):
-                    self.room = True
-                    return
-        self.room = False
+        rooms: dict[str, bool] = {}
+        for name, pool in self.capacity.pools.items():
+            rooms[name] = any(
+                _at_least(pool.largest_free(gpu), queue.smallest_demand(name, gpu))
+                for gpu in (True, False)
+            )
+        rooms[ANY_POOL] = any(
+            _at_least(
+                self.capacity.largest_free(ANY_POOL, gpu), queue.smallest_demand(ANY_POOL, gpu)
+            )
+            for gpu in (True, False)
+        )
+        self.pool_room = rooms
+        self.room = any(rooms.values())
+
+    def could_ever_fit(self, resources: Resources) -> bool:
+        """`ClusterCapacity.could_ever_fit`, remembered per request shape for the cycle."""
+        cache: dict[Resources, bool] = self.scratch.setdefault("could_ever_fit", {})
+        shape = Resources(resources.gpus, resources.workers, resources.pool)
+        if shape not in cache:
+            cache[shape] = self.capacity.could_ever_fit(resources)
+        return cache[shape]
+
+    def has_room(self, pool: str) -> bool:
+        """Whether some job waiting for this pool (ANY_POOL: for any pool) could fit now."""
+        return self.pool_room.get(pool, False)
 
     def may_preempt(self, priority: Priority) -> bool:
         """Whether some job of this class has waited past its grace while a lower class runs."""
@@ -127,3 +145,7 @@ class CycleState:
         result = {pool: sum(self.weight(t) for t in sorted(ts)) for pool, ts in tenants.items()}
         self.scratch["weights_by_pool"] = result
         return result
+
+
+def _at_least(free: int, need: int | None) -> bool:
+    return need is not None and free >= need

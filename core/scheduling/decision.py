@@ -29,6 +29,10 @@ class TailBlock:
     entries: list[tuple[float, str]]
 
 
+Visit = tuple[str, Outcome]
+"""A job the cycle examined and could not place, with why."""
+
+
 class Decision:
     """Placements and preemptions, and the waiting jobs' positions and reasons."""
 
@@ -37,25 +41,26 @@ class Decision:
         placements: tuple[Placement, ...],
         preemptions: tuple[Preemption, ...],
         state: CycleState,
-        visited: list[tuple[str, Outcome]],
-        tail: list[TailBlock],
+        sequence: list[Visit | TailBlock],
     ) -> None:
         self.placements = placements
         self.preemptions = preemptions
         self._state = state
-        self._visited = visited
-        self._tail = tail
+        self._sequence = sequence
 
     @property
     def visited(self) -> int:
         """How many waiting jobs the cycle examined (the rest kept their order untouched)."""
-        return len(self._visited)
+        return sum(1 for item in self._sequence if not isinstance(item, TailBlock))
 
     @cached_property
     def _order(self) -> list[str]:
-        order = [job_id for job_id, _ in self._visited]
-        for block in self._tail:
-            order.extend(job_id for _, job_id in block.entries)
+        order: list[str] = []
+        for item in self._sequence:
+            if isinstance(item, TailBlock):
+                order.extend(job_id for _, job_id in item.entries)
+            else:
+                order.append(item[0])
         return order
 
     @cached_property
@@ -64,7 +69,7 @@ class Decision:
 
     @cached_property
     def _outcomes(self) -> dict[str, Outcome]:
-        return dict(self._visited)
+        return dict(item for item in self._sequence if not isinstance(item, TailBlock))
 
     def waiting(self, offset: int = 0, limit: int | None = None) -> list[WaitingStatus]:
         """Waiting jobs in scheduling order, with positions and reasons (a page of them)."""
@@ -168,4 +173,4 @@ def _s(count: int | float) -> str:
     return "" if count == 1 else "s"
 
 
-__all__: Sequence[str] = ("Decision", "TailBlock", "explain")
+__all__: Sequence[str] = ("Decision", "TailBlock", "Visit", "explain")

@@ -16,7 +16,7 @@ import heapq
 
 from tass.core.scheduling.capacity import PoolCapacity
 from tass.core.scheduling.cycle import CycleState, Outcome
-from tass.core.scheduling.decision import Decision, TailBlock
+from tass.core.scheduling.decision import Decision, TailBlock, Visit
 from tass.core.scheduling.model import (
     Placement,
     Priority,
@@ -35,34 +35,53 @@ def schedule(snapshot: Snapshot, now: float, config: SchedulerConfig = DEFAULT_C
     """Decide what starts where, what is preempted, and where every other job waits."""
     state = CycleState(snapshot, now, config)
     placements: list[Placement] = []
-    visited: list[tuple[str, Outcome]] = []
-    tail: list[TailBlock] = []
+    sequence: list[Visit | TailBlock] = []
     stopped = False
     for priority in sorted(Priority, reverse=True):
         heap: list[_HeapEntry] = [
             (state.key(tenant, pool), tenant, pool, 0, stream)
             for (_, tenant, pool), stream in snapshot.waiting.streams(priority)
         ]
-        if stopped:
-            tail.extend(_blocks(heap))
-            continue
-        heapq.heapify(heap)
-        while heap:
-            if not state.room and not state.may_preempt(priority):
-                stopped = True
-                tail.extend(_blocks(heap))
+        if not stopped:
+            heapq.heapify(heap)
+            stopped = _merge(state, priority, heap, placements, sequence)
+        sequence.extend(_blocks(heap))
+    return Decision(tuple(placements), tuple(state.preemptions), state, sequence)
+
+
+def _merge(
+    state: CycleState,
+    priority: Priority,
+    heap: list[_HeapEntry],
+    placements: list[Placement],
+    sequence: list[Visit | TailBlock],
+) -> bool:
+    """Visit one class's streams in fair-share order; True if the cycle stopped early (the
+    heap then holds what is left). A stream is drained until one of its jobs is placed, since
+    its key only changes on a placement (so this is exactly the heap's order); once its pool
+    has no room and no preemption is possible, the rest of it waits as one block."""
+    while heap:
+        preempting = state.may_preempt(priority)
+        if not state.room and not preempting:
+            return True
+        _, tenant, pool, index, stream = heapq.heappop(heap)
+        while index < len(stream):
+            if not preempting and not state.has_room(pool):
+                sequence.append(TailBlock(stream[index:]))
+                index = len(stream)
                 break
-            _, tenant, pool, index, stream = heapq.heappop(heap)
-            job = snapshot.waiting.get(stream[index][1])
+            job = state.snapshot.waiting.get(stream[index][1])
+            index += 1
             placement, outcome = _visit(state, job)
             if placement is not None:
                 placements.append(placement)
-            else:
-                assert outcome is not None
-                visited.append((job.job_id, outcome))
-            if index + 1 < len(stream):
-                heapq.heappush(heap, (state.key(tenant, pool), tenant, pool, index + 1, stream))
-    return Decision(tuple(placements), tuple(state.preemptions), state, visited, tail)
+                break
+            assert outcome is not None
+            sequence.append((job.job_id, outcome))
+            preempting = preempting and state.may_preempt(priority)
+        if index < len(stream):
+            heapq.heappush(heap, (state.key(tenant, pool), tenant, pool, index, stream))
+    return False
 
 
 def _blocks(heap: list[_HeapEntry]) -> list[TailBlock]:
@@ -87,7 +106,7 @@ def _visit(state: CycleState, job: WaitingJob) -> tuple[Placement | None, Outcom
             state.placed[(job.priority, resources.pool_key)] += 1
             state.update_room()
             return Placement(job.job_id, pool.name, allocations), None
-    if not state.capacity.could_ever_fit(resources):
+    if not state.could_ever_fit(resources):
         return None, Outcome("never", pool=resources.pool_key)
     return None, _wait(state, job, allowed)
 
@@ -112,7 +131,9 @@ def _wait(state: CycleState, job: WaitingJob, pools: list[PoolCapacity]) -> Outc
         "capacity",
         pool=pool_key,
         largest=state.capacity.largest_free(pool_key, gpu),
-        free_workers=sum(p.free_workers(job.resources) for p in pools),
+        free_workers=sum(p.free_workers(job.resources) for p in pools)
+        if job.resources.workers > 1
+        else 0,
     )
 
 

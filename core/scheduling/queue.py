@@ -28,6 +28,7 @@ class WaitingQueue:
     def __init__(self, jobs: Iterable[WaitingJob] = ()) -> None:
         self._jobs: dict[str, WaitingJob] = {}
         self._streams: dict[StreamKey, list[Entry]] = {}
+        self._by_class: dict[Priority, dict[StreamKey, list[Entry]]] = {p: {} for p in Priority}
         self._demand: dict[str, Counter[tuple[bool, int]]] = {}
         self._class_pool: Counter[tuple[Priority, str]] = Counter()
         self._waits: dict[Priority, list[tuple[float, str]]] = {p: [] for p in Priority}
@@ -51,7 +52,10 @@ class WaitingQueue:
             raise ValueError(f"job {job.job_id} is already waiting")
         self._jobs[job.job_id] = job
         pool = job.resources.pool_key
-        stream = self._streams.setdefault((job.priority, job.tenant, pool), [])
+        key = (job.priority, job.tenant, pool)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = self._by_class[job.priority][key] = []
         bisect.insort(stream, (job.submitted_at, job.job_id))
         self._demand.setdefault(pool, Counter())[_demand_key(job)] += 1
         self._class_pool[(job.priority, pool)] += 1
@@ -64,6 +68,7 @@ class WaitingQueue:
         _discard(self._streams[key], (job.submitted_at, job_id))
         if not self._streams[key]:
             del self._streams[key]
+            del self._by_class[job.priority][key]
         demand = self._demand[pool]
         demand[_demand_key(job)] -= 1
         if demand[_demand_key(job)] == 0:
@@ -74,7 +79,7 @@ class WaitingQueue:
 
     def streams(self, priority: Priority) -> list[tuple[StreamKey, list[Entry]]]:
         """The class's non-empty streams, in key order (deterministic)."""
-        return sorted((k, v) for k, v in self._streams.items() if k[0] == priority)
+        return sorted(self._by_class[priority].items(), key=lambda item: item[0])
 
     def stream_keys(self) -> list[StreamKey]:
         return sorted(self._streams)
