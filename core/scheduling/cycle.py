@@ -15,6 +15,7 @@ from tass.core.scheduling.model import (
     SchedulerConfig,
     Snapshot,
 )
+from tass.core.scheduling.queue import WaitingQueue
 
 
 @dataclass
@@ -52,9 +53,13 @@ class CycleState:
         for job in self.snapshot.running:
             self.allocation[(job.tenant, job.pool)] += job.resources.total_devices
         self._weights: dict[str, float] = {}
-        self.preemptible: Counter[Priority] = Counter(
-            job.priority for job in self.snapshot.running if not job.stopping
+        self.preemptible: Counter[tuple[str, Priority]] = Counter(
+            (job.pool, job.priority) for job in self.snapshot.running if not job.stopping
         )
+        self.preempt_failed: dict[tuple[str, Priority], int] = {}
+        """Per (pool, class): the fewest devices per worker a preemption failed to free; a
+        bigger request of that class fails too (victims only get fewer within a cycle)."""
+        self._class_may_preempt = {p: self._past_grace(p) for p in Priority}
         self.update_room()
 
     def weight(self, tenant: str) -> float:
@@ -109,13 +114,26 @@ class CycleState:
         """Whether some job waiting for this pool (ANY_POOL: for any pool) could fit now."""
         return self.pool_room.get(pool, False)
 
-    def may_preempt(self, priority: Priority) -> bool:
-        """Whether some job of this class has waited past its grace while a lower class runs."""
+    def _past_grace(self, priority: Priority) -> bool:
         grace = self.config.preemption_grace_s.get(priority)
         oldest = self.snapshot.waiting.longest_wait_since(priority)
-        if grace is None or oldest is None or self.now - oldest < grace:
+        return grace is not None and oldest is not None and self.now - oldest >= grace
+
+    def may_preempt(self, priority: Priority, pool: str | None = None, need: int = 0) -> bool:
+        """Whether a job of this class (in `pool`, needing `need` devices per worker; None and 0:
+        any) could still preempt: some job of the class is past its grace, a lower class runs
+        there, and no smaller preemption of the class failed there this cycle."""
+        if not self._class_may_preempt[priority]:
             return False
-        return any(self.preemptible[lower] > 0 for lower in Priority if lower < priority)
+        pools = self.capacity.pools if pool is None or pool == ANY_POOL else (pool,)
+        for name in pools:
+            failed = self.preempt_failed.get((name, priority))
+            smallest = need or _smallest(self.snapshot.waiting, name, ANY_POOL)
+            if failed is not None and smallest >= failed:
+                continue
+            if any(self.preemptible[(name, lower)] > 0 for lower in Priority if lower < priority):
+                return True
+        return False
 
     def fair_share(self, tenant: str, pool: str) -> float:
         """The tenant's weighted share of the pool's devices among the tenants using it or
@@ -149,3 +167,13 @@ class CycleState:
 
 def _at_least(free: int, need: int | None) -> bool:
     return need is not None and free >= need
+
+
+def _smallest(queue: WaitingQueue, pool: str, any_pool: str) -> int:
+    sizes = [
+        size
+        for name in (pool, any_pool)
+        for gpu in (True, False)
+        if (size := queue.smallest_demand(name, gpu)) is not None
+    ]
+    return min(sizes, default=0)

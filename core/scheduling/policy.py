@@ -61,12 +61,11 @@ def _merge(
     its key only changes on a placement (so this is exactly the heap's order); once its pool
     has no room and no preemption is possible, the rest of it waits as one block."""
     while heap:
-        preempting = state.may_preempt(priority)
-        if not state.room and not preempting:
+        if not state.room and not state.may_preempt(priority):
             return True
         _, tenant, pool, index, stream = heapq.heappop(heap)
         while index < len(stream):
-            if not preempting and not state.has_room(pool):
+            if not state.has_room(pool) and not state.may_preempt(priority, pool):
                 sequence.append(TailBlock(stream[index:]))
                 index = len(stream)
                 break
@@ -78,7 +77,6 @@ def _merge(
                 break
             assert outcome is not None
             sequence.append((job.job_id, outcome))
-            preempting = preempting and state.may_preempt(priority)
         if index < len(stream):
             heapq.heappush(heap, (state.key(tenant, pool), tenant, pool, index, stream))
     return False
@@ -114,8 +112,11 @@ def _visit(state: CycleState, job: WaitingJob) -> tuple[Placement | None, Outcom
 def _wait(state: CycleState, job: WaitingJob, pools: list[PoolCapacity]) -> Outcome:
     waited = state.now - job.waiting_since
     grace = state.config.preemption_grace_s.get(job.priority)
-    if grace is not None and waited >= grace and state.may_preempt(job.priority):
+    need = job.resources.devices_per_worker
+    if grace is not None and waited >= grace:
         for pool in pools:
+            if not state.may_preempt(job.priority, pool.name, need):
+                continue
             asked = preempt_for(state, job, pool)
             if asked is not None:
                 state.update_room()

@@ -57,10 +57,6 @@ def preempt_for(state: CycleState, job: WaitingJob, pool: PoolCapacity) -> int |
     lower-class victims makes room."""
     need = job.resources.devices_per_worker
     gpu = job.resources.gpus > 0
-    failed = state.scratch.setdefault("failed_preemptions", set())
-    attempt = (pool.name, job.priority, need, job.resources.workers, gpu)
-    if attempt in failed:  # victims and free devices only shrink within a cycle
-        return None
     victims_on, stopping = _on_workers(state, pool.name)
     options = []
     for slot in pool.slots(gpu):
@@ -85,7 +81,9 @@ def preempt_for(state: CycleState, job: WaitingJob, pool: PoolCapacity) -> int |
         taken = sum(_devices_on(v, slot.worker_id) for v in chosen)
         options.append((worst, taken, slot.worker_id, chosen))
     if len(options) < job.resources.workers:
-        failed.add(attempt)
+        if job.resources.workers == 1:
+            key = (pool.name, job.priority)
+            state.preempt_failed[key] = min(need, state.preempt_failed.get(key, need))
         return None
     options.sort(key=lambda option: option[:3])
     picked = options[: job.resources.workers]
@@ -95,7 +93,7 @@ def preempt_for(state: CycleState, job: WaitingJob, pool: PoolCapacity) -> int |
             if victim.job_id in state.chosen_victims:
                 continue
             state.chosen_victims.add(victim.job_id)
-            state.preemptible[victim.priority] -= 1
+            state.preemptible[(victim.pool, victim.priority)] -= 1
             state.preemptions.append(Preemption(victim.job_id, job.job_id))
             asked += 1
     pool.hold([worker_id for _, _, worker_id, _ in picked], gpu)
