@@ -90,6 +90,7 @@ class Metrics:
     busy_while_waiting: float = 0.0
     capacity_while_waiting: float = 0.0
     jain_samples: list[float] = field(default_factory=list)
+    jain_all_samples: list[float] = field(default_factory=list)
     decision_ms: list[tuple[int, float]] = field(default_factory=list)
     decision_cpu_ms: list[tuple[int, float]] = field(default_factory=list)
     preemptions: int = 0
@@ -144,6 +145,27 @@ def build_trace(
     return jobs
 
 
+class Ledger:
+    """Decayed usage per key, brought up to date lazily (when the key's allocation moves, and
+    before each cycle and sample), exact whatever the step."""
+
+    def __init__(self, half_life: float) -> None:
+        self.half_life = half_life
+        self.usage: dict[Any, float] = defaultdict(float)
+        self.held: Counter[Any] = Counter()
+        self.accrued_at: dict[Any, float] = {}
+
+    def touch(self, key: Any, now: float) -> None:
+        elapsed = now - self.accrued_at.get(key, now)
+        if elapsed > 0:
+            self.usage[key] = accrue(self.usage[key], self.held[key], elapsed, self.half_life)
+        self.accrued_at[key] = now
+
+    def touch_all(self, now: float) -> None:
+        for key in list(self.accrued_at):
+            self.touch(key, now)
+
+
 class Simulation:
     """The simulated cluster, its event heap and clock, and the bookkeeping of metrics."""
 
@@ -152,7 +174,9 @@ class Simulation:
         self.args = args
         self.rng = rng
         self.config = SchedulerConfig(
-            half_life_s=args.half_life, reserve_after_s=args.reserve_after
+            half_life_s=args.half_life,
+            reserve_after_s=args.reserve_after,
+            reservations_per_pool=args.reservations,
         )
         self.workers = build_cluster(args.gpus)
         self.total_gpus = sum(w.total for w in self.workers.values())
@@ -167,11 +191,13 @@ class Simulation:
         self.jobs = {j.job_id: j for j in trace}
         self.queue = WaitingQueue()
         self.running: dict[str, RunningJob] = {}
-        self.usage: dict[tuple[str, str], float] = defaultdict(float)
-        self.held: Counter[tuple[str, str]] = Counter()
-        self.accrued_at: dict[tuple[str, str], float] = {}
-        self.backlog: Counter[tuple[str, str]] = Counter()
-        self.backlogged_since: dict[tuple[str, str], float] = {}
+        self.ledger = Ledger(args.half_life)
+        """Decayed usage per (tenant, pool): the scheduler's input."""
+        self.usage = self.ledger.usage
+        self.class_ledger = Ledger(args.half_life)
+        """The same per (tenant, pool, class), for the fairness figure within a class."""
+        self.backlog: Counter[tuple[str, str, str]] = Counter()
+        self.backlogged_since: dict[tuple[str, str, str], float] = {}
         self.events: list[tuple[float, int, str, str, int]] = []
         self.sequence = 0
         self.now = 0.0
@@ -196,36 +222,37 @@ class Simulation:
                 self.metrics.capacity_while_waiting += size * elapsed
         self.now = to
 
-    def _touch(self, key: tuple[str, str]) -> None:
-        """Bring one tenant's decayed usage in a pool up to now (before its allocation moves)."""
-        elapsed = self.now - self.accrued_at.get(key, self.now)
-        if elapsed > 0:
-            self.usage[key] = accrue(self.usage[key], self.held[key], elapsed, self.args.half_life)
-        self.accrued_at[key] = self.now
+    def _touch(self, key: tuple[str, str], priority: Priority) -> None:
+        """Bring a tenant's decayed usage in a pool (overall and in the class) up to now,
+        before its allocation moves."""
+        self.ledger.touch(key, self.now)
+        self.class_ledger.touch((*key, priority.label), self.now)
 
     def accrue_all(self) -> None:
-        for key in list(self.accrued_at):
-            self._touch(key)
+        self.ledger.touch_all(self.now)
+        self.class_ledger.touch_all(self.now)
 
     def enqueue(self, job: SimJob) -> None:
         job.waiting_since = self.now
         self.queue.add(
             WaitingJob(job.job_id, job.tenant, job.priority, job.resources, job.submitted, self.now)
         )
-        key = (job.tenant, job.resources.pool or "")
-        if self.backlog[key] == 0:
-            self.backlogged_since[key] = self.now
-        self.backlog[key] += 1
-        self.waiting_in[key[1]] += 1
+        pool = job.resources.pool or ""
+        for key in ((job.tenant, pool, ""), (job.tenant, pool, job.priority.label)):
+            if self.backlog[key] == 0:
+                self.backlogged_since[key] = self.now
+            self.backlog[key] += 1
+        self.waiting_in[pool] += 1
         self.peak_waiting = max(self.peak_waiting, len(self.queue))
 
     def _dequeue(self, job: SimJob) -> None:
         self.queue.remove(job.job_id)
-        key = (job.tenant, job.resources.pool or "")
-        self.backlog[key] -= 1
-        self.waiting_in[key[1]] -= 1
-        if self.backlog[key] == 0:
-            del self.backlogged_since[key]
+        pool = job.resources.pool or ""
+        for key in ((job.tenant, pool, ""), (job.tenant, pool, job.priority.label)):
+            self.backlog[key] -= 1
+            if self.backlog[key] == 0:
+                del self.backlogged_since[key]
+        self.waiting_in[pool] -= 1
 
     def _set_free(self, worker_id: str, free: tuple[int, ...]) -> None:
         old = self.workers[worker_id]
@@ -244,8 +271,9 @@ class Simulation:
         self.running[job_id] = RunningJob(
             job_id, job.tenant, job.priority, job.resources, pool, allocations, self.now
         )
-        self._touch((job.tenant, pool))
-        self.held[(job.tenant, pool)] += job.resources.total_gpus
+        self._touch((job.tenant, pool), job.priority)
+        self.ledger.held[(job.tenant, pool)] += job.resources.total_gpus
+        self.class_ledger.held[(job.tenant, pool, job.priority.label)] += job.resources.total_gpus
         self.busy += job.resources.total_gpus
         self.busy_in[pool] += job.resources.total_gpus
         self._push(self.now + job.remaining, "finish", job_id, job.attempt)
@@ -256,8 +284,10 @@ class Simulation:
         for allocation in running.allocations:
             free = self.workers[allocation.worker_id].free + allocation.devices
             self._set_free(allocation.worker_id, free)
-        self._touch((job.tenant, running.pool))
-        self.held[(job.tenant, running.pool)] -= job.resources.total_gpus
+        self._touch((job.tenant, running.pool), job.priority)
+        self.ledger.held[(job.tenant, running.pool)] -= job.resources.total_gpus
+        key = (job.tenant, running.pool, job.priority.label)
+        self.class_ledger.held[key] -= job.resources.total_gpus
         self.busy -= job.resources.total_gpus
         self.busy_in[running.pool] -= job.resources.total_gpus
         return job
@@ -324,18 +354,22 @@ class Simulation:
         return decision
 
     def sample_fairness(self) -> None:
-        """Jain's index of usage / weight per pool among tenants backlogged for a half-life."""
+        """Jain's index of decayed usage / weight among the tenants backlogged for a
+        half-life: per pool within each class (`jain_samples`), and per pool over all classes
+        (`jain_all_samples`)."""
         self.accrue_all()
         since = self.now - self.args.half_life
-        by_pool: dict[str, list[float]] = defaultdict(list)
-        for (tenant, pool), began in sorted(self.backlogged_since.items()):
+        groups: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for (tenant, pool, label), began in sorted(self.backlogged_since.items()):
             if began <= since:
-                weight = self.tenants[tenant].weight
-                by_pool[pool].append(self.usage.get((tenant, pool), 0.0) / weight)
-        for values in by_pool.values():
+                ledger = self.class_ledger.usage if label else self.ledger.usage
+                used = ledger.get((tenant, pool, label) if label else (tenant, pool), 0.0)
+                groups[(pool, label)].append(used / self.tenants[tenant].weight)
+        for (_, label), values in sorted(groups.items()):
             if len(values) >= 2 and sum(values) > 0:
                 jain = sum(values) ** 2 / (len(values) * sum(v * v for v in values))
-                self.metrics.jain_samples.append(jain)
+                samples = self.metrics.jain_samples if label else self.metrics.jain_all_samples
+                samples.append(jain)
 
     def run(self) -> None:
         tick = self.args.cycle
@@ -396,10 +430,9 @@ def summarise(sim: Simulation, wall_s: float) -> dict[str, Any]:
         "finished": sum(1 for j in sim.jobs.values() if j.remaining == 0.0),
         "simulated_hours": round(hours, 2),
         "utilisation": round(utilisation, 4),
-        "jain_index": round(statistics.fmean(metrics.jain_samples), 4)
-        if metrics.jain_samples
-        else None,
-        "jain_index_p5": _round(percentile(metrics.jain_samples, 5)),
+        "jain_index": _mean(metrics.jain_all_samples),
+        "jain_index_p5": _round(percentile(metrics.jain_all_samples, 5)),
+        "jain_index_within_class": _mean(metrics.jain_samples),
         "wait_p50_seconds": {c: _round(percentile(w, 50)) for c, w in sorted(waits.items())},
         "wait_p99_seconds": {c: _round(percentile(w, 99)) for c, w in sorted(waits.items())},
         "preemptions": metrics.preemptions,
@@ -421,6 +454,10 @@ def summarise(sim: Simulation, wall_s: float) -> dict[str, Any]:
     }
 
 
+def _mean(values: list[float]) -> float | None:
+    return round(statistics.fmean(values), 4) if values else None
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
@@ -436,6 +473,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle-cycle", type=float, default=300.0, help="cycle at least this often")
     parser.add_argument("--half-life", type=float, default=3600.0)
     parser.add_argument("--reserve-after", type=float, default=1800.0)
+    parser.add_argument("--reservations", type=int, default=1, help="per pool")
     parser.add_argument("--checkpoint-bound", type=float, default=120.0)
     parser.add_argument("--restart-overhead", type=float, default=30.0)
     parser.add_argument("--checkpoint-every", type=float, default=900.0)

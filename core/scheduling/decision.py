@@ -97,6 +97,11 @@ def explain(state: CycleState, job: WaitingJob, outcome: Outcome | None) -> str:
     where = "any pool" if pool == ANY_POOL else f"pool {pool}"
     if outcome is None and not state.capacity.could_ever_fit(resources):
         outcome = Outcome("never", pool=pool)
+    quota = state.snapshot.tenant(job.tenant).gpu_quota.get(pool)
+    if outcome is None and quota is not None and resources.gpus:
+        held = state.allocation.get((job.tenant, pool), 0.0)
+        if held + resources.total_gpus > quota:
+            outcome = Outcome("quota", pool=pool, largest=int(held), count=quota)
     if outcome is None:
         gpu = resources.gpus > 0
         candidates = state.capacity.candidates(pool)

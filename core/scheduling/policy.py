@@ -69,6 +69,11 @@ def _merge(
                 sequence.append(TailBlock(stream[index:]))
                 index = len(stream)
                 break
+            skipped = _pass_over(state, stream, index)
+            if skipped > index:
+                sequence.append(TailBlock(stream[index:skipped]))
+                index = skipped
+                continue
             job = state.snapshot.waiting.get(stream[index][1])
             index += 1
             placement, outcome = _visit(state, job)
@@ -80,6 +85,32 @@ def _merge(
         if index < len(stream):
             heapq.heappush(heap, (state.key(tenant, pool), tenant, pool, index, stream))
     return False
+
+
+def _pass_over(state: CycleState, stream: list[tuple[float, str]], index: int) -> int:
+    """Past the run of jobs from `index` that plainly cannot start now (bigger than any free
+    worker in their pool, neither preempting nor reserving): their reasons come from the
+    state the cycle ends in. The fast path that keeps a cycle cheap at 100,000 waiting jobs."""
+    waiting = state.snapshot.waiting
+    config = state.config
+    while index < len(stream):
+        job = waiting.get(stream[index][1])
+        resources = job.resources
+        capacity = state.capacity.pools.get(resources.pool or "")
+        need = resources.devices_per_worker
+        if capacity is None or capacity.largest_free(resources.gpus > 0) >= need:
+            return index
+        waited = state.now - job.waiting_since
+        if waited >= config.reserve_after_s and (
+            len(state.reservations.get(capacity.name, ())) < config.reservations_per_pool
+        ):
+            return index
+        grace = config.preemption_grace_s.get(job.priority)
+        eligible = grace is not None and waited >= grace
+        if eligible and state.may_preempt(job.priority, capacity.name, need):
+            return index
+        index += 1
+    return index
 
 
 def _blocks(heap: list[_HeapEntry]) -> list[TailBlock]:
