@@ -194,10 +194,9 @@ class Simulation:
         self.ledger = Ledger(args.half_life)
         """Decayed usage per (tenant, pool): the scheduler's input."""
         self.usage = self.ledger.usage
-        self.class_ledger = Ledger(args.half_life)
-        """The same per (tenant, pool, class), for the fairness figure within a class."""
         self.backlog: Counter[tuple[str, str, str]] = Counter()
         self.backlogged_since: dict[tuple[str, str, str], float] = {}
+        self.backlog_by_class: Counter[tuple[str, str]] = Counter()
         self.events: list[tuple[float, int, str, str, int]] = []
         self.sequence = 0
         self.now = 0.0
@@ -222,15 +221,8 @@ class Simulation:
                 self.metrics.capacity_while_waiting += size * elapsed
         self.now = to
 
-    def _touch(self, key: tuple[str, str], priority: Priority) -> None:
-        """Bring a tenant's decayed usage in a pool (overall and in the class) up to now,
-        before its allocation moves."""
-        self.ledger.touch(key, self.now)
-        self.class_ledger.touch((*key, priority.label), self.now)
-
     def accrue_all(self) -> None:
         self.ledger.touch_all(self.now)
-        self.class_ledger.touch_all(self.now)
 
     def enqueue(self, job: SimJob) -> None:
         job.waiting_since = self.now
@@ -243,6 +235,7 @@ class Simulation:
                 self.backlogged_since[key] = self.now
             self.backlog[key] += 1
         self.waiting_in[pool] += 1
+        self.backlog_by_class[(pool, job.priority.label)] += 1
         self.peak_waiting = max(self.peak_waiting, len(self.queue))
 
     def _dequeue(self, job: SimJob) -> None:
@@ -253,6 +246,7 @@ class Simulation:
             if self.backlog[key] == 0:
                 del self.backlogged_since[key]
         self.waiting_in[pool] -= 1
+        self.backlog_by_class[(pool, job.priority.label)] -= 1
 
     def _set_free(self, worker_id: str, free: tuple[int, ...]) -> None:
         old = self.workers[worker_id]
@@ -271,9 +265,8 @@ class Simulation:
         self.running[job_id] = RunningJob(
             job_id, job.tenant, job.priority, job.resources, pool, allocations, self.now
         )
-        self._touch((job.tenant, pool), job.priority)
+        self.ledger.touch((job.tenant, pool), self.now)
         self.ledger.held[(job.tenant, pool)] += job.resources.total_gpus
-        self.class_ledger.held[(job.tenant, pool, job.priority.label)] += job.resources.total_gpus
         self.busy += job.resources.total_gpus
         self.busy_in[pool] += job.resources.total_gpus
         self._push(self.now + job.remaining, "finish", job_id, job.attempt)
@@ -284,10 +277,8 @@ class Simulation:
         for allocation in running.allocations:
             free = self.workers[allocation.worker_id].free + allocation.devices
             self._set_free(allocation.worker_id, free)
-        self._touch((job.tenant, running.pool), job.priority)
+        self.ledger.touch((job.tenant, running.pool), self.now)
         self.ledger.held[(job.tenant, running.pool)] -= job.resources.total_gpus
-        key = (job.tenant, running.pool, job.priority.label)
-        self.class_ledger.held[key] -= job.resources.total_gpus
         self.busy -= job.resources.total_gpus
         self.busy_in[running.pool] -= job.resources.total_gpus
         return job
@@ -354,22 +345,29 @@ class Simulation:
         return decision
 
     def sample_fairness(self) -> None:
-        """Jain's index of decayed usage / weight among the tenants backlogged for a
-        half-life: per pool within each class (`jain_samples`), and per pool over all classes
-        (`jain_all_samples`)."""
+        """Jain's index of decayed usage / weight in each pool among the tenants backlogged
+        there for a half-life: among those with jobs of the pool's top waiting class (the class
+        whose jobs the fair share orders for the next free GPUs: `jain_samples`), and among
+        all of them whatever the class (`jain_all_samples`)."""
         self.accrue_all()
         since = self.now - self.args.half_life
-        groups: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for (tenant, pool, label), began in sorted(self.backlogged_since.items()):
-            if began <= since:
-                ledger = self.class_ledger.usage if label else self.ledger.usage
-                used = ledger.get((tenant, pool, label) if label else (tenant, pool), 0.0)
-                groups[(pool, label)].append(used / self.tenants[tenant].weight)
-        for (_, label), values in sorted(groups.items()):
+        groups: dict[tuple[str, bool], list[float]] = defaultdict(list)
+        for pool in sorted(self.pool_gpus):
+            waiting = [c for c in Priority if self.backlog_by_class[(pool, c.label)] > 0]
+            top = max(waiting).label if waiting else None
+            for tenant in sorted(self.tenants):
+                weight = self.tenants[tenant].weight
+                used = self.ledger.usage.get((tenant, pool), 0.0) / weight
+                if self.backlogged_since.get((tenant, pool, ""), math.inf) <= since:
+                    groups[(pool, False)].append(used)
+                if self.backlogged_since.get((tenant, pool, top or ""), math.inf) <= since:
+                    groups[(pool, True)].append(used)
+        for (_, at_top), values in sorted(groups.items()):
             if len(values) >= 2 and sum(values) > 0:
                 jain = sum(values) ** 2 / (len(values) * sum(v * v for v in values))
-                samples = self.metrics.jain_samples if label else self.metrics.jain_all_samples
-                samples.append(jain)
+                (self.metrics.jain_samples if at_top else self.metrics.jain_all_samples).append(
+                    jain
+                )
 
     def run(self) -> None:
         tick = self.args.cycle
@@ -430,9 +428,9 @@ def summarise(sim: Simulation, wall_s: float) -> dict[str, Any]:
         "finished": sum(1 for j in sim.jobs.values() if j.remaining == 0.0),
         "simulated_hours": round(hours, 2),
         "utilisation": round(utilisation, 4),
-        "jain_index": _mean(metrics.jain_all_samples),
-        "jain_index_p5": _round(percentile(metrics.jain_all_samples, 5)),
-        "jain_index_within_class": _mean(metrics.jain_samples),
+        "jain_index": _mean(metrics.jain_samples),
+        "jain_index_p5": _round(percentile(metrics.jain_samples, 5)),
+        "jain_index_all_backlogged": _mean(metrics.jain_all_samples),
         "wait_p50_seconds": {c: _round(percentile(w, 50)) for c, w in sorted(waits.items())},
         "wait_p99_seconds": {c: _round(percentile(w, 99)) for c, w in sorted(waits.items())},
         "preemptions": metrics.preemptions,
