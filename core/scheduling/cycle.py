@@ -56,9 +56,9 @@ class CycleState:
         self.preemptible: Counter[tuple[str, Priority]] = Counter(
             (job.pool, job.priority) for job in self.snapshot.running if not job.stopping
         )
-        self.preempt_failed: dict[tuple[str, Priority], int] = {}
-        """Per (pool, class): the fewest devices per worker a preemption failed to free; a
-        bigger request of that class fails too (victims only get fewer within a cycle)."""
+        self.preempt_failed: dict[tuple[str, Priority], list[tuple[int, int]]] = {}
+        """Per (pool, class): the (workers, devices per worker) requests whose preemption
+        failed; one as big or bigger in both fails too (victims only get fewer in a cycle)."""
         self._class_may_preempt = {p: self._past_grace(p) for p in Priority}
         self.update_room()
 
@@ -119,7 +119,15 @@ class CycleState:
         oldest = self.snapshot.waiting.longest_wait_since(priority)
         return grace is not None and oldest is not None and self.now - oldest >= grace
 
-    def may_preempt(self, priority: Priority, pool: str | None = None, need: int = 0) -> bool:
+    def preemption_failed(self, pool: str, priority: Priority, workers: int, need: int) -> bool:
+        """Whether a request no bigger than this one already failed to preempt here."""
+        return any(
+            w <= workers and n <= need for w, n in self.preempt_failed.get((pool, priority), ())
+        )
+
+    def may_preempt(
+        self, priority: Priority, pool: str | None = None, need: int = 0, workers: int = 1
+    ) -> bool:
         """Whether a job of this class (in `pool`, needing `need` devices per worker; None and 0:
         any) could still preempt: some job of the class is past its grace, a lower class runs
         there, and no smaller preemption of the class failed there this cycle."""
@@ -127,9 +135,8 @@ class CycleState:
             return False
         pools = self.capacity.pools if pool is None or pool == ANY_POOL else (pool,)
         for name in pools:
-            failed = self.preempt_failed.get((name, priority))
             smallest = need or _smallest(self.snapshot.waiting, name, ANY_POOL)
-            if failed is not None and smallest >= failed:
+            if self.preemption_failed(name, priority, workers, smallest):
                 continue
             if any(self.preemptible[(name, lower)] > 0 for lower in Priority if lower < priority):
                 return True
@@ -148,8 +155,11 @@ class CycleState:
         return capacity * self.weight(tenant) / total
 
     def _pool_size(self, pool: str) -> int:
-        cap = self.capacity.pools[pool]
-        return sum(s.total for gpu in (True, False) for s in cap.slots(gpu))
+        sizes: dict[str, int] = self.scratch.setdefault("pool_size", {})
+        if pool not in sizes:
+            cap = self.capacity.pools[pool]
+            sizes[pool] = sum(s.total for gpu in (True, False) for s in cap.slots(gpu))
+        return sizes[pool]
 
     def _pool_weights(self) -> dict[str, float]:
         cached: dict[str, float] | None = self.scratch.get("weights_by_pool")

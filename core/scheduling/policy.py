@@ -107,7 +107,7 @@ def _pass_over(state: CycleState, stream: list[tuple[float, str]], index: int) -
             return index
         grace = config.preemption_grace_s.get(job.priority)
         eligible = grace is not None and waited >= grace
-        if eligible and state.may_preempt(job.priority, capacity.name, need):
+        if eligible and state.may_preempt(job.priority, capacity.name, need, resources.workers):
             return index
         index += 1
     return index
@@ -146,7 +146,7 @@ def _wait(state: CycleState, job: WaitingJob, pools: list[PoolCapacity]) -> Outc
     need = job.resources.devices_per_worker
     if grace is not None and waited >= grace:
         for pool in pools:
-            if not state.may_preempt(job.priority, pool.name, need):
+            if not state.may_preempt(job.priority, pool.name, need, job.resources.workers):
                 continue
             asked = preempt_for(state, job, pool)
             if asked is not None:

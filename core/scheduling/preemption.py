@@ -18,6 +18,15 @@ _NO_VICTIM = (-1, 0.0, 0.0, "")
 
 
 def _victim_rank(state: CycleState, job: RunningJob) -> tuple[int, float, float, str]:
+    """The victim order, from the shares when first asked in the cycle (cached per job)."""
+    ranks: dict[str, tuple[int, float, float, str]] = state.scratch.setdefault("ranks", {})
+    rank = ranks.get(job.job_id)
+    if rank is None:
+        rank = ranks[job.job_id] = _rank(state, job)
+    return rank
+
+
+def _rank(state: CycleState, job: RunningJob) -> tuple[int, float, float, str]:
     share = state.fair_share(job.tenant, job.pool)
     held = state.allocation.get((job.tenant, job.pool), 0.0)
     over = held / share if share > 0 else float("inf")
@@ -57,10 +66,13 @@ def preempt_for(state: CycleState, job: WaitingJob, pool: PoolCapacity) -> int |
     lower-class victims makes room."""
     need = job.resources.devices_per_worker
     gpu = job.resources.gpus > 0
+    if state.preemption_failed(pool.name, job.priority, job.resources.workers, need):
+        return None
     victims_on, stopping = _on_workers(state, pool.name)
+    claimed: set[str] = state.scratch.setdefault("claimed_workers", set())
     options = []
     for slot in pool.slots(gpu):
-        if slot.total < need:
+        if slot.total < need or slot.worker_id in claimed:
             continue
         available = len(slot.free) + stopping.get(slot.worker_id, 0)
         lower = [
@@ -81,9 +93,8 @@ def preempt_for(state: CycleState, job: WaitingJob, pool: PoolCapacity) -> int |
         taken = sum(_devices_on(v, slot.worker_id) for v in chosen)
         options.append((worst, taken, slot.worker_id, chosen))
     if len(options) < job.resources.workers:
-        if job.resources.workers == 1:
-            key = (pool.name, job.priority)
-            state.preempt_failed[key] = min(need, state.preempt_failed.get(key, need))
+        failed = state.preempt_failed.setdefault((pool.name, job.priority), [])
+        failed.append((job.resources.workers, need))
         return None
     options.sort(key=lambda option: option[:3])
     picked = options[: job.resources.workers]
@@ -96,5 +107,7 @@ def preempt_for(state: CycleState, job: WaitingJob, pool: PoolCapacity) -> int |
             state.preemptible[(victim.pool, victim.priority)] -= 1
             state.preemptions.append(Preemption(victim.job_id, job.job_id))
             asked += 1
-    pool.hold([worker_id for _, _, worker_id, _ in picked], gpu)
+    held = [worker_id for _, _, worker_id, _ in picked]
+    claimed.update(held)  # one preemptor per worker and cycle: stopping devices count once
+    pool.hold(held, gpu)
     return asked

@@ -93,7 +93,8 @@ def test_urgent_preempts_low_but_normal_takes_free_capacity_instead_of_preemptin
 
     # Next cycle the victim is checkpointing: nobody else is preempted, the room is held.
     stopping = [*lows[:2], running("low3", "w2", [0], "B", LOW, started=30, stopping=True)]
-    again = run(snapshot(workers, [*urgent_jobs, job("n2", "C", gpus=1)], stopping), now=1010)
+    fresh = job("n2", "C", gpus=1, at=1005)  # within its grace: it preempts nobody
+    again = run(snapshot(workers, [*urgent_jobs, fresh], stopping), now=1010)
     assert again.preemptions == ()
     assert placed(again) == []
     assert "checkpoint" in reason(again, "u")
@@ -276,3 +277,15 @@ def test_the_queue_index_keeps_counts_in_step() -> None:
     with pytest.raises(ValueError):
         queue.add(job("b"))
     assert Snapshot([], queue).waiting is queue
+
+
+def test_devices_being_freed_by_a_stopping_job_serve_one_waiting_job_only() -> None:
+    workers = [worker("w1", 1, busy=[0]), worker("w2", 1, busy=[0])]
+    jobs_running = [
+        running("low-a", "w1", [0], "B", LOW, stopping=True),
+        running("low-b", "w2", [0], "B", LOW),
+    ]
+    urgent = [job("u1", "A", URGENT, at=1), job("u2", "A", URGENT, at=2)]
+    decision = run(snapshot(workers, urgent, jobs_running), now=10)
+    assert [(p.victim_id, p.for_job_id) for p in decision.preemptions] == [("low-b", "u2")]
+    assert "checkpoint" in reason(decision, "u1")
