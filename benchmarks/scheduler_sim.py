@@ -14,12 +14,15 @@ to the queue with their submit time (their place) kept.
     .venv/bin/python benchmarks/scheduler_sim.py --gpus 48 --tenants 5 --jobs 300 --json
 
 It prints one JSON object: utilisation (busy GPU-seconds over all GPU-seconds of each pool,
-counted only while a job waits for that pool), jain_index (Jain's index of decayed usage /
-weight among the tenants that have had jobs waiting in a pool for the last half-life, sampled
-every 10 simulated minutes per pool and averaged), wait_p50/p99_seconds by class (submit to
-first start), preemptions (and per simulated hour), decision_ms p50/p99 (wall time of each
-schedule() call, also by how many jobs were waiting). Wall times depend on the machine and its
-load: the JSON says what both were.
+counted only while a job waits for that pool); jain_index (Jain's index of decayed usage /
+weight in each pool among the tenants that have had jobs of the pool's top waiting class waiting
+there for the last half-life: the tenants the fair share arbitrates between, since classes come
+first by design; sampled every 10 simulated minutes per pool, averaged;
+jain_index_all_backlogged counts every backlogged tenant whatever its class);
+wait_p50/p99_seconds by class (submit to first start); preemptions (and per simulated hour);
+decision_ms p50/p99 (wall time of each schedule() call, also by how many jobs were waiting) and
+decision_cpu_ms (the thread's CPU time, which a loaded machine disturbs less). Wall times depend
+on the machine and its load: the JSON says what both were.
 """
 
 from __future__ import annotations
