@@ -206,6 +206,7 @@ class Simulation:
         self.busy = 0
         self.metrics = Metrics()
         self.peak_waiting = 0
+        self.listing: dict[str, float] | None = None
         for job in self.jobs.values():
             self._push(job.submitted, "arrive", job.job_id, 0)
 
@@ -341,6 +342,8 @@ class Simulation:
         self.metrics.decision_ms.append((waiting, elapsed_ms))
         self.metrics.decision_cpu_ms.append((waiting, (time.thread_time() - began_cpu) * 1000))
         self.metrics.cycles += 1
+        if self.listing is None and waiting >= self.args.jobs * 0.75:
+            self.listing = measure_listing(decision, waiting)
         for placement in decision.placements:
             self.start(placement.job_id, placement.pool, placement.allocations)
         for preemption in decision.preemptions:
@@ -396,6 +399,24 @@ class Simulation:
             last_cycle = at
 
 
+def measure_listing(decision: Decision, waiting: int) -> dict[str, float]:
+    """CPU time to answer what the API will ask of a decision at a deep queue: the first page
+    of the queue with reasons, every job's position, and every job's reason."""
+    began = time.thread_time()
+    decision.waiting(limit=50)
+    first_page = time.thread_time()
+    decision.status(decision.waiting(offset=waiting - 1)[0].job_id)
+    positions = time.thread_time()
+    decision.waiting()
+    everything = time.thread_time()
+    return {
+        "waiting": waiting,
+        "first_page_cpu_ms": round((first_page - began) * 1000, 1),
+        "all_positions_cpu_ms": round((positions - first_page) * 1000, 1),
+        "all_reasons_cpu_ms": round((everything - positions) * 1000, 1),
+    }
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -448,6 +469,7 @@ def summarise(sim: Simulation, wall_s: float) -> dict[str, Any]:
         "decision_cpu_ms_p50": _round(percentile(cpu, 50)),
         "decision_cpu_ms_p99": _round(percentile(cpu, 99)),
         "decision_cpu_ms_p99_by_waiting": {k: _round(v) for k, v in cpu_by_waiting.items()},
+        "queue_listing": sim.listing,
         "checkpoint_bound_seconds": sim.args.checkpoint_bound,
         "cycle_seconds": sim.args.cycle,
         "wall_seconds": round(wall_s, 1),
