@@ -405,7 +405,7 @@ def measure_listing(decision: Decision, waiting: int) -> dict[str, float]:
     began = time.thread_time()
     decision.waiting(limit=50)
     first_page = time.thread_time()
-    decision.status(decision.waiting(offset=waiting - 1)[0].job_id)
+    decision.status(decision.waiting(offset=decision.waiting_count - 1)[0].job_id)
     positions = time.thread_time()
     decision.waiting()
     everything = time.thread_time()

@@ -63,6 +63,11 @@ class Decision:
                 order.append(item[0])
         return order
 
+    @property
+    def waiting_count(self) -> int:
+        """How many jobs are left waiting after this cycle."""
+        return len(self._order)
+
     @cached_property
     def _positions(self) -> dict[str, int]:
         return {job_id: position for position, job_id in enumerate(self._order, start=1)}

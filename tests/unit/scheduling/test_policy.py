@@ -261,6 +261,7 @@ def test_a_cycle_with_no_room_stops_early_and_still_orders_every_job() -> None:
     jobs = [job(f"j{i:04d}", f"t{i % 3}", at=i) for i in range(3000)]
     decision = run(snapshot(full, jobs, usage={("t1", "a100"): 1.0, ("t2", "a100"): 2.0}))
     assert decision.visited == 0
+    assert decision.waiting_count == 3000
     order = [s.job_id for s in decision.waiting()]
     t0 = [j.job_id for j in jobs if j.tenant == "t0"]
     assert order[:1000] == t0  # t0 has the lowest usage, then t1, then t2
