@@ -18,7 +18,7 @@ from tass.core.models import utcnow
 from tass.core.objectstore import ObjectStore
 from tass.core.states import JobStatus
 from tass.trainer.spec import DatasetSpec, TrainSpec
-from tests.support.browser import expect, logged_in_page
+from tests.support.browser import CHROMIUM, expect, logged_in_page
 from tests.support.dashboard_site import dashboard_site
 from tests.support.seed import seed_trained_model
 
@@ -67,6 +67,15 @@ def seed(factory, store: ObjectStore) -> dict[str, str]:
             metrics={"val_accuracy": 0.8125},
             class_names=["cat", "dog"],
         )
+        evaluation = create_job(
+            session,
+            job_type="evaluate",
+            tenant=TENANT,
+            queue="evaluate",
+            dataset=DATASET,
+            model_id=model.id,
+            name="holdout-check",
+        )
         session.commit()
         return {
             "key": key,
@@ -74,6 +83,7 @@ def seed(factory, store: ObjectStore) -> dict[str, str]:
             "failed": failed.id,
             "named": named.id,
             "model": model.id,
+            "evaluation": evaluation.id,
         }
 
 
@@ -113,6 +123,50 @@ def test_a_failed_job_without_metrics_shows_its_error_instead_of_empty_charts(pa
     expect(page.locator("#curves-empty")).to_contain_text("failed")
     expect(page.locator("#chart-loss")).to_be_hidden()
     expect(page.locator("#chart-accuracy")).to_be_hidden()
+
+
+def test_re_run_is_offered_for_training_jobs_only(page, site):
+    # the submit form trains: an evaluation's page must not show a Re-run that would open it
+    page.goto(f"/dashboard/jobs/{site['evaluation']}")
+    expect(page.locator("#job-title")).to_contain_text("holdout-check")
+    expect(page.get_by_role("link", name="Re-run")).to_be_hidden()
+    page.goto(f"/dashboard/jobs/{site['named']}")
+    expect(page.locator("#job-title")).to_contain_text("small-alexnet")
+    expect(page.get_by_role("link", name="Re-run")).to_be_visible()
+
+
+def test_a_job_that_failed_before_any_progress_shows_an_empty_bar_not_a_busy_one(page, site):
+    page.goto("/dashboard")
+    bar = page.locator(f"#jobs-body tr[data-job-id='{site['failed']}'] progress")
+    expect(bar).to_have_count(1)
+    # a <progress> without a value is indeterminate: browsers animate it as work under way
+    assert bar.evaluate("b => b.position") == 0  # -1 while indeterminate
+
+
+def test_the_pages_load_without_a_console_error(page, site):
+    # a browser of its own (none has asked this server for an icon yet) that listens to the
+    # console: the shared page's checks ignore a 404 for /favicon.ico, a console error here
+    browser = page.context.browser.browser_type.launch(
+        executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+    )
+    context = browser.new_context(base_url=site["url"])
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        tab.goto("/dashboard/login")
+        tab.wait_for_timeout(1000)  # the browser asks for an icon after the page loads
+        tab.get_by_label("API key").fill(site["key"])
+        tab.get_by_role("button", name="Log in").click()
+        tab.wait_for_url(re.compile(r"/dashboard$"))
+        for path in (f"/dashboard/jobs/{site['named']}", "/dashboard/models"):
+            tab.goto(path)
+            expect(tab.locator("main h1")).to_be_visible()
+            tab.wait_for_load_state("networkidle")
+    finally:
+        browser.close()
+    assert errors == []
 
 
 def test_the_pages_fit_a_phone_and_the_jobs_table_scrolls_inside_its_box(page, site):

@@ -104,11 +104,14 @@
     const epoch = p && p.epoch ? p.epoch : job.status === "queued" ? 0 : null;
     const label = `${epoch === null ? "—" : epoch} / ${total === null ? "?" : total}`;
     const fraction = T.progressFraction(p, job.status);
+    // an unknown fraction is a busy (animated) bar only while the job runs; a queued job, or
+    // one that ended (failed, cancelled) before its first progress report, shows an empty bar
+    const running = T.ACTIVE.has(job.status) && job.status !== "queued";
     return el(
       "td",
       { class: "epoch" },
       el("span", { class: "epoch-label", text: label }),
-      T.progressBar(job.status === "queued" ? 0 : fraction, `${T.jobLabel(job)} progress`)
+      T.progressBar(fraction === null && !running ? 0 : fraction, `${T.jobLabel(job)} progress`)
     );
   }
 
