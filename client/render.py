@@ -211,6 +211,8 @@ def job_details(job: Mapping[str, Any]) -> RenderableType:
     row("metrics", format_metrics(job.get("metrics")))
     result = job.get("result") or {}
     row("result", format_metrics(_numbers(result)))
+    examples = result.get("num_examples")  # what an evaluation measured its accuracy on
+    row("examples", f"{examples:,}" if _is_number(examples) else None)
     for key, value in result.items():  # e.g. a training result's `final` epoch
         if isinstance(value, Mapping) and key != "per_class_accuracy":
             row(key, format_metrics(_numbers(value)))

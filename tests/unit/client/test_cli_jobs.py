@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 
 import httpx
@@ -66,6 +67,17 @@ def test_status_without_watch_shows_the_job(api, run):
     assert result.exit_code == 0
     for text in ("succeeded", "m-1", "accuracy=0.875", "cat", "dog", "0.85"):
         assert text in result.stdout
+
+
+def test_status_says_how_many_images_an_evaluation_measured(api, run):
+    result = {"loss": 0.4, "accuracy": 0.875, "num_examples": 1000, "class_names": ["a", "b"]}
+    job = make_job(type="evaluate", status="succeeded", model_id="m-1", result=result)
+    api.route("GET", "/v1/jobs/job-1", httpx.Response(200, json=job))
+
+    shown = run("status", "job-1")
+
+    assert shown.exit_code == 0
+    assert re.search(r"^examples\s+1,000\s*$", shown.stdout, re.MULTILINE), shown.stdout
 
 
 def test_status_shows_a_training_result(api, run):
