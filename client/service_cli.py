@@ -7,6 +7,8 @@ checks for it first and says so, instead of failing on an import in a child proc
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -88,6 +90,16 @@ def worker(
     raise typer.Exit(run_child(Child("worker", argv, service.gpu_env(gpus))))
 
 
+def _cli_hint() -> str | None:
+    """How to reach this `tass` from another shell when plain `tass` is not it (a venv not
+    activated): the start-up logs scroll `scripts/run.sh`'s own note away, this line stays."""
+    here = Path(sys.executable).parent / "tass"
+    found = shutil.which("tass")
+    if not here.exists() or (found is not None and Path(found).resolve() == here.resolve()):
+        return None
+    return f"the tass CLI is {here} (not on PATH; or: source {here.parent / 'activate'})"
+
+
 def _announce(base: str, new_key: str | None) -> None:
     """What `tass up` prints once the API answers: where it is, and a first admin key."""
     err = stderr_console()
@@ -98,6 +110,8 @@ def _announce(base: str, new_key: str | None) -> None:
     )
     if base != DEFAULT_URL:
         err.print(f"use it with: export {URL_ENV}={base}", style="dim")
+    if hint := _cli_hint():
+        err.print(hint, style="dim", soft_wrap=True)
     if new_key:
         err.print(f"admin API key (shown once, saved to {credentials_path()}):")
         err.print(new_key, style="bold", soft_wrap=True)

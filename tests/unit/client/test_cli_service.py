@@ -366,6 +366,31 @@ def test_up_sets_the_data_dir_migrates_then_runs_api_worker_and_serving(
     assert "tass_new_key" in result.stderr, "the first start prints its admin key once"
 
 
+def test_up_says_where_the_cli_is_when_tass_is_not_on_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    monkeypatch.setenv("TASS_DATA_DIR", "restored-after-the-test")
+    monkeypatch.setenv("TASS_SERVE_URL", "restored-after-the-test")
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "tass").write_text("#!/bin/sh\n")
+    monkeypatch.setattr(service_cli.sys, "executable", str(venv_bin / "python"))
+    monkeypatch.setattr(service, "migrate", lambda: None)
+    monkeypatch.setattr(service, "run_services", lambda _c, _h, *, on_ready, **_k: on_ready())
+    monkeypatch.setattr(service_cli, "ensure_admin_key", lambda url: None)
+    monkeypatch.setattr(service_cli.shutil, "which", lambda name: None)
+    args = ["up", "--data-dir", str(tmp_path / "d"), "--serve-port", "8199"]
+
+    hidden = CliRunner().invoke(cli.app, args)
+
+    assert hidden.exit_code == 0, hidden.output
+    assert f"the tass CLI is {venv_bin / 'tass'}" in hidden.stderr
+    assert f"source {venv_bin / 'activate'}" in hidden.stderr
+    monkeypatch.setattr(service_cli.shutil, "which", lambda name: str(venv_bin / "tass"))
+    on_path = CliRunner().invoke(cli.app, args)
+    assert "the tass CLI is" not in on_path.stderr  # plain `tass` is this one already
+
+
 def test_api_with_workers_runs_uvicorn_workers_sharing_one_metrics_folder(
     started, tmp_path, monkeypatch
 ):
