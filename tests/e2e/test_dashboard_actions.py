@@ -76,6 +76,17 @@ def seed(factory, store: ObjectStore) -> dict[str, str]:
             model_id=model.id,
             name="holdout-check",
         )
+        compiling = create_job(
+            session,
+            job_type="train",
+            tenant=TENANT,
+            queue="train",
+            dataset=DATASET,
+            spec=SPEC,
+            name="still-compiling",
+        )
+        started = {"started_at": utcnow(), "progress": {"phase": "compiling"}}
+        assert transition(session, compiling.id, JobStatus.RUNNING, values=started)
         session.commit()
         return {
             "key": key,
@@ -84,6 +95,7 @@ def seed(factory, store: ObjectStore) -> dict[str, str]:
             "named": named.id,
             "model": model.id,
             "evaluation": evaluation.id,
+            "compiling": compiling.id,
         }
 
 
@@ -141,6 +153,13 @@ def test_a_job_that_failed_before_any_progress_shows_an_empty_bar_not_a_busy_one
     expect(bar).to_have_count(1)
     # a <progress> without a value is indeterminate: browsers animate it as work under way
     assert bar.evaluate("b => b.position") == 0  # -1 while indeterminate
+
+
+def test_a_job_still_compiling_shows_its_phase_and_its_epoch_count(page, site):
+    # no step has reported yet, so progress has no `epochs`: the spec has them (4)
+    page.goto(f"/dashboard/jobs/{site['compiling']}")
+    expect(page.locator("#job-phase")).to_have_text("compiling")
+    expect(page.locator("#progress-box strong")).to_have_text("Epoch — / 4")
 
 
 def test_the_pages_load_without_a_console_error(page, site):

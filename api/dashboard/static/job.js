@@ -114,7 +114,8 @@
         "div",
         { class: "progress-line" },
         phase,
-        el("strong", { text: `Epoch ${p.epoch || "—"} / ${p.epochs || "?"}` }),
+        // before the first step reports (loading, compiling) the spec says how many epochs
+        el("strong", { text: `Epoch ${p.epoch || "—"} / ${p.epochs || (job.spec && job.spec.epochs) || "?"}` }),
         T.progressBar(fraction, "Training progress"),
         el("span", {
           text: [
