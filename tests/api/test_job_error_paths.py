@@ -38,6 +38,7 @@ def service(tmp_path: Path):  # type: ignore[no-untyped-def]
         artifact_url=(tmp_path / "artifacts").as_uri(),
         data_roots=[root],
         heartbeat_seconds=0.1,
+        allowed_hosts=["testserver"],  # TestClient's Host
     )
     upgrade(settings.resolved_database_url)
     ctx = WorkerContext(settings)
