@@ -1,12 +1,13 @@
 """The dataset of a submitted job or sweep as it is stored: a server-side path resolved inside
-the data roots, an s3:// archive checked to lie in the service's bucket, or an uploaded
-dataset checked to be the caller's and ready, with its sha256 recorded for lineage."""
+the data roots (recorded relative to the first root: a job never shows the server's folders),
+an s3:// archive checked to lie in the service's bucket, or an uploaded dataset checked to be
+the caller's and ready, with its sha256 recorded for lineage."""
 
 from __future__ import annotations
 
 from tass.api.errors import invalid
 from tass.core.apikeys import Principal
-from tass.core.datapaths import DatasetPathError, resolve_dataset_path
+from tass.core.datapaths import DatasetPathError, resolve_dataset_path, stored_dataset_path
 from tass.core.datasets import s3_dataset_location, usable_dataset
 from tass.core.db import Session
 from tass.core.settings import Settings
@@ -36,7 +37,8 @@ def checked_dataset(
         if dataset.path.startswith("s3://"):
             s3_dataset_location(dataset.path, settings.resolved_artifact_url)
         else:
-            data["path"] = str(resolve_dataset_path(dataset.path, settings.resolved_data_roots))
+            roots = settings.resolved_data_roots
+            data["path"] = stored_dataset_path(resolve_dataset_path(dataset.path, roots), roots)
     except (DatasetPathError, ValueError) as exc:
         raise invalid(["body", "dataset", "path"], f"dataset.path {dataset.path!r} {exc}") from exc
     return data

@@ -69,6 +69,16 @@ def resolve_dataset_path(raw: str, roots: list[Path]) -> Path:
     return resolved
 
 
+def stored_dataset_path(resolved: Path, roots: list[Path]) -> str:
+    """A checked path as a job records and shows it: relative to the first root when it lies
+    there (as `resolve_dataset_path` reads relative paths), so the job's dataset, its page and
+    a re-run never show the server's folders; a path in another root stays absolute (the
+    caller had to write it so)."""
+    if roots and (resolved == roots[0] or resolved.is_relative_to(roots[0])):
+        return str(resolved.relative_to(roots[0]))
+    return str(resolved)
+
+
 def make_private(folder: Path) -> None:
     """Create `folder` for this user alone (0700), or tighten it if it exists: the embedded
     data dir holds the database (webhook secrets, key and session hashes, every tenant's rows)

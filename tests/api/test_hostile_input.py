@@ -174,4 +174,4 @@ def test_a_data_root_reached_through_a_symlinked_alias_is_inside(client, data_ro
     alias.symlink_to(data_root)
     response = submit_path(client, str(alias / "images"))
     assert response.status_code == 202, response.text
-    assert response.json()["dataset"]["path"] == str((data_root / "images").resolve())
+    assert response.json()["dataset"]["path"] == "images"  # the root's own name for it

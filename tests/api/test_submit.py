@@ -130,7 +130,19 @@ def test_dataset_path_inside_a_root_is_resolved_and_accepted(client, data_root, 
         "/v1/jobs", json={"type": "train", "dataset": {"source": "image-folder", "path": "images"}}
     )
     assert response.status_code == 202
-    assert response.json()["dataset"]["path"] == str((data_root / "images").resolve())
+    # recorded as it lies under the data root: the job never shows the server's folders
+    assert response.json()["dataset"]["path"] == "images"
+
+
+def test_an_absolute_dataset_path_is_recorded_relative_to_the_data_root(client, data_root):
+    written = str(data_root / "images")
+    response = client.post(
+        "/v1/jobs", json={"type": "train", "dataset": {"source": "image-folder", "path": written}}
+    )
+    assert response.status_code == 202, response.text
+    job = client.get(f"/v1/jobs/{response.json()['id']}").json()
+    assert job["dataset"]["path"] == "images"
+    assert str(data_root) not in response.text and str(data_root.resolve()) not in str(job)
 
 
 def test_symlink_escaping_the_root_is_refused(client, data_root, tmp_path):
