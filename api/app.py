@@ -38,6 +38,7 @@ from tass.api.routers import (
     webhooks,
     workers,
 )
+from tass.api.routers import job_logs as job_log_routes
 from tass.api.routers import predict as predictions
 from tass.api.routers import registry as model_registry
 from tass.api.security_headers import SecurityHeaders
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, jobs, job_metrics, models, sweeps, workers, prometheus):
         app.include_router(module.router)
     app.include_router(job_events.router)
+    app.include_router(job_log_routes.router)
     app.include_router(webhooks.router)
     app.include_router(datasets.router)
     app.include_router(model_registry.router)

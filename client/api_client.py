@@ -198,6 +198,24 @@ class TassClient:
         params = {"kind": kind, "limit": limit, "cursor": cursor, "every": every}
         return self._json("GET", _path("jobs", job_id, "metrics"), params=params)
 
+    def job_logs(
+        self,
+        job_id: str,
+        *,
+        offset: int | None = None,
+        attempt: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+        wait: float | None = None,
+    ) -> Json:
+        """One page of log lines `{"items": [{"offset", "at", "attempt", "stream", "line"}],
+        "next_offset", "finished"}`; `follow` long-polls up to `wait` seconds for new lines."""
+        params: dict[str, Any] = {"offset": offset, "attempt": attempt, "tail": tail}
+        params["wait"] = wait
+        if follow:
+            params["follow"] = "true"
+        return self._json("GET", f"/v1/jobs/{_segment(job_id)}/logs", params=params)
+
     def iter_events(
         self, job_id: str, *, last_event_id: str | None = None
     ) -> Iterator[ServerSentEvent]:

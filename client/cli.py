@@ -21,6 +21,7 @@ from tass.client.cli_common import SERVICE_PANEL, CliState, ErrorReportingGroup
 from tass.client.datasets_cli import datasets_app
 from tass.client.gc_cli import gc
 from tass.client.keys_cli import keys_app
+from tass.client.logs_cli import logs
 from tass.client.metrics_cli import metrics
 from tass.client.predict_cli import predict
 from tass.client.registry_cli import registry_app
@@ -45,6 +46,7 @@ app.command("status")(jobs_cli.status)
 app.command("events")(jobs_cli.events)
 app.command("cancel")(jobs_cli.cancel)
 app.command("metrics")(metrics)
+app.command("logs")(logs)
 app.command("models")(jobs_cli.models)
 app.command("download")(jobs_cli.download)
 app.add_typer(sweep_app, name="sweep")

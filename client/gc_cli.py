@@ -40,7 +40,13 @@ def gc(
     engine = make_engine(settings.resolved_database_url)
     try:
         store = ObjectStore(settings.resolved_artifact_url)
-        found = collect_garbage(make_session_factory(engine), store, policy, dry_run=dry_run)
+        found = collect_garbage(
+            make_session_factory(engine),
+            store,
+            policy,
+            dry_run=dry_run,
+            keep_logs_days=settings.keep_job_logs_days,
+        )
     finally:
         engine.dispose()
     table = Table("key", "bytes", "why")

@@ -208,6 +208,28 @@ class Artifact(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class JobLogChunk(Base):
+    """One shipped piece of a job attempt's output (core/job_logs.py): lines [first_line,
+    first_line + line_count) of the job's log; `key` is None once dropped by the size cap."""
+
+    __tablename__ = "job_log_chunks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    first_line: Mapped[int] = mapped_column(BigInteger)
+    line_count: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("uq_job_log_chunks_line", "job_id", "first_line", unique=True),
+        Index("uq_job_log_chunks_seq", "job_id", "attempt", "seq", unique=True),
+    )
+
+
 class ApiKey(Base):
     """An API key: only the SHA-256 of its secret is stored; the prefix finds the row."""
 

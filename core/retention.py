@@ -22,7 +22,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tass.core.datasets import DATASET_KEY
-from tass.core.models import Artifact, Job, Metric, UploadedDataset
+from tass.core.job_logs import LOG_KEY, logs_past_retention
+from tass.core.models import Artifact, Job, JobLogChunk, Metric, UploadedDataset
 from tass.core.objectstore import ListedObject, ObjectStore
 from tass.core.states import FINAL_STATUSES
 from tass.trainer.artifacts import ATTEMPT_KEY, CHECKPOINT_KIND_PREFIX
@@ -150,6 +151,40 @@ def unrecorded_uploads(session: Session, listed: Iterable[ListedObject]) -> list
     ]
 
 
+def unindexed_logs(session: Session, listed: Iterable[ListedObject]) -> list[Garbage]:
+    """Job log chunks (`logs/{job}/attempt-{n}/...`) that no row names, stored over
+    UPLOAD_GRACE ago (a chunk is indexed right after it is stored), or whose job is gone."""
+    before = datetime.now(timezone.utc) - UPLOAD_GRACE
+    candidates = {obj.key: obj for obj in listed if LOG_KEY.match(obj.key)}
+    indexed: set[str] = set()
+    for chunk in _chunks(sorted(candidates)):
+        indexed.update(
+            key
+            for key in session.scalars(select(JobLogChunk.key).where(JobLogChunk.key.in_(chunk)))
+            if key
+        )
+    return [
+        Garbage(obj.key, obj.size, "orphan: a log chunk no row names")
+        for key, obj in candidates.items()
+        if key not in indexed and obj.last_modified < before
+    ]
+
+
+def expire_logs(session: Session, keep_days: float) -> list[Garbage]:
+    """Logs of jobs finished over `keep_days` ago (TASS_KEEP_JOB_LOGS_DAYS): rows deleted here
+    (the caller commits, then deletes the objects)."""
+    chunks = logs_past_retention(session, keep_days)
+    if chunks:
+        ids = [c.id for c in chunks]
+        for part in range(0, len(ids), 500):
+            session.execute(delete(JobLogChunk).where(JobLogChunk.id.in_(ids[part : part + 500])))
+    return [
+        Garbage(c.key, c.size, f"retention: job log older than {keep_days:g} days")
+        for c in chunks
+        if c.key
+    ]
+
+
 def stale_staging(store: ObjectStore) -> list[Garbage]:
     """Partial files of streamed uploads whose writer died (an API process killed mid-upload),
     untouched for UPLOAD_GRACE: invisible to the store's listing, so found on their own."""
@@ -161,7 +196,12 @@ def stale_staging(store: ObjectStore) -> list[Garbage]:
 
 
 def collect_garbage(
-    factory: sessionmaker[Session], store: ObjectStore, keep: str, *, dry_run: bool = False
+    factory: sessionmaker[Session],
+    store: ObjectStore,
+    keep: str,
+    *,
+    dry_run: bool = False,
+    keep_logs_days: float | None = None,
 ) -> list[Garbage]:
     """One collection: checkpoints past retention (rows first, then objects, so no recorded
     row ever names a missing object), then orphans. Returns what was (or would be) deleted.
@@ -177,9 +217,16 @@ def collect_garbage(
             for a in expired
         ]
         stray = orphans(session, listed) + unrecorded_uploads(session, listed)
+        stray += unindexed_logs(session, listed)
         if not dry_run and expired:
             session.execute(delete(Artifact).where(Artifact.id.in_([a.id for a in expired])))
             session.commit()
+        if keep_logs_days is not None:
+            garbage.extend(expire_logs(session, keep_logs_days))
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
     garbage.extend(stray)
     if not dry_run:
         for item in garbage:

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # housekeeping collects them and orphaned objects (0 turns the collector off)
     keep_checkpoints: Literal["all", "last", "last-and-best"] = "last-and-best"
     gc_interval_seconds: float = Field(3600.0, ge=0)
+    # job logs (README "Job logs"): stored output per job attempt (the oldest is dropped past
+    # it), how often a running job's output is shipped, and how long a finished job keeps it
+    job_log_max_mb: float = Field(64.0, gt=0)
+    job_log_flush_seconds: float = Field(2.0, gt=0, le=60)
+    keep_job_logs_days: float = Field(90.0, gt=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     # predictions (README "Predictions"): the serving process's URL, how many models it keeps
     # loaded, images per request and the largest predict body the API accepts

@@ -4,6 +4,7 @@ transaction of its own on the worker's sessions."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from tass.core import job_lifecycle
@@ -53,11 +54,21 @@ def finish(
     return job_lifecycle.finish(session, job.id, job.attempt, status, reason=reason, values=values)
 
 
-def fail(ctx: WorkerContext, job: Job, exc: BaseException) -> None:
+def fail(
+    ctx: WorkerContext,
+    job: Job,
+    exc: BaseException,
+    sync_log: Callable[[], int | None] | None = None,
+) -> None:
     """Fail this attempt with the exception's message, without server paths (a dataset shows
-    as named under the data roots, other files by name); the traceback goes to the log."""
+    as named under the data roots, other files by name); the traceback goes to the log, and
+    with the job's captured log (`sync_log`) the message names the traceback's first line."""
+    first_line = sync_log() if sync_log else None
     log.error("job %s attempt %s failed", job.id, job.attempt, exc_info=exc)
-    error = path_free(f"{type(exc).__name__}: {exc}", server_folders(ctx.settings))
+    message = f"{type(exc).__name__}: {exc}"
+    if sync_log and sync_log() is not None and first_line is not None:
+        message += f" (traceback at line {first_line} of the job's log: tass logs {job.id})"
+    error = path_free(message, server_folders(ctx.settings))
     with ctx.sessions.begin() as session:
         job_lifecycle.fail(session, job.id, job.attempt, error)
 

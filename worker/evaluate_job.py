@@ -16,6 +16,7 @@ from tass.worker.claim import claim, end_stopped, fail, finish
 from tass.worker.context import WorkerContext
 from tass.worker.job_data import load_job_data
 from tass.worker.lease import Lease
+from tass.worker.log_capture import job_log_capture
 from tass.worker.reporter import JobReporter
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
         log.info("job %s is not queued any more; skipping this delivery", job_id)
         return
     workdir = Path(tempfile.mkdtemp(prefix=f"tass-{job_id}-"))
+    job_log = job_log_capture(ctx, job.id, job.attempt).__enter__()  # ended in `finally`
     try:
         with Lease(ctx, job.id, job.attempt, job_deadline(job, ctx.settings)) as lease:
             from tass.trainer.errors import EvaluationStopped
@@ -83,6 +85,7 @@ def run_evaluate_job(ctx: WorkerContext, job_id: str) -> None:
             if not finish(ctx, job, JobStatus.SUCCEEDED, reason="evaluated", values=values):
                 end_stopped(ctx, job)
     except Exception as exc:
-        fail(ctx, job, exc)
+        fail(ctx, job, exc, job_log.sync)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        job_log.__exit__(None, None, None)

@@ -101,7 +101,12 @@ class GarbageCollector:
         if not self.settings.gc_interval_seconds or time.monotonic() < self.due:
             return
         self.due = time.monotonic() + self.settings.gc_interval_seconds
-        removed = collect_garbage(self.factory, self.store, self.settings.keep_checkpoints)
+        removed = collect_garbage(
+            self.factory,
+            self.store,
+            self.settings.keep_checkpoints,
+            keep_logs_days=self.settings.keep_job_logs_days,
+        )
         if removed:
             freed = sum(item.size for item in removed)
             log.info("garbage collection removed %d objects (%d bytes)", len(removed), freed)

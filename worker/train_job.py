@@ -36,6 +36,7 @@ from tass.worker.claim import claim, end_stopped, fail, finish
 from tass.worker.context import WorkerContext
 from tass.worker.job_data import load_job_data
 from tass.worker.lease import Lease
+from tass.worker.log_capture import capture_job_logs
 from tass.worker.preemption import hand_back, resume_point, stop_requests
 from tass.worker.reporter import JobReporter
 
@@ -92,18 +93,19 @@ def _run_train_job(ctx: WorkerContext, job_id: str, stop: threading.Event) -> No
     log.info("job %s (attempt %s) claimed by %s", job_id, job.attempt, ctx.worker_id)
     workdir = Path(tempfile.mkdtemp(prefix=f"tass-{job_id}-"))
     deadline = job_deadline(job, ctx.settings)
-    try:
-        with Lease(ctx, job.id, job.attempt, deadline) as lease:
-            forget_lost_progress(ctx, job, resumed_from, resumed_step)
-            resume = None
-            if checkpoint:
-                resume = fetch_checkpoint(ctx, checkpoint, workdir / "resume")
-                log.info("job %s resumes after step %s", job_id, resumed_step)
-            _train(ctx, job, lease, workdir, resume, stop)
-    except Exception as exc:
-        fail(ctx, job, exc)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with capture_job_logs(ctx, job.id, job.attempt) as job_log:
+        try:
+            with Lease(ctx, job.id, job.attempt, deadline) as lease:
+                forget_lost_progress(ctx, job, resumed_from, resumed_step)
+                resume = None
+                if checkpoint:
+                    resume = fetch_checkpoint(ctx, checkpoint, workdir / "resume")
+                    log.info("job %s resumes after step %s", job_id, resumed_step)
+                _train(ctx, job, lease, workdir, resume, stop)
+        except Exception as exc:
+            fail(ctx, job, exc, job_log.sync)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def fetch_parent_model(

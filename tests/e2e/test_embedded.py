@@ -101,6 +101,12 @@ def test_train_download_and_evaluate_through_the_cli(embedded, tmp_path):
 
     job = json.loads(embedded.tass("status", job_id, "--json").stdout)
     assert job["status"] == "succeeded"
+    # what the worker's process printed for the job (Python logging, TensorFlow) is its log
+    printed = embedded.tass("logs", job_id)
+    assert printed.returncode == 0, printed.stderr
+    assert "training alexnet-cifar on 540 images" in printed.stdout, printed.stdout
+    assert "epoch 2/2  loss" in printed.stdout, printed.stdout
+    assert "[stderr] I0000" in printed.stdout, printed.stdout  # TensorFlow's C++ logging
     assert [row for row in job["transitions"] if row["status"] == "running"]
     model_id = job["model_id"]
     # Write-once storage: the model lies under the attempt that published it.
