@@ -32,6 +32,7 @@ from tass.api.routers import (
     health,
     job_events,
     job_metrics,
+    job_tensorboard,
     jobs,
     models,
     sweeps,
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(job_events.router)
     app.include_router(job_log_routes.router)
+    app.include_router(job_tensorboard.router)
     app.include_router(webhooks.router)
     app.include_router(datasets.router)
     app.include_router(model_registry.router)

@@ -26,6 +26,7 @@ from tass.client.metrics_cli import metrics
 from tass.client.predict_cli import predict
 from tass.client.registry_cli import registry_app
 from tass.client.sweep_cli import sweep_app
+from tass.client.tensorboard_cli import tensorboard
 from tass.client.webhooks_cli import webhooks_app
 
 __all__ = ["CliState", "app", "main"]
@@ -47,6 +48,7 @@ app.command("events")(jobs_cli.events)
 app.command("cancel")(jobs_cli.cancel)
 app.command("metrics")(metrics)
 app.command("logs")(logs)
+app.command("tensorboard")(tensorboard)
 app.command("models")(jobs_cli.models)
 app.command("download")(jobs_cli.download)
 app.add_typer(sweep_app, name="sweep")

@@ -32,6 +32,7 @@ from tass.trainer.randomness import align_layer_randomness
 from tass.trainer.saving import load_weights
 from tass.trainer.schedules import make_optimizer
 from tass.trainer.spec import TrainSpec
+from tass.trainer.tensorboard import tensorboard_callback
 
 EVAL_BATCH_SIZE = 512
 
@@ -135,6 +136,7 @@ def _fit(
     first_epoch: int,
     steps: int,
     monitor: TrainingMonitor,
+    extra: list[keras.callbacks.Callback] | None = None,
 ) -> bool:
     """Run the epochs from `first_epoch` on; True when the hook cancelled training or a stop
     request was checkpointed. A run resumed mid-epoch first fits the rest of that epoch on its
@@ -147,7 +149,7 @@ def _fit(
         return (x for x, _ in eval_dataset(bn_sample, BN_BATCH_SIZE))
 
     def fit_epochs(start: int, end: int, skip: int) -> None:
-        callbacks: list[keras.callbacks.Callback] = [monitor]
+        callbacks: list[keras.callbacks.Callback] = [monitor, *(extra or [])]
         if model.distribute_strategy.num_replicas_in_sync == 1:  # see trainer/batchnorm.py
             callbacks.append(PreciseBatchNorm(bn_batches, steps - skip))
         if spec.early_stopping_patience is not None:
@@ -202,6 +204,7 @@ def train(
     log: Callable[[str], None] | None = None,
     on_phase: PhaseHook | None = None,
     stop_requested: Callable[[], bool] | None = None,
+    tensorboard_dir: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train `spec.model` on `data` (minus the stratified validation split).
 
@@ -216,6 +219,7 @@ def train(
     end) and stops; `TrainResult.stopped_at` says where. `on_phase(phase)` is told when
     building and compiling starts and when the final flip validation starts
     (`trainer.progress.Phase`).
+    `tensorboard_dir` gets TensorBoard event files (trainer/tensorboard.py).
     """
     report_phase = on_phase or (lambda _: None)
     report_phase("compiling")
@@ -267,9 +271,19 @@ def train(
         resume_step=resume_step,
         resume_metrics=resume_metrics,
     )
+    extra: list[keras.callbacks.Callback] = []
+    if tensorboard_dir is not None:  # TensorBoard event files (trainer/tensorboard.py)
+        extra.append(
+            tensorboard_callback(
+                tensorboard_dir,
+                epochs=spec.epochs,
+                steps_per_epoch=steps,
+                every_steps=progress_every,
+            )
+        )
     stopped = False
     if first_epoch < spec.epochs:
-        stopped = _fit(model, spec, train_data, val_data, first_epoch, steps, monitor)
+        stopped = _fit(model, spec, train_data, val_data, first_epoch, steps, monitor, extra)
     final_metrics = dict(history[-1]) if history else {}
     if val_data is not None and history and not stopped:
         # the validation estimate with test-time flip augmentation (python -m tass.trainer

@@ -39,6 +39,7 @@ from tass.worker.lease import Lease
 from tass.worker.log_capture import capture_job_logs
 from tass.worker.preemption import hand_back, resume_point, stop_requests
 from tass.worker.reporter import JobReporter
+from tass.worker.tensorboard_upload import publish_tensorboard
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ def _train(
         log=log.info,
         on_phase=reporter.phase,
         stop_requested=stop.is_set,
+        tensorboard_dir=workdir / "tensorboard",
     )
     stopped_at = result.stopped_at
     if (
@@ -158,7 +160,8 @@ def _train(
         and not lease.lost.is_set()
         and hand_back(ctx, job, lease, stopped_at)
     ):
-        return
+        return  # a preempted run's event files so far are not kept: its attempt resumes later
+    publish_tensorboard(ctx, job, workdir / "tensorboard")
     if result.stopped or lease.lost.is_set() or not reporter.phase("exporting"):
         end_stopped(ctx, job)
         return

@@ -107,6 +107,11 @@ def test_train_download_and_evaluate_through_the_cli(embedded, tmp_path):
     assert "training alexnet-cifar on 540 images" in printed.stdout, printed.stdout
     assert "epoch 2/2  loss" in printed.stdout, printed.stdout
     assert "[stderr] I0000" in printed.stdout, printed.stdout  # TensorFlow's C++ logging
+    # its TensorBoard event files, as `tass tensorboard` lays them out
+    logdir = tmp_path / "tb"
+    board = embedded.tass("tensorboard", job_id, "--logdir", str(logdir), "--download-only")
+    assert board.returncode == 0, board.stderr
+    assert list(logdir.glob("e2e-*/train/events.out.tfevents.*")), sorted(logdir.rglob("*"))
     assert [row for row in job["transitions"] if row["status"] == "running"]
     model_id = job["model_id"]
     # Write-once storage: the model lies under the attempt that published it.
