@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     job_log_max_mb: float = Field(64.0, gt=0)
     job_log_flush_seconds: float = Field(2.0, gt=0, le=60)
     keep_job_logs_days: float = Field(90.0, gt=0)
+    # MLflow (README "MLflow"): every training job logs a run to this tracking server
+    mlflow_tracking_uri: str | None = None
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     # predictions (README "Predictions"): the serving process's URL, how many models it keeps
     # loaded, images per request and the largest predict body the API accepts

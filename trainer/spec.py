@@ -89,6 +89,18 @@ class Augmentation(_Strict):
     )
 
 
+class MlflowTarget(_Strict):
+    """Where a job's MLflow run goes (the server is TASS_MLFLOW_TRACKING_URI)."""
+
+    experiment: str = Field("tass", min_length=1, max_length=200, description="Experiment name.")
+
+
+class Tracking(_Strict):
+    """Experiment trackers a job reports to, besides tass itself (worker/mlflow_tracking.py)."""
+
+    mlflow: MlflowTarget | None = None
+
+
 class TrainSpec(_Strict):
     """Every hyperparameter of one training run; each field is bounded."""
 
@@ -178,6 +190,10 @@ class TrainSpec(_Strict):
         le=30 * 24 * 3600,
         description="Service deadline: past it the job fails with reason timeout "
         "(unset: the server default). The trainer itself ignores it.",
+    )
+
+    tracking: Tracking | None = Field(
+        None, description="Report to MLflow too: {mlflow: {experiment}}. The trainer ignores it."
     )
 
     @model_validator(mode="before")
@@ -285,7 +301,7 @@ def _flag_type(annotation: object) -> tuple[type, tuple[str, ...] | None]:
 
 # fields a flag cannot carry: a nested model, a JSON config (--architecture FILE reads one),
 # a list of layer names (--freeze, comma-separated, sets it)
-_NO_FLAG = ("augmentation", "architecture", "freeze")
+_NO_FLAG = ("augmentation", "architecture", "freeze", "tracking")  # set in spec files only
 
 
 def spec_flags() -> list[SpecFlag]:

@@ -38,6 +38,7 @@ from tass.worker.job_data import load_job_data
 from tass.worker.lease import Lease
 from tass.worker.log_capture import capture_job_logs
 from tass.worker.preemption import hand_back, resume_point, stop_requests
+from tass.worker.mlflow_tracking import JobTracking, job_tracking
 from tass.worker.reporter import JobReporter
 from tass.worker.tensorboard_upload import publish_tensorboard
 
@@ -102,7 +103,8 @@ def _run_train_job(ctx: WorkerContext, job_id: str, stop: threading.Event) -> No
                 if checkpoint:
                     resume = fetch_checkpoint(ctx, checkpoint, workdir / "resume")
                     log.info("job %s resumes after step %s", job_id, resumed_step)
-                _train(ctx, job, lease, workdir, resume, stop)
+                with job_tracking(ctx, job, TrainSpec.model_validate(job.spec)) as tracking:
+                    _train(ctx, job, lease, workdir, resume, stop, tracking)
         except Exception as exc:
             fail(ctx, job, exc, job_log.sync)
         finally:
@@ -131,6 +133,7 @@ def _train(
     workdir: Path,
     resume: Path | None,
     stop: threading.Event,
+    tracking: JobTracking,
 ) -> None:
     from tass.trainer.saving import export_model, export_savedmodel
     from tass.trainer.train import train
@@ -144,7 +147,7 @@ def _train(
     result = train(
         spec,
         data,
-        hook=reporter,
+        hook=tracking.wrap(reporter),
         progress_every=1,
         checkpoint_dir=workdir / CHECKPOINTS_DIR,
         resume_from=resume,
@@ -160,11 +163,14 @@ def _train(
         and not lease.lost.is_set()
         and hand_back(ctx, job, lease, stopped_at)
     ):
+        tracking.end("KILLED")  # preempted: the attempt resumes later, in a run of its own
         return  # a preempted run's event files so far are not kept: its attempt resumes later
     publish_tensorboard(ctx, job, workdir / "tensorboard")
     if result.stopped or lease.lost.is_set() or not reporter.phase("exporting"):
+        tracking.end("KILLED")
         end_stopped(ctx, job)
         return
+    tracking.log_model(result.model)
     keras_file = workdir / MODEL_FILE
     export_model(result.model, keras_file, result.class_names)
     savedmodel = workdir / SAVEDMODEL_DIR
