@@ -49,6 +49,7 @@ from tass.core.db import make_engine, make_session_factory
 from tass.core.objectstore import ObjectStore
 from tass.core.queue import make_producer
 from tass.core.settings import Settings, get_settings
+from tass.core.tracing import trace_task_publishing
 from tass.migrations.runner import check_schema_current
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         **docs_urls(settings.public_docs),
     )
     install_error_handlers(app)
+    if settings.opentelemetry:  # the request's trace continues into the worker's job
+        trace_task_publishing()
     registry, http_registry = make_registries(
         DatabaseCollector(lambda: app.state.session_factory, settings.heartbeat_timeout_seconds)
     )

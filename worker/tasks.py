@@ -11,19 +11,22 @@ from tass.worker.context import get_context
 from tass.worker.dataset_validation import run_validate_dataset
 from tass.worker.evaluate_job import run_evaluate_job
 from tass.worker.prewarm import warmup
+from tass.worker.tracing import job_span
 from tass.worker.train_job import run_train_job
 
 
 @celery_app.task(name=TRAIN_TASK, bind=True)
 def train(self: Task, job_id: str) -> None:
     warmup.wait()
-    run_train_job(get_context(self.request.hostname), job_id)
+    with job_span("train", job_id):
+        run_train_job(get_context(self.request.hostname), job_id)
 
 
 @celery_app.task(name=EVALUATE_TASK, bind=True)
 def evaluate(self: Task, job_id: str) -> None:
     warmup.wait()
-    run_evaluate_job(get_context(self.request.hostname), job_id)
+    with job_span("evaluate", job_id):
+        run_evaluate_job(get_context(self.request.hostname), job_id)
 
 
 @celery_app.task(name=VALIDATE_DATASET_TASK, bind=True)

@@ -41,6 +41,7 @@ from tass.worker.preemption import hand_back, resume_point, stop_requests
 from tass.worker.mlflow_tracking import JobTracking, job_tracking
 from tass.worker.reporter import JobReporter
 from tass.worker.tensorboard_upload import publish_tensorboard
+from tass.worker.tracing import epoch_spans
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def _train(
     result = train(
         spec,
         data,
-        hook=tracking.wrap(reporter),
+        hook=epoch_spans(tracking.wrap(reporter), ctx.settings.opentelemetry),
         progress_every=1,
         checkpoint_dir=workdir / CHECKPOINTS_DIR,
         resume_from=resume,

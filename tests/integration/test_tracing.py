@@ -1,0 +1,137 @@
+"""One trace from POST /v1/jobs through the broker into the worker's job and its epochs
+(TASS_OPENTELEMETRY=true), recorded by the SDK's in-memory exporter: the API app in-process,
+the task's message taken from the broker and its body run as a worker runs it, with the
+message's headers as the task's request."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from celery.app.trace import build_tracer
+from fastapi.testclient import TestClient
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tass.core.apikeys import create_key
+from tass.core.db import make_engine, make_session_factory
+from tass.core.queue import TRAIN_TASK
+from tass.core.settings import get_settings
+from tass.core.tracing import stop_tracing_task_publishing
+from tass.migrations.runner import upgrade
+
+pytestmark = pytest.mark.integration
+
+SPEC = {
+    "epochs": 2,
+    "width": 0.125,
+    "batch_size": 32,
+    "jit_compile": "off",
+    "validation_split": 0.2,
+}
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    trace.set_tracer_provider(provider)  # once per process: no other test sets one
+    yield memory
+    memory.clear()
+
+
+@pytest.fixture
+def traced_service(tmp_path, monkeypatch, exporter):
+    monkeypatch.setenv("TASS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TASS_BROKER_URL", "memory://")
+    monkeypatch.setenv("TASS_OPENTELEMETRY", "true")
+    get_settings.cache_clear()
+    monkeypatch.setattr("tass.worker.context._context", None)
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        _, key = create_key(session, "acme")
+        session.commit()
+    engine.dispose()
+    yield settings, key
+    stop_tracing_task_publishing()
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+
+    CeleryInstrumentor().uninstrument()
+    get_settings.cache_clear()
+
+
+def take_message(client: TestClient, queue: str):  # type: ignore[no-untyped-def]
+    producer = client.app.state.producer
+    with producer.connection_for_read() as conn:
+        simple = conn.SimpleQueue(queue)
+        message = simple.get(timeout=5)
+        message.ack()
+        simple.close()
+    return message
+
+
+def test_one_trace_runs_from_the_submit_to_the_epochs(traced_service, exporter):
+    from tass.api.app import create_app
+    from tass.worker.tasks import celery_app
+    from tass.worker.tracing import instrument_celery
+
+    settings, key = traced_service
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {key}"}) as client:
+        body = {
+            "type": "train",
+            "spec": SPEC,
+            "dataset": {"source": "synthetic", "num_examples": 80},
+        }
+        response = client.post("/v1/jobs", json=body)
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
+        message = take_message(client, settings.train_queue)
+    assert "traceparent" in message.headers
+
+    # the worker: Celery's instrumentation, then the task as a worker runs a delivered message
+    # (its headers are the request's attributes)
+    instrument_celery()
+    task = celery_app.tasks[TRAIN_TASK]
+    run = build_tracer(TRAIN_TASK, task, app=celery_app, hostname="worker@test", eager=True)
+    request = {**message.headers, "hostname": "worker@test", "delivery_info": {}}
+    outcome = run(message.headers["id"], [job_id], {}, request)
+    assert outcome.info is None, outcome  # no exception
+    with client:
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
+
+    finished = exporter.get_finished_spans()
+    spans = {span.name: span for span in finished}
+    by_id = {span.context.span_id: span for span in finished}
+
+    def ancestors(span) -> list[str]:  # type: ignore[no-untyped-def]
+        names = []
+        while span.parent is not None and span.parent.span_id in by_id:
+            span = by_id[span.parent.span_id]
+            names.append(span.name)
+        return names
+
+    chain = ["POST /v1/jobs", f"publish {TRAIN_TASK}", f"run/{TRAIN_TASK}", "tass.train_job"]
+    for name in chain:
+        assert name in spans, sorted(spans)
+    # the request's span (and FastAPI's span of the endpoint inside it) above the publish,
+    # then each one the parent of the next, across the broker
+    assert ancestors(spans[f"publish {TRAIN_TASK}"])[-1] == "POST /v1/jobs"
+    for parent, child in itertools.pairwise(chain[1:]):
+        assert spans[child].parent is not None, child
+        assert spans[child].parent.span_id == spans[parent].context.span_id, (parent, child)
+    job_span = spans["tass.train_job"]
+    assert job_span.attributes["tass.job_id"] == job_id
+    epochs = [s for s in exporter.get_finished_spans() if s.name.startswith("epoch ")]
+    assert [s.name for s in epochs] == ["epoch 1", "epoch 2"]
+    assert all(s.parent.span_id == job_span.context.span_id for s in epochs)
+    assert "tass.metric.loss" in epochs[0].attributes
+    trace_ids = {spans[name].context.trace_id for name in chain} | {
+        s.context.trace_id for s in epochs
+    }
+    assert len(trace_ids) == 1
