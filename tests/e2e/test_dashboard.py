@@ -58,7 +58,8 @@ def site(tmp_path_factory) -> Iterator[dict]:
     """uvicorn over a seeded SQLite database; the test keeps a session factory to it."""
 
     def seeded(factory, root):
-        return {"data": seed(factory, ObjectStore((root / "artifacts").as_uri()))}
+        store = ObjectStore((root / "artifacts").as_uri())
+        return {"data": seed(factory, store), "store": store}
 
     root = tmp_path_factory.mktemp("dashboard")
     with dashboard_site(root, seeded, {"TASS_SSE_POLL_SECONDS": "0.2"}) as running:
@@ -273,7 +274,7 @@ def test_failed_job_shows_its_error(page, site):
 
 def test_a_running_job_shows_each_phase_as_it_changes(page, site):
     data: Seeded = site["data"]
-    factory = site["factory"]
+    factory = site["db"]
     set_phase(factory, data.running, "compiling")
     page.goto(f"/dashboard/jobs/{data.running}")
     phase = page.locator("#progress-box #job-phase")
@@ -298,6 +299,30 @@ def test_a_running_job_shows_each_phase_as_it_changes(page, site):
         expect(phase).to_have_count(0)
     finally:
         forget_job(factory, evaluation)
+
+
+def test_a_failed_jobs_page_shows_the_tail_of_its_log(page, site):
+    from tass.core.job_logs import LogLine, store_chunk
+
+    data: Seeded = site["data"]
+    lines = [LogLine(f"2026-12-07T10:00:{n:02d}.000Z", "stdout", f"step {n}") for n in range(40)]
+    lines += [
+        LogLine("2026-12-07T10:01:00.000Z", "stderr", "Traceback (most recent call last):"),
+        LogLine("2026-12-07T10:01:00.000Z", "stderr", "OOM <img src=x onerror=window.__pwned=1>"),
+    ]
+    store_chunk(site["db"], site["store"], data.failed, 1, 0, lines)
+    page.goto(f"/dashboard/jobs/{data.failed}")
+    log = page.locator("#logs")
+    expect(log).to_contain_text("Traceback (most recent call last):")
+    expect(page.locator("#logs .log-stderr").last).to_have_text(
+        "OOM <img src=x onerror=window.__pwned=1>\n"
+    )
+    expect(page.locator("#logs .log-attempt")).to_have_text("── attempt 1 ──\n")
+    # opened at the tail: the traceback is in view
+    assert page.evaluate(
+        "(b => b.scrollTop + b.clientHeight >= b.scrollHeight - 8)(document.getElementById('logs'))"
+    )
+    assert page.evaluate("window.__pwned") is None
 
 
 def test_running_job_curves_follow_the_event_stream(page, site):

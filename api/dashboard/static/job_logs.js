@@ -13,9 +13,18 @@
   const TAIL = 500;
   const MAX_SHOWN = 5000;
   let lastAttempt = null;
+  // stay at the bottom (the newest lines) until the reader scrolls up; the panel may still be
+  // hidden when the first lines arrive, so it scrolls again once it is laid out
+  let stick = true;
+  const toBottom = () => {
+    if (stick) box.scrollTop = box.scrollHeight;
+  };
+  box.addEventListener("scroll", () => {
+    stick = box.scrollTop + box.clientHeight >= box.scrollHeight - 8;
+  });
+  if (window.ResizeObserver) new ResizeObserver(toBottom).observe(box);
 
   function append(items) {
-    const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 8;
     for (const item of items) {
       if (item.attempt !== lastAttempt) {
         const head = document.createElement("span");
@@ -31,7 +40,7 @@
       box.appendChild(line);
     }
     while (box.childNodes.length > MAX_SHOWN) box.removeChild(box.firstChild);
-    if (atBottom || items.length) box.scrollTop = box.scrollHeight;
+    toBottom();
   }
 
   async function run() {
