@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 
 import numpy as np
@@ -153,3 +154,18 @@ def test_unloadable_data_fails_the_job_with_a_readable_error(http, api, worker, 
     job = wait_for_status(http, response.json()["id"], FINAL, 120, api[0], worker)
     assert job["status"] == "failed"
     assert "broken.tar.gz" in job["error"]
+    # the error names the line of the job's log where the traceback starts
+    found = re.search(r"traceback at line (\d+) of the job's log", job["error"])
+    assert found, job["error"]
+    page = http.get(f"/v1/jobs/{job['id']}/logs", params={"offset": found[1]}).json()
+    assert "failed" in page["items"][0]["line"], page["items"][:3]
+    assert any(item["line"].startswith("Traceback") for item in page["items"]), page["items"]
+
+
+def test_the_jobs_log_holds_what_its_process_printed(trained, http):
+    page = http.get(f"/v1/jobs/{trained['id']}/logs", params={"limit": 5000}).json()
+    lines = [(item["stream"], item["line"]) for item in page["items"]]
+    assert any(stream == "stderr" and "epoch 2/2  loss" in line for stream, line in lines), lines
+    tail = http.get(f"/v1/jobs/{trained['id']}/logs", params={"tail": 2}).json()
+    assert [item["line"] for item in tail["items"]] == [line for _, line in lines[-2:]]
+    assert tail["finished"] is True
