@@ -37,8 +37,8 @@ from tass.worker.context import WorkerContext
 from tass.worker.job_data import load_job_data
 from tass.worker.lease import Lease
 from tass.worker.log_capture import capture_job_logs
-from tass.worker.preemption import hand_back, resume_point, stop_requests
 from tass.worker.mlflow_tracking import JobTracking, job_tracking
+from tass.worker.preemption import hand_back, resume_point, stop_requests
 from tass.worker.reporter import JobReporter
 from tass.worker.tensorboard_upload import publish_tensorboard
 from tass.worker.tracing import epoch_spans
