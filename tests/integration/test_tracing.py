@@ -49,6 +49,7 @@ def traced_service(tmp_path, monkeypatch, exporter):
     monkeypatch.setenv("TASS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TASS_BROKER_URL", "memory://")
     monkeypatch.setenv("TASS_OPENTELEMETRY", "true")
+    monkeypatch.setenv("TASS_ALLOWED_HOSTS", "testserver")  # TestClient's Host
     get_settings.cache_clear()
     monkeypatch.setattr("tass.worker.context._context", None)
     settings = get_settings()
