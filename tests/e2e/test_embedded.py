@@ -106,7 +106,10 @@ def test_train_download_and_evaluate_through_the_cli(embedded, tmp_path):
     assert printed.returncode == 0, printed.stderr
     assert "training alexnet-cifar on 540 images" in printed.stdout, printed.stdout
     assert "epoch 2/2  loss" in printed.stdout, printed.stdout
-    assert "[stderr] I0000" in printed.stdout, printed.stdout  # TensorFlow's C++ logging
+    # TensorFlow's own logging of the SavedModel export (its C++ start-up lines come earlier,
+    # in the pre-warmed process before the job: tests/unit/worker/test_job_logs.py has fd-level
+    # capture of C++ output)
+    assert "Assets written to" in printed.stdout, printed.stdout
     # its TensorBoard event files, as `tass tensorboard` lays them out
     logdir = tmp_path / "tb"
     board = embedded.tass("tensorboard", job_id, "--logdir", str(logdir), "--download-only")
@@ -177,7 +180,7 @@ def test_a_worker_sent_sigterm_hands_its_job_back_and_tass_up_starts_it_again(em
         deadline = time.monotonic() + 180
         while True:
             job = http.get(f"/v1/jobs/{job_id}").json()
-            step = (job["progress"] or {}).get("global_step", 0)
+            step = (job["progress"] or {}).get("global_step") or 0  # None while loading
             if job["status"] == "running" and 2 <= step < 40:
                 break
             assert job["status"] in {"queued", "running"} and step < 40, job
