@@ -11,4 +11,5 @@ scripts/setup.sh cpu,dev
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports
 scripts/typecheck.sh
+scripts/check-chart.sh
 .venv/bin/python -m pytest "$@"
