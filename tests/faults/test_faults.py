@@ -43,8 +43,8 @@ def mid_epoch(epoch: int):
         progress = job["progress"] or {}
         return (
             job["status"] == "running"
-            and progress.get("epoch", 0) >= epoch
-            and progress.get("step", 0) < progress.get("steps_per_epoch", 0)
+            and (progress.get("epoch") or 0) >= epoch  # null while loading and compiling
+            and (progress.get("step") or 0) < (progress.get("steps_per_epoch") or 0)
         )
 
     return check
@@ -247,7 +247,7 @@ def test_sigterm_mid_epoch_checkpoints_and_the_job_resumes_there_on_another_work
 
     def early_in_epoch_1(job: dict) -> bool:
         progress = job["progress"] or {}
-        return job["status"] == "running" and 3 <= progress.get("global_step", 0) < 150
+        return job["status"] == "running" and 3 <= (progress.get("global_step") or 0) < 150
 
     job = wait_until(http, job_id, early_in_epoch_1, 120, leaving, what="early in epoch 1")
     os.kill(leaving.proc.pid, signal.SIGTERM)

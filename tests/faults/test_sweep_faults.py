@@ -58,7 +58,9 @@ def test_a_sweep_survives_a_worker_kill9_and_an_api_restart(
             wait_until(
                 client,
                 first_trial,
-                lambda j: j["status"] == "running" and (j["progress"] or {}).get("epoch", 0) >= 1,
+                lambda j: (
+                    j["status"] == "running" and ((j["progress"] or {}).get("epoch") or 0) >= 1
+                ),
                 180,
                 first,
                 what="training",
