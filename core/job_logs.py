@@ -78,6 +78,19 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _line_count(job_id: str) -> Any:
+    """The number the job's next log line gets: past the end of its last indexed chunk."""
+    return select(
+        func.coalesce(func.max(JobLogChunk.first_line + JobLogChunk.line_count), 0)
+    ).where(JobLogChunk.job_id == job_id)
+
+
+def stored_line_count(sessions: SessionFactory, job_id: str) -> int:
+    """How many lines of the job's log are indexed (every attempt's): the next line's number."""
+    with sessions() as session:
+        return int(session.scalar(_line_count(job_id)) or 0)
+
+
 def store_chunk(
     sessions: SessionFactory,
     store: ObjectStore,
@@ -92,11 +105,7 @@ def store_chunk(
     for _ in range(5):  # another attempt (a stale worker) may take the same numbers first
         try:
             with sessions.begin() as session:
-                first = session.scalar(
-                    select(
-                        func.coalesce(func.max(JobLogChunk.first_line + JobLogChunk.line_count), 0)
-                    ).where(JobLogChunk.job_id == job_id)
-                )
+                first = session.scalar(_line_count(job_id))
                 session.add(
                     JobLogChunk(
                         job_id=job_id,

@@ -22,7 +22,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
-from tass.core.job_logs import TASS_STREAM, LogLine, drop_oldest, now_iso, store_chunk
+from tass.core.job_logs import (
+    TASS_STREAM,
+    LogLine,
+    drop_oldest,
+    now_iso,
+    store_chunk,
+    stored_line_count,
+)
 from tass.worker.context import WorkerContext
 from tass.worker.log_scrub import Scrubber
 
@@ -197,8 +204,17 @@ def _writes_to_stderr(handler: logging.Handler) -> bool:
 class JobLogCapture:
     """While open, fds 1 and 2 (and sys.stdout/stderr, and the root logger) feed the log."""
 
-    def __init__(self, ship: Ship, *, flush_seconds: float, scrub: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        ship: Ship,
+        *,
+        flush_seconds: float,
+        scrub: Callable[[str], str],
+        lines_stored: Callable[[], int] | None = None,
+    ) -> None:
         self.shipper = LogShipper(ship, scrub, flush_seconds)
+        # the job's stored line count, asked when this attempt has shipped nothing yet
+        self._lines_stored = lines_stored
         self._fds: list[_RedirectedFd] = []
         self._handler: logging.Handler | None = None
 
@@ -225,7 +241,11 @@ class JobLogCapture:
             stream.flush()
         for redirected in self._fds:
             redirected.sync()
-        return self.shipper.next_line if self.shipper.ship_pending() else None
+        if not self.shipper.ship_pending():
+            return None
+        if self.shipper.next_line is None and self._lines_stored is not None:
+            return self._lines_stored()  # nothing printed yet: the next line follows the stored
+        return self.shipper.next_line
 
     def __exit__(self, *exc: object) -> None:
         if self._handler is not None:
@@ -261,4 +281,9 @@ def job_log_capture(ctx: WorkerContext, job_id: str, attempt: int) -> JobLogCapt
             state["stored"] -= dropped
         return first
 
-    return JobLogCapture(ship, flush_seconds=ctx.settings.job_log_flush_seconds, scrub=Scrubber())
+    return JobLogCapture(
+        ship,
+        flush_seconds=ctx.settings.job_log_flush_seconds,
+        scrub=Scrubber(),
+        lines_stored=lambda: stored_line_count(ctx.sessions, job_id),
+    )

@@ -39,7 +39,13 @@ def exporter() -> Iterator[InMemorySpanExporter]:
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    trace.set_tracer_provider(provider)  # once per process: no other test sets one
+    # OpenTelemetry lets a process set its global provider once, and an earlier test in the same
+    # process may have (importing mlflow sets one up for its own tracing): start from none, as
+    # OpenTelemetry's own test utilities (reset_trace_globals) do
+    trace._TRACER_PROVIDER_SET_ONCE = trace.Once()
+    trace._TRACER_PROVIDER = None
+    trace.set_tracer_provider(provider)
+    assert trace.get_tracer_provider() is provider
     yield memory
     memory.clear()
 
