@@ -6,6 +6,9 @@ message's headers as the task's request."""
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -83,7 +86,22 @@ def take_message(client: TestClient, queue: str):  # type: ignore[no-untyped-def
     return message
 
 
-def test_one_trace_runs_from_the_submit_to_the_epochs(traced_service, exporter):
+IN_OWN_PROCESS = "TASS_TRACING_TEST_PROCESS"
+
+
+def test_one_trace_runs_from_the_submit_to_the_epochs():
+    """Runs the check below in a Python process of its own: OpenTelemetry's globals (the tracer
+    provider, instrumented libraries) are per process, and other tests in a suite's process set
+    them first."""
+    env = {**os.environ, IN_OWN_PROCESS: "1"}
+    inner = f"{__file__}::test_one_trace_in_this_process"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", inner]
+    ran = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stdout[-6000:] + ran.stderr[-2000:]
+    assert "1 passed" in ran.stdout, ran.stdout[-2000:]
+
+
+def _check_one_trace(traced_service, exporter):
     from tass.api.app import create_app
     from tass.worker.tasks import celery_app
     from tass.worker.tracing import instrument_celery
@@ -142,3 +160,9 @@ def test_one_trace_runs_from_the_submit_to_the_epochs(traced_service, exporter):
         s.context.trace_id for s in epochs
     }
     assert len(trace_ids) == 1
+
+
+if os.environ.get(IN_OWN_PROCESS) == "1":  # collected only in the process started above
+
+    def test_one_trace_in_this_process(traced_service, exporter):
+        _check_one_trace(traced_service, exporter)
