@@ -10,6 +10,7 @@ from tass.api.schemas import ArtifactOut, JobOut, ModelOut, TransitionOut
 from tass.core.job_queries import JobSnapshot
 from tass.core.models import Job, JobTransition, Model
 from tass.core.redaction import path_free
+from tass.core.scheduling import Priority
 from tass.trainer.artifacts import model_format
 from tass.trainer.progress import JobProgress
 
@@ -40,11 +41,30 @@ def job_out(job: Job | JobSnapshot) -> JobOut:
         job,
         tags=job.tags or {},
         worker=job.worker_id,
+        priority=Priority(job.priority).label,
+        resources=resources_out(job.resources),
+        placement=placement_out(job.placement),
         progress=JobProgress.model_validate(job.progress) if job.progress else None,
         metrics=job.latest_metrics or {},
         error=path_free(job.error) if job.error else None,  # also rows recorded before redaction
         transitions=[transition_out(t) for t in job.transitions],
     )
+
+
+def resources_out(resources: dict[str, Any] | None) -> dict[str, Any]:
+    """A job's resources with the defaults filled in (a null column: one CPU slot, any pool)."""
+    return {"gpus": 0, "workers": 1, "pool": None, **(resources or {})}
+
+
+def placement_out(placement: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Where the scheduler placed a job: its pool, worker and devices (no bookkeeping)."""
+    if placement is None:
+        return None
+    return {
+        "pool": placement.get("pool"),
+        "worker": placement.get("worker"),
+        "devices": [d for m in placement.get("allocations", []) for d in m["devices"]],
+    }
 
 
 def model_out(model: Model) -> ModelOut:

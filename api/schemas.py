@@ -29,7 +29,42 @@ class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class TrainJobCreate(InputModel):
+PriorityName = Literal["low", "normal", "high", "urgent"]
+POOL_PATTERN = r"^[A-Za-z0-9_.-]+$"
+
+
+class JobResources(InputModel):
+    """What a job runs on (README "Scheduling")."""
+
+    gpus: int = Field(0, ge=0, le=64, description="GPUs per worker; 0 runs on a CPU slot.")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=1,
+        description="Workers training the job together (multi-worker training is not "
+        "available yet: 1).",
+    )
+    pool: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=POOL_PATTERN,
+        description="Only workers of this pool (`tass worker --pool`); default: any.",
+    )
+
+
+class SchedulingFields(InputModel):
+    """The scheduling fields every job (and a sweep, for its trials) may set."""
+
+    priority: PriorityName = Field(
+        "normal",
+        description="Scheduling class; a higher one is placed first and may preempt a lower "
+        "one. Tenants may use up to `high` unless an admin raises their `max_priority`.",
+    )
+    resources: JobResources = Field(default_factory=JobResources)
+
+
+class TrainJobCreate(SchedulingFields):
     type: Literal["train"]
     spec: TrainSpec = Field(default_factory=TrainSpec)
     dataset: DatasetSpec
@@ -42,7 +77,7 @@ class TrainJobCreate(InputModel):
     )
 
 
-class EvaluateJobCreate(InputModel):
+class EvaluateJobCreate(SchedulingFields):
     type: Literal["evaluate"]
     model_id: SingleLine = Field(
         min_length=1, max_length=200, description="A model id, `NAME@ALIAS` or `NAME:VERSION`."
@@ -91,6 +126,17 @@ class JobOut(BaseModel):
     model_id: str | None
     register_as: str | None = None
     worker: str | None = Field(None, description="`<worker node>/<pid>` running the job.")
+    priority: PriorityName = "normal"
+    resources: dict[str, Any] = Field(
+        default_factory=lambda: {"gpus": 0, "workers": 1, "pool": None}
+    )
+    queue_position: int | None = Field(
+        None, description="1-based place among the waiting jobs (null unless queued)."
+    )
+    pending_reason: str | None = Field(None, description="Why it waits (null unless queued).")
+    placement: dict[str, Any] | None = Field(
+        None, description="The worker, pool and devices the scheduler placed it on."
+    )
     last_heartbeat_at: datetime | None = None
     progress: JobProgress | None
     metrics: dict[str, float]

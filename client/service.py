@@ -24,6 +24,7 @@ from tass.client.supervisor import Child, Outcome, Supervisor
 if TYPE_CHECKING:  # the light client never loads the server packages
     from tass.migrations.runner import Upgraded
 
+_POOL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _GPUS = re.compile(r"^\d+(,\d+)*$")
 
 
@@ -135,15 +136,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
-def worker_command(queues: str | None = None, concurrency: int = 1) -> list[str]:
-    """The Celery worker command line; without `queues` the Celery app's defaults apply."""
+def worker_command(queues: str | None = None, concurrency: int | None = None) -> list[str]:
+    """The Celery worker command line; without `queues` the Celery app's defaults apply, and
+    without `concurrency` one process per slot (TASS_WORKER_SLOTS)."""
     argv = [sys.executable, "-m", "celery", "-A", "tass.worker.app", "worker", "--loglevel", "INFO"]
     if queues:
         names = [name.strip() for name in queues.split(",") if name.strip()]
         if not names:
             raise UsageError(f"--queues {queues!r}: expected Q1,Q2")
         argv += ["-Q", ",".join(names)]
-    return [*argv, "-c", str(concurrency), "--pool", "prefork"]
+    if concurrency is not None:
+        argv += ["-c", str(concurrency)]
+    return [*argv, "--pool", "prefork"]
 
 
 def gpu_env(gpus: str | None) -> dict[str, str]:
@@ -156,6 +160,21 @@ def gpu_env(gpus: str | None) -> dict[str, str]:
     if not _GPUS.match(value):
         raise UsageError(f"--gpus {gpus!r}: expected GPU indices like 0,1 (or none)")
     return {"CUDA_VISIBLE_DEVICES": value}
+
+
+def slots_env(slots: int | None, gpus: str | None, pool: str | None) -> dict[str, str]:
+    """TASS_WORKER_SLOTS and TASS_WORKER_POOL for `tass worker --slots/--pool` (`--gpus 0,1`
+    without --slots: one slot per GPU); {} for what is not given."""
+    env = {}
+    if slots is None and gpus and gpus.strip().lower() != "none":
+        slots = len([g for g in gpus.split(",") if g.strip()])
+    if slots is not None:
+        env["TASS_WORKER_SLOTS"] = str(slots)
+    if pool is not None:
+        if not _POOL.match(pool):
+            raise UsageError(f"--pool {pool!r}: expected letters, digits, '_', '.' or '-'")
+        env["TASS_WORKER_POOL"] = pool
+    return env
 
 
 def connect_url(host: str, port: int) -> str:

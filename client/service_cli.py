@@ -80,14 +80,28 @@ def worker(
         str | None,
         typer.Option(help="GPUs to use, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES; none hides all)."),
     ] = None,
+    slots: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Jobs this worker runs at once (CPU slots) [default: TASS_WORKER_SLOTS, 1; "
+            "with --gpus: one per GPU].",
+        ),
+    ] = None,
+    pool: Annotated[
+        str | None,
+        typer.Option(help="The pool this worker serves (jobs ask for it) [default: default]."),
+    ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")
-    ] = 1,
+        int | None,
+        typer.Option("--concurrency", "-c", min=1, help="Worker processes [default: slots]."),
+    ] = None,
 ) -> None:
-    """Run a Celery worker that trains and evaluates, until stopped."""
+    """Run a Celery worker that trains and evaluates the jobs the scheduler places on it."""
     service.require_server_install()
     argv = service.worker_command(queues, concurrency)
-    raise typer.Exit(run_child(Child("worker", argv, service.gpu_env(gpus))))
+    env = {**service.gpu_env(gpus), **service.slots_env(slots, gpus, pool)}
+    raise typer.Exit(run_child(Child("worker", argv, env)))
 
 
 def _cli_hint() -> str | None:

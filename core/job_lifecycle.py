@@ -2,7 +2,8 @@
 task and task id), claim, heartbeat, finish, cancel, and the deadline every job runs under.
 
 The API submits and cancels, the worker claims, heartbeats and finishes, housekeeping reaps
-(`core.reaper`, built on the deadline and `QueuedJob` here) and re-enqueues. Every status
+(`core.reaper`, built on the deadline and `QueuedJob` here), and the scheduler places queued
+jobs (`core.scheduler_store`, `worker.scheduler`). Every status
 change goes through `core.job_transitions.transition` (one conditional UPDATE, recorded)."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from kombu.exceptions import OperationalError as BrokerError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +23,7 @@ from tass.core.db import changed_rows
 from tass.core.errors import DomainError
 from tass.core.job_transitions import record_transition, transition
 from tass.core.models import IdempotencyKey, Job, utcnow
-from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
+from tass.core.queue import EVALUATE_TASK, TRAIN_TASK, node_queue
 from tass.core.redaction import path_free
 from tass.core.registry import resolve_model_ref
 from tass.core.settings import Settings
@@ -54,19 +55,6 @@ class IdempotencyConflict(DomainError):
     status_code = 409
 
 
-class QueueUnavailable(DomainError):
-    """The broker refused the job; it was failed, never queued (503: retry later)."""
-
-    status_code = 503
-    retry_after = 30
-
-    def detail(self) -> str:
-        return (
-            "the job queue is unavailable; the job was not queued (retry later, with "
-            "the same Idempotency-Key if you sent one)"
-        )
-
-
 # Submit
 
 
@@ -83,6 +71,8 @@ class NewJob:
     spec: dict[str, Any] | None = None
     model_ref: str | None = None
     register_as: str | None = None
+    priority: int = 1  # core.scheduling.Priority.NORMAL
+    resources: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,9 +90,9 @@ def submit(
     idempotency_key: str | None = None,
     body_sha256: str = "",
 ) -> Submission:
-    """Store a job (or find the one this Idempotency-Key made) and commit; the caller then
-    enqueues a new one with `enqueue_submitted`. Raises QuotaExceeded, IdempotencyConflict,
-    or core.registry.ModelRefNotFound."""
+    """Store a job (or find the one this Idempotency-Key made) and commit: it waits in the
+    database until the scheduler places it. Raises QuotaExceeded, IdempotencyConflict, or
+    core.registry.ModelRefNotFound."""
     if idempotency_key:
         record = session.get(IdempotencyKey, (new.tenant, idempotency_key))
         if record is not None:
@@ -153,6 +143,8 @@ def _insert_new_job(session: Session, new: NewJob, settings: Settings, scope: st
         name=new.name,
         tags=new.tags,
         register_as=new.register_as,
+        priority=new.priority,
+        resources=new.resources,
     )
 
 
@@ -170,8 +162,12 @@ def create_job(
     sweep_id: str | None = None,
     trial_number: int | None = None,
     register_as: str | None = None,
+    priority: int = 1,
+    resources: dict[str, Any] | None = None,
 ) -> Job:
-    """Insert a queued job and its first transition; the caller commits, then enqueues."""
+    """Insert a queued job and its first transition; the caller commits. The scheduler
+    (worker.scheduler) places it on a worker."""
+    now = utcnow()
     job = Job(
         type=job_type,
         tenant=tenant,
@@ -183,7 +179,10 @@ def create_job(
         name=name,
         tags=tags or {},
         attempt=1,
-        created_at=utcnow(),
+        created_at=now,
+        queued_at=now,
+        priority=priority,
+        resources=resources,
         sweep_id=sweep_id,
         trial_number=trial_number,
         register_as=register_as,
@@ -229,18 +228,18 @@ def check_quota(session: Session, tenant: str, limit: int) -> None:
         raise QuotaExceeded(tenant, active, limit)
 
 
-# Enqueue
+# Dispatch: the scheduler (worker.scheduler) places a queued job, then sends it to its worker
 
 
 class TaskSender(Protocol):
-    """What enqueueing needs of a Celery app (the API's producer or the worker's app)."""
+    """What dispatching needs of a Celery app (the worker's app, which runs the scheduler)."""
 
     def send_task(self, name: str, *, args: list[Any], queue: str, task_id: str) -> Any: ...
 
 
 @dataclass(frozen=True)
 class QueuedJob:
-    """A job that is `queued` in the database and must be (re)sent to its broker queue."""
+    """A job that is `queued` again in the database (the scheduler places it)."""
 
     job_id: str
     job_type: str
@@ -253,50 +252,24 @@ class QueuedJob:
 
 
 def queue_for(job_type: str, settings: Settings) -> str:
-    """The broker queue a new job of `job_type` goes to (recorded on the job)."""
+    """The queue label recorded on a new job of `job_type` (the scheduler's pools decide where
+    it runs; the label names its kind of work in listings and metrics)."""
     return settings.train_queue if job_type == JobType.TRAIN.value else settings.evaluate_queue
 
 
-def enqueue(sender: TaskSender, job: QueuedJob) -> None:
-    """Send one attempt of a job: the task runs it by type, the task id names the attempt (so a
-    re-send of the same attempt is recognisably the same delivery)."""
-    task = TRAIN_TASK if job.job_type == JobType.TRAIN.value else EVALUATE_TASK
-    sender.send_task(
-        task, args=[job.job_id], queue=job.queue, task_id=f"{job.job_id}-{job.attempt}"
-    )
-
-
-def enqueue_submitted(
-    session: Session, sender: TaskSender, job: Job, idempotency_key: str | None
-) -> None:
-    """Enqueue a just-submitted job; if the broker refuses, fail the job, forget its
-    Idempotency-Key (a retry with it makes a fresh job) and raise QueueUnavailable."""
+def dispatch(sender: TaskSender, job_id: str, job_type: str, attempt: int, worker: str) -> bool:
+    """Send one placed attempt to its worker's own queue: the task runs it by type, the task id
+    names the attempt (a re-send is recognisably the same delivery). False when the broker
+    refused it (the scheduler re-sends an unclaimed placement later)."""
+    task = TRAIN_TASK if job_type == JobType.TRAIN.value else EVALUATE_TASK
     try:
-        enqueue(sender, QueuedJob.of(job))
-    except (BrokerError, OSError) as exc:
-        log.error("could not enqueue job %s", job.id, exc_info=True)
-        transition(session, job.id, JobStatus.FAILED, reason="broker unavailable at submit")
-        if idempotency_key:
-            session.execute(
-                delete(IdempotencyKey).where(
-                    IdempotencyKey.tenant == job.tenant, IdempotencyKey.key == idempotency_key
-                )
-            )
-        session.commit()
-        raise QueueUnavailable(str(exc)) from exc
-
-
-def enqueue_all(sender: TaskSender, jobs: list[QueuedJob]) -> list[QueuedJob]:
-    """Send each job; one the broker refuses stays queued in the database (housekeeping
-    re-sends it). Returns the jobs that were sent."""
-    sent = []
-    for job in jobs:
-        try:
-            enqueue(sender, job)
-            sent.append(job)
-        except (BrokerError, OSError):
-            log.error("could not enqueue job %s; it stays queued", job.job_id, exc_info=True)
-    return sent
+        sender.send_task(
+            task, args=[job_id], queue=node_queue(worker), task_id=f"{job_id}-{attempt}"
+        )
+    except (BrokerError, OSError):
+        log.error("could not send job %s to worker %s; re-sent later", job_id, worker)
+        return False
+    return True
 
 
 # Claim, heartbeat, finish, cancel
@@ -309,10 +282,13 @@ def claim(
     resumed_from_epoch: int | None = None,
     resumed_from_step: int | None = None,
 ) -> Job | None:
-    """queued -> running with one conditional UPDATE; None if someone else has it or it is
-    no longer queued (cancelled, already running under a live lease, or finished). The job
-    returned is detached from the session. A resumed run's transition says where it resumed:
-    `resumed_from_epoch` (epochs done) and `resumed_from_step` (global steps done)."""
+    """queued -> running with one conditional UPDATE, only by a process of the worker node the
+    scheduler placed the job on (`worker_id` is `<node>/<pid>`); None if the job is placed
+    elsewhere or not at all, or is no longer queued (cancelled, already running under a live
+    lease, or finished). The job returned is detached from the session. A resumed run's
+    transition says where it resumed: `resumed_from_epoch` (epochs done) and
+    `resumed_from_step` (global steps done)."""
+    node = worker_id.rsplit("/", 1)[0]
     now = database_now(session)  # leases and deadlines run on the database's clock
     won = transition(
         session,
@@ -325,6 +301,7 @@ def claim(
             **({"resumed_from_epoch": resumed_from_epoch} if resumed_from_epoch else {}),
             **({"resumed_from_step": resumed_from_step} if resumed_from_step else {}),
         },
+        conditions=[Job.placement["worker"].as_string() == node],
         values={
             "worker_id": worker_id,
             # the deadline counts from the first start, across attempts
@@ -351,6 +328,11 @@ def heartbeat(session: Session, job_id: str, attempt: int, **values: Any) -> boo
         .values(last_heartbeat_at=database_now(session), **values),
     )
     return renewed == 1
+
+
+def preemption_requested(session: Session, job_id: str) -> bool:
+    """Whether the scheduler asked this job's running attempt to checkpoint and stop."""
+    return session.scalar(select(Job.preempt_requested_at).where(Job.id == job_id)) is not None
 
 
 def finish(
@@ -386,8 +368,8 @@ def preempt(
     """This attempt was told to stop and checkpointed after global step `step` (`epoch` epochs
     done): running -> preempted (details: step, epoch) -> queued, on the same attempt, so a
     preemption never counts against max_attempts. False when the attempt no longer runs the
-    job (cancel requested, timed out, taken over): nothing changes then. The caller commits,
-    then enqueues the job (`QueuedJob(job_id, ..., attempt)`)."""
+    job (cancel requested, timed out, taken over): nothing changes then. The caller commits;
+    the scheduler places the job again, before later submissions (it keeps its place)."""
     if not transition(
         session,
         job_id,

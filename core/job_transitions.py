@@ -4,11 +4,11 @@ never change."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from tass.core.clock import database_now
@@ -53,10 +53,11 @@ def transition(
     reason: str | None = None,
     details: dict[str, Any] | None = None,
     values: dict[str, Any] | None = None,
+    conditions: Sequence[ColumnElement[bool]] = (),
 ) -> bool:
     """Move a job to `to` if it is in one of `expected` (default: every status allowed to
-    enter `to`) and, when given, still on `attempt`. Returns whether this call made the change.
-    The caller commits."""
+    enter `to`), when given still on `attempt`, and its row meets `conditions`. Returns whether
+    this call made the change. The caller commits."""
     allowed = ALLOWED_FROM[to]
     sources = allowed if expected is None else allowed & frozenset(expected)
     now = database_now(session)
@@ -69,11 +70,13 @@ def transition(
     stmt = (
         update(Job)
         .where(Job.id == job_id, Job.status == from_status)
-        .values(status=to.value, **(values or {}))
+        .values(status=to.value, **_scheduling_values(to, now), **(values or {}))
         .execution_options(synchronize_session=False)
     )
     if attempt is not None:
         stmt = stmt.where(Job.attempt == attempt)
+    if conditions:
+        stmt = stmt.where(*conditions)
     if to in FINAL_STATUSES:
         stmt = stmt.values(finished_at=now)
     if changed_rows(session, stmt) != 1:
@@ -90,3 +93,20 @@ def transition(
     )
     enqueue_job_event(session, job_id, to.value)  # the webhook outbox, in this transaction
     return True
+
+
+def _scheduling_values(to: JobStatus, now: datetime) -> dict[str, Any]:
+    """What a status change does to the job's scheduling columns: a job queued again waits from
+    now with no placement (its devices return to the pool; it keeps its submit-time place);
+    a job that leaves the queue has no place in it."""
+    if to == JobStatus.QUEUED:
+        return {
+            "queued_at": now,
+            "placement": None,
+            "preempt_requested_at": None,
+            "queue_position": None,
+            "pending_reason": None,
+        }
+    if to in (JobStatus.RUNNING, *FINAL_STATUSES):
+        return {"queue_position": None, "pending_reason": None}
+    return {}

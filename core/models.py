@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -79,6 +81,16 @@ class Job(Base):
     )
     trial_number: Mapped[int | None] = mapped_column(Integer)
     register_as: Mapped[str | None] = mapped_column(String(100))
+    # scheduling (core/scheduler_store.py): the class (core.scheduling.Priority), what it asks
+    # for (null: one CPU slot in any pool), where it was placed (worker, pool, devices), since
+    # when it waits, its place in the queue and why, and a preemption asked of its attempt
+    priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    resources: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    placement: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    queued_at: Mapped[datetime | None]
+    queue_position: Mapped[int | None] = mapped_column(Integer)
+    pending_reason: Mapped[str | None] = mapped_column(Text)
+    preempt_requested_at: Mapped[datetime | None]
 
     transitions: Mapped[list[JobTransition]] = relationship(
         order_by="JobTransition.id", lazy="selectin", cascade="all, delete-orphan"
@@ -285,6 +297,43 @@ class Worker(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None]
+    pool: Mapped[str] = mapped_column(String(64), default="default", server_default="default")
+    slots: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """Devices the scheduler may place jobs on: its GPUs, or `--slots` on a CPU worker."""
+    draining: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class TenantSettings(Base):
+    """An admin's scheduling settings for a tenant (no row: the defaults)."""
+
+    __tablename__ = "tenants"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    weight: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    max_priority: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    gpu_quota: Mapped[dict[str, Any] | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TenantUsage(Base):
+    """A tenant's decayed device-seconds in a pool as of `updated_at` (its fair-share history)."""
+
+    __tablename__ = "tenant_usage"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    usage: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SchedulerLease(Base):
+    """The one active scheduler: whoever holds the unexpired row schedules."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime]
 
 
 class Sweep(Base):

@@ -12,6 +12,15 @@ EVALUATE_TASK = "tass.evaluate"
 VALIDATE_DATASET_TASK = "tass.validate_dataset"
 
 
+NODE_QUEUE_PREFIX = "tass.node."
+
+
+def node_queue(worker: str) -> str:
+    """The queue only worker node `worker` consumes: the scheduler sends it the jobs it placed
+    there (Celery stays the transport; the database decides what runs where)."""
+    return f"{NODE_QUEUE_PREFIX}{worker}"
+
+
 def celery_config(settings: Settings) -> dict[str, object]:
     """Broker settings both sides must agree on (JSON only; the DB holds results)."""
     broker_url = settings.resolved_broker_url

@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from tass.core.clock import database_now
 from tass.core.job_lifecycle import QueuedJob, deadline_passed, fail_past_deadline
 from tass.core.job_transitions import transition
-from tass.core.models import Job, JobTransition
+from tass.core.models import Job
 from tass.core.settings import Settings
 from tass.core.states import JobStatus
 
 
 def reap(factory: sessionmaker[Session], settings: Settings) -> list[QueuedJob]:
-    """One sweep. Returns the jobs put back in the queue; the caller enqueues them (the DB
-    change is already committed, so a crash here loses nothing: the next sweep sees them)."""
+    """One sweep. Returns the jobs put back in the queue (committed: the scheduler places them
+    again; their devices were freed with their placement)."""
     requeued: list[QueuedJob] = []
     with factory() as session:
         now = database_now(session)  # heartbeats were written on the same clock
@@ -113,35 +113,3 @@ def requeue_held_by(
                 requeued.append(QueuedJob(job.id, job.type, job.queue, job.attempt + 1))
         session.commit()
     return requeued
-
-
-def queued_jobs(factory: sessionmaker[Session], job_ids: Collection[str]) -> list[QueuedJob]:
-    """Those of `job_ids` that are queued now, as the message each needs."""
-    if not job_ids:
-        return []
-    with factory() as session:
-        rows = session.execute(
-            select(Job.id, Job.type, Job.queue, Job.attempt).where(
-                Job.id.in_(list(job_ids)), Job.status == JobStatus.QUEUED.value
-            )
-        ).all()
-    return [QueuedJob(row.id, row.type, row.queue, row.attempt) for row in rows]
-
-
-def waiting_since(factory: sessionmaker[Session], queue: str, seconds: float) -> list[QueuedJob]:
-    """Queued jobs of `queue` that entered `queued` over `seconds` ago (oldest first)."""
-    with factory() as session:
-        before = database_now(session) - timedelta(seconds=seconds)
-        entered = (
-            select(JobTransition.job_id, func.max(JobTransition.at).label("at"))
-            .where(JobTransition.status == JobStatus.QUEUED.value)
-            .group_by(JobTransition.job_id)
-            .subquery()
-        )
-        rows = session.execute(
-            select(Job.id, Job.type, Job.queue, Job.attempt)
-            .join(entered, entered.c.job_id == Job.id)
-            .where(Job.status == JobStatus.QUEUED.value, Job.queue == queue, entered.c.at < before)
-            .order_by(entered.c.at)
-        ).all()
-    return [QueuedJob(row.id, row.type, row.queue, row.attempt) for row in rows]

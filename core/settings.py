@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float | None = Field(None, gt=0)
     default_max_runtime_seconds: int = Field(24 * 3600, ge=10)
     redispatch_after_seconds: float = Field(120.0, gt=0)
+    # the GPU-pool scheduler (README "Scheduling"): how often the active scheduler decides,
+    # how long its lease lasts (another worker takes over once it expires), the fair share's
+    # usage half-life, how long a job that does not fit waits before it reserves capacity,
+    # and this worker's pool and CPU slots (GPU workers advertise their GPUs)
+    scheduler_interval_seconds: float = Field(0.25, gt=0, le=60)
+    scheduler_lease_seconds: float = Field(5.0, gt=0)
+    scheduler_half_life_seconds: float = Field(3600.0, gt=0)
+    scheduler_reserve_after_seconds: float = Field(1800.0, gt=0)
+    worker_pool: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    worker_slots: int = Field(1, ge=1, le=256)
     # storage retention (README "Fault model"): checkpoints a finished job keeps, and how often
     # housekeeping collects them and orphaned objects (0 turns the collector off)
     keep_checkpoints: Literal["all", "last", "last-and-best"] = "last-and-best"

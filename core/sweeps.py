@@ -154,6 +154,9 @@ def submit_trial(
         tags={**(sweep.tags or {}), "sweep": sweep.id, "trial": str(number)},
         sweep_id=sweep.id,
         trial_number=number,
+        # the sweep's class and resources (api/sweep_schemas.py): each trial asks the same
+        priority=int(config.get("priority", 1)),
+        resources=config.get("resources"),
     )
 
 
@@ -174,8 +177,8 @@ def _locked_running_sweep(session: Session, sweep_id: str) -> Sweep | None:
 
 
 def advance_sweep(session: Session, sweep_id: str, settings: Settings) -> list[QueuedJob]:
-    """Decide and apply one step of a running sweep; returns the new trials, which the
-    caller enqueues after committing."""
+    """Decide and apply one step of a running sweep; returns the new trials (queued: the
+    scheduler places them once the caller commits)."""
     sweep = _locked_running_sweep(session, sweep_id)
     if sweep is None:
         return []

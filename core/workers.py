@@ -22,6 +22,8 @@ class WorkerInfo:
     queues: list[str]
     device: str
     gpus: list[str]
+    pool: str = "default"
+    slots: int = 1
 
 
 def report_alive(session: Session, info: WorkerInfo) -> None:
@@ -34,12 +36,20 @@ def report_alive(session: Session, info: WorkerInfo) -> None:
         "queues": info.queues,
         "device": info.device,
         "gpus": info.gpus,
+        "pool": info.pool,
+        "slots": info.slots,
         "last_seen_at": now,
         "stopped_at": None,
     }
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = insert(Worker).values(started_at=now, **values)
     session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
+
+
+def set_draining(session: Session, name: str, draining: bool) -> bool:
+    """An admin's drain flag: a draining worker gets no new placements. False: no such worker."""
+    changed = session.execute(update(Worker).where(Worker.name == name).values(draining=draining))
+    return bool(getattr(changed, "rowcount", 0))
 
 
 def report_stopped(session: Session, name: str) -> None:

@@ -14,6 +14,7 @@ from tass.core.redaction import path_free, server_folders
 from tass.core.states import JobStatus
 from tass.trainer.progress import with_phase
 from tass.worker.context import WorkerContext
+from tass.worker.devices import pin_devices
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,11 @@ def claim(
         if job is not None:
             loading = with_phase(job.progress, "loading")
             job_lifecycle.heartbeat(session, job.id, job.attempt, progress=loading)
-        return job
+    if job is not None:
+        pinned = pin_devices(job.placement, int((job.resources or {}).get("gpus", 0)))
+        if pinned is not None:
+            log.info("job %s runs on GPUs %s", job.id, pinned)
+    return job
 
 
 def finish(

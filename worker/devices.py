@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from typing import Any
 
 
 def visible_gpus() -> list[str]:
@@ -24,3 +25,24 @@ def visible_gpus() -> list[str]:
         wanted = {index.strip() for index in visible.split(",")}
         gpus = [g for g in gpus if g.split(":")[0].removeprefix("GPU ").strip() in wanted]
     return gpus
+
+
+def pin_devices(placement: dict[str, Any] | None, gpus_asked: int) -> str | None:
+    """Point this job process at the GPUs the scheduler reserved for it (CUDA_VISIBLE_DEVICES,
+    set before TensorFlow first touches a GPU: the trainer initialises devices only when the
+    job starts). Device numbers index the worker's own visible GPUs (`tass worker --gpus 2,3`
+    makes device 0 GPU 2). Returns the value set; None for a CPU job."""
+    if placement is None or gpus_asked <= 0:
+        return None
+    node = placement.get("worker")
+    devices = [
+        d
+        for member in placement.get("allocations", [])
+        if member["worker"] == node
+        for d in member["devices"]
+    ]
+    inherited = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    ids = [i.strip() for i in inherited.split(",")] if inherited else []
+    value = ",".join(ids[d] if d < len(ids) else str(d) for d in devices)
+    os.environ["CUDA_VISIBLE_DEVICES"] = value
+    return value

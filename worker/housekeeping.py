@@ -14,34 +14,27 @@ import time
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 from kombu.exceptions import ChannelError
 
 from tass.core.datasets import reap_validations, unstarted_validations
 from tass.core.db import SessionFactory
-from tass.core.job_lifecycle import QueuedJob, enqueue_all
 from tass.core.objectstore import ObjectStore
 from tass.core.queue import VALIDATE_DATASET_TASK
-from tass.core.reaper import reap, requeue_held_by, waiting_since
+from tass.core.reaper import reap, requeue_held_by
 from tass.core.retention import collect_garbage
 from tass.core.settings import Settings, get_settings
 from tass.core.workers import WorkerInfo, report_alive, report_stopped
 from tass.worker.context import worker_sessions
 from tass.worker.devices import visible_gpus
-from tass.worker.preemption import send_handed_back, tell_job_children_to_stop
+from tass.worker.preemption import tell_job_children_to_stop
+from tass.worker.scheduler import Scheduler, run_scheduler
 from tass.worker.spot_notice import Notice, SpotNoticeWatcher
 from tass.worker.sweep_step import run_sweep_step
 from tass.worker.webhook_delivery import start_webhook_delivery
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
-_handing_back: set[str] = set()  # jobs this node's children were told to hand back
-
-
-def enqueue(app: Celery, jobs: list[QueuedJob]) -> None:
-    """Send requeued jobs to the broker (one it refuses stays queued: re-sent later)."""
-    for job in enqueue_all(app, jobs):
-        log.warning("job %s requeued as attempt %s", job.job_id, job.attempt)
 
 
 def broker_queue_length(channel: Any, queue: str) -> int:  # a kombu Channel (untyped)
@@ -72,20 +65,13 @@ def resend_stale_validations(app: Celery, factory: SessionFactory, settings: Set
         app.send_task(VALIDATE_DATASET_TASK, args=[dataset_id], queue=settings.evaluate_queue)
 
 
-def redispatch_lost(app: Celery, factory: SessionFactory, settings: Settings) -> None:
-    """A queue that is empty in the broker while the database still holds jobs queued for a
-    while means the messages were lost (say, Redis restarted without persistence): send them
-    again. A duplicate is harmless, the claim lets only one delivery run the job."""
+def redispatch_lost_validations(app: Celery, settings: Settings, factory: SessionFactory) -> None:
+    """An evaluate queue that is empty in the broker while validations wait in the database
+    means their messages were lost (say, Redis restarted without persistence): send them again.
+    (Jobs need no such pass: the scheduler re-sends a placement its worker has not claimed.)"""
     with app.connection_for_read() as conn:
-        channel = conn.default_channel
-        for queue in (settings.train_queue, settings.evaluate_queue):
-            if broker_queue_length(channel, queue) == 0:
-                lost = waiting_since(factory, queue, settings.redispatch_after_seconds)
-                if lost:
-                    log.warning("re-sending %d queued jobs missing from queue %s", len(lost), queue)
-                    enqueue(app, lost)
-                if queue == settings.evaluate_queue:
-                    resend_validations(app, factory, settings)
+        if broker_queue_length(conn.default_channel, settings.evaluate_queue) == 0:
+            resend_validations(app, factory, settings)
 
 
 class GarbageCollector:
@@ -127,13 +113,14 @@ def _housekeep_until_stopped(
         try:
             with factory.begin() as session:
                 report_alive(session, info)
-            enqueue(app, reap(factory, settings))
+            for job in reap(factory, settings):
+                log.warning("job %s requeued as attempt %s", job.job_id, job.attempt)
             resend_stale_validations(app, factory, settings)
-            redispatch_lost(app, factory, settings)
+            redispatch_lost_validations(app, settings, factory)
         except Exception:
             log.exception("housekeeping sweep failed; retrying")
         try:
-            run_sweep_step(app, factory, settings)
+            run_sweep_step(factory, settings)
         except Exception:
             log.exception("sweep decisions failed; retrying")
         try:
@@ -146,6 +133,7 @@ def _housekeep_until_stopped(
 
 @worker_ready.connect
 def _start_housekeeping(sender: Any, **_: object) -> None:  # Celery's WorkController (untyped)
+    settings = get_settings()
     gpus = visible_gpus()
     info = WorkerInfo(
         name=sender.hostname,
@@ -154,12 +142,25 @@ def _start_housekeeping(sender: Any, **_: object) -> None:  # Celery's WorkContr
         queues=sorted(q.name for q in sender.task_consumer.queues),
         device="gpu" if gpus else "cpu",
         gpus=gpus,
+        pool=settings.worker_pool,
+        slots=len(gpus) or settings.worker_slots,
     )
     threading.Thread(
         target=housekeeping_loop, args=(sender.app, info), name="tass-housekeeping", daemon=True
     ).start()
+    start_node_scheduler(sender.app, sender.hostname, settings)
     start_webhook_delivery(_stop)
     start_spot_watch(get_settings())
+
+
+def start_node_scheduler(app: Celery, node: str, settings: Settings) -> None:
+    """This node's scheduler loop (worker.scheduler): it decides while it holds the lease."""
+
+    def run() -> None:
+        with worker_sessions(settings) as factory:
+            run_scheduler(Scheduler(app, factory, settings, holder=f"{node}/{os.getpid()}"), _stop)
+
+    threading.Thread(target=run, name="tass-scheduler", daemon=True).start()
 
 
 def _stop_this_worker(notice: Notice) -> None:
@@ -185,37 +186,18 @@ def start_spot_watch(settings: Settings) -> SpotNoticeWatcher | None:
 def _on_shutdown(sender: str, how: str = "", **_: object) -> None:
     """SIGTERM (warm): each child training a job checkpoints after its current batch and hands
     the job back as `preempted` (the pool waits for it); any other running job of this node
-    is requeued here, and its child sees the lease change within one heartbeat."""
+    is requeued here, and its child sees the lease change within one heartbeat. The scheduler
+    places them again (not on this node: it reports itself stopped)."""
     _stop.set()
-    from tass.worker.app import celery_app
-
     settings = get_settings()
     try:
         with worker_sessions(settings) as factory:
             if how == "Warm":
                 told = tell_job_children_to_stop(factory, sender)
-                _handing_back.update(told)
-                jobs = requeue_held_by(
+                requeue_held_by(
                     factory, settings, f"{sender}/", reason="worker shutting down", exclude=told
                 )
-                enqueue(celery_app, jobs)
             with factory.begin() as session:
                 report_stopped(session, sender)
     except Exception:
         log.exception("could not hand back running jobs at shutdown")
-
-
-@worker_shutdown.connect
-def _after_shutdown(**_: object) -> None:
-    """The pool is done and the consumer closed: send the jobs the children handed back, so
-    that another worker (or this one, started again) takes them, never this one's old pool."""
-    if not _handing_back:
-        return
-    from tass.worker.app import celery_app
-
-    try:
-        with worker_sessions(get_settings()) as factory:
-            sent = send_handed_back(factory, celery_app, _handing_back)
-        log.info("sent %d preempted jobs back to the queue", sent)
-    except Exception:
-        log.exception("could not send preempted jobs; housekeeping will re-send them")

@@ -9,7 +9,7 @@ from typing import Any
 
 from tass.core.clock import database_now
 from tass.core.db import DatabaseError, Session
-from tass.core.job_lifecycle import fail_past_deadline, heartbeat
+from tass.core.job_lifecycle import fail_past_deadline, heartbeat, preemption_requested
 from tass.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -17,12 +17,20 @@ log = logging.getLogger(__name__)
 
 class Lease:
     """Held while (job, attempt) is `running`; `lost` is set once a renewal changes no row
-    (the job was cancelled, timed out or handed to another attempt)."""
+    (the job was cancelled, timed out or handed to another attempt). With `preempt`, a renewal
+    that finds the scheduler asked the job to stop sets that event (the trainer checkpoints
+    after its current batch and hands the job back: worker.preemption)."""
 
     def __init__(
-        self, ctx: WorkerContext, job_id: str, attempt: int, deadline: datetime | None = None
+        self,
+        ctx: WorkerContext,
+        job_id: str,
+        attempt: int,
+        deadline: datetime | None = None,
+        preempt: threading.Event | None = None,
     ) -> None:
         self.ctx, self.job_id, self.attempt, self.deadline = ctx, job_id, attempt, deadline
+        self.preempt = preempt
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
@@ -46,6 +54,11 @@ class Lease:
         if not heartbeat(session, self.job_id, self.attempt, **values):
             self.lost.set()
             return False
+        preempt = self.preempt
+        if preempt is not None and not preempt.is_set():
+            if preemption_requested(session, self.job_id):
+                log.warning("job %s: the scheduler asks it to stop; checkpointing", self.job_id)
+                preempt.set()
         return True
 
     def expire(self) -> None:

@@ -6,7 +6,9 @@ sends SIGTERM on to each child running a train job (`tell_job_children_to_stop`)
 (`stop_requests`) turns that signal into a flag the trainer reads after every batch: it writes a
 checkpoint there, mid-epoch if need be, and `hand_back` records it and moves the job
 `running -> preempted -> queued` on the same attempt (a preemption is not a failure and never
-counts against TASS_MAX_ATTEMPTS), then sends it to the broker for another worker to resume.
+counts against TASS_MAX_ATTEMPTS); the scheduler places it again and another worker resumes it.
+The scheduler asks the same of a running job it preempts for a higher class: the job's lease
+sees `preempt_requested_at` within a heartbeat and sets the same flag (worker.lease).
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ from typing import TYPE_CHECKING
 
 from tass.core import job_lifecycle
 from tass.core.db import SessionFactory
-from tass.core.job_lifecycle import TaskSender, enqueue_all
 from tass.core.job_results import record_artifacts
 from tass.core.models import Artifact, Job
-from tass.core.reaper import queued_jobs, running_jobs_held_by
+from tass.core.reaper import running_jobs_held_by
 from tass.core.states import JobType
 from tass.trainer.artifacts import checkpoint_global_step
 from tass.worker.context import WorkerContext
@@ -76,12 +77,8 @@ def resume_point(files: list[Artifact], steps_per_epoch: int | None) -> tuple[in
 def hand_back(ctx: WorkerContext, job: Job, lease: Lease, stopped_at: StopCheckpoint) -> bool:
     """Record the stop checkpoint and requeue the job as `preempted` on the same attempt, in
     one lease-fenced transaction. False when this attempt no longer holds the job (a cancel
-    request or a takeover came first): nothing is recorded then.
-
-    The broker message is sent by the worker's main process once its warm shutdown is over
-    (`send_handed_back`): sent from here, the shutting-down worker's own consumer could take
-    it again and lose it with its pool. A job handed back without that (its child alone got
-    SIGTERM) is re-sent by housekeeping after TASS_REDISPATCH_AFTER_SECONDS."""
+    request or a takeover came first): nothing is recorded then. Queued again, the job has no
+    placement: the scheduler places it on a live worker that is not draining or stopping."""
     artifacts = []
     if stopped_at.step_in_epoch:  # an epoch-end checkpoint was uploaded by the reporter already
         artifacts = upload_checkpoint(
@@ -132,13 +129,6 @@ def child_pid(worker_id: str) -> int | None:
         return None
     pid = int(tail)
     return pid if parent_pid(pid) == os.getpid() else None
-
-
-def send_handed_back(factory: SessionFactory, sender: TaskSender, job_ids: set[str]) -> int:
-    """After a warm shutdown: send the broker message of each of `job_ids` that its child
-    handed back (queued again); a refused send is re-sent by housekeeping later."""
-    jobs = queued_jobs(factory, job_ids)
-    return len(enqueue_all(sender, jobs))
 
 
 def tell_job_children_to_stop(factory: SessionFactory, node: str) -> set[str]:

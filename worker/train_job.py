@@ -98,7 +98,7 @@ def _run_train_job(ctx: WorkerContext, job_id: str, stop: threading.Event) -> No
     deadline = job_deadline(job, ctx.settings)
     with capture_job_logs(ctx, job.id, job.attempt) as job_log:
         try:
-            with Lease(ctx, job.id, job.attempt, deadline) as lease:
+            with Lease(ctx, job.id, job.attempt, deadline, preempt=stop) as lease:
                 forget_lost_progress(ctx, job, resumed_from, resumed_step)
                 resume = None
                 if checkpoint:

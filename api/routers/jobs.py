@@ -6,12 +6,12 @@ import hashlib
 import json
 from collections.abc import Awaitable
 from dataclasses import replace
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response, status
 
 from tass.api.auth import PrincipalDep
-from tass.api.deps import ProducerDep, SessionDep, SettingsDep
+from tass.api.deps import SessionDep, SettingsDep
 from tass.api.errors import found, invalid, missing
 from tass.api.fine_tuning import resolved_train_spec
 from tass.api.job_datasets import checked_dataset
@@ -32,6 +32,7 @@ from tass.api.schemas import (
     JobCreate,
     JobOut,
     JobPage,
+    SchedulingFields,
     TrainJobCreate,
 )
 from tass.api.strict_json import StrictJSONRoute
@@ -41,6 +42,8 @@ from tass.core.change_feed import ChangeFeed
 from tass.core.db import Session, read_only_sessions
 from tass.core.models import Job
 from tass.core.registry import ModelRefNotFound
+from tass.core.scheduler_store import check_submission
+from tass.core.scheduling import Priority, Resources
 from tass.core.settings import Settings
 from tass.core.states import FINAL_STATUSES, JobStatus, JobType
 
@@ -57,6 +60,7 @@ def _new_job(
     dataset: dict[str, object],
     principal: Principal,
     session: Session,
+    settings: Settings,
 ) -> job_lifecycle.NewJob:
     new = job_lifecycle.NewJob(
         job_type=JobType.TRAIN if isinstance(body, TrainJobCreate) else JobType.EVALUATE,
@@ -64,6 +68,7 @@ def _new_job(
         dataset=dataset,
         name=body.name,
         tags=body.tags,
+        **checked_scheduling(body, session, principal, settings),
     )
     if isinstance(body, TrainJobCreate):
         spec = resolved_train_spec(body.spec, session, principal)  # init_from: the model id
@@ -71,6 +76,21 @@ def _new_job(
     # an evaluation's options are its spec (absent when it has none)
     options = {"test_time_flip": True} if body.test_time_flip else None
     return replace(new, model_ref=body.model_id, spec=options)
+
+
+def checked_scheduling(
+    body: SchedulingFields, session: Session, principal: Principal, settings: Settings
+) -> dict[str, Any]:
+    """The job's priority and resources as core stores them, after the checks that refuse a
+    request that could never run (422 naming the field): a class above the tenant's
+    `max_priority`, more GPUs than any live worker of the pool has, or past its GPU quota."""
+    priority = Priority.parse(body.priority)
+    resources = Resources(body.resources.gpus, body.resources.workers, body.resources.pool)
+    problem = check_submission(session, settings, principal.tenant, resources, priority)
+    if problem is not None:
+        field, message = problem
+        raise field_error([*field.split(".")], f"{field}: {message}")
+    return {"priority": int(priority), "resources": body.resources.model_dump()}
 
 
 def _submit(
@@ -102,7 +122,6 @@ def submit_job(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    producer: ProducerDep,
     principal: PrincipalDep,
     idempotency_key: Annotated[
         str | None,
@@ -114,20 +133,19 @@ def submit_job(
         ),
     ] = None,
 ) -> JobOut:
-    """Validate, store the job, commit, and only then enqueue it by task name."""
+    """Validate, store the job and commit: it waits in the database until the scheduler
+    places it on a worker (README "Scheduling")."""
     dataset = checked_dataset(body.dataset, settings, session, principal)
     body_sha256 = hashlib.sha256(
         json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
     ).hexdigest()
-    new = _new_job(body, dataset, principal, session)
+    new = _new_job(body, dataset, principal, session, settings)
     submitted = _submit(session, new, settings, principal, idempotency_key, body_sha256)
     job = submitted.job
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if submitted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
         return job_out(job)
-    job_lifecycle.enqueue_submitted(session, producer, job, idempotency_key)
-    session.refresh(job)
     return job_out(job)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, HTTPException, Response, status
 
 from tass.api.auth import PrincipalDep
-from tass.api.deps import ProducerDep, SessionDep, SettingsDep
+from tass.api.deps import SessionDep, SettingsDep
 from tass.api.errors import found
 from tass.api.fine_tuning import resolved_train_spec
 from tass.api.job_datasets import checked_dataset
@@ -19,7 +19,7 @@ from tass.api.sweep_validation import check_sweep, sweep_config
 from tass.core import sweeps as sweep_store
 from tass.core.apikeys import Principal
 from tass.core.db import Session
-from tass.core.job_lifecycle import check_quota, enqueue_all
+from tass.core.job_lifecycle import check_quota
 from tass.core.models import Sweep
 from tass.core.settings import Settings
 from tass.core.sweep_decisions import TrialRecord, best_value
@@ -78,11 +78,11 @@ def create_sweep(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    producer: ProducerDep,
     principal: PrincipalDep,
 ) -> SweepOut:
-    """Validate the search space, store the sweep with its first trials, commit, enqueue them.
-    Housekeeping starts the rest as slots free up and stops the trials the pruner stops."""
+    """Validate the search space, store the sweep with its first trials and commit (the
+    scheduler places the trials). Housekeeping starts the rest as slots free up and stops the
+    trials the pruner stops."""
     check_sweep(body)
     dataset = checked_dataset(body.dataset, settings, session, principal)
     check_sweep_quota(session, settings, principal.tenant)
@@ -96,9 +96,8 @@ def create_sweep(
         config=config,
         tags=body.tags,
     )
-    started = sweep_store.advance_sweep(session, sweep.id, settings)
+    sweep_store.advance_sweep(session, sweep.id, settings)  # its first trials, queued
     session.commit()
-    enqueue_all(producer, started)  # one the broker refuses is re-sent by housekeeping
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
     return sweep_out(session, sweep)
 

@@ -21,7 +21,9 @@ from tass.core.apikeys import create_key, revoke_key
 from tass.core.change_feed import ChangeFeed
 from tass.core.db import make_engine, make_session_factory
 from tass.core.settings import Settings
+from tass.core.workers import WorkerInfo, report_alive
 from tass.migrations.runner import upgrade
+from tass.worker.scheduler import Scheduler
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -130,9 +132,30 @@ def client(app: FastAPI, keys: dict[str, str]) -> TestClient:
     return TestClient(app, headers=bearer(keys["acme"]))
 
 
+class RecordingSender:
+    """Takes the scheduler's task messages instead of a broker."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[object]]] = []
+
+    def send_task(self, name: str, *, args: list[object], queue: str, task_id: str) -> None:
+        self.sent.append((name, args))
+
+
 @pytest.fixture
-def drain_tasks(client: TestClient) -> Callable[[], list[tuple[str, list[object]]]]:
-    """Returns (task name, args) of every message waiting in the broker, consuming them."""
+def drain_tasks(
+    client: TestClient, db: sessionmaker[Session], settings: Settings
+) -> Callable[[], list[tuple[str, list[object]]]]:
+    """Returns (task name, args) of every task sent since the last call, consuming them: what
+    one scheduling cycle sends to a live worker with room for everything waiting (jobs wait
+    in the database until then), and what the API sent to the broker itself (validations)."""
+    with db.begin() as session:
+        report_alive(
+            session,
+            WorkerInfo("api-test-node", "localhost", 1, [], "cpu", [], pool="default", slots=64),
+        )
+    sender = RecordingSender()
+    scheduler = Scheduler(sender, db, settings, holder="api-test-scheduler")
 
     def drain() -> list[tuple[str, list[object]]]:
         producer = client.app.state.producer
@@ -148,6 +171,9 @@ def drain_tasks(client: TestClient) -> Callable[[], list[tuple[str, list[object]
                     found.append((message.headers["task"], message.payload[0]))
                     message.ack()
                 queue.close()
+        scheduler.cycle()
+        found += sender.sent
+        sender.sent = []
         return found
 
     drain()  # start from an empty broker

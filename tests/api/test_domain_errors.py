@@ -35,7 +35,6 @@ def test_a_tenant_at_its_quota_reads_the_same_429_from_jobs_and_sweeps(settings,
     [
         job_lifecycle.QuotaExceeded,
         job_lifecycle.IdempotencyConflict,
-        job_lifecycle.QueueUnavailable,
         registry.ModelRefNotFound,
         registry.VersionInUse,
         netguard.AddressRefused,

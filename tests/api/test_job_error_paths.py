@@ -22,6 +22,7 @@ from tass.worker.train_job import run_train_job
 from tests.api.conftest import bearer
 from tests.support.models import tiny_model_file
 from tests.support.seed import seed_trained_model
+from tests.support.worker_jobs import place_here
 
 TINY = {"width": 0.25, "epochs": 1, "batch_size": 8, "jit_compile": "off"}
 
@@ -65,6 +66,7 @@ def test_a_corrupt_dataset_file_fails_the_job_naming_it_as_the_user_did(service,
     assert submitted.status_code == 202, submitted.text
     job_id = submitted.json()["id"]
 
+    place_here(ctx, job_id)
     run_train_job(ctx, job_id)
 
     job = client.get(f"/v1/jobs/{job_id}").json()
@@ -97,6 +99,7 @@ def test_an_altered_model_file_fails_the_evaluation_without_its_working_folder(s
     assert submitted.status_code == 202, submitted.text
     job_id = submitted.json()["id"]
 
+    place_here(ctx, job_id)
     run_evaluate_job(ctx, job_id)
 
     job = client.get(f"/v1/jobs/{job_id}").json()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tass.core.models import Job, JobTransition
+from tass.core.models import Job
 from tass.core.objectstore import ObjectStore
 from tass.core.queue import TRAIN_TASK
 from tests.support.seed import seed_trained_model
@@ -155,7 +155,9 @@ def test_symlink_escaping_the_root_is_refused(client, data_root, tmp_path):
     assert response.status_code == 422
 
 
-def test_broker_outage_at_submit_is_503_and_the_job_is_marked_failed(client, db, monkeypatch):
+def test_a_broker_outage_does_not_refuse_a_submit_the_job_waits_in_the_database(
+    client, db, monkeypatch
+):
     from kombu.exceptions import OperationalError
 
     def refuse(*args, **kwargs):
@@ -164,14 +166,10 @@ def test_broker_outage_at_submit_is_503_and_the_job_is_marked_failed(client, db,
     monkeypatch.setattr(client.app.state.producer, "send_task", refuse)
     response = client.post("/v1/jobs", json={"type": "train", "dataset": SYNTHETIC})
 
-    assert response.status_code == 503
+    assert response.status_code == 202
     with db() as session:
-        job = session.scalars(select(Job).order_by(Job.created_at.desc())).first()
-        assert job.status == "failed"
-        reasons = session.scalars(
-            select(JobTransition.reason).where(JobTransition.job_id == job.id)
-        ).all()
-        assert "broker unavailable at submit" in reasons
+        job = session.get(Job, response.json()["id"])
+        assert job.status == "queued" and job.placement is None
 
 
 def test_idempotency_key_returns_the_same_job_and_refuses_another_body(

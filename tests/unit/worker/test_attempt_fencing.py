@@ -17,11 +17,11 @@ from tass.core.models import Artifact, Job
 from tass.core.settings import Settings
 from tass.core.states import JobStatus
 from tass.migrations.runner import upgrade
-from tass.worker.claim import claim
 from tass.worker.context import WorkerContext
 from tass.worker.lease import Lease
 from tass.worker.reporter import JobReporter
 from tass.worker.train_job import fetch_checkpoint, forget_lost_progress, latest_stored_checkpoint
+from tests.support.worker_jobs import claim_placed
 
 
 @pytest.fixture
@@ -77,12 +77,12 @@ def stored_digest(ctx: WorkerContext, key: str) -> str:
 
 def test_a_stale_attempt_cannot_replace_or_record_checkpoints(ctx, tmp_path):
     job_id = queued_job(ctx)
-    first = claim(ctx, job_id)
+    first = claim_placed(ctx, job_id)
     stale = JobReporter(ctx, Lease(ctx, job_id, first.attempt), every_steps=5)
     assert stale(epoch_end(tmp_path, 1, b"attempt one, epoch one"))
 
     requeue(ctx, job_id, first.attempt)  # attempt 1 paused past its lease
-    second = claim(ctx, job_id)
+    second = claim_placed(ctx, job_id)
     fresh = JobReporter(ctx, Lease(ctx, job_id, second.attempt), every_steps=5)
     assert fresh(epoch_end(tmp_path, 2, b"attempt two, epoch two"))
 
@@ -105,7 +105,7 @@ def test_a_stale_attempt_cannot_replace_or_record_checkpoints(ctx, tmp_path):
 
 def test_a_resume_fetches_every_file_of_the_newest_recorded_checkpoint(ctx, tmp_path):
     job_id = queued_job(ctx)
-    first = claim(ctx, job_id)
+    first = claim_placed(ctx, job_id)
     reporter = JobReporter(ctx, Lease(ctx, job_id, first.attempt), every_steps=5)
     for epoch in (1, 2):
         assert reporter(epoch_end(tmp_path, epoch, f"weights {epoch}".encode()))
@@ -119,7 +119,7 @@ def test_a_resume_fetches_every_file_of_the_newest_recorded_checkpoint(ctx, tmp_
 
 def test_a_resumed_attempt_forgets_the_metrics_written_after_its_checkpoint(ctx, tmp_path):
     job_id = queued_job(ctx)
-    first = claim(ctx, job_id)
+    first = claim_placed(ctx, job_id)
     lost = JobReporter(ctx, Lease(ctx, job_id, first.attempt), every_steps=5)
     assert lost(SimpleNamespace(**{**vars(epoch_end(tmp_path, 1, b"w")), "kind": "step"}))
     assert lost(epoch_end(tmp_path, 1, b"epoch one"))
@@ -129,7 +129,7 @@ def test_a_resumed_attempt_forgets_the_metrics_written_after_its_checkpoint(ctx,
         session.execute(delete(Artifact).where(Artifact.epoch == 3))
     requeue(ctx, job_id, first.attempt)
 
-    second = claim(ctx, job_id, resumed_from_epoch=1)
+    second = claim_placed(ctx, job_id, resumed_from_epoch=1)
     forget_lost_progress(ctx, second, 1)
     with ctx.sessions() as session:
         assert [s for s, _ in metric_rows(session, job_id, kind="epoch")[0]] == [1]

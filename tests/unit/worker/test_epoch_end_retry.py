@@ -19,10 +19,10 @@ from tass.core.models import Artifact, Metric
 from tass.core.objectstore import StoredObject
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
-from tass.worker.claim import claim
 from tass.worker.context import WorkerContext
 from tass.worker.lease import Lease
 from tass.worker.reporter import JobReporter
+from tests.support.worker_jobs import claim_placed
 from tests.unit.worker.test_attempt_fencing import epoch_end, queued_job
 
 
@@ -52,7 +52,7 @@ def lose_the_next_commit_acknowledgement(ctx: WorkerContext) -> list[int]:
 
 def test_an_epoch_end_retried_after_a_lost_commit_acknowledgement_keeps_the_job(ctx, tmp_path):
     job_id = queued_job(ctx)
-    first = claim(ctx, job_id)
+    first = claim_placed(ctx, job_id)
     reporter = JobReporter(ctx, Lease(ctx, job_id, first.attempt), every_steps=5)
     lost = lose_the_next_commit_acknowledgement(ctx)
 
@@ -92,7 +92,7 @@ def test_metric_times_come_from_the_database_clock(ctx, tmp_path, monkeypatch):
             return datetime.now(tz) + timedelta(hours=1)
 
     job_id = queued_job(ctx)
-    first = claim(ctx, job_id)
+    first = claim_placed(ctx, job_id)
     reporter = JobReporter(ctx, Lease(ctx, job_id, first.attempt), every_steps=5)
     monkeypatch.setattr(tass.core.models, "datetime", HostClockAnHourAhead)
 

@@ -20,6 +20,7 @@ from tass.trainer.saving import export_model
 from tass.worker.context import WorkerContext
 from tass.worker.evaluate_job import run_evaluate_job
 from tests.support.seed import seed_trained_model
+from tests.support.worker_jobs import place_here
 
 CLASSES = [f"class_{c}" for c in range(10)]  # the synthetic source's names
 
@@ -75,6 +76,7 @@ def job_row(ctx: WorkerContext, job_id: str) -> Job:
 
 def test_a_cancel_stops_an_evaluation_within_a_batch(ctx, tmp_path, caplog):
     job_id = evaluation(ctx, tmp_path, CLASSES, examples=40_000)
+    place_here(ctx, job_id)
     worker = threading.Thread(target=run_evaluate_job, args=(ctx, job_id))
     with caplog.at_level(logging.INFO, logger="tass.worker.evaluate_job"):
         worker.start()
@@ -97,6 +99,7 @@ def test_a_cancel_stops_an_evaluation_within_a_batch(ctx, tmp_path, caplog):
 def test_an_evaluation_refuses_a_dataset_with_other_classes(ctx, tmp_path):
     registered = list(reversed(CLASSES))
     job_id = evaluation(ctx, tmp_path, registered, examples=100)
+    place_here(ctx, job_id)
     run_evaluate_job(ctx, job_id)
     job = job_row(ctx, job_id)
     assert job.status == "failed"
@@ -120,7 +123,9 @@ def test_an_evaluation_with_test_time_flips_averages_each_image_with_its_mirror(
     (tmp_path / "flip").mkdir()
     plain = evaluation(ctx, tmp_path / "plain", CLASSES, examples=50)
     flipped = evaluation(ctx, tmp_path / "flip", CLASSES, 50, spec={"test_time_flip": True})
+    place_here(ctx, plain)
     run_evaluate_job(ctx, plain)
+    place_here(ctx, flipped)
     run_evaluate_job(ctx, flipped)
 
     assert flips == [False, True]  # the mirror-averaging itself: tests/unit/trainer

@@ -1,5 +1,5 @@
 """The job lifecycle's single decisions: one deadline failure whoever notices it (the worker's
-lease or the reaper), one enqueue decision (task, queue, task id), and failures that keep
+lease or the reaper), one dispatch decision (task, queue, task id), and failures that keep
 their traceback in the log."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import update
 
 from tass.core.clock import database_now
-from tass.core.job_lifecycle import QueuedJob, enqueue, enqueue_all
+from tass.core.job_lifecycle import dispatch
 from tass.core.models import Job, JobTransition
 from tass.core.queue import EVALUATE_TASK, TRAIN_TASK
 from tass.core.reaper import reap
@@ -109,20 +109,24 @@ class Sender:
         self.sent.append({"task": name, "args": args, "queue": queue, "task_id": task_id})
 
 
-def test_enqueue_names_the_task_by_job_type_and_the_task_id_by_attempt():
+def test_dispatch_names_the_task_by_job_type_the_queue_by_worker_and_the_id_by_attempt():
     sender = Sender()
-    enqueue(sender, QueuedJob("j1", "train", "gpu-train", 1))
-    enqueue(sender, QueuedJob("j2", "evaluate", "evaluate", 3))
+    assert dispatch(sender, "j1", "train", 1, "celery@gpu-a")
+    assert dispatch(sender, "j2", "evaluate", 3, "celery@cpu-b")
     assert sender.sent == [
-        {"task": TRAIN_TASK, "args": ["j1"], "queue": "gpu-train", "task_id": "j1-1"},
-        {"task": EVALUATE_TASK, "args": ["j2"], "queue": "evaluate", "task_id": "j2-3"},
+        {"task": TRAIN_TASK, "args": ["j1"], "queue": "tass.node.celery@gpu-a", "task_id": "j1-1"},
+        {
+            "task": EVALUATE_TASK,
+            "args": ["j2"],
+            "queue": "tass.node.celery@cpu-b",
+            "task_id": "j2-3",
+        },
     ]
 
 
-def test_a_refused_send_leaves_the_other_jobs_sent(caplog):
+def test_a_refused_send_is_reported_not_raised(caplog):
     sender = Sender(refuse=frozenset({"j1"}))
-    jobs = [QueuedJob("j1", "train", "train", 2), QueuedJob("j2", "train", "train", 1)]
-    sent = enqueue_all(sender, jobs)
-    assert [job.job_id for job in sent] == ["j2"]
+    assert not dispatch(sender, "j1", "train", 2, "w")
+    assert dispatch(sender, "j2", "train", 1, "w")
     assert [item["task_id"] for item in sender.sent] == ["j2-1"]
-    assert "could not enqueue job j1" in caplog.text
+    assert "could not send job j1" in caplog.text

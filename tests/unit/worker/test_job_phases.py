@@ -16,6 +16,7 @@ from tass.worker import lease as lease_module
 from tass.worker.context import WorkerContext
 from tass.worker.evaluate_job import run_evaluate_job
 from tass.worker.train_job import run_train_job
+from tests.support.worker_jobs import place_here
 
 TINY_SPEC = {
     "epochs": 2,
@@ -74,6 +75,7 @@ def test_a_training_job_shows_each_phase_in_order_then_an_evaluation_of_its_mode
         spec=TINY_SPEC,
         dataset={"source": "synthetic", "num_examples": 128},
     )
+    place_here(ctx, train_id)
     run_train_job(ctx, train_id)
 
     trained = job_row(ctx, train_id)
@@ -89,6 +91,7 @@ def test_a_training_job_shows_each_phase_in_order_then_an_evaluation_of_its_mode
         model_id=trained.model_id,
         dataset={"source": "synthetic", "num_examples": 64},
     )
+    place_here(ctx, eval_id)
     run_evaluate_job(ctx, eval_id)
     assert job_row(ctx, eval_id).status == "succeeded", job_row(ctx, eval_id).error
     assert phases == ["loading", "evaluating"]

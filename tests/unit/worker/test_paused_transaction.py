@@ -16,9 +16,9 @@ from tass.core.models import Job
 from tass.core.reaper import reap
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
-from tass.worker.claim import claim
 from tass.worker.context import WorkerContext
 from tests.support.scratch_pg import scratch_database
+from tests.support.worker_jobs import claim_placed
 
 pytestmark = pytest.mark.postgres
 
@@ -39,7 +39,7 @@ def pause_in_a_transaction_then_reap(pg_url: str, tmp_path) -> None:
         session.add(job)
         session.flush()
         job_id = job.id
-    assert claim(ctx, job_id) is not None
+    assert claim_placed(ctx, job_id) is not None
 
     paused = ctx.engine.connect()  # the worker's own engine, as its child process uses it
     paused.begin()

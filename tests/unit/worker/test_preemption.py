@@ -19,17 +19,16 @@ from tass.core.models import Job, JobTransition
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
 from tass.trainer.callbacks import StopCheckpoint
-from tass.worker.claim import claim
 from tass.worker.context import WorkerContext
 from tass.worker.lease import Lease
 from tass.worker.preemption import (
     hand_back,
     resume_point,
-    send_handed_back,
     stop_requests,
     tell_job_children_to_stop,
 )
 from tass.worker.train_job import fetch_checkpoint, latest_stored_checkpoint
+from tests.support.worker_jobs import claim_placed
 
 
 class Sent:
@@ -77,7 +76,7 @@ def test_a_stopped_job_goes_back_to_the_queue_on_the_same_attempt_and_resumes_th
     ctx: WorkerContext, tmp_path: Path
 ) -> None:
     job_id = new_job(ctx)
-    job = claim(ctx, job_id)
+    job = claim_placed(ctx, job_id)
     assert job is not None
     assert hand_back(ctx, job, Lease(ctx, job_id, job.attempt), stop_checkpoint(tmp_path, 24))
 
@@ -86,22 +85,17 @@ def test_a_stopped_job_goes_back_to_the_queue_on_the_same_attempt_and_resumes_th
         ("preempted", 1, "worker told to stop", {"step": 24, "epoch": 1}),
         ("queued", 1, "preempted", {"resume_from_step": 24}),
     ]
-    # the worker's main process sends it once its warm shutdown is over (and only the jobs
-    # that are queued again: one still running was not handed back)
-    sent = Sent()
-    running = new_job(ctx)
-    assert claim(ctx, running) is not None
-    assert send_handed_back(ctx.sessions, sent, {job_id, running}) == 1
-    assert sent.tasks == [
-        {"name": "tass.train", "args": [job_id], "queue": "train", "task_id": f"{job_id}-1"}
-    ]
+    # queued again with no placement: its devices are free and the scheduler places it anew
+    with ctx.sessions() as session:
+        job_row = session.get(Job, job_id)
+        assert job_row.status == "queued" and job_row.placement is None
     files = latest_stored_checkpoint(ctx, job_id)
     assert {Path(f.key).parent.name for f in files} == {"step-00000024"}
     assert resume_point(files, steps_per_epoch=17) == (1, 24)
     resumed = fetch_checkpoint(ctx, files, tmp_path / "resume")
     assert (resumed / "model.keras").read_bytes() == b"weights at the stop"
 
-    again = claim(ctx, job_id, resumed_from_epoch=1, resumed_from_step=24)
+    again = claim_placed(ctx, job_id, resumed_from_epoch=1, resumed_from_step=24)
     assert again is not None and again.attempt == 1  # not counted as a failed attempt
     assert history(ctx, job_id)[-1][3] == {
         "worker": ctx.worker_id,
@@ -114,7 +108,7 @@ def test_a_job_cancelled_before_its_stop_is_not_handed_back(
     ctx: WorkerContext, tmp_path: Path
 ) -> None:
     job_id = new_job(ctx)
-    job = claim(ctx, job_id)
+    job = claim_placed(ctx, job_id)
     assert job is not None
     with ctx.sessions.begin() as session:
         assert request_cancel(session, job_id)

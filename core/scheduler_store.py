@@ -1,0 +1,406 @@
+"""The scheduler's database side: the lease that makes one scheduler active, the snapshot a cycle
+reads (live workers and their free devices, the waiting queue, running jobs, tenants, usage), and
+what a decision writes (placements that reserve devices, preemption requests, each waiting job's
+place and reason). The policy itself is `core.scheduling` (pure); the loop that calls both and
+hands placed jobs to their worker's queue is `worker.scheduler`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tass.core.clock import database_now
+from tass.core.db import changed_rows
+from tass.core.models import Job, SchedulerLease, TenantSettings, TenantUsage, Worker
+from tass.core.scheduling import (
+    Allocation,
+    Decision,
+    Priority,
+    Resources,
+    RunningJob,
+    Snapshot,
+    Tenant,
+    WaitingJob,
+    WaitingQueue,
+    accrue,
+    check_request,
+    decay_factor,
+)
+from tass.core.scheduling import Worker as PoolWorker
+from tass.core.settings import Settings
+from tass.core.states import JobStatus, JobType
+
+LEASE_NAME = "scheduler"
+HOLDING = [JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.CANCELLING.value]
+"""Statuses in which a placed job holds its devices (queued: placed, not yet claimed)."""
+
+
+# The lease
+
+
+def hold_lease(session: Session, holder: str, seconds: float) -> bool:
+    """Take or renew the scheduler lease for `seconds`; False while another holder's is live."""
+    now = database_now(session)
+    expires = now + timedelta(seconds=seconds)
+    renewed = changed_rows(
+        session,
+        update(SchedulerLease)
+        .where(
+            SchedulerLease.name == LEASE_NAME,
+            or_(SchedulerLease.holder == holder, SchedulerLease.expires_at < now),
+        )
+        .values(holder=holder, expires_at=expires),
+    )
+    if renewed:
+        return True
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(SchedulerLease).values(name=LEASE_NAME, holder=holder, expires_at=expires)
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+    taken = select(SchedulerLease.holder).where(SchedulerLease.name == LEASE_NAME)
+    return session.scalar(taken.execution_options(populate_existing=True)) == holder
+
+
+def still_holding(session: Session, holder: str) -> bool:
+    """Whether `holder` still holds a live lease, locking its row for this transaction on
+    PostgreSQL: a would-be successor's takeover waits until this cycle's writes commit, so two
+    schedulers never place onto the same free devices (SQLite serialises writers anyway)."""
+    stmt = select(SchedulerLease.holder).where(
+        SchedulerLease.name == LEASE_NAME,
+        SchedulerLease.holder == holder,
+        SchedulerLease.expires_at > database_now(session),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt) is not None
+
+
+def release_lease(session: Session, holder: str) -> None:
+    """Give the lease up (a clean stop): another scheduler takes over at its next cycle."""
+    session.execute(
+        delete(SchedulerLease).where(
+            SchedulerLease.name == LEASE_NAME, SchedulerLease.holder == holder
+        )
+    )
+
+
+def lease_holder(session: Session) -> str | None:
+    """Who schedules now (None: nobody holds a live lease)."""
+    row = session.get(SchedulerLease, LEASE_NAME)
+    if row is None or row.expires_at < database_now(session):
+        return None
+    return row.holder
+
+
+# Reading a snapshot
+
+
+def resources_of(job: Job) -> Resources:
+    raw = job.resources or {}
+    return Resources(
+        gpus=int(raw.get("gpus", 0)), workers=int(raw.get("workers", 1)), pool=raw.get("pool")
+    )
+
+
+@dataclass(frozen=True)
+class PlacedJob:
+    """A job placed on a worker that has not claimed it yet."""
+
+    job_id: str
+    job_type: str
+    attempt: int
+    worker: str
+    sent_at: datetime
+
+
+@dataclass
+class Cluster:
+    """What one cycle read: the policy's snapshot plus what the loop needs to act on it."""
+
+    now: datetime
+    snapshot: Snapshot
+    alive: set[str]
+    placed: list[PlacedJob] = field(default_factory=list)
+    shown: dict[str, tuple[int | None, str | None]] = field(default_factory=dict)
+    types: dict[str, tuple[str, int]] = field(default_factory=dict)
+    held: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def any_queued(session: Session) -> bool:
+    """Whether any job is queued (placed or not): an idle scheduler's only read."""
+    found = session.scalar(select(Job.id).where(Job.status == JobStatus.QUEUED.value).limit(1))
+    return found is not None
+
+
+def alive_workers(session: Session, now: datetime, within: float) -> list[Worker]:
+    cutoff = now - timedelta(seconds=within)
+    return list(
+        session.scalars(
+            select(Worker).where(Worker.stopped_at.is_(None), Worker.last_seen_at > cutoff)
+        )
+    )
+
+
+def load_cluster(session: Session, settings: Settings) -> Cluster:
+    """One consistent read of everything a cycle decides on."""
+    now = database_now(session)
+    rows = alive_workers(session, now, settings.heartbeat_timeout_seconds)
+    used: dict[str, set[int]] = defaultdict(set)
+    cluster = Cluster(now=now, snapshot=Snapshot(workers=(), waiting=WaitingQueue()), alive=set())
+    running: list[RunningJob] = []
+    waiting: list[WaitingJob] = []
+    held: dict[tuple[str, str], int] = defaultdict(int)
+    for job in session.scalars(select(Job).where(Job.status.in_(HOLDING))):
+        if job.placement is None:
+            if job.status == JobStatus.QUEUED.value:
+                waiting.append(_waiting(job, now))
+                cluster.shown[job.id] = (job.queue_position, job.pending_reason)
+                cluster.types[job.id] = (job.type, job.attempt)
+            continue
+        for member in job.placement.get("allocations", []):
+            used[member["worker"]].update(member["devices"])
+        held[(job.tenant, job.placement["pool"])] += _devices(job.placement)
+        if job.status == JobStatus.QUEUED.value:
+            cluster.placed.append(_placed(job))
+        if job.type == JobType.TRAIN.value:  # only train jobs checkpoint: the possible victims
+            running.append(_running(job, now))
+    workers = tuple(
+        PoolWorker(
+            worker_id=row.name,
+            pool=row.pool,
+            total=row.slots,
+            free=tuple(i for i in range(row.slots) if i not in used[row.name]),
+            gpu=row.device == "gpu",
+            draining=row.draining,
+        )
+        for row in rows
+    )
+    tenants = {
+        row.name: Tenant(row.name, row.weight, Priority(row.max_priority), row.gpu_quota or {})
+        for row in session.scalars(select(TenantSettings))
+    }
+    cluster.snapshot = Snapshot(
+        workers=workers,
+        waiting=WaitingQueue(waiting),
+        running=tuple(running),
+        tenants=tenants,
+        usage=_decayed_usage(session, now, settings.scheduler_half_life_seconds),
+    )
+    cluster.alive = {row.name for row in rows}
+    cluster.held = dict(held)
+    return cluster
+
+
+def _waiting(job: Job, now: datetime) -> WaitingJob:
+    return WaitingJob(
+        job_id=job.id,
+        tenant=job.tenant,
+        priority=Priority(job.priority),
+        resources=resources_of(job),
+        submitted_at=job.created_at.timestamp(),
+        waiting_since=(job.queued_at or job.created_at).timestamp(),
+    )
+
+
+def _running(job: Job, now: datetime) -> RunningJob:
+    placement = job.placement or {}
+    return RunningJob(
+        job_id=job.id,
+        tenant=job.tenant,
+        priority=Priority(job.priority),
+        resources=resources_of(job),
+        pool=placement["pool"],
+        allocations=tuple(
+            Allocation(m["worker"], tuple(m["devices"])) for m in placement["allocations"]
+        ),
+        started_at=(job.started_at or now).timestamp(),
+        stopping=job.preempt_requested_at is not None or job.status != JobStatus.RUNNING.value,
+    )
+
+
+def _placed(job: Job) -> PlacedJob:
+    placement = job.placement or {}
+    return PlacedJob(
+        job.id, job.type, job.attempt, placement["worker"], datetime.fromisoformat(placement["at"])
+    )
+
+
+def _devices(placement: dict[str, Any]) -> int:
+    return sum(len(m["devices"]) for m in placement.get("allocations", []))
+
+
+def _decayed_usage(
+    session: Session, now: datetime, half_life: float
+) -> dict[tuple[str, str], float]:
+    return {
+        (row.tenant, row.pool): row.usage
+        * decay_factor((now - row.updated_at).total_seconds(), half_life)
+        for row in session.scalars(select(TenantUsage))
+    }
+
+
+# Checking a request at submit
+
+
+def tenant_settings(session: Session, tenant: str) -> Tenant:
+    row = session.get(TenantSettings, tenant)
+    if row is None:
+        return Tenant(tenant)
+    return Tenant(row.name, row.weight, Priority(row.max_priority), row.gpu_quota or {})
+
+
+def check_submission(
+    session: Session, settings: Settings, tenant: str, resources: Resources, priority: Priority
+) -> tuple[str, str] | None:
+    """(field, message) when the request may never run or is not allowed, else None. A pool
+    with no live worker at all is not refused (its workers may be starting: a spot pool
+    scaled to zero); one whose workers are all too small is."""
+    now = database_now(session)
+    rows = alive_workers(session, now, settings.heartbeat_timeout_seconds)
+    pool_rows = [r for r in rows if resources.pool is None or r.pool == resources.pool]
+    workers = [
+        PoolWorker(r.name, r.pool, r.slots, tuple(range(r.slots)), r.device == "gpu")
+        for r in pool_rows
+    ]
+    checked = check_request(workers, tenant_settings(session, tenant), resources, priority)
+    if checked is None or checked[0] != "resources":
+        return checked
+    if not pool_rows:
+        return None
+    if resources.gpus == 0 and all(w.gpu for w in workers):
+        return checked[
+            0
+        ], f"{checked[1]} (its live workers are GPU workers: ask for resources.gpus)"
+    return checked
+
+
+# Writing a decision
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A task to send once the transaction that placed the job has committed."""
+
+    job_id: str
+    job_type: str
+    attempt: int
+    worker: str
+
+
+def apply_decision(session: Session, cluster: Cluster, decision: Decision) -> list[Dispatch]:
+    """Reserve each placement's devices (a conditional UPDATE: a job cancelled meanwhile is
+    skipped), ask each victim to stop, and store every waiting job's place and reason where
+    they changed. Returns the tasks to send after commit."""
+    dispatches = []
+    stamp = cluster.now.isoformat()
+    for placement in decision.placements:
+        value = {
+            "pool": placement.pool,
+            "worker": placement.allocations[0].worker_id,
+            "allocations": [
+                {"worker": a.worker_id, "devices": list(a.devices)} for a in placement.allocations
+            ],
+            "at": stamp,
+        }
+        won = changed_rows(
+            session,
+            update(Job)
+            .where(
+                Job.id == placement.job_id,
+                Job.status == JobStatus.QUEUED.value,
+                Job.placement.is_(None),
+            )
+            .values(placement=value, queue_position=None, pending_reason=None),
+        )
+        if won:
+            job_type, attempt = cluster.types[placement.job_id]
+            worker = placement.allocations[0].worker_id
+            dispatches.append(Dispatch(placement.job_id, job_type, attempt, worker))
+    for preemption in decision.preemptions:
+        request_preemption(session, preemption.victim_id, cluster.now)
+    _store_positions(session, cluster, decision)
+    return dispatches
+
+
+def request_preemption(session: Session, job_id: str, now: datetime) -> None:
+    """Ask a running job to checkpoint and stop (its worker's lease sees it within a
+    heartbeat); a job placed but not started yet simply loses its placement."""
+    session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status == JobStatus.RUNNING.value,
+            Job.preempt_requested_at.is_(None),
+        )
+        .values(preempt_requested_at=now)
+    )
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED.value)
+        .values(placement=None)
+    )
+
+
+def _store_positions(session: Session, cluster: Cluster, decision: Decision) -> None:
+    placed = {p.job_id for p in decision.placements}
+    for status in decision.waiting():
+        if status.job_id in placed:
+            continue
+        shown = (status.queue_position, status.pending_reason)
+        if cluster.shown.get(status.job_id) != shown:
+            session.execute(
+                update(Job)
+                .where(Job.id == status.job_id, Job.status == JobStatus.QUEUED.value)
+                .values(queue_position=status.queue_position, pending_reason=status.pending_reason)
+            )
+
+
+def accrue_usage(
+    session: Session, held: dict[tuple[str, str], int], now: datetime, half_life: float
+) -> None:
+    """Bring every tenant's decayed usage up to `now`, adding what it holds per pool."""
+    rows = {(r.tenant, r.pool): r for r in session.scalars(select(TenantUsage))}
+    for key in set(rows) | set(held):
+        row = rows.get(key)
+        if row is None:
+            session.add(TenantUsage(tenant=key[0], pool=key[1], usage=0.0, updated_at=now))
+            continue
+        elapsed = (now - row.updated_at).total_seconds()
+        row.usage = accrue(row.usage, held.get(key, 0), elapsed, half_life)
+        row.updated_at = now
+
+
+# Placements that went astray
+
+
+def unplace_lost(session: Session, cluster: Cluster) -> int:
+    """Placed jobs whose worker is gone (stopped or silent) wait again: their devices return."""
+    lost = [p.job_id for p in cluster.placed if p.worker not in cluster.alive]
+    if not lost:
+        return 0
+    return changed_rows(
+        session,
+        update(Job)
+        .where(Job.id.in_(lost), Job.status == JobStatus.QUEUED.value)
+        .values(placement=None),
+    )
+
+
+def resend_due(session: Session, cluster: Cluster, after: float) -> list[Dispatch]:
+    """Placed jobs a live worker has not claimed for `after` seconds (a lost message): sent
+    again, their placement's time renewed so the next send waits as long."""
+    due = [
+        p
+        for p in cluster.placed
+        if p.worker in cluster.alive and (cluster.now - p.sent_at).total_seconds() > after
+    ]
+    for placed in due:
+        job = session.get(Job, placed.job_id)
+        if job is not None and job.placement is not None:
+            job.placement = {**job.placement, "at": cluster.now.isoformat()}
+    return [Dispatch(p.job_id, p.job_type, p.attempt, p.worker) for p in due]
