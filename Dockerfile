@@ -37,6 +37,7 @@ COPY api ./api
 COPY worker ./worker
 COPY trainer ./trainer
 COPY client ./client
+COPY operators ./operators
 COPY serving ./serving
 COPY migrations ./migrations
 RUN pip install --no-deps . \

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from common import DEFAULT_ARCHIVE, REPO, write_json  # noqa: F401 - REPO sets sys.path
 
-from tass.client.service import api_command
+from tass.operators.service import api_command
 from tests.support.processes import (
     Service,
     free_port,

@@ -34,12 +34,12 @@ from typing import Any
 from common import REPO, write_json  # noqa: F401 - REPO puts the repository on sys.path
 from wrk import run_wrk, wrk_available
 
-from tass.client.service import api_command
 from tass.core.db import make_engine, make_session_factory
 from tass.core.job_lifecycle import create_job
 from tass.core.job_results import upsert_metrics
 from tass.core.objectstore import ObjectStore
 from tass.migrations.runner import upgrade
+from tass.operators.service import api_command
 from tests.support.load import hammer, slow_download
 from tests.support.processes import Service, free_port, service_env, wait_http
 from tests.support.seed import new_api_key, seed_trained_model

@@ -34,13 +34,13 @@ if str(REPO) not in sys.path:
 
 from wrk import run_wrk, wrk_available  # noqa: E402
 
-from tass.client.service import api_command, serve_command  # noqa: E402
 from tass.core.apikeys import create_key  # noqa: E402
 from tass.core.db import make_engine, make_session_factory  # noqa: E402
 from tass.core.job_queries import model_artifact  # noqa: E402
 from tass.core.objectstore import ObjectStore  # noqa: E402
 from tass.core.settings import Settings  # noqa: E402
 from tass.migrations.runner import upgrade  # noqa: E402
+from tass.operators.service import api_command, serve_command  # noqa: E402
 from tass.trainer.models import build_model  # noqa: E402
 from tass.trainer.saving import export_model  # noqa: E402
 from tass.trainer.spec import TrainSpec  # noqa: E402

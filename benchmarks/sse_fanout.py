@@ -32,11 +32,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tass.client.service import api_command  # noqa: E402
 from tass.core.apikeys import create_key  # noqa: E402
 from tass.core.db import make_engine, make_session_factory  # noqa: E402
 from tass.core.models import Job  # noqa: E402
 from tass.migrations.runner import upgrade  # noqa: E402
+from tass.operators.service import api_command  # noqa: E402
 from tests.support.processes import Service, free_port, wait_http  # noqa: E402
 
 

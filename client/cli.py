@@ -1,9 +1,10 @@
 """The `tass` command line: submit and follow jobs over HTTP, download models, run the service.
 
 Each command group lives in its own module (`jobs_cli`, `metrics_cli`, `sweep_cli`,
-`registry_cli`, `webhooks_cli`, `predict_cli`, and `service_cli`, `keys_cli`, `gc_cli` for the
-server side); this one registers them. What they share (options, error handling, the client)
-is in `cli_common`.
+`registry_cli`, `webhooks_cli`, `predict_cli`, ...); this one registers them. What they share
+(options, error handling, the client) is in `cli_common`. The operator commands (`up`, `api`,
+`worker`, `serve`, `migrate`, `keys`, `gc`) live in `tass.operators` and join the app through the
+`tass.cli` entry point group: this package never imports them.
 
 Exit codes: 0 success (a watched job succeeded), 1 an error or a job that failed or was
 cancelled, 2 a usage error. Errors are printed as one message on stderr, never a traceback.
@@ -11,16 +12,15 @@ cancelled, 2 a usage error. Errors are printed as one message on stderr, never a
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
 
-from tass.client import jobs_cli, service_cli
+from tass.client import jobs_cli
 from tass.client.api_client import DEFAULT_URL, URL_ENV
-from tass.client.cli_common import SERVICE_PANEL, CliState, ErrorReportingGroup
+from tass.client.cli_common import CliState, ErrorReportingGroup
 from tass.client.datasets_cli import datasets_app
-from tass.client.gc_cli import gc
-from tass.client.keys_cli import keys_app
 from tass.client.logs_cli import logs
 from tass.client.metrics_cli import metrics
 from tass.client.predict_cli import predict
@@ -57,14 +57,17 @@ app.command("predict")(predict)
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(datasets_app, name="datasets")
 
-# the server side
-app.add_typer(keys_app, name="keys", rich_help_panel=SERVICE_PANEL)
-app.command("gc", rich_help_panel=SERVICE_PANEL)(gc)
-app.command("migrate", rich_help_panel=SERVICE_PANEL)(service_cli.migrate)
-app.command("api", rich_help_panel=SERVICE_PANEL)(service_cli.api)
-app.command("serve", rich_help_panel=SERVICE_PANEL)(service_cli.serve)
-app.command("worker", rich_help_panel=SERVICE_PANEL)(service_cli.worker)
-app.command("up", rich_help_panel=SERVICE_PANEL)(service_cli.up)
+# Commands other packages add: each entry point of this group names a function that takes the
+# app (`tass.operators.cli:register` adds the operator commands; pyproject.toml declares it).
+COMMAND_PLUGINS = "tass.cli"
+
+
+def _add_plugin_commands(app: typer.Typer) -> None:
+    for plugin in sorted(entry_points(group=COMMAND_PLUGINS), key=lambda entry: entry.name):
+        plugin.load()(app)
+
+
+_add_plugin_commands(app)
 
 
 def _version(value: bool) -> None:

@@ -23,9 +23,6 @@ from typer.core import TyperGroup
 from tass.client.api_client import URL_ENV, Json, TassClient
 from tass.client.errors import TassError
 
-# The rich help panel of the commands that run or administer the service.
-SERVICE_PANEL = "Service (run the server side)"
-
 
 @dataclass
 class CliState:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything and runs the checks and the whole test suite.
+# Installs everything and runs the checks, the docs build and the whole test suite.
 # Needs PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`: each run makes databases of its
 # own there) and the redis-server and PostgreSQL server programs (the tests start private Redis
 # servers and throwaway clusters; the machine's Redis is not used). .ci/run starts PostgreSQL when
@@ -12,4 +12,6 @@ scripts/setup.sh cpu,dev
 .venv/bin/lint-imports
 scripts/typecheck.sh
 scripts/check-chart.sh
+# the documentation site (docs/, mkdocs.yml) into build/site: a broken link, anchor or page fails
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict
 .venv/bin/python -m pytest "$@"

@@ -19,10 +19,10 @@ import tensorflow as tf
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tass.client import service
 from tass.client.cli import CliState
 from tass.client.cli import app as tass
 from tass.core.objectstore import ObjectStore
+from tass.operators import service
 from tass.serving.app import create_app as create_serving_app
 from tests.api.conftest import bearer
 from tests.support.models import (

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tass.client.service import serve_command
 from tass.core.objectstore import ObjectStore
 from tass.core.registry import get_registered, register_version, set_alias
+from tass.operators.service import serve_command
 from tests.support.browser import expect, logged_in_page
 from tests.support.dashboard_site import dashboard_site, seed_key
 from tests.support.models import png, random_pixels, tiny_model_file

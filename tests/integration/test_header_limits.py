@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tass.client.service import api_command
+from tass.operators.service import api_command
 from tests.integration.test_header_timeout import read_response
 from tests.support.processes import Service, free_port, sqlite_service_settings, wait_http
 

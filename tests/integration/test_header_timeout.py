@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tass.client.service import api_command
+from tass.operators.service import api_command
 from tests.support.processes import Service, free_port, sqlite_service_settings, wait_http
 
 pytestmark = pytest.mark.integration

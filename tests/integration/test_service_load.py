@@ -14,11 +14,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from tass.client.service import api_command
 from tass.core.db import make_engine, make_session_factory
 from tass.core.models import Job
 from tass.core.objectstore import ObjectStore
 from tass.migrations.runner import upgrade
+from tass.operators.service import api_command
 from tests.support.load import hammer, slow_download
 from tests.support.processes import Service, free_port, service_env, start_api, wait_http
 from tests.support.seed import new_api_key, seed_trained_model

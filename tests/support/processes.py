@@ -1,5 +1,5 @@
 """Starting real service processes (uvicorn, Celery worker) for integration tests, with the
-command lines the `tass api` and `tass worker` commands run (`tass.client.service`).
+command lines the `tass api` and `tass worker` commands run (`tass.operators.service`).
 
 Every process started here (and all it starts) ends when the test process ends, even by kill -9:
 a reaper process watches the test process (tests/support/reaper.py)."""
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from tass.client.service import api_command, free_port, worker_command
 from tass.migrations.runner import upgrade
+from tass.operators.service import api_command, free_port, worker_command
 from tests.support.reaper import MARKER
 
 REPO = Path(__file__).resolve().parents[2]

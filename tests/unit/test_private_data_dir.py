@@ -9,8 +9,8 @@ import stat
 import sys
 from pathlib import Path
 
-from tass.client.supervisor import Child, run_child
 from tass.core.settings import Settings
+from tass.operators.supervisor import Child, run_child
 
 
 def mode(path: Path) -> int:

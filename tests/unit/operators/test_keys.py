@@ -9,11 +9,11 @@ from typer.testing import CliRunner
 
 from tass.client import cli
 from tass.client.credentials import credentials_path, key_for
-from tass.client.keys_cli import ensure_admin_key
 from tass.core.apikeys import authenticate
 from tass.core.db import make_engine, make_session_factory
 from tass.core.settings import get_settings
 from tass.migrations.runner import upgrade
+from tass.operators.keys_cli import ensure_admin_key
 
 URL = "http://127.0.0.1:8000"
 

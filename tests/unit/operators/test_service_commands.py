@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tass import client
-from tass.client import cli, service, service_cli
-from tass.client import supervisor as supervisor_module
-from tass.client.supervisor import Child, Outcome, Supervisor
+from tass import operators
+from tass.client import cli
+from tass.operators import service, service_cli
+from tass.operators import supervisor as supervisor_module
+from tass.operators.supervisor import Child, Outcome, Supervisor
 
-REPO = Path(client.__file__).resolve().parents[1]
+REPO = Path(operators.__file__).resolve().parents[1]
 PY = sys.executable
 SLEEPER = Child("sleeper", [PY, "-c", "import time; time.sleep(60)"])
 EXIT_3 = Child("quitter", [PY, "-c", "import sys; sys.exit(3)"])
@@ -173,8 +174,8 @@ def test_sigterm_stops_tass_up_and_its_children_cleanly(tmp_path: Path):
     port = service.free_port()
     script = f"""
 import pathlib, sys
-from tass.client.service import run_services
-from tass.client.supervisor import Child
+from tass.operators.service import run_services
+from tass.operators.supervisor import Child
 api = Child("api", [sys.executable, "-c", {HEALTH_SERVER!r}, "{port}"])
 worker = Child("worker", [sys.executable, "-c", "import time; time.sleep(60)"])
 code = run_services(
@@ -215,7 +216,7 @@ def test_run_child_forwards_sigterm_and_returns_the_childs_status(tmp_path: Path
     )
     script = (
         "import sys\n"
-        "from tass.client.supervisor import Child, run_child\n"
+        "from tass.operators.supervisor import Child, run_child\n"
         f"sys.exit(run_child(Child('c', [sys.executable, '-c', {child!r}])))"
     )
     process = subprocess.Popen([PY, "-c", script], cwd=REPO)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tass.client import service
+from tass.operators import service
 
 
 def gc(

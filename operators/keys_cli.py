@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tass.client import service
+from tass.operators import service
 
 keys_app = typer.Typer(
     help="Manage API keys (run where the database is reachable).", no_args_is_help=True

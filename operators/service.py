@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from tass.client.errors import TassError, UsageError
-from tass.client.supervisor import Child, Outcome, Supervisor
+from tass.operators.supervisor import Child, Outcome, Supervisor
 
 if TYPE_CHECKING:  # the light client never loads the server packages
     from tass.migrations.runner import Upgraded

@@ -14,12 +14,12 @@ from typing import Annotated
 
 import typer
 
-from tass.client import service
 from tass.client.api_client import DEFAULT_URL, URL_ENV
 from tass.client.cli_common import stderr_console
 from tass.client.credentials import credentials_path
-from tass.client.keys_cli import ensure_admin_key
-from tass.client.supervisor import AFTER_SIGTERM, Child, run_child
+from tass.operators import service
+from tass.operators.keys_cli import ensure_admin_key
+from tass.operators.supervisor import AFTER_SIGTERM, Child, run_child
 
 
 def migrate(
