@@ -55,10 +55,10 @@ class Lease:
             self.lost.set()
             return False
         preempt = self.preempt
-        if preempt is not None and not preempt.is_set():
-            if preemption_requested(session, self.job_id):
-                log.warning("job %s: the scheduler asks it to stop; checkpointing", self.job_id)
-                preempt.set()
+        watching = preempt is not None and not preempt.is_set()
+        if watching and preempt is not None and preemption_requested(session, self.job_id):
+            log.warning("job %s: the scheduler asks it to stop; checkpointing", self.job_id)
+            preempt.set()
         return True
 
     def expire(self) -> None:
