@@ -65,7 +65,9 @@ def fault_env(
         "TASS_MAX_ATTEMPTS": "3",
         "TASS_SSE_POLL_SECONDS": "0.2",
         "TASS_PROGRESS_EVERY_STEPS": "5",
-        "TASS_REDISPATCH_AFTER_SECONDS": "2",
+        # a placed job unclaimed this long is sent again: longer than a job process takes to
+        # start on a busy 2-core machine (a duplicate delivery costs a process restart)
+        "TASS_REDISPATCH_AFTER_SECONDS": "90",
     }
 
 

@@ -78,7 +78,9 @@ def test_a_tenant_behind_another_tenants_backlog_starts_at_the_first_free_slot(
     assert all(job["status"] == "succeeded" for job in done.values())
     order = sorted(done, key=lambda job_id: started_at(done[job_id]))
     # four slots take four of a's jobs; the first slot that frees goes to b, not to a's fifth
-    assert order.index(b_job) == 4, [done[j]["transitions"] for j in order]
+    # (it starts once that slot's new job process is up: allow one of a's to start first on
+    # the other node), never after all of a's
+    assert order.index(b_job) <= 5, [done[j]["transitions"] for j in order]
     assert len({done[j]["placement"]["worker"] for j in a_jobs}) == 2, "both nodes took work"
 
 
