@@ -71,9 +71,12 @@ def test_a_tenant_behind_another_tenants_backlog_starts_at_the_first_free_slot(
     queued = other_tenant.get(f"/v1/jobs/{b_job}").json()
     assert queued["priority"] == "normal" and queued["resources"]["gpus"] == 0
 
+    owners = {**{job_id: http for job_id in a_jobs}, b_job: other_tenant}
     done = {
-        job_id: wait_until(http, job_id, lambda j: j["status"] in FINAL, 300, *nodes, what="final")
-        for job_id in [*a_jobs, b_job]
+        job_id: wait_until(
+            client, job_id, lambda j: j["status"] in FINAL, 300, *nodes, what="final"
+        )
+        for job_id, client in owners.items()
     }
     assert all(job["status"] == "succeeded" for job in done.values())
     order = sorted(done, key=lambda job_id: started_at(done[job_id]))
