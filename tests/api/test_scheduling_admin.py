@@ -3,6 +3,7 @@ reasons, each pool's capacity and use, tenants' settings, draining a worker."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -187,3 +188,81 @@ def test_workers_drain_with_preempt_asks_running_train_jobs_to_stop(
     assert drained.json()["preempted"] == [job]
     with db() as session:
         assert session.get(Job, job).preempt_requested_at is not None
+
+
+# the same over the CLI
+
+
+def test_cli_submit_with_scheduling_flags_then_queue_and_status_say_why_it_waits(
+    tass_cli, client, one_slot_cycle
+):
+    submitted = tass_cli(
+        "submit", "train", "--data", "synthetic:100", "--name", "big",
+        "--priority", "low", "--gpus", "0", "--pool", "a100",
+    )  # fmt: skip
+    assert submitted.exit_code == 0, submitted.output
+    job_id = submitted.stdout.split()[0]
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["priority"] == "low"
+    assert job["resources"] == {"gpus": 0, "workers": 1, "pool": "a100"}
+    one_slot_cycle()
+    reason = client.get(f"/v1/jobs/{job_id}").json()["pending_reason"]
+    assert reason
+
+    queued = tass_cli("queue")
+    assert queued.exit_code == 0, queued.output
+    assert "big" in queued.stdout and "acme" in queued.stdout and "low" in queued.stdout
+    assert "1 slot @a100" in queued.stdout
+    status = tass_cli("status", job_id)
+    assert "position 1" in status.stdout and "@a100" in status.stdout
+    assert "waiting" in status.stdout
+    assert tass_cli("queue", "--json").stdout.count(job_id) == 1
+
+
+def test_cli_pools_show_workers_devices_and_waiting(tass_cli, client, one_slot_cycle):
+    running = submit(client)
+    submit(client)
+    one_slot_cycle()
+    shown = tass_cli("pools")
+    assert shown.exit_code == 0, shown.output
+    assert "default" in shown.stdout and "w1" in shown.stdout and running in shown.stdout
+    assert "jobs waiting for any pool: 1" in shown.output
+
+
+def test_cli_tenants_set_and_show_need_an_admin(tass_cli, keys, monkeypatch):
+    refused = tass_cli("tenants", "set", "acme", "--weight", "3")
+    assert refused.exit_code == 1 and "admin" in refused.output
+    monkeypatch.setenv("TASS_API_KEY", keys["admin"])
+    changed = tass_cli(
+        "tenants", "set", "acme", "--weight", "3", "--max-priority", "urgent",
+        "--gpu-quota", "a100=4", "--gpu-quota", "h100=0", "--json",
+    )  # fmt: skip
+    assert changed.exit_code == 0, changed.output
+    assert json.loads(changed.stdout) == {
+        "name": "acme",
+        "weight": 3.0,
+        "max_priority": "urgent",
+        "gpu_quota": {"a100": 4, "h100": 0},
+    }
+    assert "a100=4 h100=0" in tass_cli("tenants", "show", "acme").stdout
+    bad = tass_cli("tenants", "set", "acme", "--gpu-quota", "a100")
+    assert bad.exit_code == 2 and "POOL=N" in bad.output
+    wrong = tass_cli("tenants", "set", "acme", "--max-priority", "asap")
+    assert wrong.exit_code == 1 and "max_priority" in wrong.output
+
+
+def test_cli_workers_drain_and_undrain(tass_cli, keys, monkeypatch, client, db, one_slot_cycle):
+    job = submit(client)
+    one_slot_cycle()
+    with db() as session:
+        session.get(Job, job).status = "running"
+        session.commit()
+    monkeypatch.setenv("TASS_API_KEY", keys["admin"])
+    drained = tass_cli("workers", "drain", "w1", "--preempt")
+    assert drained.exit_code == 0, drained.output
+    assert "draining" in drained.stdout and job in drained.stdout
+    listed = tass_cli("workers", "list")
+    assert "w1" in listed.stdout and "draining" in listed.stdout
+    assert "taking jobs" in tass_cli("workers", "undrain", "w1").stdout
+    unknown = tass_cli("workers", "drain", "nobody@host")
+    assert unknown.exit_code == 1 and "no worker" in unknown.output
