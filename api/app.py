@@ -35,7 +35,10 @@ from tass.api.routers import (
     job_tensorboard,
     jobs,
     models,
+    pools,
+    queue,
     sweeps,
+    tenants,
     webhooks,
     workers,
 )
@@ -146,6 +149,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.forwarded_allow_ips:  # outermost: every part sees the client's address
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     for module in (health, jobs, job_metrics, models, sweeps, workers, prometheus):
+        app.include_router(module.router)
+    for module in (queue, pools, tenants):
         app.include_router(module.router)
     app.include_router(job_events.router)
     app.include_router(job_log_routes.router)

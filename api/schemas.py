@@ -204,6 +204,9 @@ class WorkerOut(BaseModel):
     last_seen_at: datetime
     alive: bool
     current_jobs: list[str]
+    pool: str = "default"
+    slots: int = Field(1, description="Devices the scheduler places on: GPUs, or CPU slots.")
+    draining: bool = Field(False, description="No new placements (an admin drained it).")
 
 
 class QueueOut(BaseModel):
@@ -214,3 +217,12 @@ class QueueOut(BaseModel):
 class WorkersOut(BaseModel):
     workers: list[WorkerOut]
     queues: list[QueueOut]
+
+
+class DrainOut(BaseModel):
+    name: str
+    draining: bool
+    preempted: list[str] = Field(
+        description="Jobs moved off it: train jobs asked to checkpoint and stop, placed jobs "
+        "not started yet."
+    )

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from tass.api.pagination import Page
-from tass.api.schemas import InputModel, Tags
+from tass.api.schemas import InputModel, PriorityName, SchedulingFields, Tags
 from tass.trainer.spec import DatasetSpec, SingleLine, TrainSpec
 
 ObjectiveMetric = Literal["val_accuracy", "val_loss", "accuracy", "loss"]
@@ -45,7 +45,9 @@ class EarlyStopping(InputModel):
     )
 
 
-class SweepCreate(InputModel):
+class SweepCreate(SchedulingFields):
+    """A sweep; `priority` and `resources` are every trial's."""
+
     name: SingleLine | None = Field(None, max_length=200)
     spec: TrainSpec = Field(default_factory=TrainSpec, description="The base spec of every trial.")
     dataset: DatasetSpec
@@ -96,6 +98,10 @@ class SweepOut(BaseModel):
     early_stopping: dict[str, Any] | None
     spec: dict[str, Any]
     dataset: dict[str, Any]
+    priority: PriorityName = "normal"
+    resources: dict[str, Any] = Field(
+        default_factory=lambda: {"gpus": 0, "workers": 1, "pool": None}
+    )
     tags: dict[str, Any]
     trials: list[TrialOut]
     best: BestOut | None

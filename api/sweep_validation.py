@@ -139,9 +139,13 @@ def config_parameters(body: SweepCreate) -> dict[str, dict[str, Any]]:
     return stored
 
 
-def sweep_config(body: SweepCreate, dataset: dict[str, Any]) -> dict[str, Any]:
-    """What the sweep row stores and the decisions read."""
+def sweep_config(
+    body: SweepCreate, dataset: dict[str, Any], scheduling: dict[str, Any]
+) -> dict[str, Any]:
+    """What the sweep row stores and the decisions read; `scheduling` is the trials' checked
+    `priority` (the int) and `resources` (api.job_scheduling.checked_scheduling)."""
     return {
+        **scheduling,
         "spec": body.spec.model_dump(mode="json"),
         "dataset": dataset,
         "method": body.method,

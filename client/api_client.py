@@ -274,6 +274,34 @@ class TassClient:
 
     # sweeps
 
+    # scheduling: the waiting queue, pools, tenants' settings, draining workers
+
+    def queue(self, *, limit: int | None = None, cursor: str | None = None) -> Json:
+        """One page of waiting jobs in scheduling order, with position and reason."""
+        return self._json("GET", "/v1/queue", params={"limit": limit, "cursor": cursor})
+
+    def pools(self) -> Json:
+        """Each pool's live workers, devices free and used, and jobs waiting for it."""
+        return self._json("GET", "/v1/pools")
+
+    def get_tenant(self, tenant: str) -> Json:
+        return self._json("GET", _path("tenants", tenant))
+
+    def set_tenant(self, tenant: str, settings: Mapping[str, Any]) -> Json:
+        """PUT /v1/tenants/{tenant} (admin): weight, max_priority, gpu_quota."""
+        return self._json("PUT", _path("tenants", tenant), json=dict(settings))
+
+    def list_workers(self) -> Json:
+        return self._json("GET", "/v1/workers")
+
+    def drain_worker(self, name: str, *, preempt: bool = False) -> Json:
+        """No new placements on the worker (admin); `preempt`: its train jobs move."""
+        params = {"preempt": "true"} if preempt else {}
+        return self._json("POST", _path("workers", name, "drain"), params=params)
+
+    def undrain_worker(self, name: str) -> Json:
+        return self._json("POST", _path("workers", name, "undrain"))
+
     def create_sweep(self, body: Mapping[str, Any]) -> Json:
         return self._json("POST", "/v1/sweeps", json=dict(body))
 

@@ -25,6 +25,7 @@ from tass.client.logs_cli import logs
 from tass.client.metrics_cli import metrics
 from tass.client.predict_cli import predict
 from tass.client.registry_cli import registry_app
+from tass.client.scheduling_cli import pools, queue, tenants_app, workers_app
 from tass.client.sweep_cli import sweep_app
 from tass.client.tensorboard_cli import tensorboard
 from tass.client.webhooks_cli import webhooks_app
@@ -56,6 +57,10 @@ app.add_typer(registry_app, name="registry")
 app.command("predict")(predict)
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(datasets_app, name="datasets")
+app.command("queue")(queue)
+app.command("pools")(pools)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(workers_app, name="workers")
 
 # Commands other packages add: each entry point of this group names a function that takes the
 # app (`tass.operators.cli:register` adds the operator commands; pyproject.toml declares it).

@@ -60,6 +60,25 @@ WaitOption = Annotated[
     bool, typer.Option("--wait", help="Watch the job to its end.", rich_help_panel=JOB_PANEL)
 ]
 JobIdArgument = Annotated[str, typer.Argument(help="The job.")]
+SCHEDULING_PANEL = "Scheduling"
+PriorityOption = Annotated[
+    str | None,
+    typer.Option(
+        help="low, normal (default), high or urgent; a higher class is placed first and may "
+        "preempt a lower one.",
+        rich_help_panel=SCHEDULING_PANEL,
+    ),
+]
+GpusOption = Annotated[
+    int | None,
+    typer.Option(min=0, help="GPUs it needs (0: a CPU slot).", rich_help_panel=SCHEDULING_PANEL),
+]
+PoolOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Only workers of this pool (default: any).", rich_help_panel=SCHEDULING_PANEL
+    ),
+]
 
 
 class ArtifactFormat(str, Enum):
@@ -166,6 +185,9 @@ def submit_train(
             rich_help_panel=JOB_PANEL,
         ),
     ] = None,
+    priority: PriorityOption = None,
+    gpus: GpusOption = None,
+    pool: PoolOption = None,
     wait: WaitOption = False,
     as_json: JsonOption = False,
     interval: IntervalOption = 1.0,
@@ -188,6 +210,7 @@ def submit_train(
     )
     if register_as is not None:
         body["register_as"] = register_as
+    specs.with_scheduling(body, priority=priority, gpus=gpus, pool=pool)
     _submit(ctx, url, body, as_json=as_json, wait=wait, interval=interval)
 
 
@@ -216,6 +239,9 @@ def submit_evaluate(
             "--flip", help="Test-time flip augmentation: average each image with its mirror."
         ),
     ] = False,
+    priority: PriorityOption = None,
+    gpus: GpusOption = None,
+    pool: PoolOption = None,
     wait: WaitOption = False,
     as_json: JsonOption = False,
     interval: IntervalOption = 1.0,
@@ -230,6 +256,7 @@ def submit_evaluate(
         tags=specs.parse_tags(tag or []),
         test_time_flip=flip,
     )
+    specs.with_scheduling(body, priority=priority, gpus=gpus, pool=pool)
     _submit(ctx, url, body, as_json=as_json, wait=wait, interval=interval)
 
 

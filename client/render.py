@@ -198,6 +198,15 @@ def job_details(job: Mapping[str, Any]) -> RenderableType:
     row("status", status_text(job.get("status")))
     row("attempt", job.get("attempt"))
     row("model", job.get("model_id"))
+    if job.get("priority") not in (None, "normal"):
+        row("priority", job.get("priority"))
+    resources = job.get("resources") or {}
+    if resources.get("gpus") or resources.get("pool") or (resources.get("workers") or 1) > 1:
+        row("resources", format_resources(resources))
+    if job.get("status") == "queued":
+        position = job.get("queue_position")
+        row("queue", f"position {position}" if position is not None else "not ranked yet")
+        row("waiting", job.get("pending_reason"))
     row("created", format_time(job.get("created_at")))
     row("started", job.get("started_at") and format_time(job.get("started_at")))
     row("finished", job.get("finished_at") and format_time(job.get("finished_at")))
@@ -406,4 +415,103 @@ def epoch_metrics_table(rows: Iterable[Mapping[str, Any]]) -> Table:
         values = row.get("values") or {}
         cells = [format_number(values[n]) if n in values else "-" for n in ordered]
         table.add_row(str(row.get("step")), *cells)
+    return table
+
+
+def format_resources(resources: Mapping[str, Any] | None) -> str:
+    """`2 GPUs @a100`, `1 slot` (a CPU job), with `x N workers` for a multi-worker one."""
+    resources = resources or {}
+    gpus = int(resources.get("gpus") or 0)
+    text = f"{gpus} GPU{'s' if gpus != 1 else ''}" if gpus else "1 slot"
+    workers = int(resources.get("workers") or 1)
+    if workers > 1:
+        text += f" x {workers} workers"
+    pool = resources.get("pool")
+    return f"{text} @{pool}" if pool else text
+
+
+def queue_table(jobs: Iterable[Mapping[str, Any]]) -> Table:
+    """Waiting jobs in scheduling order: position, job, tenant, class, resources, reason."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("POS", justify="right")
+    table.add_column("JOB", overflow="fold")
+    table.add_column("TENANT")
+    table.add_column("PRIORITY")
+    table.add_column("RESOURCES")
+    table.add_column("REASON", overflow="fold")
+    for job in jobs:
+        position = job.get("queue_position")
+        table.add_row(
+            "-" if position is None else str(position),
+            str(job.get("name") or job.get("id")),
+            str(job.get("tenant") or ""),
+            str(job.get("priority") or ""),
+            format_resources(job.get("resources")),
+            str(job.get("pending_reason") or "not ranked yet"),
+        )
+    return table
+
+
+def pools_table(pools: Iterable[Mapping[str, Any]]) -> Table:
+    """Each pool's workers: devices, used, free, draining, what runs there; a pool total row."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("POOL", "WORKER", "DEVICE", "DEVICES", "USED", "FREE", "WAITING", "JOBS"):
+        table.add_column(
+            column, justify="right" if column in {"DEVICES", "USED", "FREE"} else "left"
+        )
+    for pool in pools:
+        table.add_row(
+            Text(str(pool.get("name")), style="bold"),
+            "",
+            "",
+            str(pool.get("devices")),
+            str(pool.get("used")),
+            str(pool.get("free")),
+            str(pool.get("waiting")),
+            "",
+        )
+        for worker in pool.get("workers") or []:
+            name = worker.get("name", "") + (" (draining)" if worker.get("draining") else "")
+            table.add_row(
+                "",
+                name,
+                str(worker.get("device") or ""),
+                str(worker.get("slots")),
+                str(worker.get("used")),
+                str(worker.get("free")),
+                "",
+                " ".join(worker.get("running_jobs") or []),
+            )
+    return table
+
+
+def tenant_details(tenant: Mapping[str, Any]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("tenant", str(tenant.get("name")))
+    grid.add_row("weight", format_number(tenant.get("weight")))
+    grid.add_row("max priority", str(tenant.get("max_priority")))
+    quota = tenant.get("gpu_quota") or {}
+    grid.add_row("GPU quota", " ".join(f"{p}={n}" for p, n in quota.items()) or "none")
+    return grid
+
+
+def workers_table(workers: Iterable[Mapping[str, Any]]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("NAME", "POOL", "DEVICE", "SLOTS", "STATE", "JOBS", "LAST SEEN"):
+        table.add_column(column)
+    for worker in workers:
+        state = "draining" if worker.get("draining") else "ready"
+        if not worker.get("alive"):
+            state = "gone"
+        table.add_row(
+            str(worker.get("name")),
+            str(worker.get("pool") or ""),
+            str(worker.get("device") or ""),
+            str(worker.get("slots")),
+            state,
+            " ".join(worker.get("current_jobs") or []),
+            format_time(worker.get("last_seen_at")),
+        )
     return table

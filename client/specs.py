@@ -256,3 +256,19 @@ def _nest(parts: list[str], value: Any) -> Json:
     for part in reversed(parts):
         nested = {part: nested}
     return nested
+
+
+def with_scheduling(
+    body: Json, *, priority: str | None, gpus: int | None, pool: str | None
+) -> Json:
+    """`body` with the flags' `priority` and `resources` (gpus, pool) over what it has."""
+    if priority is not None:
+        body["priority"] = priority
+    if gpus is not None or pool is not None:
+        resources = dict(body.get("resources") or {})
+        if gpus is not None:
+            resources["gpus"] = gpus
+        if pool is not None:
+            resources["pool"] = pool
+        body["resources"] = resources
+    return body

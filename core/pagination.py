@@ -39,3 +39,17 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     if not ROW_ID.fullmatch(row_id):
         raise BadCursor("cursor is not valid")
     return at, row_id
+
+
+def encode_queue_cursor(position: int, created_at: datetime, row_id: str) -> str:
+    """A cursor into the waiting queue, ordered by (queue position, created_at, id)."""
+    return encode_cursor(created_at, f"{position}-{row_id}")
+
+
+def decode_queue_cursor(cursor: str) -> tuple[int, datetime, str]:
+    """The (queue position, created_at, id) a queue cursor names; BadCursor otherwise."""
+    at, key = decode_cursor(cursor)
+    position, _, row_id = key.partition("-")
+    if not position.isdigit() or not row_id:
+        raise BadCursor("cursor is not valid")
+    return int(position), at, row_id

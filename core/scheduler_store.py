@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tass.core.clock import database_now
 from tass.core.db import changed_rows
 from tass.core.models import Job, SchedulerLease, TenantSettings, TenantUsage, Worker
+from tass.core.pagination import decode_queue_cursor, encode_queue_cursor
 from tass.core.scheduling import (
     Allocation,
     Decision,
@@ -35,6 +36,7 @@ from tass.core.scheduling import (
 from tass.core.scheduling import Worker as PoolWorker
 from tass.core.settings import Settings
 from tass.core.states import JobStatus, JobType
+from tass.core.workers import set_draining
 
 LEASE_NAME = "scheduler"
 HOLDING = [JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.CANCELLING.value]
@@ -404,3 +406,158 @@ def resend_due(session: Session, cluster: Cluster, after: float) -> list[Dispatc
         if job is not None and job.placement is not None:
             job.placement = {**job.placement, "at": cluster.now.isoformat()}
     return [Dispatch(p.job_id, p.job_type, p.attempt, p.worker) for p in due]
+
+
+# What the API shows: the waiting queue, each pool's capacity and use, tenants' settings
+
+UNPLACED_LAST = 2**31 - 1
+"""The sort key of a waiting job the scheduler has not given a position yet (after all others)."""
+
+
+def waiting_jobs(
+    session: Session, *, scope: str | None, limit: int, cursor: str | None = None
+) -> tuple[list[Job], str | None]:
+    """One page of the jobs waiting to be placed (queued, no placement) in scheduling order:
+    by queue position, then submit time for those the scheduler has not ranked yet; `scope`:
+    only this tenant's. With the next page's cursor (None on the last)."""
+    order = func.coalesce(Job.queue_position, UNPLACED_LAST)
+    stmt = select(Job).where(Job.status == JobStatus.QUEUED.value, Job.placement.is_(None))
+    if scope is not None:
+        stmt = stmt.where(Job.tenant == scope)
+    if cursor:
+        position, at, row_id = decode_queue_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                order > position,
+                and_(order == position, Job.created_at > at),
+                and_(order == position, Job.created_at == at, Job.id > row_id),
+            )
+        )
+    stmt = stmt.order_by(order, Job.created_at, Job.id).limit(limit + 1)
+    rows = list(session.scalars(stmt))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    key = last.queue_position if last.queue_position is not None else UNPLACED_LAST
+    return rows[:limit], encode_queue_cursor(key, last.created_at, last.id)
+
+
+@dataclass(frozen=True)
+class WorkerUse:
+    """A live worker's devices and the jobs placed on them."""
+
+    name: str
+    device: str
+    slots: int
+    used: int
+    draining: bool
+    jobs: list[str]
+
+    @property
+    def free(self) -> int:
+        return max(self.slots - self.used, 0)
+
+
+@dataclass(frozen=True)
+class PoolUse:
+    """A pool's live workers and how many jobs wait for it (asking for it by name)."""
+
+    name: str
+    workers: list[WorkerUse]
+    waiting: int
+
+    @property
+    def devices(self) -> int:
+        return sum(w.slots for w in self.workers)
+
+    @property
+    def used(self) -> int:
+        return sum(w.used for w in self.workers)
+
+    @property
+    def free(self) -> int:
+        return sum(w.free for w in self.workers if not w.draining)
+
+
+def pool_use(session: Session, settings: Settings) -> tuple[list[PoolUse], int]:
+    """Every pool with a live worker or a job waiting for it, by name, and how many waiting
+    jobs take any pool. Devices in use are those reserved by placements (placed, running or
+    stopping jobs); a draining worker's free devices are not counted free."""
+    now = database_now(session)
+    used: dict[str, set[int]] = defaultdict(set)
+    jobs: dict[str, list[str]] = defaultdict(list)
+    waiting: dict[str | None, int] = defaultdict(int)
+    rows = session.execute(
+        select(Job.id, Job.status, Job.placement, Job.resources).where(Job.status.in_(HOLDING))
+    )
+    for job_id, status, placement, resources in rows:
+        if placement is None:
+            if status == JobStatus.QUEUED.value:
+                waiting[(resources or {}).get("pool")] += 1
+            continue
+        for member in placement.get("allocations", []):
+            used[member["worker"]].update(member["devices"])
+            jobs[member["worker"]].append(job_id)
+    by_pool: dict[str, list[WorkerUse]] = defaultdict(list)
+    for row in alive_workers(session, now, settings.heartbeat_timeout_seconds):
+        by_pool[row.pool].append(
+            WorkerUse(
+                row.name, row.device, row.slots, len(used[row.name]), row.draining, jobs[row.name]
+            )
+        )
+    names = sorted({*by_pool, *(pool for pool in waiting if pool is not None)})
+    pools = [
+        PoolUse(name, sorted(by_pool[name], key=lambda w: w.name), waiting.get(name, 0))
+        for name in names
+    ]
+    return pools, waiting.get(None, 0)
+
+
+def save_tenant(
+    session: Session,
+    tenant: str,
+    *,
+    weight: float | None = None,
+    max_priority: Priority | None = None,
+    gpu_quota: dict[str, int] | None = None,
+) -> Tenant:
+    """Create or change a tenant's scheduling settings; what is not given keeps its value
+    (the default for a new tenant). The scheduler reads them at its next cycle."""
+    row = session.get(TenantSettings, tenant)
+    if row is None:
+        defaults = Tenant(tenant)
+        row = TenantSettings(
+            name=tenant,
+            weight=defaults.weight,
+            max_priority=int(defaults.max_priority),
+            gpu_quota=dict(defaults.gpu_quota),
+        )
+        session.add(row)
+    if weight is not None:
+        row.weight = weight
+    if max_priority is not None:
+        row.max_priority = int(max_priority)
+    if gpu_quota is not None:
+        row.gpu_quota = dict(gpu_quota)
+    row.updated_at = database_now(session)
+    session.flush()
+    return tenant_settings(session, tenant)
+
+
+def drain_worker(session: Session, name: str, draining: bool, *, preempt: bool) -> list[str] | None:
+    """Set a worker's drain flag (None: no such worker). With `preempt`, its running train
+    jobs are asked to checkpoint and stop, and jobs placed on it that have not started lose
+    their placement: all of them wait again and are placed elsewhere. Returns their ids."""
+    if not set_draining(session, name, draining):
+        return None
+    if not preempt:
+        return []
+    now = database_now(session)
+    moved = []
+    for job in session.scalars(select(Job).where(Job.status.in_(HOLDING))):
+        on_worker = any(m["worker"] == name for m in (job.placement or {}).get("allocations", []))
+        train_running = job.status == JobStatus.RUNNING.value and job.type == JobType.TRAIN.value
+        if on_worker and (train_running or job.status == JobStatus.QUEUED.value):
+            request_preemption(session, job.id, now)
+            moved.append(job.id)
+    return moved

@@ -207,6 +207,7 @@ LIST_PAGES = {
     "/sweeps": "sweeps",
     "/models": "models",
     "/datasets": "datasets",
+    "/queue": "queue",
     "/workers": "workers",
 }
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Awaitable
 from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response, status
 
@@ -15,6 +15,7 @@ from tass.api.deps import SessionDep, SettingsDep
 from tass.api.errors import found, invalid, missing
 from tass.api.fine_tuning import resolved_train_spec
 from tass.api.job_datasets import checked_dataset
+from tass.api.job_scheduling import checked_scheduling
 from tass.api.long_poll import (
     RenderedJob,
     etag_matches,
@@ -32,7 +33,6 @@ from tass.api.schemas import (
     JobCreate,
     JobOut,
     JobPage,
-    SchedulingFields,
     TrainJobCreate,
 )
 from tass.api.strict_json import StrictJSONRoute
@@ -42,8 +42,6 @@ from tass.core.change_feed import ChangeFeed
 from tass.core.db import Session, read_only_sessions
 from tass.core.models import Job
 from tass.core.registry import ModelRefNotFound
-from tass.core.scheduler_store import check_submission
-from tass.core.scheduling import Priority, Resources
 from tass.core.settings import Settings
 from tass.core.states import FINAL_STATUSES, JobStatus, JobType
 
@@ -76,21 +74,6 @@ def _new_job(
     # an evaluation's options are its spec (absent when it has none)
     options = {"test_time_flip": True} if body.test_time_flip else None
     return replace(new, model_ref=body.model_id, spec=options)
-
-
-def checked_scheduling(
-    body: SchedulingFields, session: Session, principal: Principal, settings: Settings
-) -> dict[str, Any]:
-    """The job's priority and resources as core stores them, after the checks that refuse a
-    request that could never run (422 naming the field): a class above the tenant's
-    `max_priority`, more GPUs than any live worker of the pool has, or past its GPU quota."""
-    priority = Priority.parse(body.priority)
-    resources = Resources(body.resources.gpus, body.resources.workers, body.resources.pool)
-    problem = check_submission(session, settings, principal.tenant, resources, priority)
-    if problem is not None:
-        field, message = problem
-        raise field_error([*field.split(".")], f"{field}: {message}")
-    return {"priority": int(priority), "resources": body.resources.model_dump()}
 
 
 def _submit(

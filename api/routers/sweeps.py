@@ -11,8 +11,9 @@ from tass.api.deps import SessionDep, SettingsDep
 from tass.api.errors import found
 from tass.api.fine_tuning import resolved_train_spec
 from tass.api.job_datasets import checked_dataset
+from tass.api.job_scheduling import checked_scheduling
 from tass.api.pagination import CursorQuery, PageLimit
-from tass.api.presenters import from_row
+from tass.api.presenters import from_row, resources_out
 from tass.api.strict_json import StrictJSONRoute
 from tass.api.sweep_schemas import BestOut, SweepCreate, SweepOut, SweepPage, TrialOut
 from tass.api.sweep_validation import check_sweep, sweep_config
@@ -21,6 +22,7 @@ from tass.core.apikeys import Principal
 from tass.core.db import Session
 from tass.core.job_lifecycle import check_quota
 from tass.core.models import Sweep
+from tass.core.scheduling import Priority
 from tass.core.settings import Settings
 from tass.core.sweep_decisions import TrialRecord, best_value
 
@@ -56,6 +58,8 @@ def sweep_out(session: Session, sweep: Sweep) -> SweepOut:
         sweep,
         **{key: config[key] for key in CONFIG_FIELDS},
         early_stopping=config.get("early_stopping"),
+        priority=Priority(config.get("priority", int(Priority.NORMAL))).label,
+        resources=resources_out(config.get("resources")),
         tags=sweep.tags or {},
         trials=[trial_out(t, goal) for t in sweep_store.trial_records(session, sweep)],
         best=BestOut(**sweep.best) if sweep.best else None,
@@ -86,7 +90,8 @@ def create_sweep(
     check_sweep(body)
     dataset = checked_dataset(body.dataset, settings, session, principal)
     check_sweep_quota(session, settings, principal.tenant)
-    config = sweep_config(body, dataset)
+    scheduling = checked_scheduling(body, session, principal, settings)
+    config = sweep_config(body, dataset, scheduling)
     # every trial fine-tunes the same model: the one spec.init_from names now
     config["spec"] = resolved_train_spec(body.spec, session, principal)
     sweep = sweep_store.create_sweep(

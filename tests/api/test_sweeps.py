@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from tass.api.app import create_app
 from tass.core.models import Sweep
 from tass.core.queue import TRAIN_TASK
+from tass.core.workers import WorkerInfo, report_alive
 from tests.api.conftest import bearer
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}
@@ -188,3 +189,36 @@ def test_trials_count_against_the_tenant_quota(settings, db, keys):
         assert len(second.json()["trials"]) == 1  # one slot left under the quota
         third = limited.post("/v1/sweeps", json=sweep_body())
         assert third.status_code == 429 and "Retry-After" in third.headers
+
+
+def test_a_sweeps_trials_take_its_priority_and_resources(client, db, drain_tasks):
+    with db.begin() as session:
+        report_alive(session, WorkerInfo("gpu-node", "h", 1, [], "gpu", ["0", "1"], "a100", 2))
+    body = sweep_body(priority="high", resources={"gpus": 2, "pool": "a100"})
+    response = client.post("/v1/sweeps", json=body)
+    assert response.status_code == 202, response.text
+    sweep = response.json()
+    assert sweep["priority"] == "high"
+    assert sweep["resources"] == {"gpus": 2, "workers": 1, "pool": "a100"}
+    for trial in sweep["trials"]:
+        job = client.get(f"/v1/jobs/{trial['job_id']}").json()
+        assert job["priority"] == "high"
+        assert job["resources"] == {"gpus": 2, "workers": 1, "pool": "a100"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"priority": "urgent"}, ["body", "priority"]),  # above the tenant's max_priority
+        ({"priority": "asap"}, ["body", "priority"]),
+        ({"resources": {"gpus": 8, "pool": "a100"}}, ["body", "resources"]),
+    ],
+)
+def test_a_sweeps_scheduling_fields_are_checked_like_a_jobs(client, db, overrides, field):
+    with db.begin() as session:
+        report_alive(session, WorkerInfo("gpu-node", "h", 1, [], "gpu", ["0", "1"], "a100", 2))
+    before = count_sweeps(db)
+    response = client.post("/v1/sweeps", json=sweep_body(**overrides))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][: len(field)] == field
+    assert count_sweeps(db) == before

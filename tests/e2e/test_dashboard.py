@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tass.core.models import Job
 from tass.core.objectstore import ObjectStore
 from tests.e2e.dashboard_data import (
     CLASS_NAMES,
@@ -223,6 +224,26 @@ def test_workers_page_shows_workers_and_queues(page, site, tmp_path):
     expect(page.locator('#queues-table tr[data-queue="train"] td')).to_have_text("1")
     expect(page.locator('#queues-table tr[data-queue="evaluate"] td')).to_have_text("0")
     shot(page, tmp_path, "workers")
+
+
+def test_queue_page_shows_waiting_jobs_with_reasons_and_pools(page, site, tmp_path):
+    data: Seeded = site["data"]
+    with site["db"].begin() as session:
+        job = session.get(Job, data.queued)
+        job.queue_position, job.pending_reason = 1, "no worker in pool a100 has 2 free GPUs"
+        job.priority, job.resources = 2, {"gpus": 2, "workers": 1, "pool": "a100"}
+    page.goto("/dashboard/queue")
+    waiting = page.locator(f'#waiting-table tr[data-job-id="{data.queued}"]')
+    expect(waiting.locator("td").first).to_have_text("1")
+    expect(waiting.locator(".priority")).to_have_text("high")
+    expect(waiting).to_contain_text("2 GPUs @a100")
+    expect(waiting.locator(".reason")).to_have_text("no worker in pool a100 has 2 free GPUs")
+    expect(waiting.get_by_role("link")).to_have_attribute("href", f"/dashboard/jobs/{data.queued}")
+    expect(page.locator('#pools-table tr[data-pool="a100"] td').nth(4)).to_have_text("1")
+    worker = page.locator(f'#pools-table tr[data-worker="{WORKER}"]')
+    expect(worker).to_contain_text("1 GPU")
+    expect(page.locator('#pools-table tr[data-pool="default"]')).to_be_visible()
+    shot(page, tmp_path, "queue")
 
 
 def test_training_job_shows_curves_hyperparameters_and_files(page, site, tmp_path):
