@@ -40,7 +40,7 @@ from tass.worker.log_capture import capture_job_logs
 from tass.worker.mlflow_tracking import JobTracking, job_tracking
 from tass.worker.preemption import hand_back, resume_point, stop_requests
 from tass.worker.reporter import JobReporter
-from tass.worker.tensorboard_upload import publish_tensorboard
+from tass.worker.tensorboard_upload import publish_tensorboard, restore_tensorboard
 from tass.worker.tracing import epoch_spans
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,8 @@ def _train(
     reporter = JobReporter(
         ctx, lease, every_steps=ctx.settings.progress_every_steps, progress=job.progress
     )
+    if resume is not None:  # a preempted segment's event files: this segment adds to them
+        restore_tensorboard(ctx, job, workdir / "tensorboard")
     result = train(
         spec,
         data,
@@ -158,6 +160,9 @@ def _train(
         stop_requested=stop.is_set,
         tensorboard_dir=workdir / "tensorboard",
     )
+    # every segment's event files, a preempted one's included, stored before any hand-back:
+    # the segment that resumes the attempt starts from them
+    publish_tensorboard(ctx, job, workdir / "tensorboard")
     stopped_at = result.stopped_at
     if (
         stopped_at is not None
@@ -165,8 +170,7 @@ def _train(
         and hand_back(ctx, job, lease, stopped_at)
     ):
         tracking.end("KILLED")  # preempted: the attempt resumes later, in a run of its own
-        return  # a preempted run's event files so far are not kept: its attempt resumes later
-    publish_tensorboard(ctx, job, workdir / "tensorboard")
+        return
     if result.stopped or lease.lost.is_set() or not reporter.phase("exporting"):
         tracking.end("KILLED")
         end_stopped(ctx, job)
