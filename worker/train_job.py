@@ -182,7 +182,16 @@ def _train(
     export_savedmodel(result.model, savedmodel)
     zipped = Path(shutil.make_archive(str(savedmodel), "zip", savedmodel))
     lineage = (str(spec.init_from), parent[1]) if parent else None
-    _publish(ctx, job, result.final_metrics, result.class_names, keras_file, zipped, lineage)
+    _publish(
+        ctx,
+        job,
+        result.final_metrics,
+        result.class_names,
+        keras_file,
+        zipped,
+        lineage,
+        mlflow=tracking.logged,
+    )
 
 
 def _publish(
@@ -193,9 +202,12 @@ def _publish(
     keras_file: Path,
     savedmodel_zip: Path,
     parent: tuple[str, str] | None = None,
+    *,
+    mlflow: tuple[str | None, str | None] = (None, None),
 ) -> None:
     """Upload both model files, then create the model (with its parent model id and sha256
-    when fine-tuned) and succeed in one transaction."""
+    when fine-tuned, its MLflow run and logged model when tracked) and succeed in one
+    transaction."""
     files = {"keras": keras_file, "savedmodel": savedmodel_zip}
     uploads = {
         model_kind(fmt): ctx.store.put_file(
@@ -206,7 +218,9 @@ def _publish(
     with ctx.sessions() as session:
         # the model (or the one an earlier attempt recorded before dying), its files and its
         # register_as registration, in the transaction that succeeds the job
-        model = record_model(session, job, metrics, class_names, uploads, parent=parent)
+        model = record_model(
+            session, job, metrics, class_names, uploads, parent=parent, mlflow=mlflow
+        )
         done = finish(
             ctx,
             job,
