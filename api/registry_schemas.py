@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -27,6 +27,15 @@ class RegisteredModelUpdate(InputModel):
     tags: Tags | None = None
 
 
+class MlflowMirrorOut(BaseModel):
+    """The version's copy in MLflow's model registry (with MLflow tracking on)."""
+
+    status: Literal["pending", "mirrored", "failed"]
+    version: str | None = Field(description="MLflow's version number, once mirrored.")
+    tries: int
+    error: str | None = Field(description="The last delivery's error, if it failed.")
+
+
 class VersionOut(BaseModel):
     version: int
     model_id: str
@@ -34,6 +43,9 @@ class VersionOut(BaseModel):
     metrics: dict[str, Any]
     job_id: str
     dataset: dict[str, Any]
+    mlflow: MlflowMirrorOut | None = Field(
+        None, description="Its mirror in MLflow's registry; null when its job was not tracked."
+    )
 
 
 class VersionCreated(BaseModel):

@@ -15,6 +15,7 @@ from tass.core.job_queries import model_of_job
 from tass.core.models import Artifact, Job, Metric, Model
 from tass.core.objectstore import StoredObject
 from tass.core.registry import register_trained_model
+from tass.core.registry_mirror import record_mlflow_model
 
 ARTIFACT_COLUMNS = ("job_id", "model_id", "kind", "key", "size", "sha256", "epoch")
 
@@ -126,11 +127,13 @@ def record_model(
     uploads: dict[str, StoredObject],
     *,
     parent: tuple[str, str] | None = None,
+    mlflow: tuple[str | None, str | None] = (None, None),
 ) -> Model:
     """The train job's model (the one an earlier attempt recorded before dying, else a new
     one), its uploaded files by artifact kind, and its `register_as` registration. The caller
     finishes the job in the same transaction and commits only if that succeeded. `parent`:
-    the (model id, .keras sha256) a fine-tuned model started from."""
+    the (model id, .keras sha256) a fine-tuned model started from; `mlflow`: the (run id,
+    logged model id) of its MLflow run when the job was tracked."""
     model = model_of_job(session, job.id)
     if model is None:
         model = Model(
@@ -143,7 +146,8 @@ def record_model(
             parent_sha256=parent[1] if parent else None,
         )
         session.add(model)
-        session.flush()
+    record_mlflow_model(model, *mlflow)
+    session.flush()
     record_artifacts(
         session,
         [

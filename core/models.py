@@ -147,6 +147,9 @@ class Model(Base):
     # sha256 of that model's .keras file as the worker read it
     parent_model_id: Mapped[str | None] = mapped_column(String(32), index=True)
     parent_sha256: Mapped[str | None] = mapped_column(String(64))
+    # the MLflow run that trained it and the model it logged there (None: not tracked)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    mlflow_model_id: Mapped[str | None] = mapped_column(String(64))
 
     artifacts: Mapped[list[Artifact]] = relationship(lazy="selectin", order_by="Artifact.id")
 
@@ -181,6 +184,26 @@ class ModelVersion(Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[str] = mapped_column(ForeignKey("models.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RegistryMirror(Base):
+    """A registered version's copy in MLflow's model registry (core/registry_mirror.py):
+    pending until the worker's housekeeping delivers it, then mirrored (with MLflow's version
+    number) or failed (after its tries, with the last error)."""
+
+    __tablename__ = "registry_mirrors"
+
+    registered_model_id: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime] = mapped_column(index=True)
+    mlflow_version: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ModelAlias(Base):

@@ -15,6 +15,7 @@ from tass.core.clock import database_now
 from tass.core.db import changed_rows
 from tass.core.errors import DomainError
 from tass.core.models import Job, Model, ModelAlias, ModelVersion, RegisteredModel
+from tass.core.registry_mirror import queue_mirror
 
 # Names and aliases never contain "@" or ":", so a reference always parses one way.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
@@ -161,6 +162,7 @@ def versions_of(session: Session, registered: RegisteredModel) -> list[VersionRo
 def register_version(session: Session, tenant: str, name: str, model: Model) -> tuple[int, bool]:
     """Register `model` as the next version of `name` (created on first use). Returns the
     version and whether it is new: a model already registered under `name` keeps its version.
+    A new version of a model logged to MLflow is queued for MLflow's registry too.
     The name's row is locked (updated) before its counter is read, so concurrent
     registrations wait for each other and never get the same number. The caller commits."""
     now = database_now(session)
@@ -198,6 +200,7 @@ def register_version(session: Session, tenant: str, name: str, model: Model) -> 
         )
     )
     session.flush()
+    queue_mirror(session, registered.id, version, model)  # to MLflow's registry, when tracked
     return version, True
 
 

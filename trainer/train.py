@@ -149,7 +149,9 @@ def _fit(
         return (x for x, _ in eval_dataset(bn_sample, BN_BATCH_SIZE))
 
     def fit_epochs(start: int, end: int, skip: int) -> None:
-        callbacks: list[keras.callbacks.Callback] = [monitor, *(extra or [])]
+        # the extra callbacks (TensorBoard) see each epoch's end before the monitor, whose
+        # stop request at an epoch end raises out of fit() and would end it unwritten
+        callbacks: list[keras.callbacks.Callback] = [*(extra or []), monitor]
         if model.distribute_strategy.num_replicas_in_sync == 1:  # see trainer/batchnorm.py
             callbacks.append(PreciseBatchNorm(bn_batches, steps - skip))
         if spec.early_stopping_patience is not None:
@@ -273,17 +275,21 @@ def train(
     )
     extra: list[keras.callbacks.Callback] = []
     if tensorboard_dir is not None:  # TensorBoard event files (trainer/tensorboard.py)
-        extra.append(
-            tensorboard_callback(
-                tensorboard_dir,
-                epochs=spec.epochs,
-                steps_per_epoch=steps,
-                every_steps=progress_every,
-            )
+        board = tensorboard_callback(
+            tensorboard_dir,
+            epochs=spec.epochs,
+            steps_per_epoch=steps,
+            every_steps=progress_every,
+            first_step=first_epoch * steps + resume_step,
         )
+        extra.append(board)
     stopped = False
-    if first_epoch < spec.epochs:
-        stopped = _fit(model, spec, train_data, val_data, first_epoch, steps, monitor, extra)
+    try:
+        if first_epoch < spec.epochs:
+            stopped = _fit(model, spec, train_data, val_data, first_epoch, steps, monitor, extra)
+    finally:
+        if tensorboard_dir is not None:
+            board.close()  # a stopped run's event files are flushed too
     final_metrics = dict(history[-1]) if history else {}
     if val_data is not None and history and not stopped:
         # the validation estimate with test-time flip augmentation (python -m tass.trainer

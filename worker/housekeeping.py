@@ -1,5 +1,6 @@
 """Housekeeping in the worker's main process (never in a job child): report this node to the
-worker registry, reap stale jobs (requeue or fail), and on SIGTERM tell this node's train jobs
+worker registry, reap stale jobs (requeue or fail), deliver registry mirrors to MLflow
+(worker.mlflow_registry, its own thread), and on SIGTERM tell this node's train jobs
 to checkpoint and hand themselves back (worker.preemption); other running jobs are requeued so
 another worker resumes them from their last checkpoint."""
 
@@ -27,6 +28,7 @@ from tass.core.settings import Settings, get_settings
 from tass.core.workers import WorkerInfo, report_alive, report_stopped
 from tass.worker.context import worker_sessions
 from tass.worker.devices import visible_gpus
+from tass.worker.mlflow_registry import start_registry_mirror
 from tass.worker.preemption import tell_job_children_to_stop
 from tass.worker.scheduler import Scheduler, run_scheduler
 from tass.worker.spot_notice import Notice, SpotNoticeWatcher
@@ -150,6 +152,7 @@ def _start_housekeeping(sender: Any, **_: object) -> None:  # Celery's WorkContr
     ).start()
     start_node_scheduler(sender.app, sender.hostname, settings)
     start_webhook_delivery(_stop)
+    start_registry_mirror(_stop)  # registered versions to MLflow's registry, when tracking is on
     start_spot_watch(get_settings())
 
 

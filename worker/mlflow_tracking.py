@@ -49,6 +49,12 @@ class JobTracking:
 
     def __init__(self, client: Any = None, run_id: str | None = None, uri: str = "") -> None:
         self.client, self.run_id, self.uri = client, run_id, uri
+        self.logged_model_id: str | None = None  # MLflow's id of the model log_model logged
+
+    @property
+    def logged(self) -> tuple[str | None, str | None]:
+        """(run id, logged model id) for the tass model's record; (None, None) untracked."""
+        return (self.run_id, self.logged_model_id) if self.logged_model_id else (None, None)
 
     @property
     def active(self) -> bool:
@@ -104,19 +110,21 @@ class JobTracking:
         self._call("log epoch metrics", lambda: self.client.log_batch(self.run_id, metrics=rows))
 
     def log_model(self, model: Any) -> None:
-        """The trained model in the `mlflow.keras` flavour, as the run's `model`."""
+        """The trained model in the `mlflow.keras` flavour, as the run's `model` (its MLflow
+        id is kept in `logged_model_id`, for the registry mirror)."""
         if not self.active:
             return
         import mlflow
 
-        def upload() -> None:
+        def upload() -> str:
             mlflow.set_tracking_uri(self.uri)
             with mlflow.start_run(run_id=self.run_id, log_system_metrics=False):
-                mlflow.keras.log_model(  # explicit requirements: no slow inference
+                info = mlflow.keras.log_model(  # explicit requirements: no slow inference
                     model, name="model", pip_requirements=["tensorflow", "keras"]
                 )
+            return str(info.model_id)
 
-        self._call("log the model", upload)
+        self.logged_model_id = self._call("log the model", upload)
 
     def end(self, status: str) -> None:
         """FINISHED, FAILED or KILLED; the first call wins."""

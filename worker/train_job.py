@@ -40,7 +40,7 @@ from tass.worker.log_capture import capture_job_logs
 from tass.worker.mlflow_tracking import JobTracking, job_tracking
 from tass.worker.preemption import hand_back, resume_point, stop_requests
 from tass.worker.reporter import JobReporter
-from tass.worker.tensorboard_upload import publish_tensorboard
+from tass.worker.tensorboard_upload import publish_tensorboard, restore_tensorboard
 from tass.worker.tracing import epoch_spans
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,8 @@ def _train(
     reporter = JobReporter(
         ctx, lease, every_steps=ctx.settings.progress_every_steps, progress=job.progress
     )
+    if resume is not None:  # a preempted segment's event files: this segment adds to them
+        restore_tensorboard(ctx, job, workdir / "tensorboard")
     result = train(
         spec,
         data,
@@ -158,6 +160,9 @@ def _train(
         stop_requested=stop.is_set,
         tensorboard_dir=workdir / "tensorboard",
     )
+    # every segment's event files, a preempted one's included, stored before any hand-back:
+    # the segment that resumes the attempt starts from them
+    publish_tensorboard(ctx, job, workdir / "tensorboard")
     stopped_at = result.stopped_at
     if (
         stopped_at is not None
@@ -165,8 +170,7 @@ def _train(
         and hand_back(ctx, job, lease, stopped_at)
     ):
         tracking.end("KILLED")  # preempted: the attempt resumes later, in a run of its own
-        return  # a preempted run's event files so far are not kept: its attempt resumes later
-    publish_tensorboard(ctx, job, workdir / "tensorboard")
+        return
     if result.stopped or lease.lost.is_set() or not reporter.phase("exporting"):
         tracking.end("KILLED")
         end_stopped(ctx, job)
@@ -178,7 +182,16 @@ def _train(
     export_savedmodel(result.model, savedmodel)
     zipped = Path(shutil.make_archive(str(savedmodel), "zip", savedmodel))
     lineage = (str(spec.init_from), parent[1]) if parent else None
-    _publish(ctx, job, result.final_metrics, result.class_names, keras_file, zipped, lineage)
+    _publish(
+        ctx,
+        job,
+        result.final_metrics,
+        result.class_names,
+        keras_file,
+        zipped,
+        lineage,
+        mlflow=tracking.logged,
+    )
 
 
 def _publish(
@@ -189,9 +202,12 @@ def _publish(
     keras_file: Path,
     savedmodel_zip: Path,
     parent: tuple[str, str] | None = None,
+    *,
+    mlflow: tuple[str | None, str | None] = (None, None),
 ) -> None:
     """Upload both model files, then create the model (with its parent model id and sha256
-    when fine-tuned) and succeed in one transaction."""
+    when fine-tuned, its MLflow run and logged model when tracked) and succeed in one
+    transaction."""
     files = {"keras": keras_file, "savedmodel": savedmodel_zip}
     uploads = {
         model_kind(fmt): ctx.store.put_file(
@@ -202,7 +218,9 @@ def _publish(
     with ctx.sessions() as session:
         # the model (or the one an earlier attempt recorded before dying), its files and its
         # register_as registration, in the transaction that succeeds the job
-        model = record_model(session, job, metrics, class_names, uploads, parent=parent)
+        model = record_model(
+            session, job, metrics, class_names, uploads, parent=parent, mlflow=mlflow
+        )
         done = finish(
             ctx,
             job,

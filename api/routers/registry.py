@@ -13,6 +13,7 @@ from tass.api.pagination import PageLimit
 from tass.api.registry_schemas import (
     AliasOut,
     AliasSet,
+    MlflowMirrorOut,
     RegisteredModelOut,
     RegisteredModelPage,
     RegisteredModelSummary,
@@ -25,8 +26,9 @@ from tass.api.strict_json import StrictJSONRoute
 from tass.core import registry as store
 from tass.core.apikeys import Principal
 from tass.core.db import Session
-from tass.core.models import RegisteredModel
+from tass.core.models import RegisteredModel, RegistryMirror
 from tass.core.registry import ALIAS_PATTERN, NAME_PATTERN, ModelRefNotFound
+from tass.core.registry_mirror import mirrors_of
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"], route_class=StrictJSONRoute)
 
@@ -64,8 +66,22 @@ def summary(registered: RegisteredModel, aliases: dict[str, int]) -> RegisteredM
     )
 
 
+def mirror_out(mirror: RegistryMirror | None) -> MlflowMirrorOut | None:
+    if mirror is None:
+        return None
+    return MlflowMirrorOut.model_validate(
+        {
+            "status": mirror.status,
+            "version": mirror.mlflow_version,
+            "tries": mirror.tries,
+            "error": mirror.error,
+        }
+    )
+
+
 def detail(session: Session, registered: RegisteredModel) -> RegisteredModelOut:
     aliases = store.aliases_of(session, [registered.id])[registered.id]
+    mirrors = mirrors_of(session, registered.id)
     versions = [
         VersionOut(
             version=row.version,
@@ -74,6 +90,7 @@ def detail(session: Session, registered: RegisteredModel) -> RegisteredModelOut:
             metrics=row.model.metrics or {},
             job_id=row.job.id,
             dataset=row.job.dataset,
+            mlflow=mirror_out(mirrors.get(row.version)),
         )
         for row in store.versions_of(session, registered)
     ]
@@ -129,7 +146,9 @@ def register_version(
     principal: PrincipalDep,
 ) -> VersionCreated:
     """Register a model of the caller's as the next version of `name` (created on first use).
-    Registering a model the name already holds answers 200 with its existing version."""
+    Registering a model the name already holds answers 200 with its existing version. A model
+    its job logged to MLflow is mirrored to MLflow's registry by the worker afterwards (the
+    version's `mlflow` field says how that went); this request never waits for MLflow."""
     try:
         model = store.resolve_model_ref(
             session, body.model_id, tenant=principal.tenant, scope=principal.tenant

@@ -3,6 +3,7 @@ PostgreSQL + an S3 server."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from tass.migrations.runner import upgrade
-from tests.support.processes import Service, start_api, start_worker
+from tests.support.processes import Service, free_port, start_api, start_worker, wait_http
 from tests.support.s3 import moto_s3
 from tests.support.seed import new_api_key
 
@@ -77,3 +78,21 @@ def http_module(api: tuple[Service, str], api_key: str) -> Iterator[httpx.Client
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=api[1], timeout=30, headers=headers) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def mlflow_url(tmp_path_factory) -> Iterator[str]:
+    """A real `mlflow server` on loopback (SQLite backend, local artifacts), started once."""
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1"]
+    command += ["--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"]
+    command += ["--artifacts-destination", str(root / "artifacts")]
+    server = Service("mlflow", command, {}, root, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health", server, timeout=180)
+        yield url
+    finally:
+        server.stop()

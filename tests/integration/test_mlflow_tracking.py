@@ -1,11 +1,10 @@
 """A job's MLflow run on a real `mlflow server` (loopback, SQLite backend, started here): the
 spec as params, epoch metrics with their steps, the tass tags and the Keras model; a server
-that is down never fails the job and the job's log says so."""
+that is down never fails the job and the job's log says so. The server: `mlflow_url` in
+tests/integration/conftest.py."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -17,29 +16,12 @@ from tass.trainer.spec import TrainSpec
 from tass.worker.context import WorkerContext
 from tass.worker.log_capture import capture_job_logs
 from tass.worker.mlflow_tracking import job_tracking
-from tests.support.processes import Service, free_port, wait_http
+from tests.support.processes import free_port
 from tests.support.worker_jobs import claimed_job
 
 pytestmark = pytest.mark.integration
 
 SHA = "ab" * 32
-
-
-@pytest.fixture(scope="module")
-def mlflow_url(tmp_path_factory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", "1"]
-    command += ["--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"]
-    command += ["--artifacts-destination", str(root / "artifacts")]
-    server = Service("mlflow", command, {}, root, cwd=root)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/health", server, timeout=180)
-        yield url
-    finally:
-        server.stop()
 
 
 def context(tmp_path, uri: str) -> WorkerContext:
