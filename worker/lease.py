@@ -31,6 +31,7 @@ class Lease:
     ) -> None:
         self.ctx, self.job_id, self.attempt, self.deadline = ctx, job_id, attempt, deadline
         self.preempt = preempt
+        self._asked = False
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
@@ -54,10 +55,10 @@ class Lease:
         if not heartbeat(session, self.job_id, self.attempt, **values):
             self.lost.set()
             return False
-        preempt = self.preempt
-        watching = preempt is not None and not preempt.is_set()
-        if watching and preempt is not None and preemption_requested(session, self.job_id):
+        preempt = self.preempt  # (only ever set here: the trainer is the one that reads it)
+        if preempt is not None and not self._asked and preemption_requested(session, self.job_id):
             log.warning("job %s: the scheduler asks it to stop; checkpointing", self.job_id)
+            self._asked = True
             preempt.set()
         return True
 

@@ -21,7 +21,7 @@ from tass.migrations.runner import upgrade
 from tass.worker import tensorboard_upload, train_job
 from tass.worker.context import WorkerContext
 from tass.worker.tensorboard_upload import publish_tensorboard
-from tests.support.worker_jobs import claimed_job
+from tests.support.worker_jobs import claimed_job, place_here
 
 
 @pytest.fixture
@@ -83,6 +83,7 @@ def run_with_stop(ctx: WorkerContext, job_id: str, stop: threading.Event, monkey
         yield stop
 
     monkeypatch.setattr(train_job, "stop_requests", given_stop)
+    place_here(ctx, job_id)  # what the scheduler does before it sends the job here
     train_job.run_train_job(ctx, job_id)
 
 
