@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
-from tass.core.models import Job
+from tass.core.models import Job, Worker, utcnow
 from tass.core.workers import WorkerInfo, report_alive
 from tass.worker.scheduler import Scheduler
 
@@ -30,10 +31,19 @@ def globex(app, keys) -> TestClient:
 
 @pytest.fixture
 def one_slot_cycle(db, settings) -> Callable[[], None]:
-    """A live CPU worker `w1` with one slot in pool `default`; calling runs one cycle."""
+    """A live CPU worker `w1` with one slot in pool `default`, the only live one and with no
+    job of another test waiting (rows another test committed to the run's PostgreSQL are put
+    aside inside this test's transaction); calling runs one cycle."""
     with db.begin() as session:
+        session.execute(
+            update(Job)
+            .where(Job.status.in_(["queued", "running", "cancelling"]))
+            .values(status="cancelled", placement=None)
+        )
+        session.execute(update(Worker).values(stopped_at=utcnow()))
         report_alive(session, WorkerInfo("w1", "host", 1, [], "cpu", [], pool="default", slots=1))
-    scheduler = Scheduler(RecordingSender(), db, settings, holder="test-scheduler")
+    holder = "api-test-scheduler"  # drain_tasks's: a lease it left is this one's
+    scheduler = Scheduler(RecordingSender(), db, settings, holder=holder)
 
     def cycle() -> None:
         scheduler.cycle()
