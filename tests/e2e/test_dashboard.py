@@ -493,7 +493,10 @@ class _AttackerPage(http.server.BaseHTTPRequestHandler):
 
 def test_a_page_on_another_port_cannot_act_with_the_session(logged_in, site):
     with api(site) as client:
-        job = client.post("/v1/jobs", json={"type": "train", "dataset": {"source": "synthetic"}})
+        job = client.post(  # the site's one live worker is a GPU worker: ask for its GPU
+            "/v1/jobs",
+            json={"type": "train", "dataset": {"source": "synthetic"}, "resources": {"gpus": 1}},
+        )
         job_id = job.json()["id"]
     handler = type(
         "Attacker", (_AttackerPage,), {"target": f"{site['url']}/v1/jobs/{job_id}/cancel"}
