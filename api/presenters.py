@@ -10,6 +10,7 @@ from tass.api.schemas import ArtifactOut, JobOut, ModelOut, TransitionOut
 from tass.core.job_queries import JobSnapshot
 from tass.core.models import Job, JobTransition, Model
 from tass.core.redaction import path_free
+from tass.core.scheduler_store import allocations
 from tass.core.scheduling import Priority
 from tass.trainer.artifacts import model_format
 from tass.trainer.progress import JobProgress
@@ -63,7 +64,7 @@ def placement_out(placement: dict[str, Any] | None) -> dict[str, Any] | None:
     return {
         "pool": placement.get("pool"),
         "worker": placement.get("worker"),
-        "devices": [d for m in placement.get("allocations", []) for d in m["devices"]],
+        "devices": [d for _, devices in allocations(placement) for d in devices],
     }
 
 

@@ -7,7 +7,7 @@ hands placed jobs to their worker's queue is `worker.scheduler`."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,8 +47,17 @@ HOLDING = [JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.CANCELLING
 
 
 def hold_lease(session: Session, holder: str, seconds: float) -> bool:
-    """Take or renew the scheduler lease for `seconds`; False while another holder's is live."""
+    """Take or renew the scheduler lease for `seconds`; False while another holder's is live.
+    Every node asks every cycle, so that answer is a read alone: only the holder, or a node
+    finding the lease expired or missing, writes."""
     now = database_now(session)
+    current = session.execute(
+        select(SchedulerLease.holder, SchedulerLease.expires_at).where(
+            SchedulerLease.name == LEASE_NAME
+        )
+    ).one_or_none()
+    if current is not None and current.holder != holder and current.expires_at >= now:
+        return False
     expires = now + timedelta(seconds=seconds)
     renewed = changed_rows(
         session,
@@ -102,11 +111,17 @@ def lease_holder(session: Session) -> str | None:
 # Reading a snapshot
 
 
-def resources_of(job: Job) -> Resources:
-    raw = job.resources or {}
+def resources_of(raw: dict[str, Any] | None) -> Resources:
+    """A job's `resources` column as the policy's Resources (null: one CPU slot, any pool)."""
+    raw = raw or {}
     return Resources(
         gpus=int(raw.get("gpus", 0)), workers=int(raw.get("workers", 1)), pool=raw.get("pool")
     )
+
+
+def allocations(placement: dict[str, Any]) -> list[tuple[str, list[int]]]:
+    """(worker, device numbers) of each worker a placement reserves devices on."""
+    return [(member["worker"], member["devices"]) for member in placement.get("allocations", [])]
 
 
 @dataclass(frozen=True)
@@ -116,21 +131,30 @@ class PlacedJob:
     job_id: str
     job_type: str
     attempt: int
-    worker: str
-    sent_at: datetime
+    placement: dict[str, Any]
+
+    @property
+    def worker(self) -> str:
+        return str(self.placement["worker"])
+
+    @property
+    def sent_at(self) -> datetime:
+        return datetime.fromisoformat(self.placement["at"])
 
 
-@dataclass
+@dataclass(frozen=True)
 class Cluster:
-    """What one cycle read: the policy's snapshot plus what the loop needs to act on it."""
+    """What one cycle read: the policy's snapshot plus what the loop needs to act on it:
+    which workers are alive, the placed jobs not claimed yet, each waiting job's type and
+    attempt and the place and reason it shows, and the devices each tenant holds per pool."""
 
     now: datetime
     snapshot: Snapshot
     alive: set[str]
-    placed: list[PlacedJob] = field(default_factory=list)
-    shown: dict[str, tuple[int | None, str | None]] = field(default_factory=dict)
-    types: dict[str, tuple[str, int]] = field(default_factory=dict)
-    held: dict[tuple[str, str], int] = field(default_factory=dict)
+    placed: list[PlacedJob]
+    shown: dict[str, tuple[int | None, str | None]]
+    types: dict[str, tuple[str, int]]
+    held: dict[tuple[str, str], int]
 
 
 def any_queued(session: Session) -> bool:
@@ -148,27 +172,49 @@ def alive_workers(session: Session, now: datetime, within: float) -> list[Worker
     )
 
 
+_CYCLE_COLUMNS = (
+    Job.id,
+    Job.type,
+    Job.status,
+    Job.tenant,
+    Job.attempt,
+    Job.priority,
+    Job.resources,
+    Job.placement,
+    Job.created_at,
+    Job.queued_at,
+    Job.started_at,
+    Job.queue_position,
+    Job.pending_reason,
+    Job.preempt_requested_at,
+)
+"""What a cycle reads of each job holding or waiting for devices (no ORM objects, no
+transitions: the cycle runs several times a second)."""
+
+
 def load_cluster(session: Session, settings: Settings) -> Cluster:
     """One consistent read of everything a cycle decides on."""
     now = database_now(session)
     rows = alive_workers(session, now, settings.heartbeat_timeout_seconds)
     used: dict[str, set[int]] = defaultdict(set)
-    cluster = Cluster(now=now, snapshot=Snapshot(workers=(), waiting=WaitingQueue()), alive=set())
     running: list[RunningJob] = []
     waiting: list[WaitingJob] = []
     held: dict[tuple[str, str], int] = defaultdict(int)
-    for job in session.scalars(select(Job).where(Job.status.in_(HOLDING))):
+    placed: list[PlacedJob] = []
+    shown: dict[str, tuple[int | None, str | None]] = {}
+    types: dict[str, tuple[str, int]] = {}
+    for job in session.execute(select(*_CYCLE_COLUMNS).where(Job.status.in_(HOLDING))):
         if job.placement is None:
             if job.status == JobStatus.QUEUED.value:
-                waiting.append(_waiting(job, now))
-                cluster.shown[job.id] = (job.queue_position, job.pending_reason)
-                cluster.types[job.id] = (job.type, job.attempt)
+                waiting.append(_waiting(job))
+                shown[job.id] = (job.queue_position, job.pending_reason)
+                types[job.id] = (job.type, job.attempt)
             continue
-        for member in job.placement.get("allocations", []):
-            used[member["worker"]].update(member["devices"])
-        held[(job.tenant, job.placement["pool"])] += _devices(job.placement)
+        for worker, devices in allocations(job.placement):
+            used[worker].update(devices)
+            held[(job.tenant, job.placement["pool"])] += len(devices)
         if job.status == JobStatus.QUEUED.value:
-            cluster.placed.append(_placed(job))
+            placed.append(PlacedJob(job.id, job.type, job.attempt, job.placement))
         if job.type == JobType.TRAIN.value:  # only train jobs checkpoint: the possible victims
             running.append(_running(job, now))
     workers = tuple(
@@ -186,54 +232,44 @@ def load_cluster(session: Session, settings: Settings) -> Cluster:
         row.name: Tenant(row.name, row.weight, Priority(row.max_priority), row.gpu_quota or {})
         for row in session.scalars(select(TenantSettings))
     }
-    cluster.snapshot = Snapshot(
+    snapshot = Snapshot(
         workers=workers,
         waiting=WaitingQueue(waiting),
         running=tuple(running),
         tenants=tenants,
         usage=_decayed_usage(session, now, settings.scheduler_half_life_seconds),
     )
-    cluster.alive = {row.name for row in rows}
-    cluster.held = dict(held)
-    return cluster
+    alive = {row.name for row in rows}
+    return Cluster(now, snapshot, alive, placed, shown, types, dict(held))
 
 
-def _waiting(job: Job, now: datetime) -> WaitingJob:
+def _waiting(job: Any) -> WaitingJob:
+    """A waiting job from its row (`_CYCLE_COLUMNS`)."""
     return WaitingJob(
         job_id=job.id,
         tenant=job.tenant,
         priority=Priority(job.priority),
-        resources=resources_of(job),
+        resources=resources_of(job.resources),
         submitted_at=job.created_at.timestamp(),
         waiting_since=(job.queued_at or job.created_at).timestamp(),
     )
 
 
-def _running(job: Job, now: datetime) -> RunningJob:
-    placement = job.placement or {}
+def _running(job: Any, now: datetime) -> RunningJob:
+    """A placed job from its row (`_CYCLE_COLUMNS`): a possible victim, and its tenant's
+    allocation; one placed but not started yet, or cancelling, is already `stopping`."""
     return RunningJob(
         job_id=job.id,
         tenant=job.tenant,
         priority=Priority(job.priority),
-        resources=resources_of(job),
-        pool=placement["pool"],
+        resources=resources_of(job.resources),
+        pool=job.placement["pool"],
         allocations=tuple(
-            Allocation(m["worker"], tuple(m["devices"])) for m in placement["allocations"]
+            Allocation(worker, tuple(devices)) for worker, devices in allocations(job.placement)
         ),
         started_at=(job.started_at or now).timestamp(),
         stopping=job.preempt_requested_at is not None or job.status != JobStatus.RUNNING.value,
     )
-
-
-def _placed(job: Job) -> PlacedJob:
-    placement = job.placement or {}
-    return PlacedJob(
-        job.id, job.type, job.attempt, placement["worker"], datetime.fromisoformat(placement["at"])
-    )
-
-
-def _devices(placement: dict[str, Any]) -> int:
-    return sum(len(m["devices"]) for m in placement.get("allocations", []))
 
 
 def _decayed_usage(
@@ -402,9 +438,11 @@ def resend_due(session: Session, cluster: Cluster, after: float) -> list[Dispatc
         if p.worker in cluster.alive and (cluster.now - p.sent_at).total_seconds() > after
     ]
     for placed in due:
-        job = session.get(Job, placed.job_id)
-        if job is not None and job.placement is not None:
-            job.placement = {**job.placement, "at": cluster.now.isoformat()}
+        session.execute(
+            update(Job)
+            .where(Job.id == placed.job_id, Job.status == JobStatus.QUEUED.value)
+            .values(placement={**placed.placement, "at": cluster.now.isoformat()})
+        )
     return [Dispatch(p.job_id, p.job_type, p.attempt, p.worker) for p in due]
 
 
@@ -495,9 +533,9 @@ def pool_use(session: Session, settings: Settings) -> tuple[list[PoolUse], int]:
             if status == JobStatus.QUEUED.value:
                 waiting[(resources or {}).get("pool")] += 1
             continue
-        for member in placement.get("allocations", []):
-            used[member["worker"]].update(member["devices"])
-            jobs[member["worker"]].append(job_id)
+        for worker, devices in allocations(placement):
+            used[worker].update(devices)
+            jobs[worker].append(job_id)
     by_pool: dict[str, list[WorkerUse]] = defaultdict(list)
     for row in alive_workers(session, now, settings.heartbeat_timeout_seconds):
         by_pool[row.pool].append(

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from typing import Any
 
+from tass.core.scheduler_store import allocations
+
 
 def visible_gpus() -> list[str]:
     """GPU names from `nvidia-smi -L`, limited to CUDA_VISIBLE_DEVICES when it is set."""
@@ -35,12 +37,7 @@ def pin_devices(placement: dict[str, Any] | None, gpus_asked: int) -> str | None
     if placement is None or gpus_asked <= 0:
         return None
     node = placement.get("worker")
-    devices = [
-        d
-        for member in placement.get("allocations", [])
-        if member["worker"] == node
-        for d in member["devices"]
-    ]
+    devices = [d for worker, held in allocations(placement) if worker == node for d in held]
     inherited = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
     ids = [i.strip() for i in inherited.split(",")] if inherited else []
     value = ",".join(ids[d] if d < len(ids) else str(d) for d in devices)
