@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tass.core.datasets import create_dataset, dataset_key
-from tass.core.models import new_id
+from tass.core.datasets import dataset_key
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
 from tass.worker.context import WorkerContext
 from tass.worker.dataset_cache import CACHE_KEEP
 from tass.worker.job_data import cached_upload
 from tests.support.archives import class_files, tar_gz
+from tests.support.uploaded_datasets import uploaded
 
 
 @pytest.fixture
@@ -25,30 +25,15 @@ def ctx(tmp_path: Path) -> WorkerContext:
     return WorkerContext(settings)
 
 
-def uploaded(ctx: WorkerContext, per_class: int) -> tuple[str, str]:
-    dataset_id = new_id()
-    stored = ctx.store.put_bytes(dataset_key(dataset_id, "tar.gz"), tar_gz(class_files(per_class)))
-    with ctx.sessions.begin() as session:
-        create_dataset(
-            session,
-            id=dataset_id,
-            tenant="t",
-            name="pets",
-            archive_format="tar.gz",
-            key=stored.key,
-            size=stored.size,
-            sha256=stored.sha256,
-        )
-    return dataset_id, stored.sha256
-
-
 def cached(ctx: WorkerContext) -> set[str]:
     cache = ctx.settings.data_dir / "dataset-cache"
     return {p.name for p in cache.iterdir() if not p.name.startswith(".")}
 
 
 def test_an_archive_in_use_is_not_evicted_by_other_jobs_downloads(ctx: WorkerContext) -> None:
-    datasets = [uploaded(ctx, per_class) for per_class in range(1, CACHE_KEEP + 3)]
+    datasets = [
+        uploaded(ctx, tar_gz(class_files(per_class))) for per_class in range(1, CACHE_KEEP + 3)
+    ]
     first_id, first_sha = datasets[0]
     with cached_upload(ctx, first_id, first_sha) as opening:  # job 1 is opening its archive
         for dataset_id, sha256 in datasets[1:]:  # while other jobs on the host fetch theirs
@@ -63,7 +48,9 @@ def test_an_archive_in_use_is_not_evicted_by_other_jobs_downloads(ctx: WorkerCon
 
 
 def test_a_cached_archive_is_reused_and_an_evicted_one_fetched_again(ctx: WorkerContext) -> None:
-    datasets = [uploaded(ctx, per_class) for per_class in range(1, CACHE_KEEP + 3)]
+    datasets = [
+        uploaded(ctx, tar_gz(class_files(per_class))) for per_class in range(1, CACHE_KEEP + 3)
+    ]
     for dataset_id, sha256 in datasets:
         with cached_upload(ctx, dataset_id, sha256):
             pass

@@ -4,18 +4,19 @@ already validated one is skipped, and validations no worker took up are found fo
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tass.core.datasets import create_dataset, dataset_key, unstarted_validations
-from tass.core.models import UploadedDataset, new_id
+from tass.core.datasets import unstarted_validations
+from tass.core.models import UploadedDataset
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
 from tass.worker.context import WorkerContext
 from tass.worker.dataset_validation import run_validate_dataset
 from tests.support.archives import class_files, tar_gz
+from tests.support.uploaded_datasets import read_dataset, uploaded
 
 
 @pytest.fixture
@@ -25,66 +26,41 @@ def ctx(tmp_path: Path) -> WorkerContext:
     return WorkerContext(settings)
 
 
-def uploaded(ctx: WorkerContext, data: bytes, age: timedelta = timedelta(0)) -> str:
-    dataset_id = new_id()
-    stored = ctx.store.put_bytes(dataset_key(dataset_id, "tar.gz"), data)
-    with ctx.sessions.begin() as session:
-        create_dataset(
-            session,
-            id=dataset_id,
-            tenant="t",
-            name="pets",
-            archive_format="tar.gz",
-            key=stored.key,
-            size=stored.size,
-            sha256=stored.sha256,
-            created_at=datetime.now(timezone.utc) - age,
-        )
-    return dataset_id
-
-
-def read(ctx: WorkerContext, dataset_id: str) -> UploadedDataset:
-    with ctx.sessions() as session:
-        dataset = session.get(UploadedDataset, dataset_id)
-        assert dataset is not None
-        return dataset
-
-
 def test_a_good_archive_becomes_ready_with_what_it_holds(ctx: WorkerContext) -> None:
-    dataset_id = uploaded(ctx, tar_gz(class_files(per_class=3)))
+    dataset_id, _ = uploaded(ctx, tar_gz(class_files(per_class=3)))
     run_validate_dataset(ctx, dataset_id)
-    dataset = read(ctx, dataset_id)
+    dataset = read_dataset(ctx, dataset_id)
     assert dataset.status == "ready" and dataset.num_examples == 6 and dataset.error is None
     assert dataset.summary is not None
     assert dataset.summary["class_counts"] == {"train": {"cat": 3, "dog": 3}}
     run_validate_dataset(ctx, dataset_id)  # a second delivery changes nothing
-    assert read(ctx, dataset_id).status == "ready"
+    assert read_dataset(ctx, dataset_id).status == "ready"
 
 
 def test_a_bad_archive_fails_naming_the_member(ctx: WorkerContext) -> None:
     files = {**class_files(per_class=2), "train/cat/broken.png": b"\x89PNG\r\n\x1a\n" + b"x" * 40}
-    dataset_id = uploaded(ctx, tar_gz(files))
+    dataset_id, _ = uploaded(ctx, tar_gz(files))
     run_validate_dataset(ctx, dataset_id)
-    dataset = read(ctx, dataset_id)
+    dataset = read_dataset(ctx, dataset_id)
     assert dataset.status == "failed" and dataset.summary is None
     assert dataset.error is not None and dataset.error.startswith("pets:train/cat/broken.png")
 
 
 def test_an_altered_stored_archive_fails(ctx: WorkerContext) -> None:
-    dataset_id = uploaded(ctx, tar_gz(class_files(per_class=2)))
+    dataset_id, _ = uploaded(ctx, tar_gz(class_files(per_class=2)))
     with ctx.sessions.begin() as session:
         dataset = session.get(UploadedDataset, dataset_id)
         assert dataset is not None
         dataset.sha256 = "0" * 64
     run_validate_dataset(ctx, dataset_id)
-    dataset = read(ctx, dataset_id)
+    dataset = read_dataset(ctx, dataset_id)
     assert dataset.status == "failed" and dataset.error is not None
     assert "sha256" in dataset.error
 
 
 def test_unstarted_validations_are_found_for_resending(ctx: WorkerContext) -> None:
-    lost = uploaded(ctx, tar_gz(class_files(per_class=2)), age=timedelta(minutes=10))
-    recent = uploaded(ctx, tar_gz(class_files(per_class=2)))
+    lost, _ = uploaded(ctx, tar_gz(class_files(per_class=2)), age=timedelta(minutes=10))
+    recent, _ = uploaded(ctx, tar_gz(class_files(per_class=2)))
     with ctx.sessions() as session:
         assert unstarted_validations(session, 120) == [lost]
     run_validate_dataset(ctx, lost)

@@ -15,18 +15,17 @@ import pytest
 from tass.core.clock import database_now
 from tass.core.datasets import (
     claim_validation,
-    create_dataset,
-    dataset_key,
     reap_validations,
     record_validation,
     unstarted_validations,
 )
-from tass.core.models import UploadedDataset, new_id
+from tass.core.models import UploadedDataset
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
 from tass.worker.context import WorkerContext
 from tass.worker.dataset_validation import run_validate_dataset
 from tests.support.archives import class_files, tar_gz
+from tests.support.uploaded_datasets import read_dataset, uploaded
 
 
 @pytest.fixture
@@ -38,30 +37,6 @@ def ctx(database_url: str | None, tmp_path: Path) -> Iterator[WorkerContext]:
     ctx = WorkerContext(settings)
     yield ctx
     ctx.engine.dispose()
-
-
-def uploaded(ctx: WorkerContext) -> str:
-    dataset_id = new_id()
-    stored = ctx.store.put_bytes(dataset_key(dataset_id, "tar.gz"), tar_gz(class_files(2)))
-    with ctx.sessions.begin() as session:
-        create_dataset(
-            session,
-            id=dataset_id,
-            tenant="t",
-            name="pets",
-            archive_format="tar.gz",
-            key=stored.key,
-            size=stored.size,
-            sha256=stored.sha256,
-        )
-    return dataset_id
-
-
-def read(ctx: WorkerContext, dataset_id: str) -> UploadedDataset:
-    with ctx.sessions() as session:
-        dataset = session.get(UploadedDataset, dataset_id)
-        assert dataset is not None
-        return dataset
 
 
 def worker_dies_after_claiming(ctx: WorkerContext, dataset_id: str) -> int:
@@ -90,10 +65,10 @@ def reap(ctx: WorkerContext) -> list[str]:
 
 
 def test_a_redelivered_message_does_nothing_while_the_lease_is_live(ctx: WorkerContext) -> None:
-    dataset_id = uploaded(ctx)
+    dataset_id, _ = uploaded(ctx, tar_gz(class_files(2)))
     assert worker_dies_after_claiming(ctx, dataset_id) == 1
     run_validate_dataset(ctx, dataset_id)  # Celery's redelivery of the killed child's message
-    dataset = read(ctx, dataset_id)
+    dataset = read_dataset(ctx, dataset_id)
     assert dataset.status == "validating" and dataset.validation_attempts == 1
     assert reap(ctx) == []  # the lease is live: nothing to re-send yet
     with ctx.sessions() as session:
@@ -101,7 +76,7 @@ def test_a_redelivered_message_does_nothing_while_the_lease_is_live(ctx: WorkerC
 
 
 def test_a_validation_whose_worker_died_is_sent_again_and_completes(ctx: WorkerContext) -> None:
-    dataset_id = uploaded(ctx)
+    dataset_id, _ = uploaded(ctx, tar_gz(class_files(2)))
     worker_dies_after_claiming(ctx, dataset_id)
     backdate(ctx, dataset_id, lease=ctx.settings.heartbeat_timeout_seconds + 1)
     assert reap(ctx) == [dataset_id]
@@ -109,41 +84,41 @@ def test_a_validation_whose_worker_died_is_sent_again_and_completes(ctx: WorkerC
     with ctx.sessions() as session:  # unless the evaluate queue is found empty: a lost message
         assert unstarted_validations(session, 0) == [dataset_id]
     run_validate_dataset(ctx, dataset_id)  # the re-sent message
-    dataset = read(ctx, dataset_id)
+    dataset = read_dataset(ctx, dataset_id)
     assert dataset.status == "ready" and dataset.num_examples == 4
     assert dataset.validation_attempts == 2
     assert reap(ctx) == []
 
 
 def test_a_validation_lost_on_every_attempt_fails_with_the_reason(ctx: WorkerContext) -> None:
-    dataset_id = uploaded(ctx)
+    dataset_id, _ = uploaded(ctx, tar_gz(class_files(2)))
     for attempt in range(1, 4):
         assert worker_dies_after_claiming(ctx, dataset_id) == attempt
         backdate(ctx, dataset_id, lease=ctx.settings.heartbeat_timeout_seconds + 1)
         assert reap(ctx) == ([dataset_id] if attempt < 3 else [])
-    dataset = read(ctx, dataset_id)
+    dataset = read_dataset(ctx, dataset_id)
     assert dataset.status == "failed" and dataset.validation_attempts == 3
     assert dataset.error == "validation did not finish: its worker was lost on all 3 attempts"
     run_validate_dataset(ctx, dataset_id)  # a late redelivery changes nothing
-    assert read(ctx, dataset_id).validation_attempts == 3
+    assert read_dataset(ctx, dataset_id).validation_attempts == 3
 
 
 def test_a_validation_past_its_deadline_fails_even_with_a_live_lease(ctx: WorkerContext) -> None:
-    dataset_id = uploaded(ctx)
+    dataset_id, _ = uploaded(ctx, tar_gz(class_files(2)))
     worker_dies_after_claiming(ctx, dataset_id)  # or hangs, heartbeating
     backdate(ctx, dataset_id, started=ctx.settings.dataset_validation_timeout_seconds + 1)
     assert reap(ctx) == []
-    dataset = read(ctx, dataset_id)
+    dataset = read_dataset(ctx, dataset_id)
     assert dataset.status == "failed"
     assert dataset.error == "timeout: validation ran longer than 3600s"
 
 
 def test_a_stale_attempt_cannot_overwrite_a_later_one(ctx: WorkerContext) -> None:
-    dataset_id = uploaded(ctx)
+    dataset_id, _ = uploaded(ctx, tar_gz(class_files(2)))
     worker_dies_after_claiming(ctx, dataset_id)
     backdate(ctx, dataset_id, lease=ctx.settings.heartbeat_timeout_seconds + 1)
     reap(ctx)
     run_validate_dataset(ctx, dataset_id)  # attempt 2 finishes: ready
     with ctx.sessions.begin() as session:  # attempt 1 comes back from the dead with an error
         record_validation(session, dataset_id, None, "late failure", attempt=1)
-    assert read(ctx, dataset_id).status == "ready"
+    assert read_dataset(ctx, dataset_id).status == "ready"
