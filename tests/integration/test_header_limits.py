@@ -9,9 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tass.operators.service import api_command
 from tests.integration.test_header_timeout import read_response
-from tests.support.processes import Service, free_port, sqlite_service_settings, wait_http
+from tests.support.processes import api_on_protocol
 
 pytestmark = pytest.mark.integration
 
@@ -21,22 +20,12 @@ MAX_HEADER_COUNT = 20
 
 @pytest.fixture(scope="module", params=["HeaderTimeoutProtocol", "HeaderTimeoutH11"])
 def server(request, tmp_path_factory) -> Iterator[tuple[str, int]]:
-    root = tmp_path_factory.mktemp("header-limits")
-    _, settings = sqlite_service_settings(root)
-    env = {
-        **settings,
+    limits = {
         "TASS_MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),
         "TASS_MAX_HEADER_COUNT": str(MAX_HEADER_COUNT),
     }
-    port = free_port()
-    args = api_command("127.0.0.1", port)
-    args[args.index("--http") + 1] = f"api.http_protocol:{request.param}"
-    service = Service("api", args, env, root)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", service)
-        yield "127.0.0.1", port
-    finally:
-        service.stop()
+    with api_on_protocol(tmp_path_factory.mktemp("header-limits"), request.param, limits) as at:
+        yield at
 
 
 def send_until_refused(server: tuple[str, int], request: bytes) -> bytes:

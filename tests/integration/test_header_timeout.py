@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tass.operators.service import api_command
-from tests.support.processes import Service, free_port, sqlite_service_settings, wait_http
+from tests.support.processes import api_on_protocol
 
 pytestmark = pytest.mark.integration
 
@@ -22,18 +21,9 @@ PARTIAL = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: neve
 @pytest.fixture(scope="module", params=["HeaderTimeoutProtocol", "HeaderTimeoutH11"])
 def server(request, tmp_path_factory) -> Iterator[tuple[str, int]]:
     """The API as `tass api` runs it (httptools), and on uvicorn's pure-Python h11 protocol."""
-    root = tmp_path_factory.mktemp("header-timeout")
-    _, settings = sqlite_service_settings(root)
-    env = {**settings, "TASS_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT)}
-    port = free_port()
-    args = api_command("127.0.0.1", port)
-    args[args.index("--http") + 1] = f"api.http_protocol:{request.param}"
-    service = Service("api", args, env, root)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", service)
-        yield "127.0.0.1", port
-    finally:
-        service.stop()
+    timeout = {"TASS_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT)}
+    with api_on_protocol(tmp_path_factory.mktemp("header-timeout"), request.param, timeout) as at:
+        yield at
 
 
 def read_until_closed(sock: socket.socket, limit: float) -> tuple[bytes, float]:

@@ -13,6 +13,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -161,3 +163,19 @@ def wait_for_status(
         time.sleep(0.3)
     logs = "\n".join(f"--- {s.name}\n{s.log_tail()}" for s in services)
     raise TimeoutError(f"job {job_id} stuck at {job.get('status')}: {job}\n{logs}")
+
+
+@contextmanager
+def api_on_protocol(root: Path, protocol: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """The API on SQLite under `root` as `tass api` starts it, speaking HTTP through
+    `api.http_protocol:<protocol>` with these settings; yields its (host, port)."""
+    _, settings = sqlite_service_settings(root)
+    port = free_port()
+    args = api_command("127.0.0.1", port)
+    args[args.index("--http") + 1] = f"api.http_protocol:{protocol}"
+    service = Service("api", args, {**settings, **env}, root)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", service)
+        yield "127.0.0.1", port
+    finally:
+        service.stop()
