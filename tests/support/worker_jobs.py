@@ -48,3 +48,12 @@ def claimed_job(ctx: WorkerContext, **fields: object) -> Job:
     claimed = claim_placed(ctx, job_id)
     assert claimed is not None
     return claimed
+
+
+def job_row(ctx: WorkerContext, job_id: str) -> Job:
+    """The job as stored now, detached from its session."""
+    with ctx.sessions() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        session.expunge(job)
+        return job

@@ -20,7 +20,7 @@ from tass.trainer.saving import export_model
 from tass.worker.context import WorkerContext
 from tass.worker.evaluate_job import run_evaluate_job
 from tests.support.seed import seed_trained_model
-from tests.support.worker_jobs import place_here
+from tests.support.worker_jobs import job_row, place_here
 
 CLASSES = [f"class_{c}" for c in range(10)]  # the synthetic source's names
 
@@ -65,13 +65,6 @@ def evaluation(
         session.add(job)
         session.flush()
         return job.id
-
-
-def job_row(ctx: WorkerContext, job_id: str) -> Job:
-    with ctx.sessions() as session:
-        job = session.get(Job, job_id)
-        session.expunge(job)
-        return job
 
 
 def test_a_cancel_stops_an_evaluation_within_a_batch(ctx, tmp_path, caplog):

@@ -16,7 +16,7 @@ from tass.worker import lease as lease_module
 from tass.worker.context import WorkerContext
 from tass.worker.evaluate_job import run_evaluate_job
 from tass.worker.train_job import run_train_job
-from tests.support.worker_jobs import place_here
+from tests.support.worker_jobs import job_row, place_here
 
 TINY_SPEC = {
     "epochs": 2,
@@ -58,13 +58,6 @@ def queued_job(ctx: WorkerContext, **fields: Any) -> str:
         session.add(job)
         session.flush()
         return job.id
-
-
-def job_row(ctx: WorkerContext, job_id: str) -> Job:
-    with ctx.sessions() as session:
-        job = session.get(Job, job_id)
-        session.expunge(job)
-        return job
 
 
 def test_a_training_job_shows_each_phase_in_order_then_an_evaluation_of_its_model(ctx, phases):
