@@ -282,16 +282,32 @@ def test_worker_command_with_queues_gpus_and_concurrency(started):
     assert child.argv == service.worker_command("train,evaluate", 2)
     assert child.argv[child.argv.index("-Q") :][:2] == ["-Q", "train,evaluate"]
     assert child.argv[child.argv.index("-c") :][:2] == ["-c", "2"]
-    assert child.env == {"CUDA_VISIBLE_DEVICES": "0,1"}
+    # one slot per GPU: the scheduler places a job per GPU on this worker
+    assert child.env == {"CUDA_VISIBLE_DEVICES": "0,1", "TASS_WORKER_SLOTS": "2"}
 
 
-def test_worker_defaults_leave_queues_and_gpus_alone(started):
+def test_worker_defaults_leave_queues_gpus_and_processes_alone(started):
     assert CliRunner().invoke(cli.app, ["worker"]).exit_code == 0
 
     (child,) = started
-    assert "-Q" not in child.argv
-    assert child.argv[-4:] == ["-c", "1", "--pool", "prefork"]
+    assert "-Q" not in child.argv and "-c" not in child.argv  # one process per slot (the app's)
+    assert child.argv[-2:] == ["--pool", "prefork"]
     assert not child.env
+
+
+def test_worker_slots_and_pool_reach_the_worker_as_settings(started):
+    result = CliRunner().invoke(cli.app, ["worker", "--slots", "3", "--pool", "a100"])
+
+    assert result.exit_code == 0, result.output
+    (child,) = started
+    assert child.env == {"TASS_WORKER_SLOTS": "3", "TASS_WORKER_POOL": "a100"}
+
+
+def test_worker_rejects_a_bad_pool_name(started):
+    result = CliRunner().invoke(cli.app, ["worker", "--pool", "a100/x"])
+
+    assert result.exit_code == 2
+    assert started == []
 
 
 def test_worker_rejects_bad_gpus(started):
