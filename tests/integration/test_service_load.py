@@ -212,8 +212,18 @@ def test_metrics_count_the_requests_of_every_api_process(two_processes):
 @pytest.mark.postgres
 def test_long_poll_answers_when_another_client_cancels_the_job(two_processes):
     with two_processes.client("long-poll") as http:
-        job_id = submit(http)
+        # a pool no worker serves, in a class above other tests' jobs: the job waits, and once a
+        # running scheduler (other tests' workers share this database) has given it its place
+        # (ahead of every normal job) and its reason, nothing changes it
+        body = {**TRAIN, "priority": "high", "resources": {"pool": "long-poll-nowhere"}}
+        response = http.post("/v1/jobs", json=body)
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
         first = http.get(f"/v1/jobs/{job_id}")
+        deadline = time.monotonic() + 5
+        while first.json()["pending_reason"] is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            first = http.get(f"/v1/jobs/{job_id}")
         etag = first.headers["etag"]
 
         async def wait_and_cancel() -> tuple[httpx.Response, float]:
