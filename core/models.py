@@ -91,6 +91,9 @@ class Job(Base):
     queue_position: Mapped[int | None] = mapped_column(Integer)
     pending_reason: Mapped[str | None] = mapped_column(Text)
     preempt_requested_at: Mapped[datetime | None]
+    # the submit request's trace (W3C traceparent, TASS_OPENTELEMETRY): the scheduler publishes
+    # the job's task inside it, so one trace runs from the POST into the worker
+    trace_context: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     transitions: Mapped[list[JobTransition]] = relationship(
         order_by="JobTransition.id", lazy="selectin", cascade="all, delete-orphan"
@@ -323,6 +326,9 @@ class Worker(Base):
     pool: Mapped[str] = mapped_column(String(64), default="default", server_default="default")
     slots: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     """Devices the scheduler may place jobs on: its GPUs, or `--slots` on a CPU worker."""
+    busy: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Job processes of the node running a task as it last reported: a hung process of a job
+    that was requeued (no placement any more) still holds its device."""
     draining: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 

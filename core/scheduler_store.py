@@ -132,6 +132,7 @@ class PlacedJob:
     job_type: str
     attempt: int
     placement: dict[str, Any]
+    trace_context: dict[str, Any] | None = None
 
     @property
     def worker(self) -> str:
@@ -153,7 +154,7 @@ class Cluster:
     alive: set[str]
     placed: list[PlacedJob]
     shown: dict[str, tuple[int | None, str | None]]
-    types: dict[str, tuple[str, int]]
+    types: dict[str, tuple[str, int, dict[str, Any] | None]]
     held: dict[tuple[str, str], int]
 
 
@@ -187,6 +188,7 @@ _CYCLE_COLUMNS = (
     Job.queue_position,
     Job.pending_reason,
     Job.preempt_requested_at,
+    Job.trace_context,
 )
 """What a cycle reads of each job holding or waiting for devices (no ORM objects, no
 transitions: the cycle runs several times a second)."""
@@ -202,19 +204,21 @@ def load_cluster(session: Session, settings: Settings) -> Cluster:
     held: dict[tuple[str, str], int] = defaultdict(int)
     placed: list[PlacedJob] = []
     shown: dict[str, tuple[int | None, str | None]] = {}
-    types: dict[str, tuple[str, int]] = {}
+    types: dict[str, tuple[str, int, dict[str, Any] | None]] = {}
     for job in session.execute(select(*_CYCLE_COLUMNS).where(Job.status.in_(HOLDING))):
         if job.placement is None:
             if job.status == JobStatus.QUEUED.value:
                 waiting.append(_waiting(job))
                 shown[job.id] = (job.queue_position, job.pending_reason)
-                types[job.id] = (job.type, job.attempt)
+                types[job.id] = (job.type, job.attempt, job.trace_context)
             continue
         for worker, devices in allocations(job.placement):
             used[worker].update(devices)
             held[(job.tenant, job.placement["pool"])] += len(devices)
         if job.status == JobStatus.QUEUED.value:
-            placed.append(PlacedJob(job.id, job.type, job.attempt, job.placement))
+            placed.append(
+                PlacedJob(job.id, job.type, job.attempt, job.placement, job.trace_context)
+            )
         if job.type == JobType.TRAIN.value:  # only train jobs checkpoint: the possible victims
             running.append(_running(job, now))
     workers = tuple(
@@ -222,7 +226,7 @@ def load_cluster(session: Session, settings: Settings) -> Cluster:
             worker_id=row.name,
             pool=row.pool,
             total=row.slots,
-            free=tuple(i for i in range(row.slots) if i not in used[row.name]),
+            free=free_devices(row.slots, used[row.name], row.busy),
             gpu=row.device == "gpu",
             draining=row.draining,
         )
@@ -241,6 +245,14 @@ def load_cluster(session: Session, settings: Settings) -> Cluster:
     )
     alive = {row.name for row in rows}
     return Cluster(now, snapshot, alive, placed, shown, types, dict(held))
+
+
+def free_devices(slots: int, reserved: set[int], busy: int) -> tuple[int, ...]:
+    """The devices of a worker no placement reserves, less those its busy job processes hold
+    beyond the reserved ones (a hung process of a requeued job keeps its device until it
+    exits: the job's next attempt goes elsewhere)."""
+    free = [i for i in range(slots) if i not in reserved]
+    return tuple(free[max(busy - len(reserved), 0) :])
 
 
 def _waiting(job: Any) -> WaitingJob:
@@ -328,6 +340,8 @@ class Dispatch:
     job_type: str
     attempt: int
     worker: str
+    trace_context: dict[str, Any] | None = None
+    """The submit request's trace, which the task's publication continues."""
 
 
 def apply_decision(session: Session, cluster: Cluster, decision: Decision) -> list[Dispatch]:
@@ -356,9 +370,9 @@ def apply_decision(session: Session, cluster: Cluster, decision: Decision) -> li
             .values(placement=value, queue_position=None, pending_reason=None),
         )
         if won:
-            job_type, attempt = cluster.types[placement.job_id]
+            job_type, attempt, trace_context = cluster.types[placement.job_id]
             worker = placement.allocations[0].worker_id
-            dispatches.append(Dispatch(placement.job_id, job_type, attempt, worker))
+            dispatches.append(Dispatch(placement.job_id, job_type, attempt, worker, trace_context))
     for preemption in decision.preemptions:
         request_preemption(session, preemption.victim_id, cluster.now)
     _store_positions(session, cluster, decision)
@@ -443,7 +457,7 @@ def resend_due(session: Session, cluster: Cluster, after: float) -> list[Dispatc
             .where(Job.id == placed.job_id, Job.status == JobStatus.QUEUED.value)
             .values(placement={**placed.placement, "at": cluster.now.isoformat()})
         )
-    return [Dispatch(p.job_id, p.job_type, p.attempt, p.worker) for p in due]
+    return [Dispatch(p.job_id, p.job_type, p.attempt, p.worker, p.trace_context) for p in due]
 
 
 # What the API shows: the waiting queue, each pool's capacity and use, tenants' settings
@@ -540,7 +554,12 @@ def pool_use(session: Session, settings: Settings) -> tuple[list[PoolUse], int]:
     for row in alive_workers(session, now, settings.heartbeat_timeout_seconds):
         by_pool[row.pool].append(
             WorkerUse(
-                row.name, row.device, row.slots, len(used[row.name]), row.draining, jobs[row.name]
+                row.name,
+                row.device,
+                row.slots,
+                row.slots - len(free_devices(row.slots, used[row.name], row.busy)),
+                row.draining,
+                jobs[row.name],
             )
         )
     names = sorted({*by_pool, *(pool for pool in waiting if pool is not None)})

@@ -24,6 +24,7 @@ class WorkerInfo:
     gpus: list[str]
     pool: str = "default"
     slots: int = 1
+    busy: int = 0  # job processes running a task now
 
 
 def report_alive(session: Session, info: WorkerInfo) -> None:
@@ -38,6 +39,7 @@ def report_alive(session: Session, info: WorkerInfo) -> None:
         "gpus": info.gpus,
         "pool": info.pool,
         "slots": info.slots,
+        "busy": info.busy,
         "last_seen_at": now,
         "stopped_at": None,
     }

@@ -12,10 +12,12 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
+from celery.worker import state as worker_state
 from kombu.exceptions import ChannelError
 
 from tass.core.datasets import reap_validations, unstarted_validations
@@ -25,6 +27,7 @@ from tass.core.queue import VALIDATE_DATASET_TASK
 from tass.core.reaper import reap, requeue_held_by
 from tass.core.retention import collect_garbage
 from tass.core.settings import Settings, get_settings
+from tass.core.tracing import trace_task_publishing
 from tass.core.workers import WorkerInfo, report_alive, report_stopped
 from tass.worker.context import worker_sessions
 from tass.worker.devices import visible_gpus
@@ -100,6 +103,13 @@ class GarbageCollector:
             log.info("garbage collection removed %d objects (%d bytes)", len(removed), freed)
 
 
+def busy_processes() -> int:
+    """Tasks this node's pool processes run now (Celery's own record, kept in this process):
+    a job process that hangs after its job was requeued still counts (the scheduler places
+    nothing on its device)."""
+    return len(worker_state.active_requests)
+
+
 def housekeeping_loop(app: Celery, info: WorkerInfo) -> None:
     settings = get_settings()
     with worker_sessions(settings) as factory:
@@ -114,7 +124,7 @@ def _housekeep_until_stopped(
     while True:
         try:
             with factory.begin() as session:
-                report_alive(session, info)
+                report_alive(session, replace(info, busy=busy_processes()))
             for job in reap(factory, settings):
                 log.warning("job %s requeued as attempt %s", job.job_id, job.attempt)
             resend_stale_validations(app, factory, settings)
@@ -150,6 +160,8 @@ def _start_housekeeping(sender: Any, **_: object) -> None:  # Celery's WorkContr
     threading.Thread(
         target=housekeeping_loop, args=(sender.app, info), name="tass-housekeeping", daemon=True
     ).start()
+    if settings.opentelemetry:  # the scheduler publishes each job inside its submit's trace
+        trace_task_publishing()
     start_node_scheduler(sender.app, sender.hostname, settings)
     start_webhook_delivery(_stop)
     start_registry_mirror(_stop)  # registered versions to MLflow's registry, when tracking is on

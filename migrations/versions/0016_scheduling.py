@@ -29,11 +29,13 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("preempt_requested_at", sa.DateTime(timezone=True), nullable=True)
         )
+        batch_op.add_column(sa.Column("trace_context", sa.JSON(), nullable=True))
     with op.batch_alter_table("workers") as batch_op:
         batch_op.add_column(
             sa.Column("pool", sa.String(64), nullable=False, server_default="default")
         )
         batch_op.add_column(sa.Column("slots", sa.Integer(), nullable=False, server_default="1"))
+        batch_op.add_column(sa.Column("busy", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(
             sa.Column("draining", sa.Boolean(), nullable=False, server_default=sa.false())
         )
@@ -65,10 +67,11 @@ def downgrade() -> None:
     op.drop_table("tenant_usage")
     op.drop_table("tenants")
     with op.batch_alter_table("workers") as batch_op:
-        for column in ("draining", "slots", "pool"):
+        for column in ("draining", "busy", "slots", "pool"):
             batch_op.drop_column(column)
     with op.batch_alter_table("jobs") as batch_op:
         for column in (
+            "trace_context",
             "preempt_requested_at",
             "pending_reason",
             "queue_position",

@@ -237,3 +237,17 @@ def test_gpu_requests_are_checked_against_the_live_workers_of_their_pool(factory
         session.add(TenantSettings(name="a", max_priority=int(Priority.URGENT)))
     with factory() as session:
         assert check_submission(session, settings, "a", Resources(gpus=1), Priority.URGENT) is None
+
+
+def test_a_hung_process_of_a_requeued_job_keeps_its_slot_until_it_exits(factory, settings):
+    worker(factory, "w1", slots=1)
+    with factory.begin() as session:  # its one job process still runs a task no placement names
+        session.execute(update(Worker).where(Worker.name == "w1").values(busy=1))
+    scheduler = Scheduler(Sender(), factory, settings, holder="s1")
+    job_id = submit(factory)
+    scheduler.cycle()
+    assert row(factory, job_id).placement is None
+    with factory.begin() as session:  # the process exited
+        session.execute(update(Worker).where(Worker.name == "w1").values(busy=0))
+    scheduler.cycle()
+    assert row(factory, job_id).placement["worker"] == "w1"
