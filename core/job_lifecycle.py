@@ -28,6 +28,7 @@ from tass.core.redaction import path_free
 from tass.core.registry import resolve_model_ref
 from tass.core.settings import Settings
 from tass.core.states import ACTIVE_STATUSES, JobStatus, JobType
+from tass.core.tracing import current_trace_context
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ def _insert_new_job(session: Session, new: NewJob, settings: Settings, scope: st
         register_as=new.register_as,
         priority=new.priority,
         resources=new.resources,
+        trace_context=current_trace_context() if settings.opentelemetry else None,
     )
 
 
@@ -164,6 +166,7 @@ def create_job(
     register_as: str | None = None,
     priority: int = 1,
     resources: dict[str, Any] | None = None,
+    trace_context: dict[str, Any] | None = None,
 ) -> Job:
     """Insert a queued job and its first transition; the caller commits. The scheduler
     (worker.scheduler) places it on a worker."""
@@ -183,6 +186,7 @@ def create_job(
         queued_at=now,
         priority=priority,
         resources=resources,
+        trace_context=trace_context,
         sweep_id=sweep_id,
         trial_number=trial_number,
         register_as=register_as,

@@ -8,6 +8,8 @@ worker pay nothing. Spans go to the tracer provider the process configures (for 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 PUBLISH_UID = "tass-otel-publish"
@@ -43,3 +45,29 @@ def stop_tracing_task_publishing() -> None:
     from celery.signals import before_task_publish
 
     before_task_publish.disconnect(dispatch_uid=PUBLISH_UID)
+
+
+def current_trace_context() -> dict[str, str] | None:
+    """The current span's context as W3C headers (`traceparent`), to keep with a job whose
+    task is published later by another process (the scheduler); None outside any span."""
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier or None
+
+
+@contextlib.contextmanager
+def continued_trace(carrier: dict[str, Any] | None) -> Iterator[None]:
+    """Inside the trace `carrier` names (from `current_trace_context`): a task published here
+    joins the request that submitted its job."""
+    if not carrier:
+        yield
+        return
+    from opentelemetry import context, propagate
+
+    token = context.attach(propagate.extract(carrier))
+    try:
+        yield
+    finally:
+        context.detach(token)

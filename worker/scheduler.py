@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from tass.core.db import SessionFactory
@@ -33,6 +34,7 @@ from tass.core.scheduler_store import (
 )
 from tass.core.scheduling import SchedulerConfig, schedule
 from tass.core.settings import Settings
+from tass.core.tracing import continued_trace
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +83,11 @@ class Scheduler:
             if usage_due:
                 self._usage_due = time.monotonic() + USAGE_EVERY_SECONDS
                 accrue_usage(session, cluster.held, cluster.now, config.half_life_s)
+        traced = self.settings.opentelemetry
         for send in sends:
-            if dispatch(self.sender, send.job_id, send.job_type, send.attempt, send.worker):
+            with continued_trace(send.trace_context) if traced else nullcontext():
+                sent = dispatch(self.sender, send.job_id, send.job_type, send.attempt, send.worker)
+            if sent:
                 log.info("job %s placed on %s", send.job_id, send.worker)
         return sends
 

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from celery import Celery
 from celery.app.trace import build_tracer
 from fastapi.testclient import TestClient
 from opentelemetry import trace
@@ -21,10 +22,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tass.core.apikeys import create_key
 from tass.core.db import make_engine, make_session_factory
-from tass.core.queue import TRAIN_TASK
-from tass.core.settings import get_settings
+from tass.core.queue import TRAIN_TASK, node_queue
+from tass.core.settings import Settings, get_settings
 from tass.core.tracing import stop_tracing_task_publishing
+from tass.core.workers import WorkerInfo, report_alive
 from tass.migrations.runner import upgrade
+from tass.worker.scheduler import Scheduler
 
 pytestmark = pytest.mark.integration
 
@@ -86,6 +89,19 @@ def take_message(client: TestClient, queue: str):  # type: ignore[no-untyped-def
     return message
 
 
+def place_on_a_worker(settings: Settings, sender: Celery) -> None:
+    """One scheduling cycle with one live worker, `worker@test`, sending through `sender`."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        factory = make_session_factory(engine)
+        with factory.begin() as session:
+            report_alive(session, WorkerInfo("worker@test", "localhost", 1, [], "cpu", []))
+        sent = Scheduler(sender, factory, settings, holder="test-scheduler").cycle()
+        assert len(sent) == 1
+    finally:
+        engine.dispose()
+
+
 IN_OWN_PROCESS = "TASS_TRACING_TEST_PROCESS"
 
 
@@ -116,7 +132,10 @@ def _check_one_trace(traced_service, exporter):
         response = client.post("/v1/jobs", json=body)
         assert response.status_code == 202, response.text
         job_id = response.json()["id"]
-        message = take_message(client, settings.train_queue)
+        # the scheduler (in a worker's main process) places the job and publishes its task
+        # inside the submit's trace
+        place_on_a_worker(settings, client.app.state.producer)
+        message = take_message(client, node_queue("worker@test"))
     assert "traceparent" in message.headers
 
     # the worker: Celery's instrumentation, then the task as a worker runs a delivered message
