@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.event_hub = JobEventHub(
             lambda: app.state.session_factory,
+            lambda: app.state.change_feed,
             poll_seconds=settings.sse_poll_seconds,
             lifetime_seconds=settings.sse_stream_lifetime_seconds,
             max_streams_per_key=settings.sse_max_streams_per_key,

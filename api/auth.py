@@ -293,7 +293,7 @@ def dashboard_user(
     """Every dashboard page: the key of a live login session (the session cookie), else a
     redirect to the login form."""
     principal = session_principal(session, cookie_token) if cookie_token else None
-    session.commit()  # the connection goes back to the pool before the page is rendered
+    session.close()  # the connection (and the session slot) back before the page renders
     if principal is None:
         raise LoginRequired(request)
     return principal

@@ -1,12 +1,18 @@
 """Live job event streams that scale: one shared poller per job per process, fanned out to every
 open stream of that job, with caps on open streams per API key and per process.
 
-A poller reads the job in one short session per poll (`core.job_events`) and also re-checks the
-keys of its streams and the dashboard login sessions of those opened with one, so N streams on
-one job cost one poll per interval, not N, and a revoked key's streams, or a logged-out
-session's, end within one poll. Every event carries an `id:` that is a cursor (last epoch,
-transition count, progress tag): a client that reconnects with `Last-Event-ID` resumes exactly
-after what it saw. A stream ends after a bounded lifetime with an `end` event."""
+A poller reads the job in one short session (`core.job_events`) and also re-checks the keys of
+its streams and the dashboard login sessions of those opened with one, so N streams on one job
+cost one read, not N, and a revoked key's streams, or a logged-out session's, end within one
+poll interval. It rides the change feed, as status long-polls do (core/change_feed.py): after
+each read it leaves a mark in the feed, which a change to the job, an API key or a dashboard
+login drops; every interval it looks at the mark in memory and reads the database again only
+once it is gone (or a login of its streams reaches its expiry). With the feed off (not
+listening yet, its connection lost) nothing is held and it reads every interval.
+
+Every event carries an `id:` that is a cursor (last epoch, transition count, progress tag): a
+client that reconnects with `Last-Event-ID` resumes exactly after what it saw. A stream ends
+after a bounded lifetime with an `end` event."""
 
 from __future__ import annotations
 
@@ -19,12 +25,14 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from tass.core.apikeys import revoked_among
-from tass.core.dashboard_sessions import ended_among
+from tass.core.change_feed import ChangeFeed, job_keys
+from tass.core.dashboard_sessions import live_expiries
 from tass.core.db import SessionFactory, read_only_sessions
 from tass.core.errors import DomainError
 from tass.core.job_events import JobEventState, read_job_event_state
@@ -104,10 +112,12 @@ def end_event(reason: str, detail: str) -> Event:
 
 @dataclass(frozen=True)
 class Revoked:
-    """What one poll found ended among its streams' credentials."""
+    """What one poll found ended among its streams' credentials, and when the first of the
+    dashboard logins still live expires."""
 
     keys: set[int]
     sessions: set[int]
+    next_expiry: datetime | None = None
 
 
 class StreamLimitReached(DomainError):
@@ -155,6 +165,10 @@ class JobPoller:
         self.version = 0
         self._changed = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.recheck = False  # a stream joined: read again (its key may have changed before)
+        self._mark = job_keys(job_id)[1]
+        self._token = object()  # this poller's mark, as the feed holds it
+        self._next_expiry: datetime | None = None
 
     async def wait_newer(self, seen_version: int, timeout: float) -> bool:
         """True once a poll newer than `seen_version` is published; False after `timeout`."""
@@ -169,6 +183,12 @@ class JobPoller:
     async def run(self) -> None:
         """Poll until the job is final or gone (its last state stays for later streams)."""
         while True:
+            if self._unchanged():
+                await asyncio.sleep(self.hub.poll_seconds)
+                continue
+            self.recheck = False
+            feed = self.hub.change_feed()
+            epoch = feed.epoch  # before the read: a change during it drops the mark below
             key_ids = {subscription.key_id for subscription in self.subscriptions}
             session_ids = {s.session_id for s in self.subscriptions if s.session_id is not None}
             after = self.state.epochs[-1][0] if self.state and self.state.epochs else -1
@@ -183,7 +203,21 @@ class JobPoller:
             self._publish(state, revoked)
             if self.gone or (self.state and JobStatus(self.state.status) in FINAL_STATUSES):
                 return
+            self._next_expiry = revoked.next_expiry
+            feed.put(self._mark, self._token, epoch)
             await asyncio.sleep(self.hub.poll_seconds)
+
+    def _unchanged(self) -> bool:
+        """Nothing this poller reads has changed since its last read: the feed still holds
+        the mark it left then, no stream joined since, and no dashboard login of its streams
+        has reached its expiry (time passing changes no row)."""
+        if self.recheck or self.state is None:
+            return False
+        if self._next_expiry is not None and datetime.now(self._next_expiry.tzinfo) >= (
+            self._next_expiry
+        ):
+            return False
+        return self.hub.change_feed().get(self._mark) is self._token
 
     def _poll(
         self, key_ids: set[int], session_ids: set[int], after: int
@@ -191,7 +225,12 @@ class JobPoller:
         self.hub.polls += 1
         with read_only_sessions(self.hub.session_factory())() as session:
             state = read_job_event_state(session, self.job_id, after_epoch=after)
-            revoked = Revoked(revoked_among(session, key_ids), ended_among(session, session_ids))
+            live = live_expiries(session, session_ids)
+            revoked = Revoked(
+                revoked_among(session, key_ids),
+                session_ids - live.keys(),
+                min(live.values(), default=None),
+            )
             return state, revoked
 
     def _publish(self, state: JobEventState | None, revoked: Revoked) -> None:
@@ -220,6 +259,7 @@ class JobEventHub:
     def __init__(
         self,
         session_factory: Callable[[], SessionFactory],
+        change_feed: Callable[[], ChangeFeed],
         *,
         poll_seconds: float,
         lifetime_seconds: float,
@@ -227,11 +267,12 @@ class JobEventHub:
         max_streams: int,
     ) -> None:
         self.session_factory = session_factory
+        self.change_feed = change_feed
         self.poll_seconds = poll_seconds
         self.lifetime_seconds = lifetime_seconds
         self.max_streams_per_key = max_streams_per_key
         self.max_streams = max_streams
-        self.polls = 0  # database polls made, for tests and the fan-out benchmark
+        self.polls = 0  # database reads made, for tests and the fan-out benchmark
         self._lock = threading.Lock()  # open() runs in the thread pool, the rest in event loops
         self._open: set[Subscription] = set()
         self._pollers: dict[tuple[asyncio.AbstractEventLoop, str], JobPoller] = {}
@@ -272,6 +313,7 @@ class JobEventHub:
             if poller is None:
                 poller = self._pollers[key] = JobPoller(subscription.job_id, self)
             poller.subscriptions.add(subscription)
+            poller.recheck = True
             if poller.task is None:
                 poller.task = asyncio.get_running_loop().create_task(poller.run())
         return poller

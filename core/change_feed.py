@@ -69,6 +69,13 @@ LISTENER_OPTIONS: dict[str, Any] = {
 SERVER_USER_TIMEOUT_MS = 30_000
 
 
+def job_keys(job_id: str) -> tuple[Hashable, Hashable]:
+    """What a change to a job (its row, its transitions, its metrics, written with its
+    progress) drops: its rendered status (`("job", id)`, polls) and its event streams' mark
+    (`("job-events", id)`: api/streams.py reads the job again only once that is gone)."""
+    return ("job", job_id), ("job-events", job_id)
+
+
 class ReadCache:
     """Answers keyed by what they answer (`("job", id)`, `("key", digest)`), each valid
     until the feed drops it. Safe to use from the event loop and from worker threads."""
@@ -91,10 +98,11 @@ class ReadCache:
                 self._entries.clear()
             self._entries[key] = value
 
-    def drop(self, key: Hashable) -> None:
+    def drop(self, *keys: Hashable) -> None:
         with self._lock:
             self.epoch += 1
-            self._entries.pop(key, None)
+            for key in keys:
+                self._entries.pop(key, None)
 
     def clear(self, *, live: bool | None = None) -> None:
         with self._lock:
@@ -283,9 +291,9 @@ class PostgresNotifications(ChangeFeed):
 
     def apply(self, payload: str) -> None:
         """Drop what a notification says changed: `job:<id>` that job; anything else (`keys`:
-        an API key changed) empties the cache."""
+        an API key or a dashboard login changed) empties the cache."""
         if payload.startswith(JOB_PREFIX):
-            self.cache.drop(("job", payload.removeprefix(JOB_PREFIX)))
+            self.cache.drop(*job_keys(payload.removeprefix(JOB_PREFIX)))
         else:
             self.cache.clear()
 

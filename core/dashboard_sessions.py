@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -61,19 +61,20 @@ def session_principal(session: Session, token: str) -> Principal | None:
     return Principal(key_id=key_id, tenant=tenant, is_admin=is_admin, session_id=session_id)
 
 
-def ended_among(session: Session, session_ids: set[int]) -> set[int]:
-    """The dashboard sessions among `session_ids` that are no longer live: logged out,
-    expired or gone (one query; a revoked key is `apikeys.revoked_among`'s to find)."""
+def live_expiries(session: Session, session_ids: set[int]) -> dict[int, datetime]:
+    """When each still-live dashboard session among `session_ids` expires; those missing are
+    no longer live (logged out, expired or gone). One query; a revoked key is
+    `apikeys.revoked_among`'s to find."""
     if not session_ids:
-        return set()
-    live = session.scalars(
-        select(DashboardSession.id).where(
+        return {}
+    rows = session.execute(
+        select(DashboardSession.id, DashboardSession.expires_at).where(
             DashboardSession.id.in_(session_ids),
             DashboardSession.revoked_at.is_(None),
             DashboardSession.expires_at > utcnow(),
         )
     )
-    return set(session_ids) - set(live)
+    return {session_id: expires_at for session_id, expires_at in rows}
 
 
 def end_session(session: Session, token: str) -> bool:

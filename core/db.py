@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ __all__ = [
     "PoolTimeout",
     "Session",
     "SessionFactory",
+    "after_commit",
     "changed_rows",
     "make_engine",
     "make_session_factory",
@@ -40,6 +42,7 @@ __all__ = [
 ]
 
 SessionFactory: TypeAlias = sessionmaker[Session]
+log = logging.getLogger(__name__)
 
 # connections a pool may open beyond pool_size (for the odd session outside the thread pool)
 POOL_OVERFLOW = 8
@@ -97,6 +100,34 @@ class ClosingSession(Session):
         super().close()
         if self.on_close is not None:
             self.on_close()
+
+
+_AFTER_COMMIT = "tass_after_commit"
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run `action` once the session's current transaction has committed; never if it rolls
+    back. For what must follow the commit and cannot be undone (deleting a stored object that
+    a row named, sending a task that reads the row): whoever owns the transaction commits (in
+    a request, `api.deps.get_session` when the handler returns), and the actions run then, in
+    the order registered. The change is committed by then, so an action that fails is logged
+    and does not turn it into an error (a stored object left behind is garbage `tass gc`
+    finds; a task not sent is sent again by the housekeeping that looks for unstarted work)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for action in session.info.pop(_AFTER_COMMIT, ()):
+        try:
+            action()
+        except Exception:
+            log.exception("an action after a commit failed (the change is committed)")
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

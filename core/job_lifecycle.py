@@ -91,32 +91,33 @@ def submit(
     idempotency_key: str | None = None,
     body_sha256: str = "",
 ) -> Submission:
-    """Store a job (or find the one this Idempotency-Key made) and commit: it waits in the
-    database until the scheduler places it. Raises QuotaExceeded, IdempotencyConflict, or
-    core.registry.ModelRefNotFound."""
+    """Store a job (or find the one this Idempotency-Key made); the caller commits, and the
+    job then waits in the database until the scheduler places it. Raises QuotaExceeded,
+    IdempotencyConflict, or core.registry.ModelRefNotFound."""
     if idempotency_key:
         record = session.get(IdempotencyKey, (new.tenant, idempotency_key))
         if record is not None:
             return _replay(session, record, body_sha256)
     check_quota(session, new.tenant, settings.max_active_jobs_per_tenant)
-    job = _insert_new_job(session, new, settings, scope)
-    if idempotency_key:
-        session.add(
-            IdempotencyKey(
-                tenant=new.tenant, key=idempotency_key, body_sha256=body_sha256, job_id=job.id
+    if not idempotency_key:
+        job = _insert_new_job(session, new, settings, scope)
+        session.flush()
+        return Submission(job, replayed=False)
+    try:
+        with session.begin_nested():  # a savepoint: a lost race leaves the transaction usable
+            job = _insert_new_job(session, new, settings, scope)
+            session.add(
+                IdempotencyKey(
+                    tenant=new.tenant, key=idempotency_key, body_sha256=body_sha256, job_id=job.id
+                )
             )
-        )
-        try:
-            session.commit()
-        except IntegrityError:  # a concurrent request with the same key won the insert
-            session.rollback()
-            record = session.get(IdempotencyKey, (new.tenant, idempotency_key))
-            if record is None:
-                raise RuntimeError(
-                    "the Idempotency-Key insert conflicted, yet no key is stored"
-                ) from None
-            return _replay(session, record, body_sha256)
-    session.commit()
+    except IntegrityError:  # a concurrent request with the same key won the insert
+        record = session.get(IdempotencyKey, (new.tenant, idempotency_key))
+        if record is None:
+            raise RuntimeError(
+                "the Idempotency-Key insert conflicted, yet no key is stored"
+            ) from None
+        return _replay(session, record, body_sha256)
     return Submission(job, replayed=False)
 
 

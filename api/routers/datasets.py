@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated, Any
 
+from celery import Celery
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from kombu.exceptions import OperationalError as BrokerError
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +21,7 @@ from tass.api.errors import found, invalid
 from tass.api.pagination import page_limit
 from tass.core import datasets as dataset_store
 from tass.core.apikeys import Principal
-from tass.core.db import Session
+from tass.core.db import Session, after_commit
 from tass.core.models import UploadedDataset, new_id
 from tass.core.objectstore import ObjectStore
 from tass.core.queue import VALIDATE_DATASET_TASK
@@ -109,24 +111,28 @@ def _record(
 ) -> UploadedDataset:
     """Insert the row, checking the quota again against what is stored now (another upload
     of the tenant may have finished meanwhile, or be recording now: the check and the insert
-    hold the tenant's quota lock); a refused upload's object is deleted."""
+    hold the tenant's quota lock); a refused upload's object is deleted. The request's
+    transaction commits the row when the handler returns."""
     quota = limits.settings.max_dataset_bytes_per_tenant
     try:
         dataset = dataset_store.add_within_quota(session, quota, **values)
     except dataset_store.DatasetQuotaExceeded as exc:
-        session.rollback()
         store.delete(str(values["key"]))
         limits.stored = exc.stored
         raise limits.quota_refusal(int(values["size"])) from exc
-    session.commit()
+    session.flush()
     session.refresh(dataset)
     return dataset
 
 
-def _withdraw(session: Session, store: ObjectStore, dataset: UploadedDataset) -> None:
-    dataset_store.delete_dataset(session, dataset)
-    session.commit()
-    store.delete(dataset.key)
+def _send_validation(producer: Celery, settings: Settings, dataset_id: str) -> None:
+    """Ask a worker to validate the committed dataset. With the broker down the dataset stays
+    `pending` and the workers' housekeeping sends it again (`unstarted_validations`): the
+    upload is kept either way."""
+    try:
+        producer.send_task(VALIDATE_DATASET_TASK, args=[dataset_id], queue=settings.evaluate_queue)
+    except (BrokerError, OSError) as exc:
+        log.warning("validation of dataset %s not sent (sent again later): %s", dataset_id, exc)
 
 
 @router.post(
@@ -173,16 +179,7 @@ async def upload_dataset(
         "sha256": uploaded.sha256,
     }
     dataset = await run_in_threadpool(_record, session, limits, store, values)
-    try:
-        producer.send_task(VALIDATE_DATASET_TASK, args=[dataset.id], queue=settings.evaluate_queue)
-    except (BrokerError, OSError) as exc:
-        log.error("could not enqueue the validation of dataset %s: %s", dataset.id, exc)
-        await run_in_threadpool(_withdraw, session, store, dataset)
-        raise HTTPException(
-            503,
-            detail="the job queue is unavailable; the dataset was not kept (upload it again later)",
-            headers={"Retry-After": "30"},
-        ) from exc
+    after_commit(session, partial(_send_validation, producer, settings, dataset.id))
     response.headers["Location"] = f"/v1/datasets/{dataset.id}"
     return dataset_out(dataset)
 
@@ -221,6 +218,6 @@ def delete_dataset(
             "wait until they end",
         )
     dataset_store.delete_dataset(session, dataset)
-    session.commit()  # the row first: no row ever names a deleted object
-    store.delete(dataset.key)
+    # the row first: no row ever names a deleted object
+    after_commit(session, partial(store.delete, dataset.key))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -250,7 +250,7 @@ def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> Job
         session.refresh(job)
         if JobStatus(job.status) in FINAL_STATUSES:
             raise HTTPException(409, detail=f"job {job_id} is already {job.status}")
-    session.commit()
+    session.flush()
     session.refresh(job)
     return job_out(job)
 

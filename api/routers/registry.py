@@ -156,7 +156,6 @@ def register_version(
     except ModelRefNotFound as exc:
         raise invalid(["body", "model_id"], f"model_id: {exc}") from exc
     version, created = store.register_version(session, principal.tenant, name, model)
-    session.commit()
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/v1/registry/{name}"
@@ -176,7 +175,6 @@ def set_alias(
     registered = require_registered(session, name, principal)
     if not store.set_alias(session, registered, alias, body.version):
         raise invalid(["body", "version"], f"version: {name!r} has no version {body.version}")
-    session.commit()
     model = store.resolve_model_ref(
         session, f"{name}:{body.version}", tenant=principal.tenant, scope=principal.tenant
     )
@@ -190,7 +188,6 @@ def delete_alias(
     registered = require_registered(session, name, principal)
     if not store.delete_alias(session, registered, alias):
         raise HTTPException(404, detail=f"{name!r} has no alias {alias!r}")
-    session.commit()
     return Response(status_code=204)
 
 
@@ -211,5 +208,4 @@ def delete_version(
     deleted = store.delete_version(session, registered, version)  # 409 VersionInUse
     if not deleted:
         raise HTTPException(404, detail=f"{name!r} has no version {version}")
-    session.commit()
     return Response(status_code=204)

@@ -102,7 +102,6 @@ def create_sweep(
         tags=body.tags,
     )
     sweep_store.advance_sweep(session, sweep.id, settings)  # its first trials, queued
-    session.commit()
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
     return sweep_out(session, sweep)
 
@@ -132,5 +131,4 @@ def cancel_sweep(sweep_id: str, session: SessionDep, principal: PrincipalDep) ->
     sweep = require_sweep(session, sweep_id, principal)
     if not sweep_store.cancel_sweep(session, sweep):
         raise HTTPException(409, detail=f"sweep {sweep_id} is already {sweep.status}")
-    session.commit()
     return sweep_out(session, sweep)

@@ -59,5 +59,4 @@ def put_tenant(
         max_priority=Priority.parse(body.max_priority) if body.max_priority else None,
         gpu_quota=body.gpu_quota,
     )
-    session.commit()
     return tenant_out(saved)

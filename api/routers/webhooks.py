@@ -77,7 +77,6 @@ def create_webhook(
         events=list(dict.fromkeys(body.events)),
         description=body.description,
     )
-    session.commit()
     response.headers["Location"] = f"/v1/webhooks/{webhook.id}"
     return WebhookCreated(**webhook_out(webhook).model_dump(), secret=webhook.secret)
 
@@ -102,7 +101,6 @@ def get_webhook(webhook_id: str, session: SessionDep, principal: PrincipalDep) -
 def delete_webhook(webhook_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
     """Delete the webhook; its undelivered events and its delivery log go with it."""
     webhook_store.delete_webhook(session, require_webhook(session, webhook_id, principal))
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

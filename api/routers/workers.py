@@ -59,7 +59,6 @@ def _set_draining(
     moved = drain_worker(session, name, draining, preempt=preempt)
     if moved is None:
         raise missing("worker", name)
-    session.commit()
     return DrainOut(name=name, draining=draining, preempted=moved)
 
 

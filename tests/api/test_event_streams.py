@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tass.api.app import create_app
 from tass.api.streams import StreamCursor, events_since
 from tass.core.apikeys import create_key, revoke_key
+from tass.core.change_feed import ChangeFeed
 from tass.core.job_events import JobEventState
 from tass.core.job_results import upsert_metrics
 from tass.core.job_transitions import transition
@@ -230,6 +231,8 @@ def test_logging_out_ends_the_sessions_streams_within_a_poll(serve, keys, db):
 def test_many_streams_on_one_job_share_one_poller(serve, keys):
     poll_seconds = 0.05
     client = serve(sse_max_streams_per_key=40, sse_stream_lifetime_seconds=30)
+    client.app.state.change_feed.close()
+    client.app.state.change_feed = ChangeFeed()  # off: the poller reads every interval
     hub = client.app.state.event_hub
     job_id = submit(client, keys["acme"])
 
@@ -245,6 +248,33 @@ def test_many_streams_on_one_job_share_one_poller(serve, keys):
     # one poller: about 20 polls in the window (40 streams polling alone would make ~800)
     assert 1 <= polls <= 30
     assert hub.open_count() == 0
+
+
+def test_streams_ride_the_change_feed_reading_the_database_only_after_a_change(serve, keys, db):
+    """With the feed live (SQLite's data_version here; NOTIFY on PostgreSQL) an idle job's
+    stream costs no query per interval, and a change still arrives within one."""
+    client = serve(sse_stream_lifetime_seconds=30)
+    assert client.app.state.change_feed.state == "live"
+    hub = client.app.state.event_hub
+    job_id = submit(client, keys["acme"])
+
+    with ExitStack() as stack:
+        lines = open_stream(stack, client, job_id, keys["acme"]).iter_lines()
+        assert read_events(lines, first_event)[0]["data"]["status"] == "queued"
+        time.sleep(0.2)  # the read after the stream joined
+        idle_before = hub.polls
+        time.sleep(20 * 0.05)  # twenty poll intervals with nothing changing
+        idle = hub.polls - idle_before
+        with db() as session:
+            transition(session, job_id, JobStatus.CANCELLED, reason="test")
+            session.commit()
+        started = time.monotonic()
+        changed = read_events(lines, lambda event: event["event"] == "status")
+        waited = time.monotonic() - started
+
+    assert idle == 0
+    assert changed[-1]["data"]["status"] == "cancelled"
+    assert waited < 5  # within a poll interval or so (0.05 s), with a loaded machine's margin
 
 
 def test_a_malformed_last_event_id_replays_from_the_start_and_progress_is_never_resent():

@@ -1,6 +1,8 @@
 """Redis down (a URL at a closed loopback port; the machine's Redis is never touched): status
 reads keep working with the rate limit counted in process memory (logged, and back in the
-shared storage once it answers), and a submit that needs the broker is a 503 with Retry-After."""
+shared storage once it answers), and submits and uploads are kept while the broker is down:
+a job waits in the database for the scheduler, a dataset for the housekeeping that sends its
+validation again."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from limits.errors import StorageError
 from sqlalchemy import select
 
 from tass.api.rate_counters import FallbackCounters
-from tass.core.models import Job
+from tass.core.datasets import unstarted_validations
+from tass.core.models import Job, UploadedDataset
 from tass.core.settings import Settings
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: refused at once
@@ -71,6 +74,30 @@ def test_a_submit_while_the_broker_is_down_is_accepted_and_waits_in_the_database
     with db() as session:
         statuses = session.scalars(select(Job.status).where(Job.tenant == "acme")).all()
     assert statuses == ["queued"]  # the scheduler places it once a worker is alive
+
+
+def test_an_upload_while_the_broker_is_down_is_kept_and_its_validation_sent_later(
+    client, db, caplog
+):
+    from tests.support.archives import class_files, tar_gz
+
+    with caplog.at_level(logging.WARNING, logger="tass.api.routers.datasets"):
+        response = client.post(
+            "/v1/datasets",
+            params={"name": "pets"},
+            content=tar_gz(class_files()),
+            headers={"Content-Type": "application/gzip"},
+        )
+    assert response.status_code == 202, response.text
+    dataset_id = response.json()["id"]
+    assert "not sent (sent again later)" in caplog.text
+    with db() as session:
+        assert session.get(UploadedDataset, dataset_id) is not None
+        # the workers' housekeeping looks for exactly these and sends them again
+        assert unstarted_validations(session, older_than_seconds=0) == [dataset_id]
+    assert [o.key for o in client.app.state.store.list("datasets/")] == [
+        f"datasets/{dataset_id}/archive.tar.gz"
+    ]
 
 
 class FlakyStorage(storage.MemoryStorage):

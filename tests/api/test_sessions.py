@@ -105,7 +105,7 @@ def test_logout_ends_the_session_on_the_server(browser, keys):
 
 def test_event_streams_find_logged_out_and_expired_sessions(browser, keys, db):
     """What a stream's poller asks (on both databases): which of its sessions have ended."""
-    from tass.core.dashboard_sessions import end_session, ended_among
+    from tass.core.dashboard_sessions import end_session, live_expiries
 
     tokens = [log_in(browser, keys["acme"]) for _ in range(3)]
     with db() as session:
@@ -117,7 +117,9 @@ def test_event_streams_find_logged_out_and_expired_sessions(browser, keys, db):
             )
             for token in tokens
         }
-        assert ended_among(session, set(ids.values())) == set()
+        expiries = live_expiries(session, set(ids.values()))
+        assert expiries.keys() == set(ids.values())
+        assert all(moment > utcnow() for moment in expiries.values())
         end_session(session, tokens[0])
         session.execute(
             update(DashboardSession)
@@ -125,7 +127,7 @@ def test_event_streams_find_logged_out_and_expired_sessions(browser, keys, db):
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
         session.commit()
-        assert ended_among(session, set(ids.values())) == {ids[tokens[0]], ids[tokens[1]]}
+        assert live_expiries(session, set(ids.values())).keys() == {ids[tokens[2]]}
 
 
 def test_a_foreign_origin_cannot_log_you_out(browser, keys):

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tass.core.change_feed import CHANNEL, ChangeFeed, PostgresNotifications
+from tass.core.change_feed import CHANNEL, ChangeFeed, PostgresNotifications, job_keys
 from tests.support.scratch_pg import scratch_database
 
 
@@ -157,5 +157,19 @@ def test_a_psycopg_without_a_notifies_timeout_disables_the_cache_loudly(
         assert "has no notifies(timeout=)" in feed.state
         assert "read cache disabled" in caplog.text
         assert not feed.cache.live
+    finally:
+        feed.close()
+
+
+@pytest.mark.postgres
+def test_a_jobs_notification_drops_its_status_and_its_event_streams_mark(pg_dsn):
+    feed = PostgresNotifications(pg_dsn)
+    try:
+        assert feed.wait_until_live(10)
+        for key in (*job_keys("j1"), *job_keys("j2")):
+            feed.put(key, "cached", feed.epoch)
+        notify(pg_dsn, "job:j1")
+        assert eventually(lambda: all(feed.get(key) is None for key in job_keys("j1")))
+        assert all(feed.get(key) == "cached" for key in job_keys("j2"))
     finally:
         feed.close()

@@ -1,6 +1,6 @@
 """PostgreSQL change notifications coalesce, and a wedged listener cannot hold the server's
 notification queue: an update that changes nothing, and a job's bare heartbeat within the
-minute, send no notification (status, progress, metrics and key changes still do), and the
+minute, send no notification (status, progress, metrics, key and login changes still do), and the
 server drops the listening backend of a process that stopped reading its socket."""
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import select
 
 from tass.core.change_feed import CHANNEL
+from tass.core.dashboard_sessions import end_session, start_session
 from tass.core.db import make_engine, make_session_factory
 from tass.core.job_lifecycle import heartbeat
 from tass.core.models import ApiKey, Job
@@ -71,6 +73,15 @@ def test_bare_heartbeats_within_a_minute_and_no_op_updates_do_not_notify(pg):
         assert heard(listener) == [f"job:{job_id}"]
         assert update("UPDATE jobs SET status = 'succeeded' WHERE id = %(id)s") == [f"job:{job_id}"]
         assert update("UPDATE api_keys SET revoked_at = now()") == ["keys"]
+
+        # a dashboard login and its logout: event streams opened with it must hear of it
+        with factory.begin() as session:
+            key_id = session.scalar(select(ApiKey.id))
+            token = start_session(session, key_id, ttl_seconds=60)
+        assert heard(listener) == ["keys"]
+        with factory.begin() as session:
+            assert end_session(session, token)
+        assert heard(listener) == ["keys"]
     engine.dispose()
 
 

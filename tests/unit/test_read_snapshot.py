@@ -22,6 +22,7 @@ def _reads_one_snapshot(url: str) -> None:
     with factory() as session:
         new = NewJob(JobType.TRAIN, "t", {"source": "synthetic"}, spec={})
         job_id = submit(session, new, Settings(), scope="t").job.id
+        session.commit()
     with read_only_sessions(factory)() as reader:
         status = reader.scalar(select(Job.status).where(Job.id == job_id))
         with factory() as writer:  # another request cancels it meanwhile
