@@ -17,6 +17,7 @@ from tass.core.job_transitions import transition
 from tass.core.models import utcnow
 from tass.core.objectstore import ObjectStore
 from tass.core.states import JobStatus
+from tass.core.workers import WorkerInfo, report_alive
 from tass.trainer.spec import DatasetSpec, TrainSpec
 from tests.support.browser import CHROMIUM, expect, logged_in_page
 from tests.support.dashboard_site import dashboard_site
@@ -111,7 +112,7 @@ def site(tmp_path_factory) -> Iterator[dict]:
 @pytest.fixture(scope="module")
 def page(site) -> Iterator[object]:
     log_tail = site["service"].log_tail
-    refused = [(422, "/v1/jobs")]  # the form's invalid learning rate, on purpose
+    refused = [(422, "/v1/jobs")]  # the form's invalid learning rate and GPUs, on purpose
     with logged_in_page(site["url"], site["key"], log_tail, 15_000, expected_errors=refused) as tab:
         yield tab
 
@@ -248,6 +249,16 @@ def test_submit_a_training_job_from_the_form_then_see_it_listed(page, site):
     expect(page.locator("#submit-status")).to_contain_text("learning_rate")  # names the field
 
     page.get_by_label("Learning rate").fill("0.05")
+    with site["db"].begin() as session:  # a live CPU worker: the form's requests are checked
+        info = WorkerInfo("form-node", "localhost", 1, ["train"], "cpu", [], slots=2)
+        report_alive(session, info)
+    page.get_by_label("GPUs").fill("64")  # more than any live worker has: refused, not queued
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#submit-status")).to_contain_text("no live worker")
+    expect(page.locator("#submit-status")).to_contain_text("64 GPUs")
+
+    page.get_by_label("GPUs").fill("")
+    page.get_by_label("Priority").select_option("high")
     page.get_by_role("button", name="Submit").click()
     expect(page).to_have_url(re.compile(r"/dashboard/jobs/[0-9a-f-]+$"))
     expect(page.locator("#job-title")).to_contain_text("from-the-form")
@@ -260,6 +271,7 @@ def test_submit_a_training_job_from_the_form_then_see_it_listed(page, site):
         job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["dataset"] == {**job["dataset"], "source": "synthetic", "num_examples": 300}
     assert (job["spec"]["epochs"], job["spec"]["learning_rate"]) == (2, 0.05)
+    assert job["priority"] == "high" and job["resources"]["gpus"] == 0
 
 
 def test_rerun_prefills_the_form_from_the_jobs_spec(page, site):
@@ -271,6 +283,7 @@ def test_rerun_prefills_the_form_from_the_jobs_spec(page, site):
     expect(page.get_by_label("Epochs")).to_have_value("4")
     expect(page.get_by_label("Learning rate")).to_have_value("0.02")
     expect(page.get_by_label("Tags")).to_have_value("team=vision")
+    expect(page.get_by_label("Priority")).to_have_value("normal")
     page.get_by_label("Epochs").fill("5")
     page.get_by_role("button", name="Submit").click()
     expect(page).to_have_url(re.compile(r"/dashboard/jobs/[0-9a-f-]+$"))

@@ -1,6 +1,7 @@
 /* tass dashboard: the training job form (POST /v1/jobs with the session cookie; the server
- * validates every field and its 422 names the one it refuses). `?from=JOB_ID` prefills the
- * form from that job: a re-run, or a clone to change a few hyperparameters. */
+ * validates every field and its 422 names the one it refuses), with the job's priority class
+ * and the GPUs and pool it asks the scheduler for. `?from=JOB_ID` prefills the form from that
+ * job: a re-run, or a clone to change a few hyperparameters. */
 "use strict";
 
 (function () {
@@ -80,6 +81,13 @@
     if (name) request.name = name;
     const registerAs = $("s-register").value.trim();
     if (registerAs) request.register_as = registerAs;
+    request.priority = $("s-priority").value;
+    const resources = {};
+    const gpus = numberOrText($("s-gpus").value);
+    if (gpus !== undefined) resources.gpus = gpus;
+    const pool = $("s-pool").value.trim();
+    if (pool) resources.pool = pool;
+    if (Object.keys(resources).length) request.resources = resources;
     return request;
   }
 
@@ -121,6 +129,10 @@
     datasetExtras = { source: dataset.source, fields };
     $("s-tags").value = Object.entries(job.tags || {}).map(([k, v]) => `${k}=${v}`).join(", ");
     $("s-register").value = job.register_as || "";
+    if (job.priority) $("s-priority").value = job.priority;
+    const resources = job.resources || {};
+    $("s-gpus").value = resources.gpus ? String(resources.gpus) : "";
+    $("s-pool").value = resources.pool || "";
     const rest = { ...(job.spec || {}) };
     for (const [name, id] of Object.entries(SPEC_FIELDS)) {
       if (rest[name] !== undefined && rest[name] !== null) $(id).value = String(rest[name]);
