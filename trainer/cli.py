@@ -127,7 +127,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tass.trainer.saving import export_model
     from tass.trainer.train import train
 
-    data = load_dataset(data_spec, seed=spec.seed, image_size=spec.image_size)
+    cache = Path(args.decoded_cache) if args.decoded_cache else None
+    data = load_dataset(data_spec, seed=spec.seed, image_size=spec.image_size, decoded_cache=cache)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = train(
@@ -182,6 +183,11 @@ def make_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="use the first N images (shuffled)"
     )
     train_p.add_argument("--out", required=True, help="output folder")
+    train_p.add_argument(
+        "--decoded-cache",
+        default=None,
+        help="folder that keeps an archive's decoded pixels: the next run on it skips decoding",
+    )
     train_p.add_argument("--resume", default=None, help="checkpoint epoch folder (or checkpoints/)")
     train_p.add_argument("--spec", default=None, help="JSON file of TrainSpec fields")
     train_p.add_argument(

@@ -83,6 +83,11 @@ def fetch_s3_archive(ctx: WorkerContext, path: str, workdir: Path) -> Path:
     return local
 
 
+DECODED_CACHE = "decoded-cache"
+"""Under TASS_DATA_DIR: archives' decoded pixels, which the next job on the same archive reads
+instead of decoding it again (tass.trainer.data.decoded_cache)."""
+
+
 def load_job_data(
     ctx: WorkerContext, raw: dict[str, Any], workdir: Path, image_size: int = 32
 ) -> Dataset:
@@ -91,18 +96,28 @@ def load_job_data(
     from tass.trainer.data import load_dataset
 
     spec = load_job_dataset(ctx, raw)
+    decoded = ctx.settings.data_dir / DECODED_CACHE
     if spec.source == "dataset":
         if spec.id is None or spec.sha256 is None:  # the API records both at submit
             raise ValueError("the job's dataset names no uploaded dataset id and sha256")
         with cached_upload(ctx, spec.id, spec.sha256) as local:
             # our own, digest-checked file, read while it is pinned in the cache
             return load_dataset(
-                _as_image_folder(spec, local), confine_to=None, image_size=image_size
+                _as_image_folder(spec, local),
+                confine_to=None,
+                image_size=image_size,
+                decoded_cache=decoded,
             )
     if spec.path is not None and spec.path.startswith("s3://"):
+        # a fresh download per job: its pixels are not kept (it would only evict the others)
         local = fetch_s3_archive(ctx, spec.path, workdir)
         return load_dataset(_as_image_folder(spec, local), confine_to=None, image_size=image_size)
-    return load_dataset(spec, confine_to=ctx.settings.resolved_data_roots, image_size=image_size)
+    return load_dataset(
+        spec,
+        confine_to=ctx.settings.resolved_data_roots,
+        image_size=image_size,
+        decoded_cache=decoded,
+    )
 
 
 def _as_image_folder(spec: DatasetSpec, local: Path) -> DatasetSpec:

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tass.trainer.data.dataset import Dataset
+from tass.trainer.data.decoded_cache import DecodedCache
 from tass.trainer.data.image_header import ByteSource, read_image_header
 from tass.trainer.data.zip_directory import zip_entry_count
 from tass.trainer.errors import DataError
@@ -213,17 +214,27 @@ def load_image_folder(
     confine_to: list[Path] | None = None,
     deadline: float | None = None,
     size: int = IMAGE_SIZE[0],
+    cache: DecodedCache | None = None,
 ) -> Dataset:
     """Read one split of an image-folder tree at size x size RGB (other sizes are resized);
     labels follow the sorted class folder names.
     With `confine_to`, every file must resolve (after symlinks) inside one of those folders;
-    with `deadline` (a time.monotonic() value), DataError once reading runs past it."""
+    with `deadline` (a time.monotonic() value), DataError once reading runs past it. With
+    `cache`, an archive's decoded pixels are kept there and the next load of the same archive
+    file reads them back instead of decoding (folders are read as they are every time)."""
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"{root}: no such image folder or archive")
     if _is_archive(root):
         confined(root, str(root), confine_to)
-        return _load_archive(root, split, deadline, size)
+        if cache is None:
+            return _load_archive(root, split, deadline, size)
+        key = cache.key(root, split, size)
+        data = cache.get(key)
+        if data is None:
+            data = _load_archive(root, split, deadline, size)
+            cache.put(key, data)
+        return data
     if not root.is_dir():
         raise DataError(f"{root}: expected a folder, a .tar.gz or a .zip of class folders")
     files = list(_iter_folder(root))
