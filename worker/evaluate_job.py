@@ -8,10 +8,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from tass.contract.artifacts import MODEL_FILE, ArtifactError, ModelFormat
+from tass.contract.statuses import JobStatus
 from tass.core.job_lifecycle import job_deadline
 from tass.core.job_queries import get_model, model_artifact
-from tass.core.states import JobStatus
-from tass.trainer.artifacts import MODEL_FILE, ArtifactError
 from tass.worker.claim import claim, end_stopped, fail, finish
 from tass.worker.context import WorkerContext
 from tass.worker.job_data import load_job_data
@@ -33,7 +33,7 @@ def fetch_model_file(ctx: WorkerContext, model_id: str, dest: Path) -> Path:
     """The model's Keras file, checked against its recorded sha256 (ArtifactError if it is
     missing or altered: nothing is loaded from it)."""
     with ctx.sessions() as session:
-        artifact = model_artifact(session, model_id, "keras")
+        artifact = model_artifact(session, model_id, ModelFormat.KERAS)
     if artifact is None:
         raise ArtifactError(f"model {model_id} has no stored .keras file")
     return ctx.store.download(artifact.key, dest, artifact.sha256).path

@@ -10,6 +10,21 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from tass.contract.artifacts import (
+    CHECKPOINTS_DIR,
+    MODEL_FILE,
+    MODEL_FORMAT_FILES,
+    SAVEDMODEL_DIR,
+    STATE_FILE,
+    ArtifactError,
+    ModelFormat,
+    key_file_name,
+    key_folder,
+    model_key,
+    model_kind,
+)
+from tass.contract.spec import TrainSpec
+from tass.contract.statuses import JobStatus
 from tass.core.job_lifecycle import job_deadline
 from tass.core.job_queries import (
     latest_checkpoint_files,
@@ -18,20 +33,6 @@ from tass.core.job_queries import (
 )
 from tass.core.job_results import forget_metrics_after_checkpoint, record_model
 from tass.core.models import Artifact, Job
-from tass.core.states import JobStatus
-from tass.trainer.artifacts import (
-    CHECKPOINTS_DIR,
-    MODEL_FILE,
-    MODEL_FORMAT_FILES,
-    SAVEDMODEL_DIR,
-    STATE_FILE,
-    ArtifactError,
-    key_file_name,
-    key_folder,
-    model_key,
-    model_kind,
-)
-from tass.trainer.spec import TrainSpec
 from tass.worker.claim import claim, end_stopped, fail, finish
 from tass.worker.context import WorkerContext
 from tass.worker.job_data import load_job_data
@@ -120,7 +121,7 @@ def fetch_parent_model(
     if spec.init_from is None:
         return None
     with ctx.sessions() as session:
-        artifact = model_artifact(session, spec.init_from, "keras")
+        artifact = model_artifact(session, spec.init_from, ModelFormat.KERAS)
     if artifact is None:
         raise ArtifactError(f"init_from: model {spec.init_from} has no stored .keras file")
     verified = ctx.store.download(artifact.key, workdir / "parent" / MODEL_FILE, artifact.sha256)
@@ -208,7 +209,7 @@ def _publish(
     """Upload both model files, then create the model (with its parent model id and sha256
     when fine-tuned, its MLflow run and logged model when tracked) and succeed in one
     transaction."""
-    files = {"keras": keras_file, "savedmodel": savedmodel_zip}
+    files = {ModelFormat.KERAS: keras_file, ModelFormat.SAVEDMODEL: savedmodel_zip}
     uploads = {
         model_kind(fmt): ctx.store.put_file(
             model_key(job.id, job.attempt, MODEL_FORMAT_FILES[fmt]), path
