@@ -32,6 +32,7 @@ print("\n".join(dict.fromkeys(project["dependencies"] + expand(extras))))' \
 
 # Then the code itself (dependencies are already in place).
 COPY alembic.ini README.md* ./
+COPY contract ./contract
 COPY core ./core
 COPY api ./api
 COPY worker ./worker

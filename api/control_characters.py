@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tass.trainer.spec import CONTROL_CHARACTERS
+from tass.contract.spec import CONTROL_CHARACTERS
 
 MESSAGE = "must not contain control characters (U+0000 to U+001F, U+007F)"
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from tass.api.pagination import Items
 from tass.api.presenters import from_row
+from tass.contract.statuses import DatasetStatus
 from tass.core.models import UploadedDataset
 
 
@@ -39,5 +40,5 @@ def dataset_out(dataset: UploadedDataset) -> DatasetOut:
         DatasetOut,
         dataset,
         **{key: summary.get(key) for key in ("classes", "class_counts", "image_sizes")},
-        validated_at=dataset.validated_at if dataset.status != "validating" else None,
+        validated_at=dataset.validated_at if dataset.status != DatasetStatus.VALIDATING else None,
     )

@@ -11,10 +11,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from tass.api.errors import invalid
+from tass.contract.spec import TrainSpec
 from tass.core.apikeys import Principal
 from tass.core.db import Session
 from tass.core.registry import ModelRefNotFound, fine_tuning_parent
-from tass.trainer.spec import TrainSpec
 
 NETWORK_FIELDS = ("model", "architecture", "width", "batch_norm", "image_size", "channels")
 

@@ -6,12 +6,12 @@ the caller's and ready, with its sha256 recorded for lineage."""
 from __future__ import annotations
 
 from tass.api.errors import invalid
+from tass.contract.spec import DatasetSpec
 from tass.core.apikeys import Principal
 from tass.core.datapaths import DatasetPathError, resolve_dataset_path, stored_dataset_path
 from tass.core.datasets import s3_dataset_location, usable_dataset
 from tass.core.db import Session
 from tass.core.settings import Settings
-from tass.trainer.spec import DatasetSpec
 
 
 def checked_dataset(

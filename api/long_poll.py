@@ -21,10 +21,10 @@ from starlette.requests import Request
 
 from tass.api.presenters import job_out
 from tass.api.schemas import JobOut
+from tass.contract.statuses import FINAL_STATUSES, JobStatus
 from tass.core import job_queries
 from tass.core.change_feed import ChangeFeed
 from tass.core.db import Session, SessionFactory
-from tass.core.states import FINAL_STATUSES, JobStatus
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,13 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from tass.api.schemas import ArtifactOut, JobOut, ModelOut, TransitionOut
+from tass.contract.artifacts import model_format
+from tass.contract.progress import JobProgress
 from tass.core.job_queries import JobSnapshot
 from tass.core.models import Job, JobTransition, Model
 from tass.core.redaction import path_free
 from tass.core.scheduler_store import allocations
 from tass.core.scheduling import Priority
-from tass.trainer.artifacts import model_format
-from tass.trainer.progress import JobProgress
 
 Schema = TypeVar("Schema", bound=BaseModel)
 

@@ -29,10 +29,10 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tass.api.auth import AuthThrottleDep, BearerDep, admin_key
+from tass.contract.statuses import FINAL_STATUSES, JobStatus
 from tass.core import job_queries
 from tass.core.clock import database_now
 from tass.core.db import Session, SessionFactory, read_only_sessions
-from tass.core.states import FINAL_STATUSES, JobStatus
 
 DURATION_BUCKETS = (10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 QUEUE_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from tass.api.pagination import Page
 from tass.api.schemas import InputModel, Tags
-from tass.trainer.spec import SingleLine
+from tass.contract.spec import SingleLine
 
 MODEL_REF_DESCRIPTION = "A model id, `NAME@ALIAS` or `NAME:VERSION`."
 

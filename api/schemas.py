@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tass.api.pagination import Page
+from tass.contract.progress import JobProgress
+from tass.contract.spec import DatasetSpec, SingleLine, TrainSpec
 from tass.core.registry import NAME_PATTERN
-from tass.trainer.progress import JobProgress
-from tass.trainer.spec import DatasetSpec, SingleLine, TrainSpec
 
 Tags = Annotated[
     dict[

@@ -30,13 +30,13 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from tass.contract.statuses import FINAL_STATUSES, JobStatus
 from tass.core.apikeys import revoked_among
 from tass.core.change_feed import ChangeFeed, job_keys
 from tass.core.dashboard_sessions import live_expiries
 from tass.core.db import SessionFactory, read_only_sessions
 from tass.core.errors import DomainError
 from tass.core.job_events import JobEventState, read_job_event_state
-from tass.core.states import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ surrogate escape such as `"\\ud800"` into a string no database or response can e
 `"\\u0000"` anywhere (a tag, a description) is a string PostgreSQL stores in neither text nor
 jsonb. A route class built on FastAPI's documented custom `Request`/`APIRoute` hooks refuses
 all three with a 422 naming the field, before the body reaches validation. (Names, ids and
-paths refuse every control character: `SingleLine` in `tass.trainer.spec`.)"""
+paths refuse every control character: `SingleLine` in `tass.contract.spec`.)"""
 
 from __future__ import annotations
 

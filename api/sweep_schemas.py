@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from tass.api.pagination import Page
 from tass.api.schemas import InputModel, PriorityName, SchedulingFields, Tags
-from tass.trainer.spec import DatasetSpec, SingleLine, TrainSpec
+from tass.contract.spec import DatasetSpec, SingleLine, TrainSpec
 
 ObjectiveMetric = Literal["val_accuracy", "val_loss", "accuracy", "loss"]
 

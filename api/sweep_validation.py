@@ -14,8 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from tass.api.errors import invalid
 from tass.api.sweep_schemas import RangeParameter, SweepCreate, ValuesParameter
+from tass.contract.spec import TrainSpec
 from tass.core.sweeps import get_dotted, with_params
-from tass.trainer.spec import TrainSpec
 
 
 def _param_error(name: str, message: str) -> HTTPException:

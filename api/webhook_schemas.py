@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from tass.api.pagination import Items, Page
 from tass.api.schemas import InputModel
-from tass.trainer.spec import SingleLine
+from tass.contract.spec import SingleLine
 
 EventType = Literal[
     "job.started",

@@ -27,15 +27,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None, help="use N images (smoke tests)")
-    parser.add_argument("--profile", default=None, help="start from trainer.spec.PROFILES[...]")
+    parser.add_argument("--profile", default=None, help="start from contract.spec.PROFILES[...]")
     parser.add_argument(
         "--validate-every", type=int, default=None, help="textbook: validate every N steps"
     )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
 
+    from tass.contract.spec import TrainSpec, profile_fields
     from tass.trainer.data import stratified_split
-    from tass.trainer.spec import TrainSpec, profile_fields
 
     data = load_real(args.archive, args.limit)
     overrides = {

@@ -19,11 +19,11 @@ from typing import Any
 
 from common import machine, write_json
 
+from tass.contract.spec import TrainSpec
 from tass.core.objectstore import ObjectStore
 from tass.trainer.checkpoint import write_step_checkpoint
 from tass.trainer.hardware import configure
 from tass.trainer.models import build_model
-from tass.trainer.spec import TrainSpec
 from tass.trainer.train import compile_model
 
 

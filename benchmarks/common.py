@@ -35,8 +35,8 @@ def machine() -> dict[str, Any]:
 
 def load_real(archive: str, limit: int | None = None) -> Dataset:
     """The real CIFAR-10 training split from the JPEG archive, via the trainer's loader."""
+    from tass.contract.spec import DatasetSpec
     from tass.trainer.data import load_dataset
-    from tass.trainer.spec import DatasetSpec
 
     start = time.perf_counter()
     data = load_dataset(DatasetSpec(source="image-folder", path=archive, limit=limit))

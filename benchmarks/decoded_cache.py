@@ -17,8 +17,8 @@ from common import DEFAULT_ARCHIVE, machine, write_json
 
 
 def timed_load(archive: str, cache: Path | None) -> float:
+    from tass.contract.spec import DatasetSpec
     from tass.trainer.data import load_dataset
-    from tass.trainer.spec import DatasetSpec
 
     start = time.perf_counter()
     data = load_dataset(DatasetSpec(source="image-folder", path=archive), decoded_cache=cache)

@@ -34,6 +34,7 @@ if str(REPO) not in sys.path:
 
 from wrk import run_wrk, wrk_available  # noqa: E402
 
+from tass.contract.spec import TrainSpec  # noqa: E402
 from tass.core.apikeys import create_key  # noqa: E402
 from tass.core.db import make_engine, make_session_factory  # noqa: E402
 from tass.core.job_queries import model_artifact  # noqa: E402
@@ -43,7 +44,6 @@ from tass.migrations.runner import upgrade  # noqa: E402
 from tass.operators.service import api_command, serve_command  # noqa: E402
 from tass.trainer.models import build_model  # noqa: E402
 from tass.trainer.saving import export_model  # noqa: E402
-from tass.trainer.spec import TrainSpec  # noqa: E402
 from tests.support.models import png, random_pixels  # noqa: E402
 from tests.support.processes import Service, free_port, wait_http  # noqa: E402
 from tests.support.seed import seed_trained_model  # noqa: E402

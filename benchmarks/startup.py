@@ -50,9 +50,9 @@ def phases() -> dict[str, float]:
     import tensorflow  # noqa: F401
 
     lap("import_tensorflow")
+    from tass.contract.spec import DatasetSpec, TrainSpec
     from tass.trainer.data import load_dataset
     from tass.trainer.saving import export_model, export_savedmodel
-    from tass.trainer.spec import DatasetSpec, TrainSpec
     from tass.trainer.train import train
 
     lap("import_trainer")

@@ -47,7 +47,7 @@ def run_trial(
     number: int, params: dict[str, Any], data: Any, args: argparse.Namespace, should_stop: Any
 ) -> list[EpochValue]:
     """Train one trial; `should_stop(curve)` after each epoch may end it."""
-    from tass.trainer.spec import TrainSpec
+    from tass.contract.spec import TrainSpec
     from tass.trainer.train import train
 
     spec = TrainSpec(width=args.width, epochs=args.epochs, **params)

@@ -135,7 +135,7 @@ def trainer_images_per_sec(
     data: Dataset, overrides: dict[str, Any], image_size: int | None = None
 ) -> tuple[float, int]:
     """Images/s of the timed epoch, and the model's training FLOPs per image."""
-    from tass.trainer.spec import TrainSpec, profile_fields
+    from tass.contract.spec import TrainSpec, profile_fields
     from tass.trainer.train import train
 
     fields = {k: v for k, v in overrides.items() if k != "profile"}

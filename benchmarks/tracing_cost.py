@@ -186,8 +186,8 @@ def ns_per_step_call(hook: Hook, calls: int) -> float:
 def fit_seconds_per_step(hook: Hook, steps_per_epoch: int) -> float:
     """Median time from one training step's hook call to the next in a short Keras fit (the
     step and the hooks between; epoch ends, with their validation, fall outside the median)."""
+    from tass.contract.spec import TrainSpec
     from tass.trainer.data.synthetic import synthetic_dataset
-    from tass.trainer.spec import TrainSpec
     from tass.trainer.train import train
 
     spec = TrainSpec.model_validate(

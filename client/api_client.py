@@ -14,13 +14,13 @@ from tass.client.credentials import key_for
 from tass.client.errors import ApiError, ServerUnreachable, TassError
 from tass.client.sse import ServerSentEvent, iter_sse
 
+# kept importable from here for scripts written against earlier READMEs
+from tass.contract.statuses import FINAL_STATUSES as FINAL_STATUSES
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_ENV = "TASS_URL"
 API_KEY_ENV = "TASS_API_KEY"
 
-# a job's (and a sweep's) final statuses, as the API names them (core.states.FINAL_STATUSES;
-# tests/unit/client/test_final_statuses.py keeps the two equal)
-FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 Json = dict[str, Any]
 

@@ -24,6 +24,7 @@ from tass.client.cli_common import (
     stdout_console,
 )
 from tass.client.errors import UsageError
+from tass.contract.statuses import DatasetStatus
 
 CHUNK_BYTES = 256 * 1024
 CONTENT_TYPES = {
@@ -32,7 +33,6 @@ CONTENT_TYPES = {
     ".tar": "application/x-tar",
     ".zip": "application/zip",
 }
-FINAL = ("ready", "failed")
 
 datasets_app = typer.Typer(
     help="Datasets: upload image-folder archives (.tar.gz, .zip) and train on them.",
@@ -61,10 +61,10 @@ def _size(size: int) -> str:
 
 def _describe(dataset: Json) -> str:
     head = f"dataset {dataset['id']} ({dataset['name']}): {dataset['status']}"
-    if dataset["status"] == "ready":
+    if dataset["status"] == DatasetStatus.READY:
         classes = ", ".join(dataset.get("classes") or [])
         return f"{head}, {dataset['num_examples']} images, classes {classes}"
-    if dataset["status"] == "failed":
+    if dataset["status"] == DatasetStatus.FAILED:
         return f"{head}: {dataset.get('error')}"
     return head
 
@@ -95,7 +95,7 @@ def upload(
                 size=size,
                 content_type=content_type,
             )
-        while wait and dataset["status"] not in FINAL:
+        while wait and dataset["status"] not in (DatasetStatus.READY, DatasetStatus.FAILED):
             time.sleep(1.0)
             dataset = client.get_dataset(dataset["id"])
     if as_json:
@@ -103,7 +103,7 @@ def upload(
     else:
         typer.echo(_describe(dataset))
         typer.echo(f"sha256 {dataset['sha256']}, {_size(dataset['size'])}")
-    if dataset["status"] == "failed":
+    if dataset["status"] == DatasetStatus.FAILED:
         raise typer.Exit(1)
 
 

@@ -12,9 +12,10 @@ import httpx
 
 from tass.client.api_client import TassClient
 from tass.client.errors import TassError, UsageError
-from tass.trainer.artifacts import (
+from tass.contract.artifacts import (
     MODEL_FORMATS,
     ArtifactError,
+    ModelFormat,
     as_sha256,
     download_name,
     save_verified,
@@ -74,7 +75,7 @@ def download_model(
     model_id: str,
     dest: Path | None = None,
     *,
-    fmt: str = "keras",
+    fmt: str = ModelFormat.KERAS.value,
     overwrite: bool = False,
     progress: DownloadProgress | None = None,
 ) -> DownloadResult:

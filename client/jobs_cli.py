@@ -4,7 +4,6 @@ submit jobs, follow them to their end, and fetch the models they made, all over 
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +27,7 @@ from tass.client.cli_common import (
 from tass.client.download import download_model
 from tass.client.errors import TassError
 from tass.client.train_options import DATA_PANEL, JOB_PANEL, train_spec_options
+from tass.contract.artifacts import ModelFormat
 
 submit_app = typer.Typer(help="Submit a training or evaluation job.", no_args_is_help=True)
 
@@ -79,11 +79,6 @@ PoolOption = Annotated[
         help="Only workers of this pool (default: any).", rich_help_panel=SCHEDULING_PANEL
     ),
 ]
-
-
-class ArtifactFormat(str, Enum):
-    keras = "keras"
-    savedmodel = "savedmodel"
 
 
 def _watch(client: TassClient, job_id: str, interval: float, console: Console) -> Json:
@@ -372,8 +367,8 @@ def download(
         ),
     ] = None,
     fmt: Annotated[
-        ArtifactFormat, typer.Option("--format", "-f", help="keras or savedmodel (a zip).")
-    ] = ArtifactFormat.keras,
+        ModelFormat, typer.Option("--format", "-f", help="keras or savedmodel (a zip).")
+    ] = ModelFormat.KERAS,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
     url: UrlOption = None,
 ) -> None:

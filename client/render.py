@@ -23,19 +23,21 @@ from rich.table import Table
 from rich.text import Text
 
 from tass.client.sse import ServerSentEvent
-from tass.trainer.progress import PHASE_LABELS, format_duration
+from tass.contract.progress import PHASE_LABELS, format_duration
+from tass.contract.statuses import JobStatus
 
 Json = dict[str, Any]
 
-STATUS_STYLES = {
-    "queued": "yellow",
-    "running": "cyan",
-    "cancelling": "magenta",
-    "preempted": "yellow",
-    "succeeded": "green",
-    "failed": "red",
-    "cancelled": "magenta",
+STATUS_STYLES: dict[str, str] = {
+    JobStatus.QUEUED: "yellow",
+    JobStatus.RUNNING: "cyan",
+    JobStatus.CANCELLING: "magenta",
+    JobStatus.PREEMPTED: "yellow",
+    JobStatus.SUCCEEDED: "green",
+    JobStatus.FAILED: "red",
+    JobStatus.CANCELLED: "magenta",
 }
+RUNNING = (JobStatus.RUNNING, JobStatus.CANCELLING)  # a process is at work on the job
 # The metrics shown in one-line summaries, in this order, when present.
 SUMMARY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
@@ -101,7 +103,7 @@ def format_progress(progress: Mapping[str, Any] | None) -> str:
 
 def format_phase(job: Mapping[str, Any]) -> str:
     """What a running job is doing (`loading data`, `compiling`, ...); empty once it ended."""
-    if job.get("status") not in ("running", "cancelling"):
+    if job.get("status") not in RUNNING:
         return ""
     phase = (job.get("progress") or {}).get("phase")
     return PHASE_LABELS.get(phase, str(phase)) if phase else ""
@@ -131,7 +133,7 @@ def progress_position(job: Mapping[str, Any]) -> tuple[float, float | None]:
         completed = max(epoch - 1, 0) * per_epoch + step
     else:
         total, completed = float(epochs), float(epoch)
-    if job.get("status") == "succeeded":
+    if job.get("status") == JobStatus.SUCCEEDED:
         completed = total
     return float(min(max(completed, 0), total)), total
 
@@ -203,7 +205,7 @@ def job_details(job: Mapping[str, Any]) -> RenderableType:
     resources = job.get("resources") or {}
     if resources.get("gpus") or resources.get("pool") or (resources.get("workers") or 1) > 1:
         row("resources", format_resources(resources))
-    if job.get("status") == "queued":
+    if job.get("status") == JobStatus.QUEUED:
         position = job.get("queue_position")
         row("queue", f"position {position}" if position is not None else "not ranked yet")
         row("waiting", job.get("pending_reason"))
@@ -211,7 +213,7 @@ def job_details(job: Mapping[str, Any]) -> RenderableType:
     row("started", job.get("started_at") and format_time(job.get("started_at")))
     row("finished", job.get("finished_at") and format_time(job.get("finished_at")))
     progress = job.get("progress") or {}
-    if job.get("status") in ("running", "cancelling") and progress:
+    if job.get("status") in RUNNING and progress:
         speed = progress.get("images_per_sec")
         extra = f" {speed:.0f} img/s" if isinstance(speed, int | float) else ""
         eta = progress.get("eta_seconds")
@@ -321,7 +323,7 @@ class JobProgressView:
         progress = job.get("progress") or {}
         speed = progress.get("images_per_sec")
         status = job.get("status") or "?"
-        running = status in ("running", "cancelling")
+        running = status in RUNNING
         # the ETA counts training steps: past them (evaluating, exporting) it says nothing
         training = progress.get("phase") in (None, "training")
         eta = progress.get("eta_seconds") if training else None

@@ -1,6 +1,6 @@
 """Job request bodies from CLI flags and spec files, as plain dicts: the server validates them.
 
-Field names follow `tass.trainer.spec`'s TrainSpec and DatasetSpec (the train flags are
+Field names follow `tass.contract.spec`'s TrainSpec and DatasetSpec (the train flags are
 generated from it, see `train_options`); the bodies are validated by the server alone.
 """
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tass.client import render
-from tass.client.api_client import FINAL_STATUSES, Json, TassClient
+from tass.client.api_client import Json, TassClient
 from tass.client.cli_common import (
     JsonOption,
     UrlOption,
@@ -24,6 +24,7 @@ from tass.client.cli_common import (
 )
 from tass.client.errors import ServerUnreachable
 from tass.client.specs import load_spec_file
+from tass.contract.statuses import FINAL_STATUSES, SWEEP_FINAL_STATUSES, SweepStatus
 
 sweep_app = typer.Typer(
     help="Hyperparameter sweeps: many trials, early stopping, the best model out.",
@@ -147,7 +148,7 @@ def _watch_lines(client: TassClient, sweep: Json, interval: float, console: Cons
 
     say(change_lines(None, sweep))
     last_line = time.monotonic()
-    while sweep["status"] not in FINAL_STATUSES:
+    while sweep["status"] not in SWEEP_FINAL_STATUSES:
         time.sleep(interval)
         polled = _poll(client, sweep["id"]) or sweep
         lines = change_lines(sweep, polled)
@@ -169,7 +170,7 @@ def _watch(client: TassClient, sweep: Json, interval: float, console: Console | 
     if live is not None:
         live.start()
     try:
-        while sweep["status"] not in FINAL_STATUSES:
+        while sweep["status"] not in SWEEP_FINAL_STATUSES:
             time.sleep(interval)
             sweep = _poll(client, sweep["id"]) or sweep
             if live is not None:
@@ -200,7 +201,7 @@ def status(
     else:
         console.print(Group(trials_table(sweep), Text(best_text(sweep))))
     if watch:
-        raise typer.Exit(0 if sweep["status"] == "succeeded" else 1)
+        raise typer.Exit(0 if sweep["status"] == SweepStatus.SUCCEEDED else 1)
 
 
 @sweep_app.command("list")

@@ -1,8 +1,8 @@
 """`tass submit train`'s hyperparameter flags, generated from TrainSpec.
 
-The flags come from `tass.trainer.spec.spec_flags()`, the list the trainer's own command line
+The flags come from `tass.contract.spec.spec_flags()`, the list the trainer's own command line
 (`python -m tass.trainer train`) generates its flags from: a new TrainSpec field is a new flag in
-both. `tass.trainer.spec` is pure pydantic; importing it never loads TensorFlow.
+both. `tass.contract.spec` is pure pydantic; importing it never loads TensorFlow.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from tass.client.specs import drop_none, nest_dotted
-from tass.trainer.spec import SpecFlag, spec_flags
+from tass.contract.spec import SpecFlag, spec_flags
 
 R = TypeVar("R")
 

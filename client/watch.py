@@ -6,9 +6,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from tass.client.api_client import FINAL_STATUSES, Json, TassClient
+from tass.client.api_client import Json, TassClient
 from tass.client.errors import ServerUnreachable, TassError
 from tass.client.sse import ServerSentEvent
+from tass.contract.statuses import FINAL_STATUSES, JobStatus
 
 
 class JobView(Protocol):
@@ -17,7 +18,7 @@ class JobView(Protocol):
 
 def exit_code_for(status: str | None) -> int:
     """0 for a job that succeeded, 1 for one that failed or was cancelled."""
-    return 0 if status == "succeeded" else 1
+    return 0 if status == JobStatus.SUCCEEDED else 1
 
 
 def watch_job(

@@ -7,23 +7,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlparse
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from tass.contract.artifacts import JOBS_PREFIX, MODELS_PREFIX
+from tass.contract.statuses import ACTIVE_STATUSES, DatasetStatus, SweepStatus
 from tass.core.clock import database_now
 from tass.core.db import changed_rows
 from tass.core.errors import DomainError
 from tass.core.models import Job, Sweep, UploadedDataset
 from tass.core.redaction import path_free
 from tass.core.settings import Settings
-from tass.core.states import ACTIVE_STATUSES
-from tass.trainer.artifacts import JOBS_PREFIX, MODELS_PREFIX
 
-VALIDATING, READY, FAILED = "validating", "ready", "failed"
-DatasetStatusName = Literal["validating", "ready", "failed"]
 # request Content-Type -> the archive format stored (and the file suffix the loader reads)
 ARCHIVE_FORMATS = {
     "application/gzip": "tar.gz",
@@ -89,7 +87,7 @@ def add_within_quota(session: Session, quota: int, **values: Any) -> UploadedDat
 
 
 def create_dataset(session: Session, **values: Any) -> UploadedDataset:
-    dataset = UploadedDataset(status=VALIDATING, **values)
+    dataset = UploadedDataset(status=DatasetStatus.VALIDATING.value, **values)
     session.add(dataset)
     session.flush()
     return dataset
@@ -129,7 +127,7 @@ def list_datasets(
     if scope is not None:
         stmt = stmt.where(UploadedDataset.tenant == scope)
     if status is not None:
-        stmt = stmt.where(UploadedDataset.status == status)
+        stmt = stmt.where(UploadedDataset.status == DatasetStatus(status).value)
     return list(session.scalars(stmt.limit(limit)))
 
 
@@ -161,7 +159,7 @@ def users_of(session: Session, dataset: UploadedDataset) -> list[str]:
     users = [f"job {row.id}" for row in jobs if _names_dataset(row.dataset, dataset.id)]
     sweeps = session.execute(
         select(Sweep.id, Sweep.config).where(
-            Sweep.tenant == dataset.tenant, Sweep.status == "running"
+            Sweep.tenant == dataset.tenant, Sweep.status == SweepStatus.RUNNING.value
         )
     )
     users += [
@@ -196,7 +194,7 @@ def _deadline(dataset: UploadedDataset, settings: Settings) -> datetime | None:
 
 
 def _fail_validation(dataset: UploadedDataset, now: datetime, error: str) -> None:
-    dataset.status, dataset.error = FAILED, error
+    dataset.status, dataset.error = DatasetStatus.FAILED.value, error
     dataset.validated_at, dataset.validation_heartbeat_at = now, None
 
 
@@ -207,7 +205,7 @@ def claim_validation(
     validating, another worker's lease on it is live (a redelivered message), its deadline
     passed or its attempts are used up (those two fail it, with the reason)."""
     dataset = session.get(UploadedDataset, dataset_id, with_for_update=True)
-    if dataset is None or dataset.status != VALIDATING:
+    if dataset is None or dataset.status != DatasetStatus.VALIDATING.value:
         return None
     now = database_now(session)
     lease = dataset.validation_heartbeat_at
@@ -236,7 +234,7 @@ def renew_validation(session: Session, dataset_id: str, attempt: int) -> bool:
         update(UploadedDataset)
         .where(
             UploadedDataset.id == dataset_id,
-            UploadedDataset.status == VALIDATING,
+            UploadedDataset.status == DatasetStatus.VALIDATING.value,
             UploadedDataset.validation_attempts == attempt,
         )
         .values(validation_heartbeat_at=database_now(session)),
@@ -253,7 +251,8 @@ def reap_validations(session: Session, settings: Settings) -> list[str]:
     now = database_now(session)
     stale = now - timedelta(seconds=settings.heartbeat_timeout_seconds)
     stmt = select(UploadedDataset).where(
-        UploadedDataset.status == VALIDATING, UploadedDataset.validation_attempts > 0
+        UploadedDataset.status == DatasetStatus.VALIDATING.value,
+        UploadedDataset.validation_attempts > 0,
     )
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
@@ -283,7 +282,7 @@ def unstarted_validations(session: Session, older_than_seconds: float) -> list[s
     return list(
         session.scalars(
             select(UploadedDataset.id).where(
-                UploadedDataset.status == VALIDATING,
+                UploadedDataset.status == DatasetStatus.VALIDATING.value,
                 UploadedDataset.validation_heartbeat_at.is_(None),
                 UploadedDataset.created_at < before,
             )
@@ -305,7 +304,7 @@ def record_validation(
     if dataset is None:  # deleted while it was being validated
         return
     if attempt is not None and (
-        dataset.status != VALIDATING or dataset.validation_attempts != attempt
+        dataset.status != DatasetStatus.VALIDATING.value or dataset.validation_attempts != attempt
     ):
         return
     dataset.validated_at = datetime.now(timezone.utc)
@@ -313,10 +312,10 @@ def record_validation(
     if error is None:
         if summary is None:
             raise ValueError("a dataset validated without error needs its summary")
-        dataset.status, dataset.summary = READY, summary
+        dataset.status, dataset.summary = DatasetStatus.READY.value, summary
         dataset.num_examples = int(summary["num_examples"])
     else:
-        dataset.status, dataset.error = FAILED, path_free(error)[:2000]
+        dataset.status, dataset.error = DatasetStatus.FAILED.value, path_free(error)[:2000]
 
 
 def usable_dataset(
@@ -327,7 +326,7 @@ def usable_dataset(
     dataset = get_dataset(session, dataset_id, scope, lock=SHARED)
     if dataset is None:
         raise DatasetUnavailable(404, f"no dataset {dataset_id!r}")
-    if dataset.status != READY:
+    if dataset.status != DatasetStatus.READY.value:
         raise DatasetUnavailable(
             409, f"dataset {dataset_id!r} is {dataset.status}, not ready: it cannot be used yet"
         )

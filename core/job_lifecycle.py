@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tass.contract.statuses import ACTIVE_STATUSES, JobStatus, JobType
 from tass.core.clock import database_now
 from tass.core.db import changed_rows
 from tass.core.errors import DomainError
@@ -27,7 +28,6 @@ from tass.core.queue import EVALUATE_TASK, TRAIN_TASK, node_queue
 from tass.core.redaction import path_free
 from tass.core.registry import resolve_model_ref
 from tass.core.settings import Settings
-from tass.core.states import ACTIVE_STATUSES, JobStatus, JobType
 from tass.core.tracing import current_trace_context
 
 log = logging.getLogger(__name__)

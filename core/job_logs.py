@@ -19,10 +19,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tass.contract.statuses import FINAL_STATUSES
 from tass.core.db import SessionFactory
 from tass.core.models import Job, JobLogChunk
 from tass.core.objectstore import ObjectStore
-from tass.core.states import FINAL_STATUSES
 
 LOG_KEY = re.compile(r"^logs/(?P<job>[0-9a-f]{32})/attempt-(?P<attempt>\d+)/(?P<seq>\d+)\.jsonl$")
 TASS_STREAM = "tass"  # lines the service adds: what was dropped, tracking-server trouble

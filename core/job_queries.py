@@ -10,10 +10,10 @@ from typing import Any, TypeAlias, Unpack
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from tass.contract.artifacts import CHECKPOINT_MODEL_KIND, key_folder, model_kind
+from tass.contract.statuses import JobStatus
 from tass.core.models import Artifact, Job, JobTransition, Metric, Model, Sweep, Worker
 from tass.core.pagination import decode_cursor, encode_cursor
-from tass.core.states import JobStatus
-from tass.trainer.artifacts import CHECKPOINT_MODEL_KIND, key_folder, model_kind
 
 
 def get_job(session: Session, job_id: str, scope: str | None = None) -> Job | None:

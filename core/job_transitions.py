@@ -11,11 +11,23 @@ from typing import Any
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from tass.contract.statuses import FINAL_STATUSES, JobStatus
 from tass.core.clock import database_now
 from tass.core.db import changed_rows
 from tass.core.models import Job, JobTransition
-from tass.core.states import ALLOWED_FROM, FINAL_STATUSES, JobStatus
 from tass.core.webhooks import enqueue_job_event
+
+# to-status -> the statuses it may be entered from; final statuses are never left.
+ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.RUNNING: frozenset({JobStatus.QUEUED}),
+    # requeued after a lost worker, or after a preemption checkpoint
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.PREEMPTED}),
+    JobStatus.PREEMPTED: frozenset({JobStatus.RUNNING}),
+    JobStatus.CANCELLING: frozenset({JobStatus.RUNNING}),
+    JobStatus.SUCCEEDED: frozenset({JobStatus.RUNNING}),
+    JobStatus.FAILED: frozenset({JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING}),
+    JobStatus.CANCELLED: frozenset({JobStatus.QUEUED, JobStatus.CANCELLING}),
+}
 
 
 def record_transition(

@@ -18,7 +18,7 @@ import obstore
 from obstore.exceptions import AlreadyExistsError, NotFoundError, PreconditionError
 from obstore.store import LocalStore, S3Store
 
-from tass.trainer.artifacts import ArtifactError, Verified, save_verified
+from tass.contract.artifacts import ArtifactError, Verified, save_verified
 
 if TYPE_CHECKING:
     from obstore import GetOptions  # these two are defined in obstore's stubs only

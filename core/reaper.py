@@ -10,12 +10,12 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tass.contract.statuses import JobStatus
 from tass.core.clock import database_now
 from tass.core.job_lifecycle import QueuedJob, deadline_passed, fail_past_deadline
 from tass.core.job_transitions import transition
 from tass.core.models import Job
 from tass.core.settings import Settings
-from tass.core.states import JobStatus
 
 
 def reap(factory: sessionmaker[Session], settings: Settings) -> list[QueuedJob]:

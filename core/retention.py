@@ -21,12 +21,12 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tass.contract.artifacts import ATTEMPT_KEY, CHECKPOINT_KIND_PREFIX
+from tass.contract.statuses import FINAL_STATUSES
 from tass.core.datasets import DATASET_KEY
 from tass.core.job_logs import LOG_KEY, logs_past_retention
 from tass.core.models import Artifact, Job, JobLogChunk, Metric, UploadedDataset
 from tass.core.objectstore import ListedObject, ObjectStore
-from tass.core.states import FINAL_STATUSES
-from tass.trainer.artifacts import ATTEMPT_KEY, CHECKPOINT_KIND_PREFIX
 
 # the epoch metric that ranks checkpoints, and whether higher is better; first present wins
 BEST_BY = (("val_accuracy", True), ("val_loss", False), ("accuracy", True), ("loss", False))

@@ -15,6 +15,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tass.contract.statuses import JobStatus, JobType
 from tass.core.clock import database_now
 from tass.core.db import changed_rows
 from tass.core.models import Job, SchedulerLease, TenantSettings, TenantUsage, Worker
@@ -35,7 +36,6 @@ from tass.core.scheduling import (
 )
 from tass.core.scheduling import Worker as PoolWorker
 from tass.core.settings import Settings
-from tass.core.states import JobStatus, JobType
 from tass.core.workers import set_draining
 
 LEASE_NAME = "scheduler"

@@ -24,8 +24,10 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
-TRIAL_SUCCEEDED = "succeeded"
-ACTIVE_TRIAL_STATUSES = frozenset({"queued", "running", "cancelling"})
+from tass.contract.statuses import JobStatus, SweepStatus
+
+# a trial is a job; `preempted` never outlasts its transaction (it is requeued in the same one)
+ACTIVE_TRIAL_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING})
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ def rebuild_study(
         value_now = record.final_value
         if record.stopped_early:
             study.tell(trial, state=TrialState.PRUNED)
-        elif record.status == TRIAL_SUCCEEDED and value_now is not None:
+        elif record.status == JobStatus.SUCCEEDED and value_now is not None:
             study.tell(trial, value_now)
         else:
             study.tell(trial, state=TrialState.FAIL)
@@ -198,7 +200,9 @@ def decide(
         decision.start.append((number, params))
     if remaining <= 0 and active == 0:
         decision.best = best_trial(config, trials)
-        decision.finish = "succeeded" if decision.best is not None else "failed"
+        decision.finish = (
+            SweepStatus.SUCCEEDED.value if decision.best is not None else SweepStatus.FAILED.value
+        )
     return decision
 
 
@@ -208,7 +212,7 @@ def best_trial(config: dict[str, Any], trials: list[TrialRecord]) -> dict[str, A
     finished = [
         t
         for t in trials
-        if t.status == TRIAL_SUCCEEDED and t.final_value is not None and t.model_id
+        if t.status == JobStatus.SUCCEEDED and t.final_value is not None and t.model_id
     ]
     finished = [t for t in finished if not math.isnan(t.final_value or math.nan)]
     if not finished:

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from enum import Enum
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tass.contract.statuses import FINAL_STATUSES, JobStatus, JobType, SweepStatus
 from tass.core.db import changed_rows
 from tass.core.job_lifecycle import QueuedJob, count_active_jobs, create_job
 from tass.core.job_queries import newest_first_page
 from tass.core.job_transitions import transition
 from tass.core.models import Job, Metric, Sweep, utcnow
 from tass.core.settings import Settings
-from tass.core.states import FINAL_STATUSES, JobStatus, JobType
 from tass.core.sweep_decisions import EpochValue, TrialRecord, decide
 from tass.core.webhooks import enqueue_sweep_event
 
@@ -27,13 +26,6 @@ log = logging.getLogger(__name__)
 
 STOPPED_EARLY_REASON = "stopped early by the sweep's pruner"
 SWEEP_CANCELLED_REASON = "sweep cancelled"
-
-
-class SweepStatus(str, Enum):
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 def create_sweep(

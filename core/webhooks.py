@@ -15,21 +15,22 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from tass.contract.statuses import JobStatus, SweepStatus
 from tass.core.clock import database_now
 from tass.core.db import changed_rows
 from tass.core.models import Job, Sweep, Webhook, WebhookDelivery, WebhookOutbox
 
-JOB_EVENTS = {
-    "running": "job.started",
-    "preempted": "job.preempted",
-    "succeeded": "job.succeeded",
-    "failed": "job.failed",
-    "cancelled": "job.cancelled",
+JOB_EVENTS: dict[str, str] = {
+    JobStatus.RUNNING: "job.started",
+    JobStatus.PREEMPTED: "job.preempted",
+    JobStatus.SUCCEEDED: "job.succeeded",
+    JobStatus.FAILED: "job.failed",
+    JobStatus.CANCELLED: "job.cancelled",
 }
-SWEEP_EVENTS = {
-    "succeeded": "sweep.succeeded",
-    "failed": "sweep.failed",
-    "cancelled": "sweep.cancelled",
+SWEEP_EVENTS: dict[str, str] = {
+    SweepStatus.SUCCEEDED: "sweep.succeeded",
+    SweepStatus.FAILED: "sweep.failed",
+    SweepStatus.CANCELLED: "sweep.cancelled",
 }
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"

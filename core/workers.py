@@ -9,9 +9,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tass.contract.statuses import JobStatus
 from tass.core.clock import database_now
 from tass.core.models import Job, Worker
-from tass.core.states import JobStatus
 
 
 @dataclass(frozen=True)

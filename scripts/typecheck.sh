@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(core api worker trainer client operators serving migrations)
+packages=(contract core api worker trainer client operators serving migrations)
 tree=build/typecheck/tass
 rm -rf build/typecheck
 mkdir -p "$tree"

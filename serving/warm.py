@@ -15,8 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tass.contract.artifacts import MODEL_FILE
 from tass.core.objectstore import ObjectStore
-from tass.trainer.artifacts import MODEL_FILE
 from tass.trainer.saving import load_model, read_class_names, takes_pixels
 
 # one prediction request waiting for its batch: its images and the future its answer goes to

@@ -12,8 +12,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from tass.contract.progress import Progress, format_duration
 from tass.trainer.checkpoint import write_checkpoint, write_step_checkpoint
-from tass.trainer.progress import Progress, format_duration
 
 Hook = Callable[[Progress], "bool | None"]
 

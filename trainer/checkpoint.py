@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-from tass.trainer.artifacts import (
+from tass.contract.artifacts import (
     EPOCH_DIR,
     MODEL_FILE,
     STATE_FILE,

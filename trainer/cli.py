@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tass.trainer.spec import (
+from tass.contract.artifacts import MODEL_FILE
+from tass.contract.spec import (
     PROFILES,
     DatasetSpec,
     SpecFlag,
@@ -139,7 +140,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         init_from=spec.init_from,  # here: a .keras file (the service records a model id)
         log=lambda line: print(line, flush=True),
     )
-    model_path = export_model(result.model, out / "model.keras", result.class_names)
+    model_path = export_model(result.model, out / MODEL_FILE, result.class_names)
     (out / "history.json").write_text(json.dumps(result.history, indent=2))
     summary = {
         "spec": spec.model_dump(mode="json"),

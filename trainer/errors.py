@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tass.trainer.artifacts import ArtifactError
+from tass.contract.artifacts import ArtifactError
 
 
 class TrainerError(Exception):

@@ -14,9 +14,9 @@ import os
 
 import keras
 
+from tass.contract.spec import FREEZE_ALL_BUT_HEAD, TrainSpec
 from tass.trainer.errors import ModelSpecError
 from tass.trainer.saving import load_model, read_class_names
-from tass.trainer.spec import FREEZE_ALL_BUT_HEAD, TrainSpec
 
 
 def _leaf_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:

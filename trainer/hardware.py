@@ -16,7 +16,7 @@ import tensorflow as tf
 # each run sets it both ways through the function `enable_op_determinism` itself wraps.
 from tensorflow.python.framework import config as tf_config
 
-from tass.trainer.spec import TrainSpec
+from tass.contract.spec import TrainSpec
 
 # `jit_compile="auto"` on CPUs, per (model, CPU vendor), as measured on 2-core machines
 # (docs/benchmarks.md, "XLA and threads on CPU"): XLA made alexnet-cifar 1.6x faster on an AMD

@@ -1,7 +1,7 @@
 """The model zoo, looked up by name: AlexNet variants (sized for 32x32 images, built at any
 size), three Keras Applications trained from scratch, and the user's own architecture
 (`keras-json`), loaded as data in Keras safe mode after the checks of
-`tass.trainer.architecture`."""
+`tass.contract.architecture`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from tass.trainer.architecture import ArchitectureError, check_architecture
+from tass.contract.architecture import ArchitectureError, check_architecture
+from tass.contract.spec import APPLICATIONS, TrainSpec
 from tass.trainer.errors import ModelSpecError
-from tass.trainer.spec import APPLICATIONS, TrainSpec
 
 INPUT_SHAPE = (32, 32, 3)
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tass.contract.spec import Augmentation
 from tass.trainer.data import Dataset
-from tass.trainer.spec import Augmentation
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

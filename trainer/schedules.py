@@ -7,7 +7,7 @@ import math
 import keras
 from keras import ops
 
-from tass.trainer.spec import TrainSpec
+from tass.contract.spec import TrainSpec
 
 PACKAGE = "tass"
 

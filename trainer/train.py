@@ -11,7 +11,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from tass.trainer.artifacts import MODEL_FILE
+from tass.contract.artifacts import MODEL_FILE
+from tass.contract.progress import Phase
+from tass.contract.spec import TrainSpec
 from tass.trainer.batchnorm import BATCH_SIZE as BN_BATCH_SIZE
 from tass.trainer.batchnorm import MAX_IMAGES as MAX_BN_IMAGES
 from tass.trainer.batchnorm import PreciseBatchNorm
@@ -27,11 +29,9 @@ from tass.trainer.hardware import HardwareInfo, configure
 from tass.trainer.losses import SmoothedSparseCrossentropy
 from tass.trainer.models import build_model, spec_input_shape
 from tass.trainer.pipeline import eval_dataset, steps_per_epoch, train_dataset
-from tass.trainer.progress import Phase
 from tass.trainer.randomness import align_layer_randomness
 from tass.trainer.saving import load_weights
 from tass.trainer.schedules import make_optimizer
-from tass.trainer.spec import TrainSpec
 from tass.trainer.tensorboard import tensorboard_callback
 
 EVAL_BATCH_SIZE = 512
@@ -220,7 +220,7 @@ def train(
     the run writes a checkpoint where it is (`step-NNNNNNNN/`, or the epoch's own at an epoch
     end) and stops; `TrainResult.stopped_at` says where. `on_phase(phase)` is told when
     building and compiling starts and when the final flip validation starts
-    (`trainer.progress.Phase`).
+    (`tass.contract.progress.Phase`).
     `tensorboard_dir` gets TensorBoard event files (trainer/tensorboard.py).
     """
     report_phase = on_phase or (lambda _: None)

@@ -7,12 +7,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from tass.contract.progress import with_phase
+from tass.contract.statuses import JobStatus
 from tass.core import job_lifecycle
 from tass.core.db import Session
 from tass.core.models import Job
 from tass.core.redaction import path_free, server_folders
-from tass.core.states import JobStatus
-from tass.trainer.progress import with_phase
 from tass.worker.context import WorkerContext
 from tass.worker.devices import pin_devices
 

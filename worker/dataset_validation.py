@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tass.contract.artifacts import ArtifactError
 from tass.core.datasets import (
     ValidationClaim,
     claim_validation,
@@ -23,7 +24,6 @@ from tass.core.datasets import (
 from tass.core.db import DatabaseError
 from tass.core.models import UploadedDataset
 from tass.core.redaction import path_free, server_folders
-from tass.trainer.artifacts import ArtifactError
 from tass.trainer.errors import DataError
 from tass.worker.context import WorkerContext
 

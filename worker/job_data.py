@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tass.contract.spec import DatasetSpec
 from tass.core.datapaths import resolve_dataset_path
 from tass.core.datasets import dataset_key, s3_dataset_location
 from tass.core.models import UploadedDataset
 from tass.core.objectstore import ObjectStore
 from tass.trainer.errors import DataError
-from tass.trainer.spec import DatasetSpec
 from tass.worker.context import WorkerContext
 from tass.worker.dataset_cache import evict, pinned
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
+from tass.contract.spec import TrainSpec
 from tass.core.models import Job
-from tass.trainer.spec import TrainSpec
 from tass.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)

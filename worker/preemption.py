@@ -22,13 +22,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tass.contract.artifacts import checkpoint_global_step
+from tass.contract.statuses import JobType
 from tass.core import job_lifecycle
 from tass.core.db import SessionFactory
 from tass.core.job_results import record_artifacts
 from tass.core.models import Artifact, Job
 from tass.core.reaper import running_jobs_held_by
-from tass.core.states import JobType
-from tass.trainer.artifacts import checkpoint_global_step
 from tass.worker.context import WorkerContext
 from tass.worker.lease import Lease
 from tass.worker.reporter import upload_checkpoint

@@ -11,11 +11,11 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from tass.contract.artifacts import checkpoint_key, checkpoint_kind
+from tass.contract.progress import JobProgress, Phase, with_phase
 from tass.core.db import DatabaseUnavailable
 from tass.core.job_results import record_artifacts, stored_artifact, upsert_metrics
 from tass.core.models import Artifact
-from tass.trainer.artifacts import checkpoint_key, checkpoint_kind
-from tass.trainer.progress import JobProgress, Phase, with_phase
 from tass.worker.context import WorkerContext
 from tass.worker.lease import Lease
 

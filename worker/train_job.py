@@ -5,12 +5,25 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
-from tass.core.job_lifecycle import job_deadline
+from tass.contract.artifacts import (
+    CHECKPOINTS_DIR,
+    MODEL_FILE,
+    MODEL_FORMAT_FILES,
+    SAVEDMODEL_DIR,
+    STATE_FILE,
+    ArtifactError,
+    ModelFormat,
+    key_file_name,
+    key_folder,
+    model_key,
+    model_kind,
+)
+from tass.contract.spec import TrainSpec
+from tass.contract.statuses import JobStatus
 from tass.core.job_queries import (
     latest_checkpoint_files,
     model_artifact,
@@ -18,25 +31,11 @@ from tass.core.job_queries import (
 )
 from tass.core.job_results import forget_metrics_after_checkpoint, record_model
 from tass.core.models import Artifact, Job
-from tass.core.states import JobStatus
-from tass.trainer.artifacts import (
-    CHECKPOINTS_DIR,
-    MODEL_FILE,
-    MODEL_FORMAT_FILES,
-    SAVEDMODEL_DIR,
-    STATE_FILE,
-    ArtifactError,
-    key_file_name,
-    key_folder,
-    model_key,
-    model_kind,
-)
-from tass.trainer.spec import TrainSpec
-from tass.worker.claim import claim, end_stopped, fail, finish
+from tass.worker.claim import end_stopped, finish
 from tass.worker.context import WorkerContext
 from tass.worker.job_data import load_job_data
+from tass.worker.job_run import run_claimed
 from tass.worker.lease import Lease
-from tass.worker.log_capture import capture_job_logs
 from tass.worker.mlflow_tracking import JobTracking, job_tracking
 from tass.worker.preemption import hand_back, resume_point, stop_requests
 from tass.worker.reporter import JobReporter
@@ -87,29 +86,23 @@ def run_train_job(ctx: WorkerContext, job_id: str) -> None:
 def _run_train_job(ctx: WorkerContext, job_id: str, stop: threading.Event) -> None:
     checkpoint = latest_stored_checkpoint(ctx, job_id)
     resumed_from, resumed_step = resume_point(checkpoint, reported_epoch_length(ctx, job_id))
-    job = claim(
-        ctx, job_id, resumed_from_epoch=resumed_from or None, resumed_from_step=resumed_step or None
-    )
-    if job is None:
-        log.info("job %s is not queued any more; skipping this delivery", job_id)
-        return
-    log.info("job %s (attempt %s) claimed by %s", job_id, job.attempt, ctx.worker_id)
-    workdir = Path(tempfile.mkdtemp(prefix=f"tass-{job_id}-"))
-    deadline = job_deadline(job, ctx.settings)
-    with capture_job_logs(ctx, job.id, job.attempt) as job_log:
-        try:
-            with Lease(ctx, job.id, job.attempt, deadline, preempt=stop) as lease:
-                forget_lost_progress(ctx, job, resumed_from, resumed_step)
-                resume = None
-                if checkpoint:
-                    resume = fetch_checkpoint(ctx, checkpoint, workdir / "resume")
-                    log.info("job %s resumes after step %s", job_id, resumed_step)
-                with job_tracking(ctx, job, TrainSpec.model_validate(job.spec)) as tracking:
-                    _train(ctx, job, lease, workdir, resume, stop, tracking)
-        except Exception as exc:
-            fail(ctx, job, exc, job_log.sync)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with run_claimed(
+        ctx,
+        job_id,
+        resumed_from_epoch=resumed_from or None,
+        resumed_from_step=resumed_step or None,
+        preempt=stop,
+    ) as run:
+        if run is None:
+            return
+        job, workdir = run.job, run.workdir
+        forget_lost_progress(ctx, job, resumed_from, resumed_step)
+        resume = None
+        if checkpoint:
+            resume = fetch_checkpoint(ctx, checkpoint, workdir / "resume")
+            log.info("job %s resumes after step %s", job_id, resumed_step)
+        with job_tracking(ctx, job, TrainSpec.model_validate(job.spec)) as tracking:
+            _train(ctx, job, run.lease, workdir, resume, stop, tracking)
 
 
 def fetch_parent_model(
@@ -120,7 +113,7 @@ def fetch_parent_model(
     if spec.init_from is None:
         return None
     with ctx.sessions() as session:
-        artifact = model_artifact(session, spec.init_from, "keras")
+        artifact = model_artifact(session, spec.init_from, ModelFormat.KERAS)
     if artifact is None:
         raise ArtifactError(f"init_from: model {spec.init_from} has no stored .keras file")
     verified = ctx.store.download(artifact.key, workdir / "parent" / MODEL_FILE, artifact.sha256)
@@ -208,7 +201,7 @@ def _publish(
     """Upload both model files, then create the model (with its parent model id and sha256
     when fine-tuned, its MLflow run and logged model when tracked) and succeed in one
     transaction."""
-    files = {"keras": keras_file, "savedmodel": savedmodel_zip}
+    files = {ModelFormat.KERAS: keras_file, ModelFormat.SAVEDMODEL: savedmodel_zip}
     uploads = {
         model_kind(fmt): ctx.store.put_file(
             model_key(job.id, job.attempt, MODEL_FORMAT_FILES[fmt]), path

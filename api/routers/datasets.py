@@ -19,6 +19,7 @@ from tass.api.dataset_schemas import DatasetList, DatasetOut, dataset_out
 from tass.api.deps import ProducerDep, SessionDep, SettingsDep, StoreDep
 from tass.api.errors import found, invalid
 from tass.api.pagination import page_limit
+from tass.contract.statuses import DatasetStatus
 from tass.core import datasets as dataset_store
 from tass.core.apikeys import Principal
 from tass.core.db import Session, after_commit
@@ -189,9 +190,7 @@ def list_datasets(
     session: SessionDep,
     principal: PrincipalDep,
     limit: Annotated[int, Depends(page_limit(100))],
-    status_: Annotated[
-        dataset_store.DatasetStatusName | None, Query(alias="status", description="Filter.")
-    ] = None,
+    status_: Annotated[DatasetStatus | None, Query(alias="status", description="Filter.")] = None,
 ) -> DatasetList:
     """The caller's datasets, newest first."""
     rows = dataset_store.list_datasets(session, principal.scope, limit, status_)

@@ -36,6 +36,7 @@ from tass.api.schemas import (
     TrainJobCreate,
 )
 from tass.api.strict_json import StrictJSONRoute
+from tass.contract.statuses import FINAL_STATUSES, JobStatus, JobType
 from tass.core import job_lifecycle, job_queries
 from tass.core.apikeys import Principal
 from tass.core.change_feed import ChangeFeed
@@ -43,7 +44,6 @@ from tass.core.db import Session, read_only_sessions
 from tass.core.models import Job
 from tass.core.registry import ModelRefNotFound
 from tass.core.settings import Settings
-from tass.core.states import FINAL_STATUSES, JobStatus, JobType
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=StrictJSONRoute)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
@@ -13,16 +13,14 @@ from tass.api.pagination import CursorQuery, PageLimit
 from tass.api.presenters import model_out
 from tass.api.ranges import RangeNotSatisfiable, parse_range
 from tass.api.schemas import ModelOut, ModelPage
+from tass.contract.artifacts import MODEL_MEDIA_TYPES, ModelFormat, download_name
 from tass.core import job_queries as queries
 from tass.core.apikeys import Principal
 from tass.core.db import Session
 from tass.core.models import Model
 from tass.core.registry import resolve_model_ref
-from tass.trainer.artifacts import download_name
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
-
-MEDIA_TYPES = {"keras": "application/zip", "savedmodel": "application/zip"}
 
 
 def require_model(session: Session, model_ref: str, principal: Principal) -> Model:
@@ -60,7 +58,7 @@ def download_model(
     store: StoreDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    format: Literal["keras", "savedmodel"] = "keras",
+    format: ModelFormat = ModelFormat.KERAS,
     range_header: Annotated[str | None, Header(alias="range")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -69,7 +67,7 @@ def download_model(
     model_id = require_model(session, model_id, principal).id  # a reference resolves here
     artifact = queries.model_artifact(session, model_id, format)
     if artifact is None:
-        raise HTTPException(404, detail=f"model {model_id} has no {format} file")
+        raise HTTPException(404, detail=f"model {model_id} has no {format.value} file")
     etag = f'"{artifact.sha256}"'
     headers = {
         "ETag": etag,
@@ -99,5 +97,5 @@ def download_model(
         store.iter_range(artifact.key, start, end if byte_range else None),
         status_code=status,
         headers=headers,
-        media_type=MEDIA_TYPES[format],
+        media_type=MODEL_MEDIA_TYPES[format],
     )

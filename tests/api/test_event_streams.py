@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tass.api.app import create_app
 from tass.api.streams import StreamCursor, events_since
+from tass.contract.statuses import JobStatus
 from tass.core.apikeys import create_key, revoke_key
 from tass.core.change_feed import ChangeFeed
 from tass.core.job_events import JobEventState
@@ -26,7 +27,6 @@ from tass.core.job_results import upsert_metrics
 from tass.core.job_transitions import transition
 from tass.core.models import Job
 from tass.core.settings import Settings
-from tass.core.states import JobStatus
 from tests.api.conftest import bearer
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}

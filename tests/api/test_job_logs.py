@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
+from tass.contract.statuses import JobStatus
 from tass.core.job_logs import LogLine, drop_oldest, store_chunk
 from tass.core.job_transitions import transition
 from tass.core.objectstore import ObjectStore
-from tass.core.states import JobStatus
 from tests.api.conftest import bearer
 from tests.api.test_jobs import submit
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from tass.contract.statuses import JobStatus
 from tass.core.job_results import upsert_metrics
 from tass.core.job_transitions import transition
-from tass.core.states import JobStatus
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}
 

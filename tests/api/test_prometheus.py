@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from tass.contract.statuses import JobStatus
 from tass.core.job_transitions import transition
 from tass.core.models import utcnow
-from tass.core.states import JobStatus
 from tests.api.conftest import bearer
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}

@@ -19,13 +19,13 @@ from sqlalchemy import Engine, text
 
 from tass.api.app import create_app
 from tass.api.routers import jobs as jobs_router
+from tass.contract.statuses import JobStatus
 from tass.core.apikeys import create_key, revoke_key
 from tass.core.change_feed import PostgresNotifications
 from tass.core.db import make_session_factory
 from tass.core.job_lifecycle import create_job
 from tass.core.job_transitions import transition
 from tass.core.settings import Settings
-from tass.core.states import JobStatus
 from tests.api.conftest import bearer
 from tests.api.test_status_polling import counted_selects
 

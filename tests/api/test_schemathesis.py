@@ -17,12 +17,12 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tass.api.app import create_app
+from tass.contract.spec import TrainSpec
 from tass.core.apikeys import create_key
 from tass.core.datasets import ARCHIVE_FORMATS
 from tass.core.db import make_engine, make_session_factory
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
-from tass.trainer.spec import TrainSpec
 
 # dataset uploads take the archive's raw bytes: sent as the octet streams they are
 schemathesis.serializer.alias(list(ARCHIVE_FORMATS), "application/octet-stream")

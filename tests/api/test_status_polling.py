@@ -14,8 +14,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from tass.api.routers import jobs as jobs_router
+from tass.contract.statuses import JobStatus
 from tass.core.job_transitions import transition
-from tass.core.states import JobStatus
 from tests.api.test_models import PAYLOAD, stored_model  # noqa: F401 - fixture
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}

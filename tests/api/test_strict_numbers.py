@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from tass.contract.spec import TrainSpec
 from tass.core.models import Job
-from tass.trainer.spec import TrainSpec
 
 SYNTHETIC = {"source": "synthetic", "num_examples": 100}
 WRONG_TYPES = ["1", True]

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from tass.contract.statuses import JobStatus
 from tass.core.job_results import upsert_metrics
 from tass.core.job_transitions import transition
 from tass.core.models import JobTransition, utcnow
-from tass.core.states import JobStatus
 from tass.core.sweeps import advance_sweep, advance_sweeps
 
 BODY = {

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select, update
 from standardwebhooks import Webhook as Verifier
 
+from tass.contract.statuses import JobStatus
 from tass.core.models import WebhookOutbox, utcnow
-from tass.core.states import JobStatus
 from tass.core.webhooks import claim_due, prune_settled
 from tass.worker.webhook_delivery import deliver_due
 from tests.support.webhook_jobs import move, new_job

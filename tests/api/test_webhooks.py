@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from standardwebhooks import Webhook as Verifier
 
+from tass.contract.statuses import JobStatus
 from tass.core.job_transitions import transition
 from tass.core.models import WebhookOutbox
 from tass.core.netguard import LOOKUP_THREADS
-from tass.core.states import JobStatus
 from tests.api.conftest import bearer
 from tests.support.webhook_jobs import move, new_job
 

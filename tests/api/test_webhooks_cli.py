@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tass.core.states import JobStatus
+from tass.contract.statuses import JobStatus
 from tass.worker.webhook_delivery import deliver_due
 from tests.support.webhook_jobs import move, new_job
 from tests.support.webhook_receiver import webhook_receiver

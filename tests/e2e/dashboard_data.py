@@ -11,16 +11,16 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
+from tass.contract.spec import TrainSpec
+from tass.contract.statuses import JobStatus
 from tass.core.apikeys import create_key
 from tass.core.job_lifecycle import create_job
 from tass.core.job_results import stored_artifact, upsert_metrics
 from tass.core.job_transitions import transition
 from tass.core.models import Job, Model, utcnow
 from tass.core.objectstore import ObjectStore
-from tass.core.states import JobStatus
 from tass.core.workers import WorkerInfo, report_alive
 from tass.trainer.data.cifar import CIFAR10_CLASSES
-from tass.trainer.spec import TrainSpec
 
 TENANT = "acme"
 CLASS_NAMES = list(CIFAR10_CLASSES)

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tass.contract.spec import DatasetSpec, TrainSpec
+from tass.contract.statuses import JobStatus
 from tass.core.apikeys import create_key
 from tass.core.job_lifecycle import create_job
 from tass.core.job_transitions import transition
 from tass.core.models import utcnow
 from tass.core.objectstore import ObjectStore
-from tass.core.states import JobStatus
 from tass.core.workers import WorkerInfo, report_alive
-from tass.trainer.spec import DatasetSpec, TrainSpec
 from tests.support.browser import CHROMIUM, expect, logged_in_page
 from tests.support.dashboard_site import dashboard_site
 from tests.support.seed import seed_trained_model

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tass.contract.statuses import JobStatus
 from tass.core.job_results import upsert_metrics
 from tass.core.job_transitions import transition
 from tass.core.models import utcnow
 from tass.core.settings import Settings
-from tass.core.states import JobStatus
 from tass.core.sweeps import create_sweep, stop_trial, submit_trial
 from tests.support.browser import expect, logged_in_page
 from tests.support.dashboard_site import dashboard_site, seed_key

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.integration
 
 # What the wheel is built from: the project file, the README it names, the package folders.
 SOURCES = ("pyproject.toml", "README.md")
-PACKAGES = ("core", "api", "worker", "trainer", "client", "operators", "serving", "migrations")
+PACKAGES = (
+    "contract", "core", "api", "worker", "trainer", "client", "operators", "serving", "migrations",
+)  # fmt: skip
 SERVER_ONLY = ("sqlalchemy", "fastapi", "celery", "obstore", "numpy", "uvicorn")
 
 

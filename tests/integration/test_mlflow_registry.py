@@ -14,12 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tass.api.app import create_app
+from tass.contract.spec import TrainSpec
 from tass.core import registry_mirror
 from tass.core.apikeys import create_key
 from tass.core.models import Job
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
-from tass.trainer.spec import TrainSpec
 from tass.worker.context import WorkerContext
 from tass.worker.mlflow_registry import deliver_mirrors
 from tass.worker.mlflow_tracking import job_tracking

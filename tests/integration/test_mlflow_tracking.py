@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from tass.contract.spec import TrainSpec
 from tass.core.job_logs import read_log
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
-from tass.trainer.spec import TrainSpec
 from tass.worker.context import WorkerContext
 from tass.worker.log_capture import capture_job_logs
 from tass.worker.mlflow_tracking import job_tracking

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from tass.contract.statuses import JobStatus
 from tass.core.job_lifecycle import create_job
 from tass.core.job_transitions import transition
 from tass.core.models import utcnow
-from tass.core.states import JobStatus
 
 
 def new_job(db, tenant: str = "acme") -> str:

@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tass.trainer.architecture import (
+from tass.contract.architecture import (
     MAX_ARCHITECTURE_BYTES,
     ArchitectureError,
     check_architecture,
 )
-from tass.trainer.spec import TrainSpec
+from tass.contract.spec import TrainSpec
 from tests.support.architectures import layer as _layer
 from tests.support.architectures import small_cnn
 

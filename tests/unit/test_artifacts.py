@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tass.core.objectstore import ObjectStore
-from tass.trainer.artifacts import (
+from tass.contract.artifacts import (
     ATTEMPT_KEY,
     ArtifactError,
     checkpoint_key,
@@ -23,6 +22,7 @@ from tass.trainer.artifacts import (
     model_kind,
     save_verified,
 )
+from tass.core.objectstore import ObjectStore
 
 PAYLOAD = b"the stored model bytes " * 1000
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

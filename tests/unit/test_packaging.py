@@ -44,3 +44,15 @@ def test_build_ships_the_dashboard_files_without_warnings(tmp_path):
     ]
     assert len(wanted) > 20
     assert [name for name in wanted if not (tmp_path / "lib" / name).is_file()] == []
+
+
+def test_the_image_copies_every_package_folder_the_build_installs():
+    """The Dockerfile copies the folders one by one before `pip install .`: a package folder
+    it leaves out would be missing from the image (a new one, such as contract/, included)."""
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = set(setuptools["package-dir"].values())
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "contract" in folders
+    assert sorted(f for f in folders if f"COPY {f} ./{f}\n" not in dockerfile) == []

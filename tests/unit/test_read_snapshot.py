@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from tass.contract.statuses import JobType
 from tass.core.db import make_engine, make_session_factory, read_only_sessions
 from tass.core.job_lifecycle import NewJob, request_cancel, submit
 from tass.core.models import Job
 from tass.core.settings import Settings
-from tass.core.states import JobType
 from tass.migrations.runner import upgrade
 from tests.support.scratch_pg import scratch_database
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tass.contract.spec import TrainSpec
 from tass.core.queue import celery_config
 from tass.core.settings import Settings
-from tass.trainer.spec import TrainSpec
 
 
 def test_embedded_defaults_need_no_server(tmp_path):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tass.contract.spec import DatasetSpec
 from tass.trainer.data.cifar import CIFAR10_CLASSES, load_cifar10_python, load_keras_cifar10
 from tass.trainer.data.dataset import Dataset
 from tass.trainer.data.decoded_cache import DecodedCache
 from tass.trainer.data.synthetic import synthetic_dataset
 from tass.trainer.errors import DataError
-from tass.trainer.spec import DatasetSpec
 
 __all__ = ["CIFAR10_CLASSES", "load_dataset"]
 

@@ -255,8 +255,8 @@ def test_every_trainspec_field_is_a_flag_in_both_command_lines(capsys):
     from typer.testing import CliRunner
 
     from tass.client.cli import app
+    from tass.contract.spec import Augmentation, TrainSpec
     from tass.trainer.cli import make_parser
-    from tass.trainer.spec import Augmentation, TrainSpec
 
     # tracking (where the job's MLflow run goes) is no hyperparameter: spec files set it
     fields = {*TrainSpec.model_fields, *Augmentation.model_fields} - {"augmentation", "tracking"}

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from tass.contract.statuses import JobStatus
 from tass.core.clock import database_now
 from tass.core.db import make_engine, make_session_factory
 from tass.core.job_lifecycle import claim, create_job, finish, preempt
@@ -19,7 +20,6 @@ from tass.core.models import Job, SchedulerLease, TenantSettings, Worker
 from tass.core.scheduler_store import check_submission, lease_holder
 from tass.core.scheduling import Priority, Resources
 from tass.core.settings import Settings
-from tass.core.states import JobStatus
 from tass.core.workers import WorkerInfo, report_alive, report_stopped
 from tass.migrations.runner import upgrade
 from tass.worker.scheduler import Scheduler

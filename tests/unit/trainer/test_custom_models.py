@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from tass.contract.spec import TrainSpec
 from tass.trainer.data import Dataset, image_folder
 from tass.trainer.data.image_folder import load_image_folder
 from tass.trainer.data.resize import fit_images
@@ -19,7 +20,6 @@ from tass.trainer.errors import DataError, ModelSpecError
 from tass.trainer.evaluate import evaluate
 from tass.trainer.models import build_model
 from tass.trainer.saving import export_model
-from tass.trainer.spec import TrainSpec
 from tass.trainer.train import train
 from tests.unit.trainer.trainer_testdata import encode_png
 

@@ -10,11 +10,11 @@ import os
 import numpy as np
 import pytest
 
+from tass.contract.spec import DatasetSpec
 from tass.trainer.data import image_folder
 from tass.trainer.data.decoded_cache import DecodedCache
 from tass.trainer.data.loader import load_dataset
 from tass.trainer.errors import DataError
-from tass.trainer.spec import DatasetSpec
 from tests.support.archives import class_files, png_bytes, tar_gz
 
 

@@ -10,13 +10,13 @@ import keras
 import numpy as np
 import pytest
 
+from tass.contract.spec import TrainSpec
 from tass.trainer.data import Dataset
 from tass.trainer.data.synthetic import synthetic_dataset
 from tass.trainer.errors import ModelSpecError
 from tass.trainer.evaluate import evaluate
 from tass.trainer.finetune import head_layer, weighted_layers
 from tass.trainer.saving import export_model
-from tass.trainer.spec import TrainSpec
 from tass.trainer.train import train
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tass.contract.spec import TrainSpec
 from tass.trainer.data.synthetic import class_frequencies, synthetic_dataset
 from tass.trainer.evaluate import evaluate
-from tass.trainer.spec import TrainSpec
 from tass.trainer.train import train
 
 

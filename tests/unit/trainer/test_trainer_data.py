@@ -19,9 +19,9 @@ from trainer_testdata import (
     write_image_tree,
 )
 
+from tass.contract.spec import DatasetSpec
 from tass.trainer.data import Dataset, load_dataset, stratified_split
 from tass.trainer.errors import DataError
-from tass.trainer.spec import DatasetSpec
 
 
 def spec(source: str, path: Path | None = None, **kw: object) -> DatasetSpec:

@@ -6,9 +6,9 @@ import keras
 import pytest
 from tensorflow.python.framework import config as tf_config
 
+from tass.contract.spec import TrainSpec
 from tass.trainer import hardware
 from tass.trainer.hardware import configure
-from tass.trainer.spec import TrainSpec
 
 
 def test_cpu_auto_is_float32_and_toggles_are_forced_then_reset(

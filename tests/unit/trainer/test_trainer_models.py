@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from trainer_testdata import tiny_spec
 
+from tass.contract.spec import APPLICATIONS, MODEL_NAMES, TrainSpec
 from tass.trainer.models import (
     MODELS,
     alexnet_cifar,
@@ -14,7 +15,6 @@ from tass.trainer.models import (
     build_model,
     textbook_alexnet_layers,
 )
-from tass.trainer.spec import APPLICATIONS, MODEL_NAMES, TrainSpec
 
 
 def test_every_spec_model_name_is_registered() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tass.contract.spec import Augmentation
 from tass.trainer.data import Dataset
 from tass.trainer.data.synthetic import synthetic_dataset
 from tass.trainer.pipeline import augment, eval_dataset, steps_per_epoch, train_dataset
-from tass.trainer.spec import Augmentation
 
 NO_AUG = Augmentation(horizontal_flip=False, crop_padding=0)
 

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
+from tass.contract.spec import TrainSpec
 from tass.trainer.schedules import OneCycle, WarmupSchedule, make_optimizer
-from tass.trainer.spec import TrainSpec
 
 
 def values(schedule, steps: int) -> np.ndarray:  # type: ignore[no-untyped-def]

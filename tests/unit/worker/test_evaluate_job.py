@@ -11,10 +11,10 @@ import time
 import keras
 import pytest
 
+from tass.contract.statuses import JobStatus
 from tass.core.job_transitions import transition
 from tass.core.models import Job
 from tass.core.settings import Settings
-from tass.core.states import JobStatus
 from tass.migrations.runner import upgrade
 from tass.trainer.saving import export_model
 from tass.worker.context import WorkerContext

@@ -8,11 +8,11 @@ import hashlib
 import pytest
 
 from tass.api.presenters import model_out
+from tass.contract.artifacts import ArtifactError
+from tass.contract.spec import TrainSpec
 from tass.core.models import Job, Model
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
-from tass.trainer.artifacts import ArtifactError
-from tass.trainer.spec import TrainSpec
 from tass.worker.context import WorkerContext
 from tass.worker.train_job import _publish, fetch_parent_model
 from tests.support.seed import seed_trained_model

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 
+from tass.contract.artifacts import ArtifactError
 from tass.core.objectstore import ObjectExistsError
 from tass.core.settings import Settings
 from tass.migrations.runner import upgrade
-from tass.trainer.artifacts import ArtifactError
 from tass.trainer.errors import ModelFileError
 from tass.trainer.saving import load_model
 from tass.worker.context import WorkerContext

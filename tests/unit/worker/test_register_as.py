@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tass.contract.statuses import JobStatus
 from tass.core.job_transitions import transition
 from tass.core.models import Job
 from tass.core.registry import get_registered, resolve_model_ref, versions_of
 from tass.core.settings import Settings
-from tass.core.states import JobStatus
 from tass.migrations.runner import upgrade
 from tass.worker.context import WorkerContext
 from tass.worker.train_job import _publish

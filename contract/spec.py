@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from tass.trainer.architecture import (
+from tass.contract.architecture import (
     ArchitectureError,
     architecture_input_shape,
     check_architecture,

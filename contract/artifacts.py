@@ -22,6 +22,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 MODEL_FILE = "model.keras"  # a Keras model: every checkpoint's and every trained model's
@@ -39,11 +40,29 @@ ATTEMPT_KEY = re.compile(
     rf"^(?:{JOBS_PREFIX}|{MODELS_PREFIX})/(?P<job>[0-9a-f]{{32}})/attempt-(?P<attempt>\d+)/"
 )
 
-# the formats a trained model is downloadable in: its artifact kind, and the file name a
-# download is offered under
-MODEL_FORMATS = ("keras", "savedmodel")
-MODEL_FORMAT_FILES = {"keras": MODEL_FILE, "savedmodel": SAVEDMODEL_ZIP}
-_DOWNLOAD_NAMES = {"keras": "{id}.keras", "savedmodel": "{id}-savedmodel.zip"}
+
+# the formats a trained model is downloadable in (the `format` of a download, the CLI's
+# `--format`): its artifact kind, its file in the store, the file name a download is offered
+# under, and its media type (both are zip archives)
+class ModelFormat(str, Enum):
+    KERAS = "keras"
+    SAVEDMODEL = "savedmodel"
+
+
+MODEL_FORMATS = tuple(fmt.value for fmt in ModelFormat)
+# keyed by format: a member or its value ("keras") finds the same entry
+MODEL_FORMAT_FILES: dict[str, str] = {
+    ModelFormat.KERAS: MODEL_FILE,
+    ModelFormat.SAVEDMODEL: SAVEDMODEL_ZIP,
+}
+MODEL_MEDIA_TYPES: dict[str, str] = {
+    ModelFormat.KERAS: "application/zip",
+    ModelFormat.SAVEDMODEL: "application/zip",
+}
+_DOWNLOAD_NAMES: dict[str, str] = {
+    ModelFormat.KERAS: "{id}.keras",
+    ModelFormat.SAVEDMODEL: "{id}-savedmodel.zip",
+}
 _MODEL_KIND_PREFIX = "model-"
 # the artifact kind of a checkpoint's files, by suffix; every one starts with the prefix
 CHECKPOINT_KIND_PREFIX = "checkpoint"
@@ -108,7 +127,7 @@ def checkpoint_kind(file_name: str) -> str:
 
 def model_kind(fmt: str) -> str:
     """The artifact kind of a trained model's file in format `fmt` (`model-keras`)."""
-    return f"{_MODEL_KIND_PREFIX}{fmt}"
+    return f"{_MODEL_KIND_PREFIX}{ModelFormat(fmt).value}"
 
 
 def model_format(kind: str) -> str | None:
