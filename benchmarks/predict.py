@@ -34,6 +34,7 @@ if str(REPO) not in sys.path:
 
 from wrk import run_wrk, wrk_available  # noqa: E402
 
+from tass.contract.artifacts import ModelFormat  # noqa: E402
 from tass.contract.spec import TrainSpec  # noqa: E402
 from tass.core.apikeys import create_key  # noqa: E402
 from tass.core.db import make_engine, make_session_factory  # noqa: E402
@@ -150,7 +151,7 @@ def breakdown(data_dir: str, urls: dict[str, str], key: str, model_id: str, imag
     the API sends it), the API's authenticated model lookup alone, and the whole path."""
     settings = Settings(data_dir=Path(data_dir))
     with make_session_factory(make_engine(settings.resolved_database_url))() as session:
-        artifact = model_artifact(session, model_id, "keras")
+        artifact = model_artifact(session, model_id, ModelFormat.KERAS)
         assert artifact is not None
         forwarded = {
             "model_id": model_id,

@@ -20,6 +20,7 @@ from tass.api.deps import SettingsDep, open_session, reads_only
 from tass.api.errors import invalid
 from tass.api.routers.models import require_model
 from tass.api.strict_json import StrictJSONRoute
+from tass.contract.artifacts import ModelFormat
 from tass.core import job_queries as queries
 from tass.core.apikeys import Principal
 from tass.core.db import Session
@@ -63,7 +64,7 @@ REQUEST_BODY = {
 
 def _model_file(session: Session, ref: str, principal: Principal) -> dict[str, Any]:
     model = require_model(session, ref, principal)
-    artifact = queries.model_artifact(session, model.id, "keras")
+    artifact = queries.model_artifact(session, model.id, ModelFormat.KERAS)
     if artifact is None:
         raise HTTPException(404, detail=f"model {model.id} has no keras file")
     return {
