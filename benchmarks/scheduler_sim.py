@@ -537,7 +537,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also cycle one interval after every arrival and every end (slower)",
     )
     parser.add_argument("--idle-cycle", type=float, default=300.0, help="cycle at least this often")
-    parser.add_argument("--half-life", type=float, default=3600.0)
+    parser.add_argument(
+        "--half-life", type=float, default=SchedulerConfig().half_life_s, help="the service's"
+    )
     parser.add_argument("--reserve-after", type=float, default=1800.0)
     parser.add_argument("--reservations", type=int, default=1, help="per pool")
     parser.add_argument("--checkpoint-bound", type=float, default=120.0)
