@@ -3,23 +3,35 @@
 A discrete-event simulation with a simulated clock drives the service's own `schedule()`
 (tass.core.scheduling, not a copy) against a simulated cluster: pools of GPU workers, tenants
 with weights, and a seeded heavy-tailed trace of jobs (sizes from 1 GPU to 4-worker gangs,
-log-normal durations, four priority classes). Every `--cycle` seconds of simulated time, when
-something changed, it builds a snapshot, calls `schedule()`, and applies the decision: placed jobs
-start and end after their remaining work; preempted jobs checkpoint within `--checkpoint-bound`
-seconds, stop, pay `--restart-overhead` seconds when they resume (or, with
-`--periodic-checkpoints-only`, lose the work since their last periodic checkpoint) and go back
-to the queue with their submit time (their place) kept.
+log-normal durations, four priority classes).
+
+Cycle cadence. The scheduler loop (worker/scheduler.py) cycles every
+TASS_SCHEDULER_INTERVAL_SECONDS (0.25 s) while a job is queued. A cycle there changes nothing
+unless something changed since the last one, so the simulation runs a cycle `--interval`
+(0.25 s) after each event the loop would act on within one interval to the benefit of a waiting
+job that cannot wait for the next tick: the arrival of a job whose class preempts without grace
+(urgent) and the stop of a preempted job (its devices are held for the job that asked for them).
+Every other change (arrivals, ends, a job passing its class's preemption grace or the reservation
+bound) is picked up at the next `--cycle` tick (30 s) when something changed, and every
+`--idle-cycle` (300 s) otherwise; `--react-to-all` also cycles one interval after every arrival
+and every end (slower, closer still to the loop). Each cycle builds a snapshot, calls
+`schedule()`, and applies the decision: placed jobs start and end after their remaining work;
+preempted jobs checkpoint within `--checkpoint-bound` seconds, stop, pay `--restart-overhead`
+seconds when they resume (or, with `--periodic-checkpoints-only`, lose the work since their
+last periodic checkpoint) and go back to the queue with their submit time (their place) kept.
 
     .venv/bin/python benchmarks/scheduler_sim.py --json                  # the default cluster
     .venv/bin/python benchmarks/scheduler_sim.py --gpus 48 --tenants 5 --jobs 300 --json
 
 It prints one JSON object: utilisation (busy GPU-seconds over all GPU-seconds of each pool,
-counted only while a job waits for that pool); jain_index (Jain's index of decayed usage /
-weight in each pool among the tenants that have had jobs of the pool's top waiting class waiting
-there for the last half-life: the tenants the fair share arbitrates between, since classes come
-first by design; sampled every 10 simulated minutes per pool, averaged;
-jain_index_all_backlogged counts every backlogged tenant whatever its class);
-wait_p50/p99_seconds by class (submit to first start); preemptions (and per simulated hour);
+counted only while a job waits for that pool); jain_index, the issue's definition: Jain's index
+of usage / weight among the tenants backlogged in a pool (a job of any class waiting for it at
+the sample), where usage is the tenant's GPU-seconds in the pool over the scheduler's decaying
+window (the same decayed usage the policy orders by, half-life `--half-life`), sampled every 10
+simulated minutes per pool and averaged; jain_index_top_class_settled, the same among only the
+tenants backlogged at the pool's top waiting class for the last half-life (those the fair share
+alone arbitrates between: classes come first by design); wait_p50/p99_seconds by class (submit
+to first start); preemptions (and per simulated hour);
 decision_ms p50/p99 (wall time of each schedule() call, also by how many jobs were waiting) and
 decision_cpu_ms (the thread's CPU time, which a loaded machine disturbs less). Wall times depend
 on the machine and its load: the JSON says what both were.
@@ -93,7 +105,7 @@ class Metrics:
     busy_while_waiting: float = 0.0
     capacity_while_waiting: float = 0.0
     jain_samples: list[float] = field(default_factory=list)
-    jain_all_samples: list[float] = field(default_factory=list)
+    jain_settled_samples: list[float] = field(default_factory=list)
     decision_ms: list[tuple[int, float]] = field(default_factory=list)
     decision_cpu_ms: list[tuple[int, float]] = field(default_factory=list)
     preemptions: int = 0
@@ -351,10 +363,12 @@ class Simulation:
         return decision
 
     def sample_fairness(self) -> None:
-        """Jain's index of decayed usage / weight in each pool among the tenants backlogged
-        there for a half-life: among those with jobs of the pool's top waiting class (the class
-        whose jobs the fair share orders for the next free GPUs: `jain_samples`), and among
-        all of them whatever the class (`jain_all_samples`)."""
+        """Jain's index of usage / weight in each pool, usage being the scheduler's own decayed
+        GPU-seconds in the pool (the issue's "GPU-seconds over a decaying window"):
+        `jain_samples` among the tenants backlogged there now (a job of any class waiting for
+        the pool: the issue's definition); `jain_settled_samples` among those backlogged at the
+        pool's top waiting class for the last half-life (the tenants the fair share alone
+        arbitrates between, once their usage had time to follow it)."""
         self.accrue_all()
         since = self.now - self.args.half_life
         groups: dict[tuple[str, bool], list[float]] = defaultdict(list)
@@ -364,24 +378,33 @@ class Simulation:
             for tenant in sorted(self.tenants):
                 weight = self.tenants[tenant].weight
                 used = self.ledger.usage.get((tenant, pool), 0.0) / weight
-                if self.backlogged_since.get((tenant, pool, ""), math.inf) <= since:
+                if self.backlog[(tenant, pool, "")] > 0:
                     groups[(pool, False)].append(used)
                 if self.backlogged_since.get((tenant, pool, top or ""), math.inf) <= since:
                     groups[(pool, True)].append(used)
-        for (_, at_top), values in sorted(groups.items()):
+        for (_, settled), values in sorted(groups.items()):
             if len(values) >= 2 and sum(values) > 0:
                 jain = sum(values) ** 2 / (len(values) * sum(v * v for v in values))
-                (self.metrics.jain_samples if at_top else self.metrics.jain_all_samples).append(
-                    jain
-                )
+                metrics = self.metrics
+                (metrics.jain_settled_samples if settled else metrics.jain_samples).append(jain)
+
+    def reacts_to(self, kind: str, job: SimJob) -> bool:
+        """Whether the scheduler loop would act on this event within its interval: the
+        arrival of a job whose class preempts without grace (urgent), the stop of a preempted
+        job (its devices are held for the job that preempted it), and with `--react-to-all`
+        every arrival and every end."""
+        if kind == "stopped" or self.args.react_to_all:
+            return True
+        return kind == "arrive" and self.config.preemption_grace_s.get(job.priority) == 0.0
 
     def run(self) -> None:
         tick = self.args.cycle
         next_sample = 0.0
         last_cycle = -math.inf
+        due = math.inf  # a cycle one loop interval after an event the loop reacts to
         while self.events or self.running or len(self.queue):
             upcoming = self.events[0][0] if self.events else math.inf
-            at = max(math.ceil(upcoming / tick) * tick, last_cycle + tick)
+            at = min(max(math.ceil(upcoming / tick) * tick, last_cycle + tick), due)
             if len(self.queue) and self.now - last_cycle >= self.args.idle_cycle:
                 at = min(at, last_cycle + self.args.idle_cycle)
             if at == math.inf:
@@ -390,6 +413,9 @@ class Simulation:
                 when, _, kind, job_id, attempt = heapq.heappop(self.events)
                 self.advance(when)
                 self.handle(kind, job_id, attempt)
+                if self.reacts_to(kind, self.jobs[job_id]):
+                    due = min(due, when + self.args.interval)
+                    at = min(at, due)
             self.advance(at)
             while next_sample <= self.now:
                 self.sample_fairness()
@@ -397,6 +423,8 @@ class Simulation:
             if len(self.queue):
                 self.cycle()
             last_cycle = at
+            if due <= at:
+                due = math.inf
 
 
 def measure_listing(decision: Decision, waiting: int) -> dict[str, float]:
@@ -454,7 +482,8 @@ def summarise(sim: Simulation, wall_s: float) -> dict[str, Any]:
         "utilisation": round(utilisation, 4),
         "jain_index": _mean(metrics.jain_samples),
         "jain_index_p5": _round(percentile(metrics.jain_samples, 5)),
-        "jain_index_all_backlogged": _mean(metrics.jain_all_samples),
+        "jain_index_top_class_settled": _mean(metrics.jain_settled_samples),
+        "jain_index_top_class_settled_p5": _round(percentile(metrics.jain_settled_samples, 5)),
         "wait_p50_seconds": {c: _round(percentile(w, 50)) for c, w in sorted(waits.items())},
         "wait_p99_seconds": {c: _round(percentile(w, 99)) for c, w in sorted(waits.items())},
         "preemptions": metrics.preemptions,
@@ -472,6 +501,8 @@ def summarise(sim: Simulation, wall_s: float) -> dict[str, Any]:
         "queue_listing": sim.listing,
         "checkpoint_bound_seconds": sim.args.checkpoint_bound,
         "cycle_seconds": sim.args.cycle,
+        "interval_seconds": sim.args.interval,
+        "react_to_all": sim.args.react_to_all,
         "wall_seconds": round(wall_s, 1),
         "machine": {"cpu_count": os.cpu_count(), "loadavg_at_end": os.getloadavg()},
     }
@@ -493,8 +524,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=27)
     parser.add_argument("--load", type=float, default=8.0, help="offered load while jobs arrive")
     parser.add_argument("--cycle", type=float, default=30.0, help="seconds between cycles")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.25,
+        help="the loop's TASS_SCHEDULER_INTERVAL_SECONDS: a cycle this long after an event it "
+        "reacts to (an urgent arrival, a preempted job's stop)",
+    )
+    parser.add_argument(
+        "--react-to-all",
+        action="store_true",
+        help="also cycle one interval after every arrival and every end (slower)",
+    )
     parser.add_argument("--idle-cycle", type=float, default=300.0, help="cycle at least this often")
-    parser.add_argument("--half-life", type=float, default=3600.0)
+    parser.add_argument(
+        "--half-life", type=float, default=SchedulerConfig().half_life_s, help="the service's"
+    )
     parser.add_argument("--reserve-after", type=float, default=1800.0)
     parser.add_argument("--reservations", type=int, default=1, help="per pool")
     parser.add_argument("--checkpoint-bound", type=float, default=120.0)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -399,17 +399,45 @@ def request_preemption(session: Session, job_id: str, now: datetime) -> None:
 
 
 def _store_positions(session: Session, cluster: Cluster, decision: Decision) -> None:
+    """Write each waiting job's place and reason where they changed since the cycle read them,
+    in one statement (a placement near the head of a deep queue moves every job behind it)."""
     placed = {p.job_id for p in decision.placements}
-    for status in decision.waiting():
-        if status.job_id in placed:
-            continue
-        shown = (status.queue_position, status.pending_reason)
-        if cluster.shown.get(status.job_id) != shown:
-            session.execute(
-                update(Job)
-                .where(Job.id == status.job_id, Job.status == JobStatus.QUEUED.value)
-                .values(queue_position=status.queue_position, pending_reason=status.pending_reason)
-            )
+    changed = [
+        (status.job_id, status.queue_position, status.pending_reason)
+        for status in decision.waiting()
+        if status.job_id not in placed
+        and cluster.shown.get(status.job_id) != (status.queue_position, status.pending_reason)
+    ]
+    if changed:
+        store_positions(session, changed)
+
+
+_POSITIONS_FROM_ARRAYS = text(
+    "UPDATE jobs SET queue_position = shown.position, pending_reason = shown.reason "
+    "FROM unnest(CAST(:ids AS varchar[]), CAST(:positions AS integer[]), "
+    "CAST(:reasons AS text[])) AS shown(id, position, reason) "
+    "WHERE jobs.id = shown.id AND jobs.status = :queued"
+)
+"""PostgreSQL: every changed row in one UPDATE joined to three arrays (one round trip)."""
+
+
+def store_positions(session: Session, rows: list[tuple[str, int, str]]) -> None:
+    """Set (job id, queue position, pending reason) on each of these jobs that is still
+    queued: one statement on PostgreSQL, one prepared statement run for every row on SQLite."""
+    queued = JobStatus.QUEUED.value
+    if session.get_bind().dialect.name == "postgresql":
+        ids, positions, reasons = (list(column) for column in zip(*rows, strict=True))
+        params = {"ids": ids, "positions": positions, "reasons": reasons, "queued": queued}
+        session.execute(_POSITIONS_FROM_ARRAYS, params)
+        return
+    jobs = cast(Table, Job.__table__)
+    stmt = (
+        update(jobs)
+        .where(jobs.c.id == bindparam("job_id"), jobs.c.status == queued)
+        .values(queue_position=bindparam("position"), pending_reason=bindparam("reason"))
+    )
+    values = [{"job_id": i, "position": p, "reason": r} for i, p, r in rows]
+    session.connection().execute(stmt, values)
 
 
 def accrue_usage(

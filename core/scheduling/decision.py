@@ -17,6 +17,7 @@ from tass.core.scheduling.model import (
     Placement,
     Preemption,
     Priority,
+    Resources,
     WaitingJob,
     WaitingStatus,
 )
@@ -47,6 +48,7 @@ class Decision:
         self.preemptions = preemptions
         self._state = state
         self._sequence = sequence
+        self._unvisited_reasons: dict[tuple[str, Priority, Resources], str] = {}
 
     @property
     def visited(self) -> int:
@@ -91,7 +93,15 @@ class Decision:
     def _status(self, job_id: str, position: int) -> WaitingStatus:
         job = self._state.snapshot.waiting.get(job_id)
         outcome = self._outcomes.get(job_id)
-        return WaitingStatus(job_id, position, explain(self._state, job, outcome))
+        if outcome is not None:
+            return WaitingStatus(job_id, position, explain(self._state, job, outcome))
+        # A job the cycle did not visit: its reason depends only on its tenant, class and
+        # request, read against the state the cycle ended in (one answer per such group).
+        group = (job.tenant, job.priority, job.resources)
+        reason = self._unvisited_reasons.get(group)
+        if reason is None:
+            reason = self._unvisited_reasons[group] = explain(self._state, job, None)
+        return WaitingStatus(job_id, position, reason)
 
 
 def explain(state: CycleState, job: WaitingJob, outcome: Outcome | None) -> str:

@@ -17,7 +17,7 @@ from tass.core.clock import database_now
 from tass.core.db import make_engine, make_session_factory
 from tass.core.job_lifecycle import claim, create_job, finish, preempt
 from tass.core.models import Job, SchedulerLease, TenantSettings, Worker
-from tass.core.scheduler_store import check_submission, lease_holder
+from tass.core.scheduler_store import check_submission, lease_holder, store_positions
 from tass.core.scheduling import Priority, Resources
 from tass.core.settings import Settings
 from tass.core.workers import WorkerInfo, report_alive, report_stopped
@@ -123,6 +123,32 @@ def test_a_cycle_places_what_fits_reserves_its_devices_and_says_why_the_rest_wai
     Scheduler(sender, factory, settings, holder="s1").cycle()
     assert sender.sent[-1][0] == jobs[2]
     assert row(factory, jobs[2]).queue_position is None
+
+
+def test_every_waiting_job_shows_its_place_and_moves_up_when_the_head_starts(factory, settings):
+    worker(factory, "w1", slots=1)
+    jobs = [submit(factory) for _ in range(40)]
+    scheduler = Scheduler(Sender(), factory, settings, holder="s1")
+    scheduler.cycle()
+    assert [row(factory, j).queue_position for j in jobs[1:]] == list(range(1, 40))
+    assert all("slot" in row(factory, j).pending_reason for j in jobs[1:])
+
+    start(factory, jobs[0])
+    end(factory, jobs[0])
+    scheduler.cycle()  # the head starts: every job behind it moves up one place at once
+    assert row(factory, jobs[1]).queue_position is None
+    assert [row(factory, j).queue_position for j in jobs[2:]] == list(range(1, 39))
+
+
+def test_positions_are_written_only_to_jobs_still_queued(factory):
+    ids = [submit(factory) for _ in range(3)]
+    with factory.begin() as session:
+        session.execute(
+            update(Job).where(Job.id == ids[1]).values(status=JobStatus.CANCELLED.value)
+        )
+        store_positions(session, [(j, n, f"reason {n}") for n, j in enumerate(ids, start=1)])
+    shown = [(row(factory, j).queue_position, row(factory, j).pending_reason) for j in ids]
+    assert shown == [(1, "reason 1"), (None, None), (3, "reason 3")]
 
 
 def test_a_tenant_behind_another_tenants_backlog_starts_as_soon_as_one_slot_frees(
