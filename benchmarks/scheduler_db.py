@@ -47,11 +47,11 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 import tass.core.scheduler_store as store  # noqa: E402  # after the repository is on the path
 import tass.worker.scheduler as loop  # noqa: E402
+from tass.contract.statuses import JobStatus  # noqa: E402
 from tass.core.db import make_engine, make_session_factory  # noqa: E402
 from tass.core.models import Job, TenantSettings  # noqa: E402
 from tass.core.models import Worker as WorkerRow  # noqa: E402
 from tass.core.settings import Settings  # noqa: E402
-from tass.core.states import JobStatus  # noqa: E402
 from tass.migrations.runner import upgrade  # noqa: E402
 
 POOLS = (("a100", 50, 8), ("h100", 50, 8), ("t4", 50, 4))
