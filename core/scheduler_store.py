@@ -344,10 +344,21 @@ class Dispatch:
     """The submit request's trace, which the task's publication continues."""
 
 
-def apply_decision(session: Session, cluster: Cluster, decision: Decision) -> list[Dispatch]:
+def deep_reason(shown: int) -> str:
+    """The reason shown for a job behind the first `shown` waiting jobs."""
+    return (
+        f"more than {shown:,} jobs wait ahead of it; its place and reason show once it is "
+        f"among the first {shown:,}"
+    )
+
+
+def apply_decision(
+    session: Session, cluster: Cluster, decision: Decision, shown: int
+) -> list[Dispatch]:
     """Reserve each placement's devices (a conditional UPDATE: a job cancelled meanwhile is
-    skipped), ask each victim to stop, and store every waiting job's place and reason where
-    they changed. Returns the tasks to send after commit."""
+    skipped), ask each victim to stop, and store the place and reason of each of the first
+    `shown` waiting jobs (TASS_SCHEDULER_POSITIONS_SHOWN) where they changed (the rest: no
+    place, `deep_reason`). Returns the tasks to send after commit."""
     dispatches = []
     stamp = cluster.now.isoformat()
     for placement in decision.placements:
@@ -375,7 +386,7 @@ def apply_decision(session: Session, cluster: Cluster, decision: Decision) -> li
             dispatches.append(Dispatch(placement.job_id, job_type, attempt, worker, trace_context))
     for preemption in decision.preemptions:
         request_preemption(session, preemption.victim_id, cluster.now)
-    _store_positions(session, cluster, decision)
+    _store_positions(session, cluster, decision, shown)
     return dispatches
 
 
@@ -398,15 +409,25 @@ def request_preemption(session: Session, job_id: str, now: datetime) -> None:
     )
 
 
-def _store_positions(session: Session, cluster: Cluster, decision: Decision) -> None:
+def _store_positions(session: Session, cluster: Cluster, decision: Decision, shown: int) -> None:
     """Write each waiting job's place and reason where they changed since the cycle read them,
-    in one statement (a placement near the head of a deep queue moves every job behind it)."""
+    in one statement. Only the first `shown` jobs get their exact place and reason: a placement
+    near the head of a deep queue moves every job behind it, and rewriting 100,000 rows a cycle
+    would make the loop as slow as the queue is long (as Kueue's visibility API, which ranks its
+    first 4,000 pending workloads). Jobs further back show no place and `deep_reason`, written
+    once when they get there."""
     placed = {p.job_id for p in decision.placements}
-    changed = [
+    changed: list[tuple[str, int | None, str]] = [
         (status.job_id, status.queue_position, status.pending_reason)
-        for status in decision.waiting()
+        for status in decision.waiting(limit=shown)
         if status.job_id not in placed
         and cluster.shown.get(status.job_id) != (status.queue_position, status.pending_reason)
+    ]
+    deep = (None, deep_reason(shown))
+    changed += [
+        (job_id, *deep)
+        for job_id in decision.waiting_ids(shown)
+        if job_id not in placed and cluster.shown.get(job_id) != deep
     ]
     if changed:
         store_positions(session, changed)
@@ -421,7 +442,7 @@ _POSITIONS_FROM_ARRAYS = text(
 """PostgreSQL: every changed row in one UPDATE joined to three arrays (one round trip)."""
 
 
-def store_positions(session: Session, rows: list[tuple[str, int, str]]) -> None:
+def store_positions(session: Session, rows: list[tuple[str, int | None, str]]) -> None:
     """Set (job id, queue position, pending reason) on each of these jobs that is still
     queued: one statement on PostgreSQL, one prepared statement run for every row on SQLite."""
     queued = JobStatus.QUEUED.value

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     scheduler_lease_seconds: float = Field(5.0, gt=0)
     scheduler_half_life_seconds: float = Field(3600.0, gt=0)
     scheduler_reserve_after_seconds: float = Field(1800.0, gt=0)
+    # waiting jobs, from the head of the queue, whose exact place and reason are stored
+    scheduler_positions_shown: int = Field(1000, ge=1, le=100_000)
     worker_pool: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     worker_slots: int = Field(1, ge=1, le=256)
     # storage retention (README "Fault model"): checkpoints a finished job keeps, and how often

@@ -78,7 +78,9 @@ class Scheduler:
             cluster = load_cluster(session, self.settings)
             unplace_lost(session, cluster)
             decision = schedule(cluster.snapshot, cluster.now.timestamp(), config)
-            sends = apply_decision(session, cluster, decision)
+            sends = apply_decision(
+                session, cluster, decision, self.settings.scheduler_positions_shown
+            )
             sends += resend_due(session, cluster, self.settings.redispatch_after_seconds)
             if usage_due:
                 self._usage_due = time.monotonic() + USAGE_EVERY_SECONDS

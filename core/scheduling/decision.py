@@ -70,6 +70,11 @@ class Decision:
         """How many jobs are left waiting after this cycle."""
         return len(self._order)
 
+    def waiting_ids(self, offset: int = 0) -> list[str]:
+        """The ids of the waiting jobs from position `offset + 1` on, in scheduling order (no
+        reasons: cheap however deep the queue)."""
+        return self._order[offset:]
+
     @cached_property
     def _positions(self) -> dict[str, int]:
         return {job_id: position for position, job_id in enumerate(self._order, start=1)}

@@ -17,7 +17,12 @@ from tass.core.clock import database_now
 from tass.core.db import make_engine, make_session_factory
 from tass.core.job_lifecycle import claim, create_job, finish, preempt
 from tass.core.models import Job, SchedulerLease, TenantSettings, Worker
-from tass.core.scheduler_store import check_submission, lease_holder, store_positions
+from tass.core.scheduler_store import (
+    check_submission,
+    deep_reason,
+    lease_holder,
+    store_positions,
+)
 from tass.core.scheduling import Priority, Resources
 from tass.core.settings import Settings
 from tass.core.workers import WorkerInfo, report_alive, report_stopped
@@ -138,6 +143,28 @@ def test_every_waiting_job_shows_its_place_and_moves_up_when_the_head_starts(fac
     scheduler.cycle()  # the head starts: every job behind it moves up one place at once
     assert row(factory, jobs[1]).queue_position is None
     assert [row(factory, j).queue_position for j in jobs[2:]] == list(range(1, 39))
+
+
+def test_only_the_head_of_a_deep_queue_gets_exact_places_the_rest_say_so(factory, settings):
+    """Places beyond TASS_SCHEDULER_POSITIONS_SHOWN are not stored (a start at the head would
+    rewrite every row behind it each cycle); those jobs say why, and get their exact place
+    once they move up into the shown head."""
+    settings = settings.model_copy(update={"scheduler_positions_shown": 5})
+    worker(factory, "w1", slots=1)
+    jobs = [submit(factory) for _ in range(9)]
+    scheduler = Scheduler(Sender(), factory, settings, holder="s1")
+    scheduler.cycle()
+    assert [row(factory, j).queue_position for j in jobs[1:6]] == [1, 2, 3, 4, 5]
+    assert [row(factory, j).queue_position for j in jobs[6:]] == [None, None, None]
+    assert row(factory, jobs[8]).pending_reason == deep_reason(5)
+    assert "more than 5 jobs wait ahead of it" in deep_reason(5)
+
+    start(factory, jobs[0])
+    end(factory, jobs[0])
+    scheduler.cycle()  # the head starts: the sixth waiting job moves into the shown head
+    assert [row(factory, j).queue_position for j in jobs[2:7]] == [1, 2, 3, 4, 5]
+    assert "slot" in row(factory, jobs[6]).pending_reason
+    assert row(factory, jobs[7]).queue_position is None
 
 
 def test_positions_are_written_only_to_jobs_still_queued(factory):
