@@ -235,7 +235,7 @@ class PartTimer:
         return timed
 
 
-def row_by_row(session: Session, rows: list[tuple[str, int, str]]) -> None:
+def row_by_row(session: Session, rows: list[tuple[str, int | None, str]]) -> None:
     """The baseline: one UPDATE per changed row, as the store wrote positions before."""
     for job_id, position, reason in rows:
         session.execute(
@@ -246,10 +246,17 @@ def row_by_row(session: Session, rows: list[tuple[str, int, str]]) -> None:
 
 
 def run_cycles(
-    factory: Any, args: argparse.Namespace, rng: random.Random, cycles: int
+    factory: Any,
+    args: argparse.Namespace,
+    rng: random.Random,
+    cycles: int,
+    shown: int = Settings.model_fields["scheduler_positions_shown"].default,
 ) -> dict[str, Any]:
     settings = Settings(
-        data_dir=Path("/tmp"), broker_url="memory://", heartbeat_timeout_seconds=86400.0
+        data_dir=Path("/tmp"),
+        broker_url="memory://",
+        heartbeat_timeout_seconds=86400.0,
+        scheduler_positions_shown=shown,
     )
     sender = StubSender()
     scheduler = loop.Scheduler(sender, factory, settings, holder="bench")
@@ -309,6 +316,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="first time this many cycles writing positions one UPDATE per row (the baseline)",
     )
     parser.add_argument(
+        "--all-positions-cycles",
+        type=int,
+        default=0,
+        help="first time this many cycles storing every waiting job's place (as before "
+        "TASS_SCHEDULER_POSITIONS_SHOWN bounded it), for the ratio",
+    )
+    parser.add_argument(
         "--pg-admin",
         default=os.environ.get("TASS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test"),
         help="a database on the server to create the throwaway one from",
@@ -335,6 +349,9 @@ def main(argv: list[str] | None = None) -> None:
             store.store_positions = row_by_row
             result["baseline_row_by_row"] = run_cycles(factory, args, rng, args.baseline_cycles)
             store.store_positions = batched
+        if args.all_positions_cycles:
+            every = run_cycles(factory, args, rng, args.all_positions_cycles, shown=args.jobs)
+            result["every_place_stored"] = every
         result.update(run_cycles(factory, args, rng, args.cycles))
         engine.dispose()
     result.update(
