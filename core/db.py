@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError as DuplicateRow
 from sqlalchemy.exc import OperationalError as DatabaseUnavailable
 from sqlalchemy.exc import SQLAlchemyError as DatabaseError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 __all__ = [
     "POOL_OVERFLOW",
@@ -118,6 +118,8 @@ def after_commit(session: Session, action: Callable[[], None]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the transaction around it has not committed yet
     for action in session.info.pop(_AFTER_COMMIT, ()):
         try:
             action()
@@ -125,9 +127,11 @@ def _run_after_commit(session: Session) -> None:
             log.exception("an action after a commit failed (the change is committed)")
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_after_commit(session: Session) -> None:
-    session.info.pop(_AFTER_COMMIT, None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_after_commit(session: Session, transaction: SessionTransaction) -> None:
+    """The outermost transaction ended without a commit (a rolled-back savepoint keeps them)."""
+    if transaction.parent is None:
+        session.info.pop(_AFTER_COMMIT, None)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -65,3 +65,18 @@ def test_a_failing_action_is_logged_and_the_commit_stands(factory, caplog):
     assert ran == ["next"]
     with factory() as session:
         assert session.scalars(select(Tenant.name).where(Tenant.name == "t4")).all() == ["t4"]
+
+
+def test_a_rolled_back_savepoint_keeps_the_actions_of_the_transaction_around_it(factory):
+    ran: list[str] = []
+    with factory() as session:
+        session.add(Tenant(name="t5"))
+        after_commit(session, lambda: ran.append("outer"))
+        with pytest.raises(ValueError), session.begin_nested():
+            session.add(Tenant(name="t6"))
+            raise ValueError("a race lost inside the request")
+        with session.begin_nested():
+            session.add(Tenant(name="t7"))
+        assert ran == []  # a savepoint's release is not the commit
+        session.commit()
+    assert ran == ["outer"]
