@@ -25,7 +25,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -213,9 +213,8 @@ class JobPoller:
         has reached its expiry (time passing changes no row)."""
         if self.recheck or self.state is None:
             return False
-        if self._next_expiry is not None and datetime.now(self._next_expiry.tzinfo) >= (
-            self._next_expiry
-        ):
+        expiry = self._next_expiry
+        if expiry is not None and datetime.now(timezone.utc) >= expiry:
             return False
         return self.hub.change_feed().get(self._mark) is self._token
 
